@@ -1,0 +1,32 @@
+// One matrix cell: the request the parent sends to a child process (as arguments of the
+// hidden `__cell` sub-command), and the child's side, which runs it and reports JSON.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "workloads/workload.hpp"
+
+namespace allocmeter {
+
+/// What a child runs. `expect_library` is empty for reference allocators, "libc" for
+/// system, else the absolute path of the library that must serve malloc.
+struct cell_request {
+    std::string allocator;
+    std::string runner;
+    std::string workload;
+    std::string expect_library;
+    workload_config config;
+
+    /// The hidden sub-command's arguments (after "__cell").
+    std::vector<std::string> to_args() const;
+};
+
+/// The name of the hidden sub-command.
+inline constexpr const char* cell_command = "__cell";
+
+/// Runs the cell in this process and writes its JSON result to result_fd. Returns the exit
+/// code: 0, or 2 with a message on stderr when the cell cannot run as asked.
+int run_cell(const cell_request& request);
+
+}  // namespace allocmeter

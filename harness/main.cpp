@@ -1,0 +1,246 @@
+// The allocmeter command line: `list`, `run`, and the hidden `__cell` that runs one
+// matrix cell in a child process. Every command has --help with examples; every error
+// names the input and what to do, and exits non-zero.
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "harness/allocator_catalog.hpp"
+#include "harness/cell.hpp"
+#include "harness/matrix_runner.hpp"
+#include "harness/registry.hpp"
+
+namespace po = boost::program_options;
+using namespace allocmeter;
+
+namespace {
+
+constexpr int exit_usage = 2;
+
+const char* const top_usage = R"(allocmeter: run memory allocators side by side on the same workloads and measure them.
+
+usage: allocmeter <command> [options]
+
+commands:
+  list    allocators (with availability and capabilities) and workloads (with parameters)
+  run     run the benchmark matrix: allocators x workloads x threads x repetitions
+
+examples:
+  allocmeter list
+  allocmeter run --scale quick
+  allocmeter run --allocators system,jemalloc,bump --workloads frame --threads 1 --reps 5
+  allocmeter run --allocator mine=./libmymalloc.so --allocators system,mine
+
+'allocmeter <command> --help' shows a command's options.
+)";
+
+const char* const run_examples = R"(
+examples:
+  allocmeter run                                   every allocator, every workload, default scale
+  allocmeter run --scale quick --reps 3            a fast look
+  allocmeter run --allocators system,bump,arena --workloads frame --threads 1
+  allocmeter run --allocator mine=/opt/lib/libmine.so --allocators system,mine
+  allocmeter run --out /tmp/results --timeout 60
+
+Each cell runs in its own process (external allocators with LD_PRELOAD of their library);
+a crash or a timeout marks that cell failed/timeout and the matrix goes on. Results are
+written as cells finish to OUT/<run-id>/results.json and results.csv; OUT/latest points at
+the newest run.
+)";
+
+[[noreturn]] void usage_fail(const std::string& command, const std::string& message) {
+    std::fprintf(stderr, "allocmeter %s: %s\n", command.c_str(), message.c_str());
+    std::exit(exit_usage);
+}
+
+std::string join(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+    return out;
+}
+
+std::vector<std::string> workload_names() {
+    std::vector<std::string> names;
+    for (const auto& w : workloads()) names.emplace_back(w.name);
+    return names;
+}
+
+std::string caps_text(const capabilities& c) {
+    std::string s;
+    const auto add = [&](const std::string& t) { s += (s.empty() ? "" : ", ") + t; };
+    add(c.individual_free ? "free" : "no free");
+    if (c.reset) add("reset");
+    if (c.lifo_free_only) add("LIFO free only");
+    add(c.thread_safe ? "thread-safe" : "single-thread");
+    if (c.fixed_size != 0) add("fixed " + std::to_string(c.fixed_size) + " B");
+    else if (c.max_size != std::numeric_limits<std::size_t>::max()) add("max " + std::to_string(c.max_size) + " B");
+    return s;
+}
+
+allocator_catalog catalog_with(const std::vector<std::string>& custom, const std::string& command) {
+    allocator_catalog catalog = allocator_catalog::standard();
+    try {
+        for (const auto& spec : custom) catalog.add_custom(spec);
+    } catch (const usage_error& e) {
+        usage_fail(command, e.what());
+    }
+    return catalog;
+}
+
+po::variables_map parse(const std::string& command, const po::options_description& opts, const std::vector<std::string>& args) {
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(args).options(opts).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        usage_fail(command, std::string(e.what()) + "; see 'allocmeter " + command + " --help'");
+    }
+    return vm;
+}
+
+int cmd_list(const std::vector<std::string>& args) {
+    po::options_description opts("allocmeter list: show allocators and workloads\n\noptions");
+    std::vector<std::string> custom;
+    std::string scale_name = "default";
+    opts.add_options()("help,h", "show this help")(
+        "allocator", po::value(&custom)->composing(), "NAME=/path/lib.so: also list a user library (repeatable)")(
+        "scale", po::value(&scale_name), "show workload parameters at quick|default|full");
+    const auto vm = parse("list", opts, args);
+    if (vm.count("help")) {
+        std::cout << opts << "\nexample:\n  allocmeter list --scale quick --allocator mine=./libmine.so\n";
+        return 0;
+    }
+    const auto size = parse_scale(scale_name);
+    if (!size) usage_fail("list", "--scale " + scale_name + ": expected quick, default or full");
+    const allocator_catalog catalog = catalog_with(custom, "list");
+
+    std::printf("allocators:\n");
+    for (const auto& e : catalog.entries()) {
+        const char* origin = e.from == allocator_entry::origin::reference ? "reference"
+                             : e.from == allocator_entry::origin::custom  ? "user library"
+                                                                          : "external";
+        std::printf("  %-10s %-12s %s\n", e.name.c_str(), origin, e.summary.c_str());
+        std::printf("  %-10s %-12s %s\n", "", "", e.available() ? ("available; " + caps_text(e.caps)).c_str()
+                                                               : ("unavailable: " + e.unavailable).c_str());
+        if (!e.library.empty()) std::printf("  %-10s %-12s library %s\n", "", "", e.library.c_str());
+    }
+    std::printf("\nworkloads (parameters per thread at scale %s):\n", scale_name.c_str());
+    for (const auto& w : workloads()) {
+        std::printf("  %-10s %s\n", std::string(w.name).c_str(), std::string(w.summary).c_str());
+        for (const auto& p : w.describe(*size))
+            std::printf("  %-10s   %-22s %10llu  %s\n", "", std::string(p.name).c_str(),
+                        static_cast<unsigned long long>(p.value), std::string(p.meaning).c_str());
+    }
+    return 0;
+}
+
+std::string command_line(int argc, char** argv) {
+    std::string s = argv[0];
+    for (int i = 1; i < argc; ++i) s.append(" ").append(argv[i]);
+    return s;
+}
+
+int cmd_run(const std::vector<std::string>& args, const std::string& full_command) {
+    po::options_description opts("allocmeter run: run the benchmark matrix\n\noptions");
+    std::string allocators, workload_list = join(workload_names()), threads = "1,2", scale_name = "default";
+    std::vector<std::string> custom;
+    run_options o;
+    opts.add_options()("help,h", "show this help")(
+        "allocators", po::value(&allocators), "comma-separated allocators (default: all; see 'allocmeter list')")(
+        "allocator", po::value(&custom)->composing(), "NAME=/path/lib.so: add a user library and run it (repeatable)")(
+        "workloads", po::value(&workload_list), "comma-separated workloads (default: all)")(
+        "threads", po::value(&threads), "comma-separated thread counts (default: 1,2)")(
+        "reps", po::value(&o.reps)->default_value(o.reps), "repetitions of each cell, interleaved across allocators")(
+        "scale", po::value(&scale_name), "quick | default | full: operations per cell (default: default)")(
+        "seed", po::value(&o.seed)->default_value(o.seed), "PRNG seed; the same seed gives the same operations")(
+        "out", po::value(&o.out)->default_value(o.out), "results folder; each run gets OUT/<run-id>/")(
+        "timeout", po::value(&o.timeout_s)->default_value(o.timeout_s), "seconds before a cell is killed");
+    const auto vm = parse("run", opts, args);
+    if (vm.count("help")) {
+        std::cout << opts << run_examples;
+        return 0;
+    }
+    const allocator_catalog catalog = catalog_with(custom, "run");
+
+    o.allocators = split_list(allocators);
+    if (allocators.empty())
+        for (const auto& e : catalog.entries())
+            if (e.from != allocator_entry::origin::custom) o.allocators.push_back(e.name);
+    for (const auto& spec : custom) {
+        const std::string name = spec.substr(0, spec.find('='));
+        if (std::find(o.allocators.begin(), o.allocators.end(), name) == o.allocators.end()) o.allocators.push_back(name);
+    }
+    for (const auto& a : o.allocators)
+        if (catalog.find(a) == nullptr)
+            usage_fail("run", "--allocators: unknown allocator '" + a + "'; valid: " + catalog.names() +
+                                  " (or add a library with --allocator NAME=/path/lib.so)");
+    o.workloads = split_list(workload_list);
+    for (const auto& w : o.workloads)
+        if (find_workload(w) == nullptr)
+            usage_fail("run", "--workloads: unknown workload '" + w + "'; valid: " + join(workload_names()));
+    o.threads.clear();
+    for (const auto& t : split_list(threads)) {
+        char* end = nullptr;
+        const unsigned long n = std::strtoul(t.c_str(), &end, 10);
+        if (*end != '\0' || n < 1 || n > 1024)
+            usage_fail("run", "--threads: '" + t + "' is not a thread count; give numbers from 1 to 1024, e.g. --threads 1,2,4");
+        o.threads.push_back(static_cast<unsigned>(n));
+    }
+    const auto size = parse_scale(scale_name);
+    if (!size) usage_fail("run", "--scale " + scale_name + ": expected quick, default or full");
+    o.size = *size;
+    if (o.allocators.empty() || o.workloads.empty() || o.threads.empty())
+        usage_fail("run", "nothing to run: give at least one allocator, workload and thread count");
+    if (o.reps < 1) usage_fail("run", "--reps must be at least 1");
+    if (!(o.timeout_s > 0)) usage_fail("run", "--timeout must be a positive number of seconds");
+    o.command_line = full_command;
+    try {
+        return run_matrix(o, catalog);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "allocmeter run: %s\n", e.what());
+        return 1;
+    }
+}
+
+int cmd_cell(const std::vector<std::string>& args) {
+    po::options_description opts;
+    cell_request r;
+    std::string scale_name;
+    opts.add_options()("allocator", po::value(&r.allocator)->required())("runner", po::value(&r.runner)->required())(
+        "workload", po::value(&r.workload)->required())("expect-library", po::value(&r.expect_library))(
+        "threads", po::value(&r.config.threads)->required())("scale", po::value(&scale_name)->required())(
+        "seed", po::value(&r.config.seed)->required());
+    const auto vm = parse(cell_command, opts, args);
+    const auto size = parse_scale(scale_name);
+    if (!size) usage_fail(cell_command, "--scale " + scale_name + ": expected quick, default or full");
+    r.config.size = *size;
+    return run_cell(r);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::fputs(top_usage, stderr);
+        return exit_usage;
+    }
+    const std::string command = argv[1];
+    const std::vector<std::string> rest(argv + 2, argv + argc);
+    if (command == "-h" || command == "--help" || command == "help") {
+        std::fputs(top_usage, stdout);
+        return 0;
+    }
+    if (command == "--version") {
+        std::printf("allocmeter %s\n", ALLOCMETER_VERSION);
+        return 0;
+    }
+    if (command == "list") return cmd_list(rest);
+    if (command == "run") return cmd_run(rest, command_line(argc, argv));
+    if (command == cell_command) return cmd_cell(rest);
+    std::fprintf(stderr, "allocmeter: unknown command '%s'; commands: list, run (see 'allocmeter --help')\n", command.c_str());
+    return exit_usage;
+}

@@ -1,0 +1,172 @@
+// Cell scheduling, child outcomes turned into cell records, and the progress line.
+#include "harness/matrix_runner.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "harness/cell.hpp"
+#include "harness/child_process.hpp"
+#include "harness/library_probe.hpp"
+#include "harness/registry.hpp"
+#include "harness/results_writer.hpp"
+#include "harness/summary_table.hpp"
+
+namespace allocmeter {
+
+namespace {
+
+struct planned_cell {
+    const allocator_entry* allocator;
+    const workload_info* workload;
+    unsigned threads;
+    unsigned rep;
+};
+
+/// Repetition outermost, allocator innermost: A B C A B C ..., so drift hits all alike.
+std::vector<planned_cell> plan(const run_options& o, const allocator_catalog& catalog) {
+    std::vector<planned_cell> cells;
+    for (unsigned rep = 1; rep <= o.reps; ++rep)
+        for (const auto& w : o.workloads)
+            for (const unsigned t : o.threads)
+                for (const auto& a : o.allocators) cells.push_back({catalog.find(a), find_workload(w), t, rep});
+    return cells;
+}
+
+/// The last few non-empty lines of a child's stderr, joined, for a failure reason.
+std::string last_lines(const std::string& text, std::size_t lines = 3) {
+    std::vector<std::string> kept;
+    std::size_t end = text.size();
+    while (end > 0 && kept.size() < lines) {
+        const std::size_t start = text.rfind('\n', end - 1);
+        const std::size_t from = start == std::string::npos ? 0 : start + 1;
+        std::string line = text.substr(from, end - from);
+        if (!line.empty() && line.rfind("TBBmalloc:", 0) != 0) kept.insert(kept.begin(), line);
+        if (start == std::string::npos) break;
+        end = start;
+    }
+    std::string out;
+    for (const auto& l : kept) out += (out.empty() ? "" : " | ") + l;
+    return out.size() > 400 ? out.substr(out.size() - 400) : out;
+}
+
+nlohmann::json skipped(nlohmann::json cell, const std::string& reason) {
+    cell["status"] = "skipped";
+    cell["reason"] = reason;
+    return cell;
+}
+
+nlohmann::json run_one(const planned_cell& c, const run_options& o, const std::string& exe) {
+    nlohmann::json cell = {{"allocator", c.allocator->name}, {"workload", c.workload->name},
+                           {"threads", c.threads},          {"rep", c.rep},
+                           {"seed", o.seed},                {"scale", to_string(o.size)},
+                           {"status", "ok"},                {"reason", nullptr},
+                           {"metrics", nullptr},            {"library", nullptr}};
+    if (!c.allocator->available()) return skipped(cell, "unavailable: " + c.allocator->unavailable);
+    if (auto why = skip_reason(c.allocator->caps, c.workload->needs, c.threads); !why.empty()) return skipped(cell, why);
+
+    const cell_request request{c.allocator->name, std::string(c.allocator->runner()), std::string(c.workload->name),
+                               c.allocator->in_process() ? ""
+                               : c.allocator->library.empty() ? "libc"
+                                                              : c.allocator->library,
+                               {o.size, o.seed, c.threads}};
+    child_spec spec{exe, {cell_command}, c.allocator->env, {"LD_PRELOAD", "TBB_VERSION"}, o.timeout_s};
+    const auto args = request.to_args();
+    spec.args.insert(spec.args.end(), args.begin(), args.end());
+    if (!c.allocator->library.empty()) spec.env_set.emplace_back("LD_PRELOAD", c.allocator->library);
+
+    const child_outcome r = run_child(spec);
+    const std::string said = last_lines(r.stderr_tail);
+    using ending = child_outcome::ending;
+    if (r.how == ending::spawn_failed) {
+        cell["status"] = "failed";
+        cell["reason"] = "could not start the cell process: " + r.spawn_error;
+    } else if (r.how == ending::timed_out) {
+        cell["status"] = "timeout";
+        char why[96];
+        std::snprintf(why, sizeof why, "no result within %g s (--timeout); killed", o.timeout_s);
+        cell["reason"] = why;
+    } else if (r.how == ending::signaled) {
+        cell["status"] = "failed";
+        cell["reason"] = "killed by " + describe_signal(r.code) + (said.empty() ? "" : ": " + said);
+    } else if (r.code != 0) {
+        cell["status"] = "failed";
+        cell["reason"] = (said.empty() ? "the cell process failed" : said) + " (exit code " + std::to_string(r.code) + ")";
+    } else {
+        const auto result = nlohmann::json::parse(r.result, nullptr, false);
+        if (result.is_discarded() || !result.contains("metrics")) {
+            cell["status"] = "failed";
+            cell["reason"] = "the cell process exited without a result" + (said.empty() ? "" : ": " + said);
+        } else {
+            for (const auto& [k, v] : result.items()) cell[k] = v;
+            if (cell["library"].is_object() && cell["library"]["version"].is_null()) {
+                if (std::string v = tbbmalloc_banner_version(r.stderr_tail); !v.empty()) {
+                    cell["library"]["version"] = v;
+                    cell["library"]["version_source"] = "TBB_VERSION banner";
+                }
+            }
+        }
+    }
+    cell["cell_wall_s"] = r.wall_s;
+    return cell;
+}
+
+std::string cell_label(const planned_cell& c, const run_options& o) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "rep %u/%u  %-8s t=%-2u %-10s", c.rep, o.reps, std::string(c.workload->name).c_str(),
+                  c.threads, c.allocator->name.c_str());
+    return buf;
+}
+
+}  // namespace
+
+int run_matrix(const run_options& o, const allocator_catalog& catalog) {
+    const std::vector<planned_cell> cells = plan(o, catalog);
+    nlohmann::json env = collect_host_env();
+    env["command_line"] = o.command_line;
+    env["seed"] = o.seed;
+    env["scale"] = to_string(o.size);
+    env["reps"] = o.reps;
+    env["threads"] = o.threads;
+    env["allocators"] = nlohmann::json::object();
+    results_writer writer(o.out, env);
+    writer.link_latest();
+
+    std::fprintf(stderr, "allocmeter run: %zu cells (%zu allocators x %zu workloads x %zu thread counts x %u reps), "
+                         "scale %s, seed %llu\n  results: %s\n",
+                 cells.size(), o.allocators.size(), o.workloads.size(), o.threads.size(), o.reps,
+                 std::string(to_string(o.size)).c_str(), static_cast<unsigned long long>(o.seed),
+                 (writer.dir() / "results.json").c_str());
+    const bool tty = ::isatty(STDERR_FILENO) != 0;
+    const std::string exe = self_exe();
+    std::map<std::string, int> counts;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+        const std::string label = cell_label(cells[i], o);
+        if (tty) std::fprintf(stderr, "\r\033[K[%3zu/%zu] %s running", i + 1, cells.size(), label.c_str());
+        const nlohmann::json cell = run_one(cells[i], o, exe);
+        writer.add(cell);
+        const std::string status = cell["status"];
+        ++counts[status];
+        std::string detail = status;
+        if (status == "ok") {
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "ok  %.2f ns/op", cell["metrics"]["ns_per_op"].get<double>());
+            detail = buf;
+        } else if (status != "skipped" || !tty) {
+            detail += ": " + cell["reason"].get<std::string>();
+        }
+        const bool keep_line = !tty || status == "failed" || status == "timeout";
+        std::fprintf(stderr, "%s[%3zu/%zu] %s %s%s", tty ? "\r\033[K" : "", i + 1, cells.size(), label.c_str(),
+                     detail.c_str(), keep_line ? "\n" : "");
+    }
+    if (tty) std::fprintf(stderr, "\n");
+    print_summary(writer.document(), stdout);
+    std::printf("\n%d ok, %d skipped, %d failed, %d timeout\nresults: %s\n         %s\n", counts["ok"], counts["skipped"],
+                counts["failed"], counts["timeout"], (writer.dir() / "results.json").c_str(),
+                (writer.dir() / "results.csv").c_str());
+    return 0;
+}
+
+}  // namespace allocmeter

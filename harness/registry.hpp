@@ -1,0 +1,49 @@
+// The registry: every workload and every in-process allocator type, and one instantiated
+// runner per (allocator type, workload) pair, looked up by name. External allocators all
+// run through malloc_allocator, in a child process that has their library preloaded.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "allocators/adapter.hpp"
+#include "workloads/workload.hpp"
+
+namespace allocmeter {
+
+/// Runs one workload on one allocator type, in this process.
+using cell_runner = workload_result (*)(const workload_config&, timed_region*);
+
+/// A workload as the CLI and the matrix see it.
+struct workload_info {
+    std::string_view name;
+    std::string_view summary;
+    workload_needs needs;
+    std::vector<workload_param> (*describe)(scale);
+};
+
+/// A reference allocator type as the CLI and the matrix see it.
+struct reference_info {
+    std::string_view name;
+    std::string_view summary;
+    capabilities caps;
+};
+
+/// The name under which external allocators' runners are registered.
+inline constexpr std::string_view malloc_runner_name = "malloc";
+
+/// Every workload, in the order the matrix runs them.
+const std::vector<workload_info>& workloads();
+
+/// Every reference allocator, in the order the matrix runs them.
+const std::vector<reference_info>& reference_allocators();
+
+/// The runner for (allocator type, workload); nullptr if either name is unknown.
+/// `allocator_type` is a reference allocator's name or malloc_runner_name.
+cell_runner find_runner(std::string_view allocator_type, std::string_view workload);
+
+/// The workload called `name`, or nullptr.
+const workload_info* find_workload(std::string_view name);
+
+}  // namespace allocmeter

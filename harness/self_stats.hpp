@@ -1,0 +1,30 @@
+// The OS layer for a process's own counters: rusage (CPU time, faults) and /proc/self/status
+// (resident set and its high-water mark). A cell reads these around its timed region.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+namespace allocmeter {
+
+/// CPU time and page faults of this process so far, all threads.
+struct usage_snapshot {
+    double user_s = 0;
+    double sys_s = 0;
+    std::uint64_t minor_faults = 0;
+    std::uint64_t major_faults = 0;
+};
+
+/// getrusage(RUSAGE_SELF).
+usage_snapshot read_usage() noexcept;
+
+/// Resident set now and its high-water mark since exec (VmRSS, VmHWM), in bytes.
+struct rss_snapshot {
+    std::uint64_t rss_bytes = 0;
+    std::uint64_t hwm_bytes = 0;
+};
+
+/// Reads /proc/self/status; nullopt when it cannot be read.
+std::optional<rss_snapshot> read_rss() noexcept;
+
+}  // namespace allocmeter
