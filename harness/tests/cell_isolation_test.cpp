@@ -1,0 +1,67 @@
+// Process isolation: a crashing allocator library, a library that is no allocator, and a
+// cell past its deadline each end as one failed/timeout cell while the rest completes.
+#include <gtest/gtest.h>
+
+#include "harness/tests/test_support.hpp"
+
+using namespace allocmeter::testing;
+
+namespace {
+
+const nlohmann::json& cell_of(const nlohmann::json& doc, const std::string& allocator) {
+    for (const auto& c : doc["cells"])
+        if (c["allocator"] == allocator) return c;
+    static const nlohmann::json none;
+    ADD_FAILURE() << "no cell for " << allocator;
+    return none;
+}
+
+}  // namespace
+
+// A .so whose malloc raises SIGSEGV mid-run gives a failed cell naming the signal; the
+// system cells before and after it are ok.
+TEST(CellIsolation, CrashingLibraryFailsItsCellOnly) {
+    const auto out = fresh_dir("crash");
+    const auto r = run_allocmeter("run --allocator crasher=" CRASHING_MALLOC_SO
+                              " --allocators system,crasher,bump --workloads frame --threads 1 --reps 1 --scale quick --out " +
+                              out.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto doc = latest_results(out);
+    ASSERT_EQ(doc["cells"].size(), 3u);
+    const auto& crashed = cell_of(doc, "crasher");
+    EXPECT_EQ(crashed["status"], "failed");
+    EXPECT_NE(crashed["reason"].get<std::string>().find("SIGSEGV"), std::string::npos) << crashed.dump();
+    EXPECT_TRUE(crashed["metrics"].is_null());
+    EXPECT_EQ(cell_of(doc, "system")["status"], "ok");
+    EXPECT_EQ(cell_of(doc, "bump")["status"], "ok");
+    EXPECT_NE(r.output.find("1 failed"), std::string::npos) << r.output;
+}
+
+// Preloading a library that defines no malloc is caught: the cell fails and says who served malloc.
+TEST(CellIsolation, LibraryThatIsNoAllocatorIsAnError) {
+    const auto out = fresh_dir("nomalloc");
+    const auto r = run_allocmeter("run --allocator fake=" NO_MALLOC_SO
+                              " --allocators fake --workloads frame --threads 1 --reps 1 --scale quick --out " +
+                              out.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto doc = latest_results(out);
+    const auto& cell = cell_of(doc, "fake");
+    EXPECT_EQ(cell["status"], "failed");
+    const std::string reason = cell["reason"];
+    EXPECT_NE(reason.find("malloc is served by"), std::string::npos) << reason;
+    EXPECT_NE(reason.find("libc"), std::string::npos) << reason;
+    EXPECT_NE(reason.find("no_malloc.so"), std::string::npos) << reason;
+}
+
+// A cell that outlives --timeout is killed and recorded as a timeout.
+TEST(CellIsolation, TimeoutIsRecorded) {
+    const auto out = fresh_dir("timeout");
+    const auto r = run_allocmeter("run --allocators system --workloads churn --threads 1 --reps 1 --scale full --timeout 0.3 --out " +
+                              out.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto doc = latest_results(out);
+    const auto& cell = cell_of(doc, "system");
+    EXPECT_EQ(cell["status"], "timeout");
+    EXPECT_NE(cell["reason"].get<std::string>().find("--timeout"), std::string::npos);
+    EXPECT_LT(cell["cell_wall_s"].get<double>(), 5.0);
+}

@@ -1,0 +1,60 @@
+// Bad command lines: each gets a message that names the input and what to do, and exit 2.
+#include <gtest/gtest.h>
+
+#include "harness/tests/test_support.hpp"
+
+using allocmeter::testing::run_allocmeter;
+
+namespace {
+
+void expect_usage_error(const std::string& args, const std::string& must_say) {
+    const auto r = run_allocmeter(args);
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(must_say), std::string::npos) << args << "\n" << r.output;
+}
+
+}  // namespace
+
+// An unknown allocator is named, with the list of valid ones.
+TEST(CliErrors, UnknownAllocatorListsValidOnes) {
+    expect_usage_error("run --allocators system,nosuch", "unknown allocator 'nosuch'; valid: system, jemalloc");
+}
+
+// An unknown workload is named, with the list of valid ones.
+TEST(CliErrors, UnknownWorkloadListsValidOnes) {
+    expect_usage_error("run --workloads frame,fram", "unknown workload 'fram'; valid: frame, request, parser, churn");
+}
+
+// Thread counts, scale, reps and timeout are checked.
+TEST(CliErrors, BadNumbers) {
+    expect_usage_error("run --threads 1,zero", "--threads: 'zero' is not a thread count");
+    expect_usage_error("run --threads 0", "--threads: '0'");
+    expect_usage_error("run --scale huge", "--scale huge: expected quick, default or full");
+    expect_usage_error("run --reps 0", "--reps must be at least 1");
+    expect_usage_error("run --timeout -1", "--timeout must be a positive");
+    expect_usage_error("run --reps many", "see 'allocmeter run --help'");
+}
+
+// A user library must be NAME=PATH with an existing file and a fresh name.
+TEST(CliErrors, BadUserLibrary) {
+    expect_usage_error("run --allocator mine", "expected NAME=/path/to/lib.so");
+    expect_usage_error("run --allocator mine=/no/such/lib.so", "/no/such/lib.so is not a file");
+    expect_usage_error("run --allocator jemalloc=/bin/true", "'jemalloc' is already an allocator");
+    expect_usage_error("list --allocator 'bad name=/bin/true'", "the name may use letters");
+}
+
+// Unknown commands and options are named; no command at all prints the usage.
+TEST(CliErrors, UnknownCommandAndOption) {
+    expect_usage_error("bench", "unknown command 'bench'; commands: list, run");
+    expect_usage_error("run --fast", "unrecognised option '--fast'");
+    expect_usage_error("", "usage: allocmeter <command>");
+}
+
+// --help on each command exits 0 and shows examples.
+TEST(CliErrors, HelpHasExamples) {
+    for (const char* args : {"--help", "run --help", "list --help"}) {
+        const auto r = run_allocmeter(args);
+        EXPECT_EQ(r.exit_code, 0) << args;
+        EXPECT_NE(r.output.find("example"), std::string::npos) << args << "\n" << r.output;
+    }
+}

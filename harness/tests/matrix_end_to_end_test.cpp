@@ -1,0 +1,147 @@
+// A tiny real matrix, its results.json checked cell by cell: one cell per allocator x
+// workload x threads x rep, interleaved repetitions, statuses and reasons, every metric of
+// every ok cell, the serving library's version, identical operation streams, and the CSV.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "harness/tests/test_support.hpp"
+
+using namespace allocmeter::testing;
+
+namespace {
+
+const std::vector<std::string> allocators{"system", "jemalloc", "bump", "pool"};
+const std::vector<std::string> workloads{"frame", "churn"};
+const std::vector<unsigned> threads{1, 2};
+constexpr unsigned reps = 2;
+
+struct matrix_fixture : ::testing::Test {
+    static void SetUpTestSuite() {
+        out = new std::filesystem::path(fresh_dir("e2e"));
+        run = new command_result(run_allocmeter("run --allocators system,jemalloc,bump,pool --workloads frame,churn "
+                                            "--threads 1,2 --reps 2 --scale quick --seed 11 --out " + out->string()));
+        jemalloc_listed = run_allocmeter("list").output.find("libjemalloc.so.2") != std::string::npos;
+        doc = new nlohmann::json(latest_results(*out));
+    }
+    static void TearDownTestSuite() {
+        std::filesystem::remove_all(*out);
+        delete out;
+        delete run;
+        delete doc;
+    }
+    static inline std::filesystem::path* out = nullptr;
+    static inline command_result* run = nullptr;
+    static inline bool jemalloc_listed = false;
+    static inline nlohmann::json* doc = nullptr;  ///< results.json of the run
+};
+
+}  // namespace
+
+// The run exits 0, prints the summary, and latest points at its folder.
+TEST_F(matrix_fixture, RunsAndLinksLatest) {
+    ASSERT_EQ(run->exit_code, 0) << run->output;
+    EXPECT_NE(run->output.find("vs system"), std::string::npos);
+    EXPECT_TRUE(std::filesystem::is_symlink(*out / "latest"));
+    EXPECT_EQ((*doc)["schema"], "allocmeter-results/1");
+    const auto& env = (*doc)["env"];
+    EXPECT_EQ(env["seed"], 11);
+    EXPECT_EQ(env["scale"], "quick");
+    EXPECT_FALSE(env["cpu_model"].get<std::string>().empty());
+    EXPECT_NE(env["command_line"].get<std::string>().find("--seed 11"), std::string::npos);
+}
+
+// One cell per combination, with repetitions outermost so allocators interleave.
+TEST_F(matrix_fixture, OneCellPerCombinationInterleaved) {
+    const auto& cells = (*doc)["cells"];
+    ASSERT_EQ(cells.size(), allocators.size() * workloads.size() * threads.size() * reps);
+    std::set<std::tuple<std::string, std::string, unsigned, unsigned>> seen;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+        const auto& c = cells[i];
+        seen.insert({c["allocator"].get<std::string>(), c["workload"].get<std::string>(), c["threads"].get<unsigned>(),
+                     c["rep"].get<unsigned>()});
+        EXPECT_EQ(c["rep"], i < cells.size() / 2 ? 1u : 2u) << "cell " << i;
+        EXPECT_EQ(c["allocator"], allocators[i % allocators.size()]) << "cell " << i;
+    }
+    EXPECT_EQ(seen.size(), cells.size());
+}
+
+// Each cell's status is what its allocator and workload call for, with a reason when not ok.
+TEST_F(matrix_fixture, StatusesAndReasons) {
+    for (const auto& c : (*doc)["cells"]) {
+        const std::string a = c["allocator"], w = c["workload"];
+        const std::string where = a + "/" + w + "/t" + std::to_string(c["threads"].get<unsigned>());
+        if (a == "bump" && w == "churn") {
+            EXPECT_EQ(c["status"], "skipped") << where;
+            EXPECT_NE(c["reason"].get<std::string>().find("no individual free"), std::string::npos) << where;
+        } else if (a == "pool" && w == "churn") {
+            EXPECT_EQ(c["status"], "skipped") << where;
+            EXPECT_FALSE(c["reason"].get<std::string>().empty()) << where;
+        } else if (a == "jemalloc" && !jemalloc_listed) {
+            EXPECT_EQ(c["status"], "skipped") << where;
+            EXPECT_NE(c["reason"].get<std::string>().find("apt-get install libjemalloc2"), std::string::npos);
+        } else {
+            EXPECT_EQ(c["status"], "ok") << where << ": " << c["reason"];
+            EXPECT_TRUE(c["reason"].is_null()) << where;
+        }
+    }
+}
+
+// Every ok cell has every metric, positive where it must be, and consistent.
+TEST_F(matrix_fixture, OkCellsHaveEveryMetric) {
+    int ok = 0;
+    for (const auto& c : (*doc)["cells"]) {
+        if (c["status"] != "ok") continue;
+        ++ok;
+        const auto& m = c["metrics"];
+        for (const char* key : {"wall_s", "user_s", "sys_s", "ops", "ns_per_op", "peak_rss_bytes", "minor_faults",
+                                "major_faults", "peak_live_bytes"})
+            ASSERT_TRUE(m.contains(key) && m[key].is_number()) << key << " in " << c.dump();
+        EXPECT_GT(m["wall_s"].get<double>(), 0);
+        EXPECT_GT(m["ops"].get<std::uint64_t>(), 0u);
+        EXPECT_NEAR(m["ns_per_op"].get<double>(), m["wall_s"].get<double>() * 1e9 / m["ops"].get<double>(), 1e-6);
+        EXPECT_GT(m["peak_rss_bytes"].get<std::uint64_t>(), m["peak_live_bytes"].get<std::uint64_t>());
+        EXPECT_GT(m["peak_live_bytes"].get<std::uint64_t>(), 0u);
+        EXPECT_GE(m["user_s"].get<double>() + m["sys_s"].get<double>(), 0);
+        EXPECT_EQ(c["op_checksum"].get<std::string>().size(), 16u);
+    }
+    EXPECT_GE(ok, 20);
+}
+
+// External cells name the library that served them and its version; reference cells name none.
+TEST_F(matrix_fixture, ExternalCellsReportTheirLibrary) {
+    for (const auto& c : (*doc)["cells"]) {
+        if (c["status"] != "ok") continue;
+        if (c["allocator"] == "system") {
+            EXPECT_NE(c["library"]["version"].get<std::string>().find("glibc"), std::string::npos);
+            EXPECT_NE(c["library"]["path"].get<std::string>().find("libc.so"), std::string::npos);
+        } else if (c["allocator"] == "jemalloc") {
+            EXPECT_NE(c["library"]["path"].get<std::string>().find("libjemalloc"), std::string::npos);
+            EXPECT_FALSE(c["library"]["version"].get<std::string>().empty());
+            EXPECT_EQ(c["library"]["free_function"], "sdallocx");
+        } else {
+            EXPECT_TRUE(c["library"].is_null()) << c.dump();
+        }
+    }
+}
+
+// Every allocator ran the same operations: one checksum and op count per (workload, threads).
+TEST_F(matrix_fixture, SameOperationsOnEveryAllocator) {
+    std::map<std::pair<std::string, unsigned>, std::set<std::string>> checksums;
+    for (const auto& c : (*doc)["cells"])
+        if (c["status"] == "ok")
+            checksums[{c["workload"].get<std::string>(), c["threads"].get<unsigned>()}].insert(c["op_checksum"].get<std::string>());
+    EXPECT_EQ(checksums.size(), workloads.size() * threads.size());
+    for (const auto& [key, sums] : checksums) EXPECT_EQ(sums.size(), 1u) << key.first << " t" << key.second;
+}
+
+// results.csv has a header and one row per cell, in the same order.
+TEST_F(matrix_fixture, CsvHasARowPerCell) {
+    std::ifstream csv(*out / "latest" / "results.csv");
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(csv, line);) lines.push_back(line);
+    ASSERT_EQ(lines.size(), (*doc)["cells"].size() + 1);
+    EXPECT_EQ(lines[0].rfind("allocator,workload,threads,rep,status,reason,wall_s", 0), 0u);
+    EXPECT_EQ(lines[1].rfind("system,frame,1,1,ok,", 0), 0u) << lines[1];
+}

@@ -1,0 +1,48 @@
+// Helpers for tests that drive the allocmeter binary: run a command line, capture its
+// output and exit code, and make a fresh folder for results.
+#pragma once
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace allocmeter::testing {
+
+struct command_result {
+    int exit_code = -1;
+    std::string output;  ///< stdout and stderr together
+};
+
+/// Runs `args` (already shell-quoted where needed) after the allocmeter binary.
+inline command_result run_allocmeter(const std::string& args) {
+    command_result r;
+    const std::string cmd = std::string(ALLOCMETER_BIN) + " " + args + " 2>&1";
+    FILE* pipe = ::popen(cmd.c_str(), "r");
+    if (pipe == nullptr) return r;
+    std::array<char, 4096> buf;
+    for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0;) r.output.append(buf.data(), n);
+    const int status = ::pclose(pipe);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return r;
+}
+
+/// A new, empty folder under the system temp folder.
+inline std::filesystem::path fresh_dir(const std::string& tag) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / ("allocmeter-" + tag + "-XXXXXX")).string();
+    return ::mkdtemp(tmpl.data());
+}
+
+/// The results document of the newest run under `out`.
+inline nlohmann::json latest_results(const std::filesystem::path& out) {
+    std::ifstream in(out / "latest" / "results.json");
+    return nlohmann::json::parse(in);
+}
+
+}  // namespace allocmeter::testing
