@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages allocmeter builds and runs with, when any is missing:
+# apt-get as root, through sudo otherwise. Prints what it installs; a no-op when all are there.
+set -euo pipefail
+
+packages=(
+  cmake g++ make pkg-config
+  libboost-program-options-dev nlohmann-json3-dev libgtest-dev
+  libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev libtbbmalloc2
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+  as_root=(sudo)
+else
+  echo "allocmeter: missing Debian packages: ${missing[*]}" >&2
+  echo "allocmeter: run as root, or install sudo, or install them yourself: apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "allocmeter: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -qq
+"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
