@@ -50,7 +50,7 @@ struct runner_entry {
 /// instantiated; the matrix skips it with skip_reason() before looking for a runner.
 template <class W, allocator A>
 void add_runner(std::vector<runner_entry>& out, std::string_view allocator_name) {
-    if constexpr (!W::needs.individual_free || A::caps.individual_free)
+    if constexpr (!W::needs.individual_free || (A::caps.individual_free && !A::caps.lifo_free_only))
         out.push_back({allocator_name, W::name, &run_workload<W, A>});
 }
 

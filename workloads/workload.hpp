@@ -65,6 +65,8 @@ struct workload_needs {
 inline std::string skip_reason(const capabilities& caps, const workload_needs& needs, unsigned threads) {
     if (needs.individual_free && !caps.individual_free)
         return "the workload frees objects one by one and the allocator has no individual free";
+    if (needs.individual_free && caps.lifo_free_only)
+        return "the workload frees objects in any order and the allocator frees only the newest block";
     if (needs.cross_thread_free && threads > 1 && !caps.thread_safe)
         return "with " + std::to_string(threads) +
                " threads the workload frees blocks across threads and the allocator is not thread-safe";
@@ -222,6 +224,9 @@ inline void touch(void* p, std::size_t size, std::uint64_t value) noexcept {
 /// virtual call) and keeps the meter in step.
 template <allocator A>
 class tracked_heap {
+    // A LIFO-only allocator retires out-of-order deaths, which only a reset can take back.
+    static_assert(!A::caps.lifo_free_only || A::caps.reset);
+
 public:
     tracked_heap(A& a, op_meter& meter) noexcept : a_(a), meter_(meter) {}
 
@@ -244,10 +249,10 @@ public:
         a_.deallocate(b.p, b.size, b.align);
         meter_.died(b.size, b.align);
     }
-    /// The block is dead: freed now where A frees one by one, else retired (its memory
+    /// The block is dead: freed now where A frees in any order, else retired (its memory
     /// comes back at the next reset).
     void drop(const block& b) noexcept {
-        if constexpr (A::caps.individual_free) {
+        if constexpr (A::caps.individual_free && !A::caps.lifo_free_only) {
             free(b);
         } else {
             meter_.died(b.size, b.align);
@@ -259,6 +264,8 @@ public:
         if constexpr (A::caps.reset) {
             for (const block& b : group) meter_.died(b.size, b.align);
             a_.reset();
+        } else if constexpr (A::caps.lifo_free_only) {
+            for (std::size_t i = group.size(); i-- > 0;) free(group[i]);
         } else {
             for (const block& b : group) free(b);
         }
