@@ -1,11 +1,12 @@
 # The two quick-start commands: `make run` and `make test`. Both install what is missing
-# (Debian packages), build in Release into build/, then run the default matrix or every test.
+# (Debian packages), build in Release into build/, then run the default matrix or every
+# test; `make test` also runs the unit tests under ASan+UBSan and the threaded ones under TSan.
 BUILD ?= build
 JOBS ?= $(shell nproc)
 RUN_ARGS ?=
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build run test clean
+.PHONY: all deps build run test sanitize clean
 
 all: build
 
@@ -21,6 +22,17 @@ run: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@$(MAKE) sanitize
+
+# Unit tests under AddressSanitizer + UBSan, threaded tests under ThreadSanitizer, each in
+# a build folder of its own.
+sanitize: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DALLOCMETER_SANITIZE=address,undefined > /dev/null
+	@cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j $(JOBS)
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLOCMETER_SANITIZE=thread > /dev/null
+	@cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && ctest --output-on-failure -L threaded -j $(JOBS)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan build-tsan
