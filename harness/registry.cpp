@@ -3,10 +3,8 @@
 
 #include <tuple>
 
-#include "allocators/arena_allocator.hpp"
-#include "allocators/bump_allocator.hpp"
 #include "allocators/malloc_allocator.hpp"
-#include "allocators/pool_allocator.hpp"
+#include "harness/reference_allocators.hpp"
 #include "workloads/churn_workload.hpp"
 #include "workloads/frame_workload.hpp"
 #include "workloads/parser_workload.hpp"
@@ -15,28 +13,6 @@
 namespace allocmeter {
 
 namespace {
-
-/// A reference allocator type with its registry name and one-line summary.
-template <allocator A>
-struct named {
-    using type = A;
-    std::string_view name;
-    std::string_view summary;
-};
-
-/// The pool in the matrix serves blocks up to 256 B: the small-object workloads fit it.
-using matrix_pool = pool_allocator<256>;
-
-/// The arena in the matrix takes 256 KiB chunks, so 64 KiB request bodies stay in a chunk
-/// (above a quarter chunk a request gets a dedicated mapping).
-struct matrix_arena : arena_allocator {
-    matrix_arena() noexcept : arena_allocator(256 * 1024) {}
-};
-
-const auto reference_types = std::make_tuple(
-    named<bump_allocator>{"bump", "pointer bump in one reserved region; reset and checkpoints, no free"},
-    named<matrix_arena>{"arena", "256 KiB chunks from mmap, reused after reset; oversize requests in their own chunk"},
-    named<matrix_pool>{"pool", "256-byte blocks on an intrusive free list, grown by 64 KiB chunks"});
 
 using workload_types = std::tuple<frame_workload, request_workload, parser_workload, churn_workload>;
 
