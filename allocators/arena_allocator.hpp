@@ -43,9 +43,7 @@ public:
     /// `chunk_size` is rounded up to whole pages (at least one); requests above a quarter of
     /// it are oversize. Nothing is mapped until the first allocation.
     explicit arena_allocator(std::size_t chunk_size = 64 * 1024) noexcept
-        : chunk_size_(os::round_to_pages(
-              std::clamp<std::size_t>(chunk_size, 1, std::numeric_limits<std::size_t>::max() / 2))),
-          threshold_(chunk_size_ / 4) {}
+        : threshold_(normalized(chunk_size) / 4), chunk_size_(normalized(chunk_size)) {}
 
     arena_allocator(const arena_allocator&) = delete;
     arena_allocator& operator=(const arena_allocator&) = delete;
@@ -62,14 +60,15 @@ public:
     /// nullptr when the OS refuses the mapping or the size cannot be represented.
     void* allocate(std::size_t size, std::size_t align) noexcept {
         assert(is_pow2(align));
-        const std::size_t pad = (0 - reinterpret_cast<std::uintptr_t>(ptr_)) & (align - 1);
+        // The cursor is an integer, so a caller's stores of returned pointers cannot alias
+        // it: it stays in a register across an allocation loop.
+        const std::size_t pad = (0 - ptr_) & (align - 1);
         // size is bounded first, so pad + size (pad < align) cannot wrap. As in LLVM's
-        // BumpPtrAllocator, ptr_ == nullptr means "no chunk yet", where size 0 would fit.
-        if (size <= threshold_ && pad + size <= static_cast<std::size_t>(end_ - ptr_) &&
-            ptr_ != nullptr) [[likely]] {
-            std::byte* p = ptr_ + pad;
+        // BumpPtrAllocator, ptr_ == 0 means "no chunk yet", where size 0 would fit.
+        if (size <= threshold_ && pad + size <= end_ - ptr_ && ptr_ != 0) [[likely]] {
+            const std::uintptr_t p = ptr_ + pad;
             ptr_ = p + size;
-            return count(p, size);
+            return count(reinterpret_cast<std::byte*>(p), size);
         }
         return allocate_slow(size, align);
     }
@@ -78,7 +77,9 @@ public:
     void deallocate(void*, std::size_t, std::size_t) noexcept {}
 
     /// Saves the current position; rollback(mark()) frees everything allocated after it.
-    checkpoint mark() const noexcept { return {normal_, ptr_, oversize_, requested_, blocks_}; }
+    checkpoint mark() const noexcept {
+        return {normal_, reinterpret_cast<std::byte*>(ptr_), oversize_, requested_, blocks_};
+    }
 
     /// Releases every chunk taken after `cp` (normal ones are kept as spares, oversize ones
     /// unmapped) and restores its bump pointer and counters. Valid for a checkpoint taken
@@ -86,8 +87,8 @@ public:
     void rollback(checkpoint cp) noexcept {
         release_until(oversize_, cp.oversize);
         retire_until(cp.normal);
-        ptr_ = cp.ptr;
-        end_ = normal_ != nullptr ? chunk_end(normal_) : nullptr;
+        ptr_ = reinterpret_cast<std::uintptr_t>(cp.ptr);
+        end_ = normal_ != nullptr ? reinterpret_cast<std::uintptr_t>(chunk_end(normal_)) : 0;
         requested_ = cp.bytes_requested;
         blocks_ = cp.blocks;
     }
@@ -103,7 +104,7 @@ public:
             oversize_ = next;
         }
         retire_until(nullptr);
-        ptr_ = end_ = nullptr;
+        ptr_ = end_ = 0;
         requested_ = 0;
         blocks_ = 0;
     }
@@ -132,6 +133,11 @@ public:
     std::size_t oversize_threshold() const noexcept { return threshold_; }
 
 private:
+    // A chunk size as used: whole pages, at least one, small enough to double.
+    static std::size_t normalized(std::size_t chunk_size) noexcept {
+        return os::round_to_pages(std::clamp<std::size_t>(chunk_size, 1, std::numeric_limits<std::size_t>::max() / 2));
+    }
+
     // Cold: the current chunk is full (or absent), or the request is oversize.
     [[gnu::noinline]] void* allocate_slow(std::size_t size, std::size_t align) noexcept {
         // A fresh chunk fits header + (align - 1) + size whenever both are at most a quarter.
@@ -145,8 +151,8 @@ private:
         c->next = normal_;
         normal_ = c;
         std::byte* p = align_ptr(payload(c), align);
-        ptr_ = p + size;
-        end_ = chunk_end(c);
+        ptr_ = reinterpret_cast<std::uintptr_t>(p + size);
+        end_ = reinterpret_cast<std::uintptr_t>(chunk_end(c));
         return count(p, size);
     }
 
@@ -238,17 +244,20 @@ private:
         return p + ((0 - reinterpret_cast<std::uintptr_t>(p)) & (align - 1));
     }
 
-    std::byte* ptr_ = nullptr;           // next free byte in the current normal chunk
-    std::byte* end_ = nullptr;           // end of the current normal chunk
+    // The fields allocate() writes (ptr_, requested_, blocks_) each sit between fields it only
+    // reads: side by side, GCC's SLP vectorizer fuses their updates into one 16-byte store,
+    // and the next allocate() then stalls loading half of it back (see bump_allocator).
+    std::uintptr_t ptr_ = 0;             // next free byte in the current normal chunk
+    std::uintptr_t end_ = 0;             // end of the current normal chunk
+    std::uint64_t requested_ = 0;        // sum of sizes handed out since reset
+    std::size_t threshold_;              // oversize above this: chunk_size_ / 4
+    std::uint64_t blocks_ = 0;           // blocks handed out since reset
+    std::size_t chunk_size_;             // normal chunk length, a page multiple
     chunk_header* normal_ = nullptr;     // current normal chunk, newest first
     chunk_header* oversize_ = nullptr;   // dedicated chunks, newest first
     chunk_header* spare_ = nullptr;      // normal chunks released by reset/rollback, reused first
     chunk_header* oversize_spare_ = nullptr;  // oversize chunks kept by reset, smallest first
     std::size_t oversize_spares_ = 0;    // length of oversize_spare_
-    std::size_t chunk_size_;             // normal chunk length, a page multiple
-    std::size_t threshold_;              // oversize above this: chunk_size_ / 4
-    std::uint64_t requested_ = 0;        // sum of sizes handed out since reset
-    std::uint64_t blocks_ = 0;           // blocks handed out since reset
     std::uint64_t reserved_ = 0;         // bytes of all chunks held
     std::uint64_t chunks_ = 0;           // chunks held
 };
