@@ -77,7 +77,7 @@ std::string caps_text(const capabilities& c) {
     if (c.lifo_free_only) add("LIFO free only");
     add(c.thread_safe ? "thread-safe" : "single-thread");
     if (c.fixed_size != 0) add("fixed " + std::to_string(c.fixed_size) + " B");
-    else if (c.max_size != std::numeric_limits<std::size_t>::max()) add("max " + std::to_string(c.max_size) + " B");
+    else if (c.max_size < (std::size_t{1} << 32)) add("max " + std::to_string(c.max_size) + " B");
     return s;
 }
 
@@ -123,10 +123,10 @@ int cmd_list(const std::vector<std::string>& args) {
         const char* origin = e.from == allocator_entry::origin::reference ? "reference"
                              : e.from == allocator_entry::origin::custom  ? "user library"
                                                                           : "external";
-        std::printf("  %-10s %-12s %s\n", e.name.c_str(), origin, e.summary.c_str());
-        std::printf("  %-10s %-12s %s\n", "", "", e.available() ? ("available; " + caps_text(e.caps)).c_str()
+        std::printf("  %-18s %-12s %s\n", e.name.c_str(), origin, e.summary.c_str());
+        std::printf("  %-18s %-12s %s\n", "", "", e.available() ? ("available; " + caps_text(e.caps)).c_str()
                                                                : ("unavailable: " + e.unavailable).c_str());
-        if (!e.library.empty()) std::printf("  %-10s %-12s library %s\n", "", "", e.library.c_str());
+        if (!e.library.empty()) std::printf("  %-18s %-12s library %s\n", "", "", e.library.c_str());
     }
     std::printf("\nworkloads (parameters per thread at scale %s):\n", scale_name.c_str());
     for (const auto& w : workloads()) {

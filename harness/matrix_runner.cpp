@@ -115,7 +115,7 @@ nlohmann::json run_one(const planned_cell& c, const run_options& o, const std::s
 
 std::string cell_label(const planned_cell& c, const run_options& o) {
     char buf[160];
-    std::snprintf(buf, sizeof buf, "rep %u/%u  %-8s t=%-2u %-10s", c.rep, o.reps, std::string(c.workload->name).c_str(),
+    std::snprintf(buf, sizeof buf, "rep %u/%u  %-8s t=%-2u %-18s", c.rep, o.reps, std::string(c.workload->name).c_str(),
                   c.threads, c.allocator->name.c_str());
     return buf;
 }

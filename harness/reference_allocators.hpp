@@ -8,8 +8,16 @@
 #include "allocators/arena_allocator.hpp"
 #include "allocators/buddy_allocator.hpp"
 #include "allocators/bump_allocator.hpp"
+#include "allocators/debug_allocator.hpp"
 #include "allocators/free_list_allocator.hpp"
+#include "allocators/hybrid_allocator.hpp"
+#include "allocators/locked_allocator.hpp"
+#include "allocators/lockfree_pool_allocator.hpp"
 #include "allocators/pool_allocator.hpp"
+#include "allocators/segregated_allocator.hpp"
+#include "allocators/slab_allocator.hpp"
+#include "allocators/stack_allocator.hpp"
+#include "allocators/thread_cache_allocator.hpp"
 
 namespace allocmeter {
 
@@ -36,6 +44,14 @@ inline const auto reference_types = std::make_tuple(
     named<matrix_pool>{"pool", "256-byte blocks on an intrusive free list, grown by 64 KiB chunks"},
     named<first_fit_allocator>{"first_fit", "boundary-tagged blocks in 1 MiB chunks; first fit, split, immediate coalescing"},
     named<best_fit_allocator>{"best_fit", "boundary-tagged blocks in 1 MiB chunks; best fit, split, immediate coalescing"},
-    named<buddy_allocator<>>{"buddy", "power-of-two blocks in 16 MiB arenas; split on allocate, coalesce with the buddy"});
+    named<buddy_allocator<>>{"buddy", "power-of-two blocks in 16 MiB arenas; split on allocate, coalesce with the buddy"},
+    named<stack_allocator>{"stack", "LIFO region with a header per block and markers; frees only the newest block"},
+    named<segregated_allocator<>>{"segregated", "40 size classes to 32 KiB, free lists per 64 KiB span, larger sizes to the OS"},
+    named<slab_allocator>{"slab", "object caches per class (16 B-4 KiB), slabs on partial/full/empty lists, colouring"},
+    named<thread_cache_allocator>{"thread_cache", "per-thread class caches over a locked central heap, batch transfers"},
+    named<lockfree_pool_allocator<256>>{"lockfree_pool", "256-byte blocks on a Treiber stack with a tagged head; thread-safe"},
+    named<hybrid_allocator<>>{"hybrid", "pool up to 64 B, arena up to 1 KiB (freed at reset), malloc beyond"},
+    named<locked<segregated_allocator<>>>{"locked_segregated", "segregated behind one mutex: what a global lock costs"},
+    named<debug<segregated_allocator<>>>{"debug_segregated", "segregated with guard bytes, poisoning, double/invalid-free checks"});
 
 }  // namespace allocmeter

@@ -57,12 +57,12 @@ void print_summary(const nlohmann::json& doc, std::FILE* out) {
         for (const group& g : groups)
             if (g.allocator == "system" && !g.ns_per_op.empty()) system_ns = median(g.ns_per_op);
         std::fprintf(out, "\n%s, %u thread%s\n", key.first.c_str(), key.second, key.second == 1 ? "" : "s");
-        std::fprintf(out, "  %-12s %12s %8s %12s %10s  %s\n", "allocator", "ns/op (med)", "spread", "peak RSS",
+        std::fprintf(out, "  %-18s %12s %8s %12s %10s  %s\n", "allocator", "ns/op (med)", "spread", "peak RSS",
                      "vs system", "library");
         for (const group& g : groups) {
             if (g.ns_per_op.empty()) {
                 std::string why = g.status.size() > 100 ? g.status.substr(0, 97) + "..." : g.status;
-                std::fprintf(out, "  %-12s %s\n", g.allocator.c_str(), why.c_str());
+                std::fprintf(out, "  %-18s %s\n", g.allocator.c_str(), why.c_str());
                 continue;
             }
             const double med = median(g.ns_per_op);
@@ -70,7 +70,7 @@ void print_summary(const nlohmann::json& doc, std::FILE* out) {
             const double spread = med > 0 ? 50.0 * (*hi - *lo) / med : 0;
             char ratio[16] = "-";
             if (system_ns > 0) std::snprintf(ratio, sizeof ratio, "%.2fx", med / system_ns);
-            std::fprintf(out, "  %-12s %12.2f %7.1f%% %12s %10s  %s\n", g.allocator.c_str(), med, spread,
+            std::fprintf(out, "  %-18s %12.2f %7.1f%% %12s %10s  %s\n", g.allocator.c_str(), med, spread,
                          g.rss.empty() ? "-" : mib(median(g.rss)).c_str(), ratio,
                          g.version.empty() ? "" : g.version.c_str());
         }

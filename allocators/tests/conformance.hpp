@@ -215,7 +215,8 @@ TYPED_TEST_P(conformance, ResetReleasesEverything) {
         GTEST_SKIP() << "no reset";
     } else {
         for (int round = 0; round < 3; ++round) {
-            for (int i = 0; i < 500; ++i) ASSERT_TRUE(this->heap.allocate(16 + i % 200, 16));
+            for (int i = 0; i < 500; ++i)
+                ASSERT_TRUE(this->heap.allocate(std::min<std::size_t>(16 + i % 200, largest_request<A>()), 16));
             this->heap.verify_all();
             this->a->reset();
             this->heap.forget_all();
@@ -223,7 +224,7 @@ TYPED_TEST_P(conformance, ResetReleasesEverything) {
                 EXPECT_EQ(this->a->stats().blocks, 0u);
             }
         }
-        EXPECT_TRUE(this->heap.allocate(100, 16));
+        EXPECT_TRUE(this->heap.allocate(std::min<std::size_t>(100, largest_request<A>()), 16));
         this->release_everything();
     }
 }
@@ -262,7 +263,7 @@ TYPED_TEST_P(conformance, StatsCountRequests) {
         const allocator_stats before = this->a->stats();
         std::uint64_t requested = 0;
         for (int i = 0; i < 100; ++i) {
-            const std::size_t size = 16 + i;
+            const std::size_t size = std::min<std::size_t>(16 + i, largest_request<A>());
             ASSERT_TRUE(this->heap.allocate(size, 8));
             requested += size;
         }
