@@ -63,9 +63,9 @@ public:
         // The cursor is an integer, so a caller's stores of returned pointers cannot alias
         // it: it stays in a register across an allocation loop.
         const std::size_t pad = (0 - ptr_) & (align - 1);
-        // size is bounded first, so pad + size (pad < align) cannot wrap. As in LLVM's
-        // BumpPtrAllocator, ptr_ == 0 means "no chunk yet", where size 0 would fit.
-        if (size <= threshold_ && pad + size <= end_ - ptr_ && ptr_ != 0) [[likely]] {
+        // size is bounded first, so pad + size (pad < align) cannot wrap. With no chunk yet
+        // the cursor is the empty no_chunk() range, so every request but size 0 goes slow.
+        if (size <= threshold_ && pad + size <= end_ - ptr_) [[likely]] {
             const std::uintptr_t p = ptr_ + pad;
             ptr_ = p + size;
             return count(reinterpret_cast<std::byte*>(p), size);
@@ -87,8 +87,12 @@ public:
     void rollback(checkpoint cp) noexcept {
         release_until(oversize_, cp.oversize);
         retire_until(cp.normal);
-        ptr_ = reinterpret_cast<std::uintptr_t>(cp.ptr);
-        end_ = normal_ != nullptr ? reinterpret_cast<std::uintptr_t>(chunk_end(normal_)) : 0;
+        if (normal_ != nullptr) {
+            ptr_ = reinterpret_cast<std::uintptr_t>(cp.ptr);
+            end_ = reinterpret_cast<std::uintptr_t>(chunk_end(normal_));
+        } else {
+            ptr_ = end_ = no_chunk();
+        }
         requested_ = cp.bytes_requested;
         blocks_ = cp.blocks;
     }
@@ -104,7 +108,7 @@ public:
             oversize_ = next;
         }
         retire_until(nullptr);
-        ptr_ = end_ = 0;
+        ptr_ = end_ = no_chunk();
         requested_ = 0;
         blocks_ = 0;
     }
@@ -133,6 +137,14 @@ public:
     std::size_t oversize_threshold() const noexcept { return threshold_; }
 
 private:
+    // Where the cursor points while there is no current chunk: a real, empty range, so the fast
+    // path needs no "no chunk yet" test. Only a size-0, alignment-1 request is served there,
+    // and a size-0 block may be any valid pointer.
+    static std::uintptr_t no_chunk() noexcept {
+        alignas(16) static const std::byte empty[1]{};
+        return reinterpret_cast<std::uintptr_t>(empty);
+    }
+
     // A chunk size as used: whole pages, at least one, small enough to double.
     static std::size_t normalized(std::size_t chunk_size) noexcept {
         return os::round_to_pages(std::clamp<std::size_t>(chunk_size, 1, std::numeric_limits<std::size_t>::max() / 2));
@@ -247,8 +259,8 @@ private:
     // The fields allocate() writes (ptr_, requested_, blocks_) each sit between fields it only
     // reads: side by side, GCC's SLP vectorizer fuses their updates into one 16-byte store,
     // and the next allocate() then stalls loading half of it back (see bump_allocator).
-    std::uintptr_t ptr_ = 0;             // next free byte in the current normal chunk
-    std::uintptr_t end_ = 0;             // end of the current normal chunk
+    std::uintptr_t ptr_ = no_chunk();    // next free byte in the current normal chunk
+    std::uintptr_t end_ = no_chunk();    // end of the current normal chunk
     std::uint64_t requested_ = 0;        // sum of sizes handed out since reset
     std::size_t threshold_;              // oversize above this: chunk_size_ / 4
     std::uint64_t blocks_ = 0;           // blocks handed out since reset

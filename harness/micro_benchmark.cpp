@@ -3,10 +3,13 @@
 // Benchmark. Ends with the ratio table the README quotes: our time over the anchor's.
 #include <benchmark/benchmark.h>
 #include <dlfcn.h>
+#include <malloc.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <memory_resource>
@@ -60,6 +63,7 @@ struct pmr_adapter {
 struct mimalloc_api {
     void* (*malloc_aligned)(std::size_t, std::size_t) = nullptr;
     void (*free_size)(void*, std::size_t) = nullptr;
+    void (*collect)(bool) = nullptr;
     std::string version;
 
     static const mimalloc_api& get() {
@@ -69,9 +73,10 @@ struct mimalloc_api {
             if (lib == nullptr) return a;
             a.malloc_aligned = reinterpret_cast<void* (*)(std::size_t, std::size_t)>(::dlsym(lib, "mi_malloc_aligned"));
             a.free_size = reinterpret_cast<void (*)(void*, std::size_t)>(::dlsym(lib, "mi_free_size"));
+            a.collect = reinterpret_cast<void (*)(bool)>(::dlsym(lib, "mi_collect"));
             if (auto v = reinterpret_cast<int (*)()>(::dlsym(lib, "mi_version")))
                 a.version = std::to_string(v() / 100) + "." + std::to_string(v() / 10 % 10) + "." + std::to_string(v() % 10);
-            if (a.malloc_aligned == nullptr || a.free_size == nullptr) a = {};
+            if (a.malloc_aligned == nullptr || a.free_size == nullptr || a.collect == nullptr) a = {};
             return a;
         }();
         return api;
@@ -81,6 +86,8 @@ struct mimalloc_api {
 /// mimalloc through the adapter, for the churn comparison.
 struct mimalloc_allocator {
     static constexpr capabilities caps{.individual_free = true, .thread_safe = true};
+    /// Returns everything mimalloc keeps cached, so each run starts as cold as a new instance.
+    static void drop_caches() { mimalloc_api::get().collect(true); }
     void* allocate(std::size_t size, std::size_t a) noexcept { return mimalloc_api::get().malloc_aligned(size, a); }
     void deallocate(void* p, std::size_t size, std::size_t) noexcept { mimalloc_api::get().free_size(p, size); }
 };
@@ -125,11 +132,16 @@ constexpr bool skip_reason_is_empty() {
     return A::caps.individual_free && !A::caps.lifo_free_only && A::caps.thread_safe && A::caps.max_size >= n.max_request;
 }
 
-/// The churn workload at 2 threads (quick scale), timed by the workload runner itself.
+/// The churn workload at 2 threads (quick scale), timed by the workload runner itself. Every
+/// run starts cold: reference allocators are new instances, and process-wide ones (malloc,
+/// mimalloc) are asked first to give back what they cache, so warm memory left by the last
+/// run does not favour them.
 template <class A>
 void churn_two_threads(benchmark::State& state) {
     std::uint64_t ops = 0;
     for (auto _ : state) {
+        if constexpr (requires { A::drop_caches(); }) A::drop_caches();
+        if constexpr (std::is_same_v<A, malloc_allocator>) ::malloc_trim(0);
         const workload_result r = run_workload<churn_workload, A>({scale::quick, 1, 2});
         state.SetIterationTime(r.wall_s);
         ops += r.ops;
@@ -224,24 +236,35 @@ public:
     }
     void ReportRuns(const std::vector<Run>& runs) override {
         for (const Run& run : runs) {
-            if (run.error_occurred || run.run_type != Run::RT_Iteration) continue;
+            const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
+            if (run.error_occurred || (run.run_type != Run::RT_Iteration && !median)) continue;
             const auto items = run.counters.find("items_per_second");
-            if (items != run.counters.end() && items->second.value > 0)
-                ns_per_item_[run.benchmark_name()] = 1e9 / items->second.value;
+            if (items == run.counters.end() || items->second.value <= 0) continue;
+            std::string name = run.benchmark_name();  // "batch/arena/16", "churn2/x/manual_time_median"
+            for (const char* suffix : {"_median", "/manual_time"})
+                if (const auto cut = name.rfind(suffix); cut != std::string::npos && cut + std::strlen(suffix) == name.size())
+                    name.erase(cut);
+            (median ? medians_ : ns_per_item_)[name].push_back(1e9 / items->second.value);
         }
         display_->ReportRuns(runs);
     }
     void Finalize() override { display_->Finalize(); }
 
-    /// Time per item of a benchmark, or NaN if it did not run.
+    /// Median time per item of a benchmark over its repetitions (Google Benchmark's own median
+    /// when it reported one), or NaN if it did not run.
     double ns(const std::string& name) const {
+        if (const auto m = medians_.find(name); m != medians_.end()) return m->second.front();
         const auto it = ns_per_item_.find(name);
-        return it == ns_per_item_.end() ? std::nan("") : it->second;
+        if (it == ns_per_item_.end()) return std::nan("");
+        std::vector<double> v = it->second;
+        std::sort(v.begin(), v.end());
+        return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
     }
 
 private:
     std::unique_ptr<benchmark::BenchmarkReporter> display_;
-    std::map<std::string, double> ns_per_item_;
+    std::map<std::string, std::vector<double>> ns_per_item_;  // per repetition
+    std::map<std::string, std::vector<double>> medians_;      // Google Benchmark's median aggregate
 };
 
 /// The README's table: for each pairing, our ns/op over the anchor's, per size, against a target.
@@ -255,7 +278,7 @@ void print_ratios(const ratio_reporter& r) {
                                 {"batch/arena", "batch/pmr_monotonic", 1.0},
                                 {"batch/pool", "batch/pmr_unsync_pool", 1.0},
                                 {"pair/pool", "pair/pmr_unsync_pool", 1.0}};
-    std::fprintf(stderr, "\nratios (our ns/op over the anchor's; lower is better)\n");
+    std::fprintf(stderr, "\nratios (our ns/op over the anchor's, medians over repetitions; lower is better)\n");
     std::fprintf(stderr, "  %-28s %-26s %8s %8s %8s %8s %7s  %s\n", "ours", "anchor", "16 B", "64 B", "256 B", "4096 B",
                  "target", "verdict");
     for (const pairing& p : pairings) {
