@@ -1,6 +1,7 @@
 // Focused tests for arena_allocator: alignment, zero size, the oversize threshold and dedicated
 // chunks, growth, reset and rollback keeping normal chunks as spares, trim, and stats.
 #include "allocators/arena_allocator.hpp"
+#include "allocators/tests/test_helpers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+using namespace allocmeter::test_helpers;
+
 namespace {
 
 using allocmeter::allocator_stats;
@@ -20,23 +23,6 @@ using allocmeter::os::page_size;
 
 constexpr std::size_t kKiB = 1024;
 constexpr std::size_t kMiB = kKiB * kKiB;
-constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
-
-bool is_aligned(const void* p, std::size_t align) {
-    return reinterpret_cast<std::uintptr_t>(p) % align == 0;
-}
-
-bool holds(const void* p, std::size_t n, unsigned char tag) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    return std::all_of(b, b + n, [tag](unsigned char c) { return c == tag; });
-}
-
-void expect_same(const allocator_stats& got, const allocator_stats& want) {
-    EXPECT_EQ(got.bytes_requested, want.bytes_requested);
-    EXPECT_EQ(got.bytes_reserved, want.bytes_reserved);
-    EXPECT_EQ(got.chunks, want.chunks);
-    EXPECT_EQ(got.blocks, want.blocks);
-}
 
 // Every power-of-two alignment up to a page yields an aligned pointer whose full size is writable.
 TEST(ArenaAllocator, HonoursEveryAlignmentUpToPage) {

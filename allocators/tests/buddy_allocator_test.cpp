@@ -2,6 +2,7 @@
 // a whole arena, XOR-related buddy addresses, merging only with a same-order buddy, internal
 // fragmentation in the counters, growth to a second arena, the max_size boundary, and reset.
 #include "allocators/buddy_allocator.hpp"
+#include "allocators/tests/test_helpers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -13,29 +14,18 @@
 #include <random>
 #include <vector>
 
+using namespace allocmeter::test_helpers;
+
 namespace {
 
 using allocmeter::allocator_stats;
 using allocmeter::buddy_allocator;
 using allocmeter::capabilities_consistent;
 
-constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
 constexpr std::size_t kArena = 64 * 1024;
 using small_buddy = buddy_allocator<kArena>;  // small arenas make exhaustion cheap to reach
 
 std::uintptr_t addr(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
-
-bool holds(const void* p, std::size_t n, unsigned char tag) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    return std::all_of(b, b + n, [tag](unsigned char c) { return c == tag; });
-}
-
-void expect_same(const allocator_stats& got, const allocator_stats& want) {
-    EXPECT_EQ(got.bytes_requested, want.bytes_requested);
-    EXPECT_EQ(got.bytes_reserved, want.bytes_reserved);
-    EXPECT_EQ(got.chunks, want.chunks);
-    EXPECT_EQ(got.blocks, want.blocks);
-}
 
 // Requests round up to a power of two, at least the 32-byte minimum and at least the alignment.
 static_assert(small_buddy::block_bytes(0, 1) == 32);

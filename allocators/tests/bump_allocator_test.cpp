@@ -1,6 +1,7 @@
 // Focused tests for bump_allocator: every alignment, zero size, bounds checks that must not
 // wrap, reset and checkpoint semantics, non-overlap, and the stats it reports.
 #include "allocators/bump_allocator.hpp"
+#include "allocators/tests/test_helpers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,6 +12,8 @@
 #include <random>
 #include <vector>
 
+using namespace allocmeter::test_helpers;
+
 namespace {
 
 using allocmeter::bump_allocator;
@@ -18,16 +21,6 @@ using allocmeter::os::page_size;
 using allocmeter::os::round_to_pages;
 
 constexpr std::size_t kMiB = std::size_t{1} << 20;
-constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
-
-bool is_aligned(const void* p, std::size_t align) {
-    return reinterpret_cast<std::uintptr_t>(p) % align == 0;
-}
-
-bool holds(const void* p, std::size_t n, unsigned char tag) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    return std::all_of(b, b + n, [tag](unsigned char c) { return c == tag; });
-}
 
 // Every power-of-two alignment up to a page yields an aligned pointer whose full size is writable.
 TEST(BumpAllocator, HonoursEveryAlignmentUpToPage) {

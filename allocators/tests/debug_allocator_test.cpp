@@ -17,6 +17,9 @@
 #include "allocators/arena_allocator.hpp"
 #include "allocators/bump_allocator.hpp"
 #include "allocators/pool_allocator.hpp"
+#include "allocators/tests/test_helpers.hpp"
+
+using namespace allocmeter::test_helpers;
 
 namespace {
 
@@ -28,19 +31,9 @@ using allocmeter::pool_allocator;
 using allocmeter::resettable;
 
 constexpr std::size_t kMiB = std::size_t{1} << 20;
-constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
 
 using debug_bump = debug<bump_allocator>;
 using debug_pool = debug<pool_allocator<256>>;
-
-bool is_aligned(const void* p, std::size_t align) {
-    return reinterpret_cast<std::uintptr_t>(p) % align == 0;
-}
-
-bool holds(const void* p, std::size_t n, unsigned char tag) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    return std::all_of(b, b + n, [tag](unsigned char c) { return c == tag; });
-}
 
 std::string address(const void* p) {
     char text[32];

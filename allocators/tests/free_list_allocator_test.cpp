@@ -2,6 +2,7 @@
 // or both neighbours, the two placement policies choosing differently, aligned blocks freed back
 // whole, growth across chunks, large requests, the one-empty-chunk rule, reset, and stats.
 #include "allocators/free_list_allocator.hpp"
+#include "allocators/tests/test_helpers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,29 +15,13 @@
 #include <set>
 #include <vector>
 
+using namespace allocmeter::test_helpers;
+
 namespace {
 
 using allocmeter::allocator_stats;
 using allocmeter::best_fit_allocator;
 using allocmeter::first_fit_allocator;
-
-constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
-
-bool is_aligned(const void* p, std::size_t align) {
-    return reinterpret_cast<std::uintptr_t>(p) % align == 0;
-}
-
-bool holds(const void* p, std::size_t n, unsigned char tag) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    return std::all_of(b, b + n, [tag](unsigned char c) { return c == tag; });
-}
-
-void expect_same(const allocator_stats& got, const allocator_stats& want) {
-    EXPECT_EQ(got.bytes_requested, want.bytes_requested);
-    EXPECT_EQ(got.bytes_reserved, want.bytes_reserved);
-    EXPECT_EQ(got.chunks, want.chunks);
-    EXPECT_EQ(got.blocks, want.blocks);
-}
 
 // The request that occupies a block of exactly `block` bytes (header and footer take 16).
 constexpr std::size_t request_for(std::size_t block) { return block - 16; }

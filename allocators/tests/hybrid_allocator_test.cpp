@@ -2,6 +2,7 @@
 // alignment in every part, pool reuse, arena frees deferred to reset, system blocks freed by
 // deallocate, reset and destruction, huge requests, and stats as the sum of the parts.
 #include "allocators/hybrid_allocator.hpp"
+#include "allocators/tests/test_helpers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -13,23 +14,14 @@
 #include <random>
 #include <vector>
 
+using namespace allocmeter::test_helpers;
+
 namespace {
 
 using allocmeter::allocator_stats;
 using allocmeter::capabilities_consistent;
 using allocmeter::hybrid_allocator;
 using allocmeter::hybrid_route;
-
-constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
-
-bool is_aligned(const void* p, std::size_t align) {
-    return reinterpret_cast<std::uintptr_t>(p) % align == 0;
-}
-
-bool holds(const void* p, std::size_t n, unsigned char tag) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    return std::all_of(b, b + n, [tag](unsigned char c) { return c == tag; });
-}
 
 using hybrid = hybrid_allocator<>;  // pool up to 64 bytes, arena up to 1024
 

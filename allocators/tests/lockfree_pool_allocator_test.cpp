@@ -2,6 +2,7 @@
 // the tagged head's packing, a deterministic ABA interleaving that an untagged head gets wrong,
 // and multi-threaded stress that catches a block handed to two threads at once.
 #include "allocators/lockfree_pool_allocator.hpp"
+#include "allocators/tests/test_helpers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,14 +16,14 @@
 #include <thread>
 #include <vector>
 
+using namespace allocmeter::test_helpers;
+
 namespace {
 
 using allocmeter::capabilities_consistent;
 using allocmeter::lockfree_pool_allocator;
 using allocmeter::detail::lockfree_block;
 using allocmeter::detail::tagged_free_stack;
-
-constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
 
 bool is_aligned(const void* p, std::size_t align) { return reinterpret_cast<std::uintptr_t>(p) % align == 0; }
 

@@ -1,6 +1,7 @@
 // Focused tests for pool_allocator: block alignment from BlockSize, rejection of what a block
 // cannot hold, LIFO free-list reuse, growth across chunks, reset reusing chunks, and live stats.
 #include "allocators/pool_allocator.hpp"
+#include "allocators/tests/test_helpers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,30 +13,14 @@
 #include <set>
 #include <vector>
 
+using namespace allocmeter::test_helpers;
+
 namespace {
 
 using allocmeter::allocator_stats;
 using allocmeter::capabilities_consistent;
 using allocmeter::pool_allocator;
 using allocmeter::os::page_size;
-
-constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
-
-bool is_aligned(const void* p, std::size_t align) {
-    return reinterpret_cast<std::uintptr_t>(p) % align == 0;
-}
-
-bool holds(const void* p, std::size_t n, unsigned char tag) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    return std::all_of(b, b + n, [tag](unsigned char c) { return c == tag; });
-}
-
-void expect_same(const allocator_stats& got, const allocator_stats& want) {
-    EXPECT_EQ(got.bytes_requested, want.bytes_requested);
-    EXPECT_EQ(got.bytes_reserved, want.bytes_reserved);
-    EXPECT_EQ(got.chunks, want.chunks);
-    EXPECT_EQ(got.blocks, want.blocks);
-}
 
 // The declared alignment is the largest power of two dividing BlockSize, capped at 4096.
 static_assert(pool_allocator<8>::caps.max_align == 8);

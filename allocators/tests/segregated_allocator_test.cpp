@@ -2,6 +2,7 @@
 // class sharing a span, LIFO reuse, large mappings, the empty-span policy (retain, purge, unmap),
 // alignment up to 4096, reset, stats, and a seeded churn with overlap and content checks.
 #include "allocators/segregated_allocator.hpp"
+#include "allocators/tests/test_helpers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,6 +15,8 @@
 #include <set>
 #include <vector>
 
+using namespace allocmeter::test_helpers;
+
 namespace {
 
 using allocmeter::allocator_stats;
@@ -22,26 +25,8 @@ using allocmeter::segregated_allocator;
 using allocmeter::os::page_size;
 using seg = segregated_allocator<>;
 
-constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
-
-bool is_aligned(const void* p, std::size_t align) {
-    return reinterpret_cast<std::uintptr_t>(p) % align == 0;
-}
-
 std::uintptr_t span_base(const void* p) {
     return reinterpret_cast<std::uintptr_t>(p) & ~(seg::span_bytes - 1);
-}
-
-bool holds(const void* p, std::size_t n, unsigned char tag) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    return std::all_of(b, b + n, [tag](unsigned char c) { return c == tag; });
-}
-
-void expect_same(const allocator_stats& got, const allocator_stats& want) {
-    EXPECT_EQ(got.bytes_requested, want.bytes_requested);
-    EXPECT_EQ(got.bytes_reserved, want.bytes_reserved);
-    EXPECT_EQ(got.chunks, want.chunks);
-    EXPECT_EQ(got.blocks, want.blocks);
 }
 
 static_assert(seg::class_count == 40);

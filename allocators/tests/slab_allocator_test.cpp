@@ -2,6 +2,7 @@
 // partial, full and empty lists, colouring of successive slabs, the empty-slab cap, LIFO reuse,
 // alignment up to 4096, reset, stats, and a seeded churn with overlap and content checks.
 #include "allocators/slab_allocator.hpp"
+#include "allocators/tests/test_helpers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -13,29 +14,13 @@
 #include <set>
 #include <vector>
 
+using namespace allocmeter::test_helpers;
+
 namespace {
 
 using allocmeter::allocator_stats;
 using allocmeter::capabilities_consistent;
 using allocmeter::slab_allocator;
-
-constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
-
-bool is_aligned(const void* p, std::size_t align) {
-    return reinterpret_cast<std::uintptr_t>(p) % align == 0;
-}
-
-bool holds(const void* p, std::size_t n, unsigned char tag) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    return std::all_of(b, b + n, [tag](unsigned char c) { return c == tag; });
-}
-
-void expect_same(const allocator_stats& got, const allocator_stats& want) {
-    EXPECT_EQ(got.bytes_requested, want.bytes_requested);
-    EXPECT_EQ(got.bytes_reserved, want.bytes_reserved);
-    EXPECT_EQ(got.chunks, want.chunks);
-    EXPECT_EQ(got.blocks, want.blocks);
-}
 
 void expect_counts(const slab_allocator& a, std::size_t size, std::size_t partial, std::size_t full,
                    std::size_t empty) {

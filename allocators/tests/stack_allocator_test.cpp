@@ -2,6 +2,7 @@
 // (padding included), markers, reset, bounds that must not wrap, stats, and the debug-build
 // abort on a free that is not the newest live block.
 #include "allocators/stack_allocator.hpp"
+#include "allocators/tests/test_helpers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,6 +15,8 @@
 #include <string>
 #include <vector>
 
+using namespace allocmeter::test_helpers;
+
 namespace {
 
 using allocmeter::stack_allocator;
@@ -21,16 +24,6 @@ using allocmeter::os::page_size;
 using allocmeter::os::round_to_pages;
 
 constexpr std::size_t kMiB = std::size_t{1} << 20;
-constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
-
-bool is_aligned(const void* p, std::size_t align) {
-    return reinterpret_cast<std::uintptr_t>(p) % align == 0;
-}
-
-bool holds(const void* p, std::size_t n, unsigned char tag) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    return std::all_of(b, b + n, [tag](unsigned char c) { return c == tag; });
-}
 
 static_assert(stack_allocator::caps.lifo_free_only && stack_allocator::caps.individual_free);
 static_assert(stack_allocator::caps.reset && stack_allocator::caps.max_align == 4096);

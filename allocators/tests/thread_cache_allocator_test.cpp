@@ -2,6 +2,7 @@
 // remote frees, caches given back at thread exit, many instances (alive together, created and
 // destroyed with threads, destroyed under a live thread), a 4-thread stress, and large objects.
 #include "allocators/thread_cache_allocator.hpp"
+#include "allocators/tests/test_helpers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -18,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+using namespace allocmeter::test_helpers;
+
 namespace {
 
 using allocmeter::thread_cache_allocator;
@@ -29,11 +32,6 @@ bool is_aligned(const void* p, std::size_t align) { return reinterpret_cast<std:
 void fill(void* p, std::size_t n, unsigned char tag) { std::memset(p, tag, n); }
 
 // Every byte is `tag`: the first is, and each equals the next (one overlapping memcmp).
-bool holds(const void* p, std::size_t n, unsigned char tag) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    return n == 0 || (b[0] == tag && std::memcmp(b, b + 1, n - 1) == 0);
-}
-
 // Every size 0..32 KiB maps to the smallest class that holds it, with at most 25% waste above
 // 128 B; with an alignment, the class's objects are aligned enough and still hold the size.
 TEST(ThreadCacheAllocator, SizeClassesAreTightAndAligned) {
