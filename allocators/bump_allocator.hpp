@@ -33,15 +33,12 @@ public:
     /// Reserves `capacity` bytes rounded up to pages. If the reservation fails, capacity()
     /// is 0 and every allocate() returns nullptr: an empty allocator, not a crash.
     explicit bump_allocator(std::size_t capacity = std::size_t{16} << 30) noexcept {
-        // Within a page of SIZE_MAX round_to_pages would wrap; such a size cannot be mapped.
-        if (capacity == 0 || capacity > std::numeric_limits<std::size_t>::max() - os::page_size())
-            return;
-        const std::size_t bytes = os::round_to_pages(capacity);
-        base_ = static_cast<std::byte*>(os::map_pages(bytes, /*reserve_only=*/true));
-        if (base_ == nullptr) return;
-        capacity_ = bytes;
+        const os::region r = os::reserve(capacity);
+        if (r.base == nullptr) return;
+        base_ = r.base;
+        capacity_ = r.bytes;
         cur_ = start();
-        end_ = start() + bytes;
+        end_ = start() + r.bytes;
     }
 
     bump_allocator(const bump_allocator&) = delete;

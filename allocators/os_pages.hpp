@@ -32,6 +32,22 @@ inline void* map_pages(std::size_t bytes, bool reserve_only = false) noexcept {
     return p == MAP_FAILED ? nullptr : p;
 }
 
+/// A reserved range of address space: base == nullptr and bytes == 0 when it could not be had.
+struct region {
+    std::byte* base = nullptr;
+    std::size_t bytes = 0;
+};
+
+/// Reserves `capacity` bytes rounded up to pages, committed lazily as pages are touched
+/// (MAP_NORESERVE): a large reservation costs address space, not memory. An empty region
+/// for 0, for a size within a page of SIZE_MAX (its rounding would wrap), or on failure.
+inline region reserve(std::size_t capacity) noexcept {
+    if (capacity == 0 || capacity > SIZE_MAX - page_size()) return {};
+    const std::size_t bytes = round_to_pages(capacity);
+    auto* base = static_cast<std::byte*>(map_pages(bytes, /*reserve_only=*/true));
+    return base == nullptr ? region{} : region{base, bytes};
+}
+
 /// Returns a mapping made by map_pages or map_aligned.
 inline void unmap_pages(void* p, std::size_t bytes) noexcept {
     if (p != nullptr) ::munmap(p, bytes);
