@@ -125,13 +125,6 @@ void batch_then_free(benchmark::State& state, Make make, std::size_t size) {
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch * 2));
 }
 
-/// True when allocator A can serve churn at 2 threads.
-template <class A>
-constexpr bool skip_reason_is_empty() {
-    constexpr workload_needs n = churn_workload::needs;
-    return A::caps.individual_free && !A::caps.lifo_free_only && A::caps.thread_safe && A::caps.max_size >= n.max_request;
-}
-
 /// The churn workload at 2 threads (quick scale), timed by the workload runner itself. Every
 /// run starts cold: reference allocators are new instances, and process-wide ones (malloc,
 /// mimalloc) are asked first to give back what they cache, so warm memory left by the last
@@ -157,7 +150,7 @@ void register_churn_candidates() {
             (
                 [&] {
                     using A = typename std::decay_t<decltype(r)>::type;
-                    if constexpr (skip_reason_is_empty<A>())
+                    if constexpr (first_missing(A::caps, churn_workload::needs, 2) == missing_capability::none)
                         benchmark::RegisterBenchmark(("churn2/" + std::string(r.name)).c_str(), churn_two_threads<A>)
                             ->UseManualTime()
                             ->Unit(benchmark::kMillisecond);
@@ -250,6 +243,9 @@ public:
     }
     void Finalize() override { display_->Finalize(); }
 
+    /// True when no benchmark reported a time (nothing ran, or --benchmark_list_tests).
+    bool empty() const { return ns_per_item_.empty() && medians_.empty(); }
+
     /// Median time per item of a benchmark over its repetitions (Google Benchmark's own median
     /// when it reported one), or NaN if it did not run.
     double ns(const std::string& name) const {
@@ -316,7 +312,7 @@ int main(int argc, char** argv) {
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     ratio_reporter reporter(benchmark::CreateDefaultDisplayReporter());
     benchmark::RunSpecifiedBenchmarks(&reporter);
-    print_ratios(reporter);
+    if (!reporter.empty()) print_ratios(reporter);
     benchmark::Shutdown();
     return 0;
 }

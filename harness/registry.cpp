@@ -22,11 +22,11 @@ struct runner_entry {
     cell_runner run;
 };
 
-/// A pair that can never run (the workload frees one by one, the allocator cannot) is not
-/// instantiated; the matrix skips it with skip_reason() before looking for a runner.
+/// A pair that cannot run even on one thread is not instantiated; the matrix skips it with
+/// skip_reason() before looking for a runner.
 template <class W, allocator A>
 void add_runner(std::vector<runner_entry>& out, std::string_view allocator_name) {
-    if constexpr (!W::needs.individual_free || (A::caps.individual_free && !A::caps.lifo_free_only))
+    if constexpr (first_missing(A::caps, W::needs, 1) == missing_capability::none)
         out.push_back({allocator_name, W::name, &run_workload<W, A>});
 }
 

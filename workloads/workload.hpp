@@ -61,21 +61,38 @@ struct workload_needs {
     std::size_t max_align = 16;      ///< largest alignment requested
 };
 
+/// The first thing an allocator lacks to serve a workload, in the order skip_reason reports.
+enum class missing_capability { none, individual_free, any_order_free, thread_safety, size, alignment };
+
+/// What an allocator with `caps` lacks to serve a workload with `needs` at `threads`; a
+/// constant expression, so the registry and benchmarks can decide at compile time.
+constexpr missing_capability first_missing(const capabilities& caps, const workload_needs& needs, unsigned threads) {
+    if (needs.individual_free && !caps.individual_free) return missing_capability::individual_free;
+    if (needs.individual_free && caps.lifo_free_only) return missing_capability::any_order_free;
+    if (needs.cross_thread_free && threads > 1 && !caps.thread_safe) return missing_capability::thread_safety;
+    if (needs.max_request > caps.max_size) return missing_capability::size;
+    if (needs.max_align > caps.max_align) return missing_capability::alignment;
+    return missing_capability::none;
+}
+
 /// Why an allocator with `caps` cannot serve a workload at `threads`; empty when it can.
 inline std::string skip_reason(const capabilities& caps, const workload_needs& needs, unsigned threads) {
-    if (needs.individual_free && !caps.individual_free)
-        return "the workload frees objects one by one and the allocator has no individual free";
-    if (needs.individual_free && caps.lifo_free_only)
-        return "the workload frees objects in any order and the allocator frees only the newest block";
-    if (needs.cross_thread_free && threads > 1 && !caps.thread_safe)
-        return "with " + std::to_string(threads) +
-               " threads the workload frees blocks across threads and the allocator is not thread-safe";
-    if (needs.max_request > caps.max_size)
-        return "the workload requests up to " + std::to_string(needs.max_request) +
-               " bytes and the allocator serves at most " + std::to_string(caps.max_size);
-    if (needs.max_align > caps.max_align)
-        return "the workload requests alignment " + std::to_string(needs.max_align) +
-               " and the allocator serves at most " + std::to_string(caps.max_align);
+    switch (first_missing(caps, needs, threads)) {
+        case missing_capability::none: return {};
+        case missing_capability::individual_free:
+            return "the workload frees objects one by one and the allocator has no individual free";
+        case missing_capability::any_order_free:
+            return "the workload frees objects in any order and the allocator frees only the newest block";
+        case missing_capability::thread_safety:
+            return "with " + std::to_string(threads) +
+                   " threads the workload frees blocks across threads and the allocator is not thread-safe";
+        case missing_capability::size:
+            return "the workload requests up to " + std::to_string(needs.max_request) +
+                   " bytes and the allocator serves at most " + std::to_string(caps.max_size);
+        case missing_capability::alignment:
+            return "the workload requests alignment " + std::to_string(needs.max_align) +
+                   " and the allocator serves at most " + std::to_string(caps.max_align);
+    }
     return {};
 }
 
