@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   cmake g++ make pkg-config
-  libboost-program-options-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev
+  libboost-program-options-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev libzstd-dev
   libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev libtbbmalloc2
 )
 

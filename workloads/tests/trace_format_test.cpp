@@ -1,0 +1,630 @@
+// The trace format: every opcode round-trips through trace_writer and trace_reader, threads
+// keep program order and global sequence order, and every kind of bad input is a trace_error
+// naming the file, the byte of the decompressed stream and the problem.
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "workloads/trace/trace_format.hpp"
+
+using namespace allocmeter::trace;
+
+namespace {
+
+using bytes = std::vector<std::uint8_t>;
+
+// A file in the test temp dir, removed when the test ends.
+class temp_trace {
+public:
+    explicit temp_trace(const std::string& tag) {
+        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+        path_ = ::testing::TempDir() + "amtrace_" + info->test_suite_name() + "_" + info->name() + "_" + tag + "_" +
+                std::to_string(::getpid()) + ".trace";
+    }
+    ~temp_trace() { std::remove(path_.c_str()); }
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+bytes read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return bytes(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_file(const std::string& path, const bytes& b) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+// The decompressed stream of a trace file (the writer does not record a content size, so
+// this streams).
+bytes decompress(const std::string& path) {
+    const bytes in = read_file(path);
+    bytes out;
+    ZSTD_DCtx* d = ZSTD_createDCtx();
+    ZSTD_inBuffer ib{in.data(), in.size(), 0};
+    std::vector<std::uint8_t> buf(1 << 16);
+    while (ib.pos < ib.size) {
+        ZSTD_outBuffer ob{buf.data(), buf.size(), 0};
+        const std::size_t r = ZSTD_decompressStream(d, &ob, &ib);
+        EXPECT_FALSE(ZSTD_isError(r)) << ZSTD_getErrorName(r);
+        if (ZSTD_isError(r)) break;
+        out.insert(out.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(ob.pos));
+    }
+    ZSTD_freeDCtx(d);
+    return out;
+}
+
+bytes compress(const bytes& raw) {
+    bytes out(ZSTD_compressBound(raw.size()));
+    const std::size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), 3);
+    EXPECT_FALSE(ZSTD_isError(n));
+    out.resize(n);
+    return out;
+}
+
+void write_compressed(const std::string& path, const bytes& raw) { write_file(path, compress(raw)); }
+
+void put_varint(bytes& b, std::uint64_t v) {
+    while (v >= 0x80) {
+        b.push_back(static_cast<std::uint8_t>(v) | 0x80);
+        v >>= 7;
+    }
+    b.push_back(static_cast<std::uint8_t>(v));
+}
+
+// A version-1 header with empty strings and no timestamps: 26 bytes.
+bytes raw_header() {
+    return {'A', 'M', 'T', 'R', 'A', 'C', 'E', 0,  // magic
+            1, 0,                                  // version
+            8,                                     // pointer size
+            0,                                     // flags
+            0x00, 0x10, 0, 0,                      // page size 4096
+            0, 0, 0, 0, 0, 0, 0, 0,                // clock: none
+            0,                                     // command line: empty
+            0};                                    // host: empty
+}
+
+// A chunk of thread 0 starting at seq 0 around the given event bytes.
+bytes raw_chunk(std::uint64_t count, const bytes& events, std::uint64_t claimed = ~0ull) {
+    bytes b;
+    put_varint(b, 0);
+    put_varint(b, 0);
+    put_varint(b, count);
+    put_varint(b, claimed == ~0ull ? events.size() : claimed);
+    b.insert(b.end(), events.begin(), events.end());
+    return b;
+}
+
+bytes cat(bytes a, const bytes& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
+
+// Reads the whole trace; the trace_error it throws, if any.
+std::optional<trace_error> read_error(const std::string& path, bool validating = false) {
+    try {
+        if (validating) {
+            validate(path);
+        } else {
+            trace_reader r(path);
+            for (event e; r.next(e);) {
+            }
+        }
+    } catch (const trace_error& e) {
+        return e;
+    }
+    return std::nullopt;
+}
+
+// The error names the file, says which byte of the decompressed stream, and the problem.
+void expect_error(const std::string& path, std::uint64_t offset, const std::string& problem, bool validating = false) {
+    const auto err = read_error(path, validating);
+    ASSERT_TRUE(err.has_value()) << "no error for " << problem;
+    const std::string what = err->what();
+    EXPECT_EQ(err->file, path);
+    EXPECT_EQ(what.rfind(path + ": ", 0), 0u) << what;
+    EXPECT_NE(what.find("byte " + std::to_string(offset) + " of the decompressed stream"), std::string::npos) << what;
+    EXPECT_EQ(err->offset, offset) << what;
+    EXPECT_NE(what.find(problem), std::string::npos) << what;
+}
+
+event ev(op k, std::uint32_t thread, std::uint64_t seq) {
+    event e;
+    e.kind = k;
+    e.thread = thread;
+    e.seq = seq;
+    return e;
+}
+
+// One event of every opcode and flag combination, as two threads, lifetimes consistent.
+std::vector<event> every_opcode(bool timestamps) {
+    std::vector<event> v;
+    std::uint64_t seq = 0;
+    std::uint64_t t = 1000;
+    auto add = [&](event e) {
+        e.seq = seq++;
+        e.time_ns = timestamps ? (t += 7 + seq * 13) : 0;
+        v.push_back(e);
+    };
+    auto mk = [](op k, std::uint64_t id, std::uint64_t size = 0) {
+        event e = ev(k, 0, 0);
+        e.id = id;
+        e.size = size;
+        return e;
+    };
+    event start = ev(op::thread_start, 0, 0);
+    add(start);
+    add(mk(op::malloc, 1, 24));
+    event c = mk(op::calloc, 2, 8);
+    c.count = 10;
+    add(c);
+    event r = mk(op::realloc, 3, 100);
+    r.old_id = 1;
+    r.flags = realloc_moved;
+    add(r);
+    add(mk(op::realloc, 4, 7));  // realloc(NULL, 7)
+    event r2 = mk(op::realloc, 3, 50);
+    r2.old_id = 3;  // shrunk in place
+    add(r2);
+    add(mk(op::free, 2));
+    add(mk(op::free_sized, 3, 50));
+    for (std::uint8_t which = 0; which <= 4; ++which) {
+        event a = mk(op::aligned, 5u + which, 64u << which);
+        a.alignment = std::uint64_t{16} << which;
+        a.flags = which;
+        add(a);
+    }
+    add(mk(op::new_, 10, 32));
+    event n2 = mk(op::new_, 11, 256);
+    n2.flags = new_array | new_aligned;
+    n2.alignment = 128;
+    add(n2);
+    event n3 = mk(op::new_, 12, 8);
+    n3.flags = new_nothrow | new_array;
+    add(n3);
+    event d1 = mk(op::delete_, 10, 32);
+    d1.flags = delete_sized;
+    add(d1);
+    event d2 = mk(op::delete_, 11, 256);
+    d2.flags = delete_array | delete_sized | delete_aligned;
+    d2.alignment = 128;
+    add(d2);
+    event d3 = mk(op::delete_, 12);
+    d3.flags = delete_array;
+    add(d3);
+    event d4 = mk(op::delete_, 0);  // delete of nullptr, aligned only
+    d4.flags = delete_aligned;
+    d4.alignment = 64;
+    add(d4);
+    add(mk(op::free, 0));                // free(NULL)
+    add(mk(op::malloc, 0, max_size));    // a failed huge malloc
+    for (std::uint64_t id = 4; id <= 9; ++id) add(mk(op::free, id));
+    event child = ev(op::thread_start, 1, 0);
+    child.parent = 0;
+    add(child);
+    event cm = mk(op::malloc, 1, 1);
+    cm.thread = 1;
+    add(cm);
+    event cf = mk(op::free, 1);
+    cf.thread = 1;
+    add(cf);
+    add(ev(op::thread_exit, 1, 0));
+    add(ev(op::thread_exit, 0, 0));
+    return v;
+}
+
+std::vector<event> read_in_file_order(const std::string& path, trace_header* h = nullptr) {
+    trace_reader r(path);
+    if (h != nullptr) *h = r.header();
+    std::vector<event> out;
+    for (event e; r.next(e);) out.push_back(e);
+    return out;
+}
+
+std::vector<event> without_offsets(std::vector<event> v) {
+    for (auto& e : v) e.at = 0;
+    return v;
+}
+
+trace_header test_header(bool timestamps) {
+    trace_header h;
+    h.timestamps = timestamps;
+    h.clock = timestamps ? clock_source::monotonic_ns : clock_source::none;
+    h.page_size = 16384;
+    h.pointer_size = 8;
+    h.command_line = "./app --flag \xc3\xa9t\xc3\xa9";
+    h.host = "bench-01";
+    return h;
+}
+
+void write_trace(const std::string& path, const std::vector<event>& events, bool timestamps = false,
+                 std::size_t chunk_bytes = trace_writer::default_chunk_bytes) {
+    trace_writer w(path, test_header(timestamps), chunk_bytes);
+    for (const event& e : events) w.append(e);
+    w.close();
+}
+
+}  // namespace
+
+// ---- round trips ----------------------------------------------------------------------------
+
+// Every opcode and flag combination comes back field for field, header included.
+TEST(TraceRoundTrip, EveryOpcodeWithoutTimestamps) {
+    temp_trace f("t");
+    const auto events = every_opcode(false);
+    write_trace(f.path(), events);
+    trace_header h;
+    EXPECT_EQ(without_offsets(load_sorted(f.path(), &h)), events);
+    EXPECT_EQ(h.version, 1);
+    EXPECT_EQ(h.pointer_size, 8);
+    EXPECT_FALSE(h.timestamps);
+    EXPECT_EQ(h.page_size, 16384u);
+    EXPECT_EQ(h.clock, clock_source::none);
+    EXPECT_EQ(h.command_line, test_header(false).command_line);
+    EXPECT_EQ(h.host, "bench-01");
+    const trace_summary s = validate(f.path());
+    EXPECT_EQ(s.events, events.size());
+    EXPECT_EQ(s.threads, 2u);
+    EXPECT_EQ(s.max_id, 12u);
+}
+
+// The same with per-event timestamps: the ns values come back exactly.
+TEST(TraceRoundTrip, EveryOpcodeWithTimestamps) {
+    temp_trace f("t");
+    const auto events = every_opcode(true);
+    write_trace(f.path(), events, true);
+    trace_header h;
+    EXPECT_EQ(without_offsets(load_sorted(f.path(), &h)), events);
+    EXPECT_TRUE(h.timestamps);
+    EXPECT_EQ(h.clock, clock_source::monotonic_ns);
+    EXPECT_NO_THROW(validate(f.path()));
+}
+
+// Events of each thread come back in program order, chunks of threads interleave in the
+// file, and load_sorted restores the global order exactly.
+TEST(TraceRoundTrip, ThreadsKeepProgramAndGlobalOrder) {
+    temp_trace f("t");
+    std::mt19937_64 rng(42);
+    std::vector<event> all;
+    std::map<std::uint32_t, std::vector<std::uint64_t>> live;  // per thread, its own ids
+    std::uint64_t seq = 0, next_id[4] = {1, 100001, 200001, 300001};
+    for (std::uint32_t t = 0; t < 4; ++t) {
+        event s = ev(op::thread_start, t, seq++);
+        s.parent = t == 0 ? no_thread : 0;
+        all.push_back(s);
+    }
+    for (int i = 0; i < 4000; ++i) {
+        const auto t = static_cast<std::uint32_t>(rng() % 4);
+        auto& mine = live[t];
+        if (mine.empty() || rng() % 2 == 0) {
+            event e = ev(op::malloc, t, seq++);
+            e.id = next_id[t]++;
+            e.size = 1 + rng() % 500;
+            mine.push_back(e.id);
+            all.push_back(e);
+        } else {
+            event e = ev(op::free, t, seq++);
+            const std::size_t k = rng() % mine.size();
+            e.id = mine[k];
+            mine.erase(mine.begin() + static_cast<std::ptrdiff_t>(k));
+            all.push_back(e);
+        }
+    }
+    write_trace(f.path(), all, false, 64);  // tiny chunks: many per thread
+
+    const auto file_order = read_in_file_order(f.path());
+    ASSERT_EQ(file_order.size(), all.size());
+    std::map<std::uint32_t, std::vector<event>> want, got;
+    for (const auto& e : all) want[e.thread].push_back(e);
+    for (const auto& e : without_offsets(file_order)) got[e.thread].push_back(e);
+    EXPECT_EQ(got, want);
+    int switches = 0;
+    for (std::size_t i = 1; i < file_order.size(); ++i) switches += file_order[i].thread != file_order[i - 1].thread;
+    EXPECT_GT(switches, 20) << "chunks of different threads should interleave";
+    EXPECT_EQ(without_offsets(load_sorted(f.path())), all);
+    EXPECT_EQ(validate(f.path()).threads, 4u);
+}
+
+// A file of several concatenated zstd frames reads the same as one frame.
+TEST(TraceRoundTrip, ConcatenatedFramesReadAsOneStream) {
+    temp_trace f("t"), g("g");
+    const auto events = every_opcode(false);
+    write_trace(f.path(), events);
+    const bytes raw = decompress(f.path());
+    bytes parts;
+    for (std::size_t a = 0, step = 11; a < raw.size(); a += step) {
+        const bytes piece(raw.begin() + static_cast<std::ptrdiff_t>(a),
+                          raw.begin() + static_cast<std::ptrdiff_t>(std::min(raw.size(), a + step)));
+        parts = cat(parts, compress(piece));
+    }
+    write_file(g.path(), parts);
+    EXPECT_EQ(without_offsets(load_sorted(g.path())), events);
+}
+
+// A free in another thread is valid when it comes later in global order, not when earlier.
+TEST(TraceValidate, CrossThreadFreeFollowsGlobalOrder) {
+    temp_trace ok("ok"), bad("bad");
+    event m = ev(op::malloc, 0, 5);
+    m.id = 1;
+    m.size = 8;
+    event fr = ev(op::free, 1, 6);
+    fr.id = 1;
+    write_trace(ok.path(), {fr, m});  // appended out of seq order, as two threads may be
+    EXPECT_NO_THROW(validate(ok.path()));
+    fr.seq = 4;
+    write_trace(bad.path(), {m, fr});
+    expect_error(bad.path(), read_in_file_order(bad.path()).back().at, "free of id 1, which is not live", true);
+}
+
+// ---- bad input ------------------------------------------------------------------------------
+
+// A compressed file cut short: zstd ends inside a frame.
+TEST(TraceBadInput, TruncatedFile) {
+    temp_trace f("t");
+    write_trace(f.path(), every_opcode(false));
+    bytes b = read_file(f.path());
+    b.resize(b.size() / 2);
+    write_file(f.path(), b);
+    const auto err = read_error(f.path());
+    ASSERT_TRUE(err);
+    EXPECT_NE(std::string(err->what()).find(f.path()), std::string::npos);
+    EXPECT_NE(std::string(err->what()).find("truncated: the compressed file ends inside a zstd frame"),
+              std::string::npos)
+        << err->what();
+}
+
+// A complete zstd stream whose content stops in the middle of the last event.
+TEST(TraceBadInput, TruncatedInsideEvent) {
+    temp_trace f("t");
+    write_trace(f.path(), every_opcode(false));
+    bytes raw = decompress(f.path());
+    raw.pop_back();
+    write_compressed(f.path(), raw);
+    expect_error(f.path(), raw.size(), "truncated: the stream ends inside an event");
+}
+
+// A stream that stops inside the header, and an empty file.
+TEST(TraceBadInput, TruncatedInsideHeader) {
+    temp_trace f("t"), e("e");
+    write_trace(f.path(), every_opcode(false));
+    bytes raw = decompress(f.path());
+    raw.resize(13);
+    write_compressed(f.path(), raw);
+    expect_error(f.path(), 13, "truncated: the stream ends inside the header");
+    write_file(e.path(), {});
+    expect_error(e.path(), 0, "truncated: the stream ends inside the header");
+}
+
+// The first byte changed: not an allocmeter trace.
+TEST(TraceBadInput, WrongMagic) {
+    temp_trace f("t");
+    write_trace(f.path(), every_opcode(false));
+    bytes raw = decompress(f.path());
+    raw[0] = 'X';
+    write_compressed(f.path(), raw);
+    expect_error(f.path(), 0, "wrong magic (not an allocmeter trace)");
+}
+
+// A future version is refused with both numbers.
+TEST(TraceBadInput, UnsupportedVersion) {
+    temp_trace f("t");
+    write_trace(f.path(), every_opcode(false));
+    bytes raw = decompress(f.path());
+    raw[8] = 7;
+    write_compressed(f.path(), raw);
+    expect_error(f.path(), 8, "unsupported version 7 (this build reads version 1)");
+}
+
+// Opcode 0x2a at byte 30 (26 header bytes, 4 chunk header bytes).
+TEST(TraceBadInput, UnknownOpcode) {
+    temp_trace f("t");
+    write_compressed(f.path(), cat(raw_header(), raw_chunk(1, {0x2a, 0x00})));
+    expect_error(f.path(), 30, "unknown opcode 0x2a");
+}
+
+// A malloc whose id varint has 11 bytes; and one whose 10th byte overflows 64 bits.
+TEST(TraceBadInput, OverlongVarint) {
+    temp_trace f("t");
+    const bytes ev11 = {0x01, 0x00, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x08};
+    write_compressed(f.path(), cat(raw_header(), raw_chunk(1, ev11)));
+    expect_error(f.path(), 32, "varint longer than 10 bytes");
+
+    const bytes ev10 = {0x01, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x08};
+    write_compressed(f.path(), cat(raw_header(), raw_chunk(1, ev10)));
+    expect_error(f.path(), 32, "varint overflows 64 bits");
+}
+
+// malloc(2^62): refused by the reader at the size field, and by the writer.
+TEST(TraceBadInput, AbsurdSize) {
+    temp_trace f("t");
+    bytes e = {0x01, 0x00, 0x01};
+    put_varint(e, std::uint64_t{1} << 62);
+    write_compressed(f.path(), cat(raw_header(), raw_chunk(1, e)));
+    expect_error(f.path(), 33, "size 2^62 is absurd (more than 2^48 bytes)");
+
+    temp_trace g("g");
+    trace_writer w(g.path(), test_header(false));
+    event m = ev(op::malloc, 0, 0);
+    m.id = 1;
+    m.size = std::uint64_t{1} << 62;
+    try {
+        w.append(m);
+        FAIL() << "the writer accepted size 2^62";
+    } catch (const trace_error& err) {
+        EXPECT_NE(std::string(err.what()).find(g.path()), std::string::npos);
+        EXPECT_NE(std::string(err.what()).find("size 2^62 is absurd"), std::string::npos) << err.what();
+    }
+}
+
+// Lengths that would make a naive reader allocate or loop for ages are refused up front.
+TEST(TraceBadInput, AbsurdCountsAndLengths) {
+    temp_trace f("t");
+    bytes chunk = {0x00, 0x00};
+    put_varint(chunk, std::uint64_t{1} << 40);  // events
+    chunk.push_back(4);                         // payload bytes
+    write_compressed(f.path(), cat(raw_header(), chunk));
+    expect_error(f.path(), 28, "chunk claims 2^40 events in 4 bytes");
+
+    bytes h = raw_header();
+    h.resize(24);
+    put_varint(h, std::uint64_t{1} << 40);
+    write_compressed(f.path(), h);
+    expect_error(f.path(), 24, "command line length 2^40 exceeds the 1 MiB limit");
+}
+
+// An event longer than its chunk's declared payload, and a payload longer than its events.
+TEST(TraceBadInput, ChunkLengthMismatch) {
+    temp_trace f("t");
+    write_compressed(f.path(), cat(raw_header(), raw_chunk(1, {0x01, 0x00, 0x01, 0x08}, 2)));
+    expect_error(f.path(), 30, "event runs past the end of its chunk");
+    write_compressed(f.path(), cat(raw_header(), raw_chunk(1, {0x01, 0x00, 0x01, 0x08, 0x0a, 0x02}, 6)));
+    expect_error(f.path(), 34, "says it ends at byte 36 but its events end here");
+}
+
+// Bytes that are not zstd at all.
+TEST(TraceBadInput, GarbageInsteadOfZstd) {
+    temp_trace f("t");
+    const std::string junk = "this is a text file, not a compressed allocmeter trace\n";
+    write_file(f.path(), bytes(junk.begin(), junk.end()));
+    const auto err = read_error(f.path());
+    ASSERT_TRUE(err);
+    EXPECT_EQ(std::string(err->what()).rfind(f.path() + ": ", 0), 0u) << err->what();
+    EXPECT_NE(std::string(err->what()).find("corrupt zstd data"), std::string::npos) << err->what();
+}
+
+// A missing file names the path and the OS reason.
+TEST(TraceBadInput, MissingFile) {
+    const auto err = read_error("/nonexistent/dir/app.trace");
+    ASSERT_TRUE(err);
+    EXPECT_EQ(std::string(err->what()), "/nonexistent/dir/app.trace: cannot open: No such file or directory");
+}
+
+// Free of an id never allocated: the decoder accepts it, validation names the event.
+TEST(TraceBadInput, FreeOfUnknownId) {
+    temp_trace f("t");
+    event m = ev(op::malloc, 0, 0);
+    m.id = 1;
+    m.size = 16;
+    event fr = ev(op::free, 0, 1);
+    fr.id = 17;
+    write_trace(f.path(), {m, fr});
+    EXPECT_FALSE(read_error(f.path()));
+    expect_error(f.path(), read_in_file_order(f.path()).back().at, "free of id 17, which is not live", true);
+}
+
+// realloc of an id that was already freed.
+TEST(TraceBadInput, ReallocOfDeadId) {
+    temp_trace f("t");
+    event m = ev(op::malloc, 0, 0);
+    m.id = 5;
+    m.size = 16;
+    event fr = ev(op::free, 0, 1);
+    fr.id = 5;
+    event r = ev(op::realloc, 0, 2);
+    r.old_id = 5;
+    r.id = 6;
+    r.size = 32;
+    write_trace(f.path(), {m, fr, r});
+    expect_error(f.path(), read_in_file_order(f.path()).back().at, "realloc of id 5, which is not live", true);
+}
+
+// The same id handed out twice with no free between.
+TEST(TraceBadInput, IdAllocatedTwice) {
+    temp_trace f("t");
+    event a = ev(op::malloc, 0, 0);
+    a.id = 9;
+    a.size = 16;
+    event b = ev(op::calloc, 0, 1);
+    b.id = 9;
+    b.count = 2;
+    b.size = 8;
+    write_trace(f.path(), {a, b});
+    expect_error(f.path(), read_in_file_order(f.path()).back().at, "id 9 allocated twice without a free", true);
+}
+
+// Every prefix of a valid stream, and every single-byte corruption of it, ends in a clean
+// result or a trace_error: never a crash, a hang or another exception.
+TEST(TraceBadInput, EveryPrefixAndByteFlipIsHandled) {
+    temp_trace f("t"), g("g");
+    write_trace(f.path(), every_opcode(true), true);
+    const bytes raw = decompress(f.path());
+    int clean = 0;  // prefixes that end between chunks are valid traces
+    for (std::size_t n = 0; n < raw.size(); ++n) {
+        write_compressed(g.path(), bytes(raw.begin(), raw.begin() + static_cast<std::ptrdiff_t>(n)));
+        clean += !read_error(g.path()).has_value();
+    }
+    EXPECT_EQ(clean, 2) << "only the bare header and the header plus thread 1's chunk are whole traces";
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+        for (std::uint8_t x : {0x01, 0x80, 0xff}) {
+            bytes b = raw;
+            b[i] ^= x;
+            write_compressed(g.path(), b);
+            EXPECT_NO_THROW((void)read_error(g.path(), true));
+        }
+    }
+}
+
+// ---- size -----------------------------------------------------------------------------------
+
+// 100k events of a malloc/free mix with reused small ids read back exactly, and the file
+// stays under 4 bytes an event.
+TEST(TraceSize, HundredThousandEventsCompact) {
+    temp_trace f("t");
+    std::mt19937_64 rng(7);
+    std::vector<event> all;
+    std::set<std::uint64_t> free_ids;  // lowest free id first, as a recorder hands them out
+    std::vector<std::uint64_t> live;
+    std::uint64_t next_id = 1, seq = 0;
+    const std::uint64_t small[] = {16, 24, 32, 48, 64, 96, 128};
+    while (all.size() < 100000) {
+        const bool alloc = live.empty() || (live.size() < 500 ? rng() % 100 < 55 : rng() % 100 < 45);
+        if (alloc) {
+            event e = ev(op::malloc, 0, seq++);
+            if (free_ids.empty()) {
+                e.id = next_id++;
+            } else {
+                e.id = *free_ids.begin();
+                free_ids.erase(free_ids.begin());
+            }
+            const auto r = rng() % 100;
+            e.size = r < 75 ? small[rng() % 7] : r < 97 ? 129 + rng() % 900 : 1024 + rng() % 65536;
+            live.push_back(e.id);
+            all.push_back(e);
+        } else {
+            // Mostly young objects die first, as in most programs.
+            const std::size_t k = rng() % 4 != 0 ? live.size() - 1 - rng() % std::min<std::size_t>(live.size(), 8)
+                                                 : rng() % live.size();
+            event e = ev(op::free, 0, seq++);
+            e.id = live[k];
+            live[k] = live.back();
+            live.pop_back();
+            free_ids.insert(e.id);
+            all.push_back(e);
+        }
+    }
+    write_trace(f.path(), all);
+    EXPECT_EQ(without_offsets(load_sorted(f.path())), all);
+    const trace_summary s = validate(f.path());
+    EXPECT_EQ(s.events, all.size());
+    const auto file_bytes = std::filesystem::file_size(f.path());
+    const double per_event = static_cast<double>(file_bytes) / static_cast<double>(all.size());
+    const double raw_per_event = static_cast<double>(decompress(f.path()).size()) / static_cast<double>(all.size());
+    std::printf("[ trace    ] %zu events, %ju bytes compressed: %.2f bytes/event (%.2f before zstd), "
+                "peak %ju live objects, max id %ju\n",
+                all.size(), static_cast<std::uintmax_t>(file_bytes), per_event, raw_per_event,
+                static_cast<std::uintmax_t>(s.peak_live_objects), static_cast<std::uintmax_t>(s.max_id));
+    EXPECT_LE(per_event, 4.0);
+}

@@ -1,0 +1,760 @@
+// trace_format: encoding and decoding of the version-1 trace file (docs/trace-format.md).
+// The writer keeps one encoded buffer per thread and compresses whole chunks; the reader
+// decodes byte by byte from a zstd stream, so no allocation ever depends on a length field.
+#include "workloads/trace/trace_format.hpp"
+
+#include <zstd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <unordered_map>
+
+namespace allocmeter::trace {
+
+namespace {
+
+constexpr std::uint64_t max_seq = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+constexpr std::uint8_t header_flag_timestamps = 0x01;
+constexpr std::size_t header_fixed_bytes = 24;  // magic, version, pointer size, flags, page size, clock
+
+// ---- small helpers shared by writer and reader ----------------------------------------
+
+void put_varint(std::vector<std::uint8_t>& out, std::uint64_t v) {
+    while (v >= 0x80) {
+        out.push_back(static_cast<std::uint8_t>(v) | 0x80);
+        v >>= 7;
+    }
+    out.push_back(static_cast<std::uint8_t>(v));
+}
+
+void put_le(std::vector<std::uint8_t>& out, std::uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+std::uint64_t zigzag(std::int64_t v) {
+    return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+
+std::int64_t unzigzag(std::uint64_t u) {
+    return static_cast<std::int64_t>(u >> 1) ^ -static_cast<std::int64_t>(u & 1);
+}
+
+// "2^62" for a large power of two, else the decimal value: big corrupt values read better.
+std::string describe(std::uint64_t v) {
+    if (v >= 1024 && std::has_single_bit(v)) return "2^" + std::to_string(std::countr_zero(v));
+    return std::to_string(v);
+}
+
+std::string hex_byte(unsigned v) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "0x%02x", v & 0xffu);
+    return buf;
+}
+
+bool known_op(std::uint8_t b) { return b >= 0x01 && b <= 0x0a; }
+
+const char* op_name(op k) {
+    switch (k) {
+        case op::malloc: return "malloc";
+        case op::calloc: return "calloc";
+        case op::realloc: return "realloc";
+        case op::free: return "free";
+        case op::free_sized: return "free_sized";
+        case op::aligned: return "aligned";
+        case op::new_: return "new";
+        case op::delete_: return "delete";
+        case op::thread_start: return "thread_start";
+        case op::thread_exit: return "thread_exit";
+    }
+    return "?";
+}
+
+std::string absurd_bytes(const char* field, std::uint64_t v) {
+    return std::string(field) + " " + describe(v) + " is absurd (more than 2^48 bytes)";
+}
+
+std::string absurd_id(const char* field, std::uint64_t v) {
+    return std::string(field) + " " + describe(v) + " is absurd (more than 2^48; ids are dense)";
+}
+
+std::string absurd_thread(std::uint64_t v) {
+    return "thread id " + describe(v) + " is absurd (more than 2^24 threads; thread ids are dense)";
+}
+
+// The flag bits an opcode allows; an aligned event's flags hold an align_fn instead.
+std::uint8_t allowed_flags(op k) {
+    switch (k) {
+        case op::realloc: return realloc_moved;
+        case op::new_: return new_array | new_aligned | new_nothrow;
+        case op::delete_: return delete_array | delete_sized | delete_aligned;
+        default: return 0;
+    }
+}
+
+std::string flags_problem(op k, std::uint8_t flags) {
+    if (k == op::aligned) {
+        if (flags > static_cast<std::uint8_t>(align_fn::pvalloc))
+            return "aligned: unknown function " + std::to_string(flags) + " (0..4 are defined)";
+        return {};
+    }
+    if ((flags & ~allowed_flags(k)) != 0)
+        return std::string(op_name(k)) + ": unknown flag bits " + hex_byte(flags & ~allowed_flags(k));
+    return {};
+}
+
+// What the writer refuses: anything the reader would reject.
+std::string event_problem(const event& e) {
+    const auto raw = static_cast<std::uint8_t>(e.kind);
+    if (!known_op(raw)) return "unknown opcode " + hex_byte(raw);
+    if (e.thread >= max_threads) return absurd_thread(e.thread);
+    if (e.seq > max_seq) return "sequence number " + describe(e.seq) + " overflows (more than 2^63 - 1)";
+    if (e.id > max_id) return absurd_id("id", e.id);
+    if (e.old_id > max_id) return absurd_id("old id", e.old_id);
+    if (e.size > max_size) return absurd_bytes("size", e.size);
+    if (e.count > max_size) return absurd_bytes("count", e.count);
+    if (e.alignment > max_size) return absurd_bytes("alignment", e.alignment);
+    if (std::string p = flags_problem(e.kind, e.flags); !p.empty()) return p;
+    if (e.kind == op::thread_start && e.parent != no_thread && e.parent >= max_threads)
+        return absurd_thread(e.parent);
+    return {};
+}
+
+[[noreturn]] void fail(const std::string& file, std::uint64_t offset, const std::string& problem) {
+    throw trace_error(file, offset, problem);
+}
+
+// ---- the decompressed byte stream -------------------------------------------------------
+
+// Bytes of the decompressed stream, one at a time, from a file of concatenated zstd frames.
+class byte_source {
+public:
+    explicit byte_source(const std::string& path) : path_(path) {
+        file_ = std::fopen(path.c_str(), "rb");
+        if (file_ == nullptr)
+            fail(path, trace_error::no_offset, std::string("cannot open: ") + std::strerror(errno));
+        dctx_ = ZSTD_createDCtx();
+        if (dctx_ == nullptr) {
+            std::fclose(file_);
+            fail(path, trace_error::no_offset, "cannot create a zstd decompression context");
+        }
+        in_.resize(ZSTD_DStreamInSize());
+        out_.resize(ZSTD_DStreamOutSize());
+    }
+    byte_source(const byte_source&) = delete;
+    byte_source& operator=(const byte_source&) = delete;
+    ~byte_source() {
+        ZSTD_freeDCtx(dctx_);
+        std::fclose(file_);
+    }
+
+    /// The next byte; false at the end of the stream.
+    bool get(std::uint8_t& b) {
+        if (pos_ == len_ && !refill()) return false;
+        b = out_[pos_++];
+        ++offset_;
+        return true;
+    }
+    /// True when no byte is left (reads ahead, consumes nothing).
+    bool at_end() { return pos_ == len_ && !refill(); }
+    std::uint64_t offset() const noexcept { return offset_; }
+    const std::string& path() const noexcept { return path_; }
+
+private:
+    // Decompresses until some output appears; false at a clean end of the file.
+    bool refill() {
+        pos_ = len_ = 0;
+        for (;;) {
+            if (in_pos_ == in_len_ && !output_pending_) {
+                if (eof_) break;
+                in_len_ = std::fread(in_.data(), 1, in_.size(), file_);
+                in_pos_ = 0;
+                if (in_len_ == 0) {
+                    if (std::ferror(file_))
+                        fail(path_, offset_, std::string("read error: ") + std::strerror(errno));
+                    eof_ = true;
+                    break;
+                }
+                file_read_ += in_len_;
+            }
+            ZSTD_inBuffer in{in_.data(), in_len_, in_pos_};
+            ZSTD_outBuffer out{out_.data(), out_.size(), 0};
+            const std::size_t r = ZSTD_decompressStream(dctx_, &out, &in);
+            if (ZSTD_isError(r)) {
+                const std::uint64_t at = file_read_ - (in_len_ - in_pos_);
+                fail(path_, offset_,
+                     std::string("corrupt zstd data (") + ZSTD_getErrorName(r) + ") near byte " +
+                         std::to_string(at) + " of the compressed file");
+            }
+            in_pos_ = in.pos;
+            frame_open_ = r != 0;
+            // A full output buffer may leave more output inside zstd with no input needed.
+            output_pending_ = out.pos == out.size;
+            if (out.pos > 0) {
+                len_ = out.pos;
+                return true;
+            }
+        }
+        if (frame_open_)
+            fail(path_, offset_, "truncated: the compressed file ends inside a zstd frame");
+        return false;
+    }
+
+    std::string path_;
+    std::FILE* file_ = nullptr;
+    ZSTD_DCtx* dctx_ = nullptr;
+    std::vector<std::uint8_t> in_, out_;
+    std::size_t in_pos_ = 0, in_len_ = 0;
+    std::size_t pos_ = 0, len_ = 0;
+    std::uint64_t offset_ = 0;     // decompressed bytes consumed
+    std::uint64_t file_read_ = 0;  // compressed bytes read
+    bool eof_ = false;
+    bool frame_open_ = false;
+    bool output_pending_ = false;
+};
+
+}  // namespace
+
+// ---- trace_error ---------------------------------------------------------------------------
+
+trace_error::trace_error(const std::string& f, std::uint64_t off, const std::string& p)
+    : std::runtime_error(f + ": " +
+                         (off == no_offset ? std::string()
+                                           : "byte " + std::to_string(off) + " of the decompressed stream: ") +
+                         p),
+      file(f),
+      offset(off),
+      problem(p) {}
+
+// ---- writer --------------------------------------------------------------------------------
+
+namespace {
+
+// One thread's events not yet written, already encoded.
+struct thread_buffer {
+    std::vector<std::uint8_t> bytes;
+    std::uint64_t count = 0;
+    std::uint64_t first_seq = 0, prev_seq = 0;
+    std::uint64_t first_time = 0, prev_time = 0;
+};
+
+}  // namespace
+
+struct trace_writer::impl {
+    std::string path;
+    bool timestamps = false;
+    std::size_t chunk_bytes = default_chunk_bytes;
+    std::FILE* file = nullptr;
+    ZSTD_CCtx* cctx = nullptr;
+    std::vector<std::uint8_t> out;
+    std::vector<std::uint8_t> scratch;
+    std::vector<thread_buffer> threads;
+    std::uint64_t events = 0;
+    bool closed = false;
+
+    ~impl() {
+        ZSTD_freeCCtx(cctx);
+        if (file != nullptr) std::fclose(file);
+    }
+
+    void write_out(std::size_t n) {
+        if (n != 0 && std::fwrite(out.data(), 1, n, file) != n)
+            fail(path, trace_error::no_offset, std::string("write error: ") + std::strerror(errno));
+    }
+
+    void compress(const std::uint8_t* data, std::size_t n, ZSTD_EndDirective mode) {
+        ZSTD_inBuffer in{data, n, 0};
+        for (;;) {
+            ZSTD_outBuffer o{out.data(), out.size(), 0};
+            const std::size_t r = ZSTD_compressStream2(cctx, &o, &in, mode);
+            if (ZSTD_isError(r))
+                fail(path, trace_error::no_offset, std::string("zstd compression failed: ") + ZSTD_getErrorName(r));
+            write_out(o.pos);
+            if (mode == ZSTD_e_end ? r == 0 : in.pos == in.size) break;
+        }
+    }
+
+    void flush_chunk(std::uint32_t t) {
+        thread_buffer& b = threads[t];
+        if (b.count == 0) return;
+        scratch.clear();
+        put_varint(scratch, t);
+        put_varint(scratch, b.first_seq);
+        if (timestamps) put_varint(scratch, b.first_time);
+        put_varint(scratch, b.count);
+        put_varint(scratch, b.bytes.size());
+        compress(scratch.data(), scratch.size(), ZSTD_e_continue);
+        compress(b.bytes.data(), b.bytes.size(), ZSTD_e_continue);
+        b.bytes.clear();
+        b.count = 0;
+    }
+};
+
+trace_writer::trace_writer(const std::string& path, const trace_header& h, std::size_t chunk_bytes)
+    : impl_(std::make_unique<impl>()) {
+    impl& w = *impl_;
+    w.path = path;
+    w.timestamps = h.timestamps;
+    w.chunk_bytes = chunk_bytes == 0 ? 1 : chunk_bytes;
+    if (h.pointer_size != 4 && h.pointer_size != 8)
+        fail(path, trace_error::no_offset, "pointer size " + std::to_string(h.pointer_size) + " is not 4 or 8");
+    if (!std::has_single_bit(h.page_size) || h.page_size > (1u << 30))
+        fail(path, trace_error::no_offset, "page size " + std::to_string(h.page_size) + " is not a power of two up to 2^30");
+    if (h.clock != clock_source::none && h.clock != clock_source::monotonic_ns)
+        fail(path, trace_error::no_offset, "unknown clock " + std::to_string(static_cast<std::uint64_t>(h.clock)));
+    if (h.timestamps && h.clock == clock_source::none)
+        fail(path, trace_error::no_offset, "timestamps need a clock (the header's clock is none)");
+    if (h.command_line.size() > max_string || h.host.size() > max_string)
+        fail(path, trace_error::no_offset, "a header string is longer than 1 MiB");
+
+    w.file = std::fopen(path.c_str(), "wb");
+    if (w.file == nullptr)
+        fail(path, trace_error::no_offset, std::string("cannot create: ") + std::strerror(errno));
+    w.cctx = ZSTD_createCCtx();
+    if (w.cctx == nullptr) fail(path, trace_error::no_offset, "cannot create a zstd compression context");
+    ZSTD_CCtx_setParameter(w.cctx, ZSTD_c_compressionLevel, 3);
+    w.out.resize(ZSTD_CStreamOutSize());
+
+    std::vector<std::uint8_t> hdr(magic, magic + sizeof magic);
+    put_le(hdr, format_version, 2);
+    put_le(hdr, h.pointer_size, 1);
+    put_le(hdr, h.timestamps ? header_flag_timestamps : 0, 1);
+    put_le(hdr, h.page_size, 4);
+    put_le(hdr, static_cast<std::uint64_t>(h.clock), 8);
+    put_varint(hdr, h.command_line.size());
+    hdr.insert(hdr.end(), h.command_line.begin(), h.command_line.end());
+    put_varint(hdr, h.host.size());
+    hdr.insert(hdr.end(), h.host.begin(), h.host.end());
+    w.compress(hdr.data(), hdr.size(), ZSTD_e_continue);
+}
+
+trace_writer::~trace_writer() {
+    try {
+        close();
+    } catch (const trace_error&) {
+        // Lost by design: the destructor cannot report; callers who care call close().
+    }
+}
+
+void trace_writer::append(const event& e) {
+    impl& w = *impl_;
+    if (w.closed) fail(w.path, trace_error::no_offset, "cannot append: the writer is closed");
+    if (std::string p = event_problem(e); !p.empty())
+        fail(w.path, trace_error::no_offset, "cannot append event " + std::to_string(w.events) + ": " + p);
+    if (e.thread >= w.threads.size()) w.threads.resize(e.thread + 1);
+    thread_buffer& b = w.threads[e.thread];
+    if (b.count == 0) {
+        b.first_seq = b.prev_seq = e.seq;
+        b.first_time = b.prev_time = e.time_ns;
+    }
+    if (w.timestamps && e.time_ns < b.prev_time)
+        fail(w.path, trace_error::no_offset,
+             "cannot append event " + std::to_string(w.events) + ": time goes backwards in thread " +
+                 std::to_string(e.thread));
+
+    std::vector<std::uint8_t>& o = b.bytes;
+    o.push_back(static_cast<std::uint8_t>(e.kind));
+    put_varint(o, zigzag(static_cast<std::int64_t>(e.seq) - static_cast<std::int64_t>(b.prev_seq)));
+    switch (e.kind) {
+        case op::malloc:
+            put_varint(o, e.id);
+            put_varint(o, e.size);
+            break;
+        case op::calloc:
+            put_varint(o, e.id);
+            put_varint(o, e.count);
+            put_varint(o, e.size);
+            break;
+        case op::realloc:
+            put_varint(o, e.old_id);
+            put_varint(o, e.id);
+            put_varint(o, e.size);
+            put_varint(o, e.flags);
+            break;
+        case op::free:
+            put_varint(o, e.id);
+            break;
+        case op::free_sized:
+            put_varint(o, e.id);
+            put_varint(o, e.size);
+            break;
+        case op::aligned:
+            put_varint(o, e.id);
+            put_varint(o, e.size);
+            put_varint(o, e.alignment);
+            put_varint(o, e.flags);
+            break;
+        case op::new_:
+            put_varint(o, e.id);
+            put_varint(o, e.size);
+            put_varint(o, e.flags);
+            if (e.flags & new_aligned) put_varint(o, e.alignment);
+            break;
+        case op::delete_:
+            put_varint(o, e.id);
+            put_varint(o, e.flags);
+            if (e.flags & delete_sized) put_varint(o, e.size);
+            if (e.flags & delete_aligned) put_varint(o, e.alignment);
+            break;
+        case op::thread_start:
+            put_varint(o, e.parent == no_thread ? 0 : std::uint64_t{e.parent} + 1);
+            break;
+        case op::thread_exit:
+            break;
+    }
+    if (w.timestamps) put_varint(o, e.time_ns - b.prev_time);
+    b.prev_seq = e.seq;
+    b.prev_time = e.time_ns;
+    ++b.count;
+    ++w.events;
+    if (o.size() >= w.chunk_bytes || e.kind == op::thread_exit) {
+        w.flush_chunk(e.thread);
+        if (e.kind == op::thread_exit) std::vector<std::uint8_t>().swap(o);  // the thread is done
+    }
+}
+
+void trace_writer::close() {
+    impl& w = *impl_;
+    if (w.closed) return;
+    w.closed = true;
+    for (std::uint32_t t = 0; t < w.threads.size(); ++t) w.flush_chunk(t);
+    w.compress(nullptr, 0, ZSTD_e_end);
+    std::FILE* f = w.file;
+    w.file = nullptr;
+    if (std::fclose(f) != 0)
+        fail(w.path, trace_error::no_offset, std::string("write error on close: ") + std::strerror(errno));
+}
+
+std::uint64_t trace_writer::events() const noexcept { return impl_->events; }
+
+// ---- reader --------------------------------------------------------------------------------
+
+struct trace_reader::impl {
+    explicit impl(const std::string& path) : src(path) {}
+
+    byte_source src;
+    trace_header header;
+    std::uint64_t remaining = 0;  // events left in the current chunk
+    bool in_chunk = false;
+    std::uint32_t thread = 0;
+    std::uint64_t chunk_start = 0, chunk_end = 0;
+    std::uint64_t prev_seq = 0, prev_time = 0;
+
+    [[noreturn]] void fail_at(std::uint64_t off, const std::string& problem) { fail(src.path(), off, problem); }
+
+    std::uint8_t byte(const char* where) {
+        std::uint8_t b;
+        if (!src.get(b)) fail_at(src.offset(), std::string("truncated: the stream ends inside ") + where);
+        return b;
+    }
+
+    std::uint64_t le(int bytes, const char* where) {
+        std::uint64_t v = 0;
+        for (int i = 0; i < bytes; ++i) v |= std::uint64_t{byte(where)} << (8 * i);
+        return v;
+    }
+
+    // LEB128: at most 10 bytes, and the 10th may only carry the top bit of a 64-bit value.
+    std::uint64_t varint(const char* where) {
+        const std::uint64_t start = src.offset();
+        std::uint64_t v = 0;
+        for (int i = 0; i < 10; ++i) {
+            const std::uint8_t b = byte(where);
+            if (i == 9) {
+                if (b & 0x80) fail_at(start, "varint longer than 10 bytes");
+                if (b > 1) fail_at(start, "varint overflows 64 bits");
+            }
+            v |= std::uint64_t{b & 0x7fu} << (7 * i);
+            if ((b & 0x80) == 0) break;
+        }
+        return v;
+    }
+
+    std::uint64_t bytes_field(const char* name) {
+        const std::uint64_t at = src.offset();
+        const std::uint64_t v = varint("an event");
+        if (v > max_size) fail_at(at, absurd_bytes(name, v));
+        return v;
+    }
+
+    std::uint64_t id_field(const char* name) {
+        const std::uint64_t at = src.offset();
+        const std::uint64_t v = varint("an event");
+        if (v > max_id) fail_at(at, absurd_id(name, v));
+        return v;
+    }
+
+    std::uint8_t flags_field(op k) {
+        const std::uint64_t at = src.offset();
+        const std::uint64_t v = varint("an event");
+        if (v > 0xff) fail_at(at, std::string(op_name(k)) + ": flags " + describe(v) + " do not fit a byte");
+        if (std::string p = flags_problem(k, static_cast<std::uint8_t>(v)); !p.empty()) fail_at(at, p);
+        return static_cast<std::uint8_t>(v);
+    }
+
+    std::string string_field(const char* name) {
+        const std::uint64_t at = src.offset();
+        const std::uint64_t n = varint("the header");
+        if (n > max_string) fail_at(at, std::string(name) + " length " + describe(n) + " exceeds the 1 MiB limit");
+        std::string s;
+        for (std::uint64_t i = 0; i < n; ++i) s.push_back(static_cast<char>(byte("the header")));
+        return s;
+    }
+
+    void read_header() {
+        for (std::size_t i = 0; i < sizeof magic; ++i) {
+            const std::uint8_t b = byte("the header (an empty or very short file is not an allocmeter trace)");
+            if (b != static_cast<std::uint8_t>(magic[i])) fail_at(0, "wrong magic (not an allocmeter trace)");
+        }
+        const auto version = static_cast<std::uint16_t>(le(2, "the header"));
+        if (version != format_version)
+            fail_at(8, "unsupported version " + std::to_string(version) + " (this build reads version " +
+                           std::to_string(format_version) + ")");
+        header.version = version;
+        header.pointer_size = static_cast<std::uint8_t>(le(1, "the header"));
+        if (header.pointer_size != 4 && header.pointer_size != 8)
+            fail_at(10, "pointer size " + std::to_string(header.pointer_size) + " is not 4 or 8");
+        const auto flags = static_cast<std::uint8_t>(le(1, "the header"));
+        if (flags & ~header_flag_timestamps) fail_at(11, "unknown header flags " + hex_byte(flags));
+        header.timestamps = (flags & header_flag_timestamps) != 0;
+        header.page_size = static_cast<std::uint32_t>(le(4, "the header"));
+        if (!std::has_single_bit(header.page_size) || header.page_size > (1u << 30))
+            fail_at(12, "page size " + std::to_string(header.page_size) + " is not a power of two up to 2^30");
+        const std::uint64_t clock = le(8, "the header");
+        if (clock > 1) fail_at(16, "unknown clock " + describe(clock) + " (0 none, 1 CLOCK_MONOTONIC ns)");
+        header.clock = static_cast<clock_source>(clock);
+        if (header.timestamps && header.clock == clock_source::none)
+            fail_at(11, "the header says events carry timestamps but its clock is none");
+        header.command_line = string_field("command line");
+        header.host = string_field("host");
+    }
+
+    // False at a clean end of the stream (between chunks).
+    bool read_chunk_header() {
+        if (src.at_end()) return false;
+        chunk_start = src.offset();
+        const char* where = "a chunk header";
+        const std::uint64_t t = varint(where);
+        if (t >= max_threads) fail_at(chunk_start, absurd_thread(t));
+        thread = static_cast<std::uint32_t>(t);
+        const std::uint64_t at_seq = src.offset();
+        prev_seq = varint(where);
+        if (prev_seq > max_seq) fail_at(at_seq, "sequence number " + describe(prev_seq) + " overflows (more than 2^63 - 1)");
+        prev_time = header.timestamps ? varint(where) : 0;
+        const std::uint64_t at_count = src.offset();
+        const std::uint64_t count = varint(where);
+        const std::uint64_t bytes = varint(where);
+        if (count == 0) fail_at(at_count, "chunk of thread " + std::to_string(thread) + " has no events");
+        if (bytes > max_chunk_bytes)
+            fail_at(at_count, "chunk of " + describe(bytes) + " bytes is larger than the 2^30-byte limit");
+        if (count > bytes / 2)
+            fail_at(at_count, "chunk claims " + describe(count) + " events in " + describe(bytes) +
+                                  " bytes (an event takes at least 2)");
+        remaining = count;
+        chunk_end = src.offset() + bytes;
+        in_chunk = true;
+        return true;
+    }
+
+    void read_event(event& e) {
+        e = event{};
+        e.at = src.offset();
+        e.thread = thread;
+        const std::uint8_t code = byte("an event");
+        if (!known_op(code)) fail_at(e.at, "unknown opcode " + hex_byte(code));
+        e.kind = static_cast<op>(code);
+
+        const std::uint64_t at_seq = src.offset();
+        const std::int64_t delta = unzigzag(varint("an event"));
+        std::int64_t seq;
+        if (__builtin_add_overflow(static_cast<std::int64_t>(prev_seq), delta, &seq) || seq < 0)
+            fail_at(at_seq, "sequence number leaves 0 .. 2^63 - 1 (delta " + std::to_string(delta) + ")");
+        e.seq = prev_seq = static_cast<std::uint64_t>(seq);
+
+        switch (e.kind) {
+            case op::malloc:
+                e.id = id_field("id");
+                e.size = bytes_field("size");
+                break;
+            case op::calloc:
+                e.id = id_field("id");
+                e.count = bytes_field("count");
+                e.size = bytes_field("size");
+                break;
+            case op::realloc:
+                e.old_id = id_field("old id");
+                e.id = id_field("id");
+                e.size = bytes_field("size");
+                e.flags = flags_field(e.kind);
+                break;
+            case op::free:
+                e.id = id_field("id");
+                break;
+            case op::free_sized:
+                e.id = id_field("id");
+                e.size = bytes_field("size");
+                break;
+            case op::aligned:
+                e.id = id_field("id");
+                e.size = bytes_field("size");
+                e.alignment = bytes_field("alignment");
+                e.flags = flags_field(e.kind);
+                break;
+            case op::new_:
+                e.id = id_field("id");
+                e.size = bytes_field("size");
+                e.flags = flags_field(e.kind);
+                if (e.flags & new_aligned) e.alignment = bytes_field("alignment");
+                break;
+            case op::delete_:
+                e.id = id_field("id");
+                e.flags = flags_field(e.kind);
+                if (e.flags & delete_sized) e.size = bytes_field("size");
+                if (e.flags & delete_aligned) e.alignment = bytes_field("alignment");
+                break;
+            case op::thread_start: {
+                const std::uint64_t at = src.offset();
+                const std::uint64_t p = varint("an event");
+                if (p > max_threads) fail_at(at, absurd_thread(p - 1));
+                e.parent = p == 0 ? no_thread : static_cast<std::uint32_t>(p - 1);
+                break;
+            }
+            case op::thread_exit:
+                break;
+        }
+        if (header.timestamps) {
+            const std::uint64_t at = src.offset();
+            const std::uint64_t d = varint("an event");
+            if (__builtin_add_overflow(prev_time, d, &prev_time))
+                fail_at(at, "timestamp overflows 64 bits");
+            e.time_ns = prev_time;
+        }
+        if (src.offset() > chunk_end)
+            fail_at(e.at, "event runs past the end of its chunk (the chunk at byte " + std::to_string(chunk_start) +
+                              " ends at byte " + std::to_string(chunk_end) + ")");
+    }
+};
+
+trace_reader::trace_reader(const std::string& path) : impl_(std::make_unique<impl>(path)) { impl_->read_header(); }
+
+trace_reader::~trace_reader() = default;
+
+const trace_header& trace_reader::header() const noexcept { return impl_->header; }
+
+std::uint64_t trace_reader::offset() const noexcept { return impl_->src.offset(); }
+
+bool trace_reader::next(event& e) {
+    impl& r = *impl_;
+    if (r.remaining == 0) {
+        if (r.in_chunk && r.src.offset() != r.chunk_end)
+            r.fail_at(r.src.offset(), "the chunk at byte " + std::to_string(r.chunk_start) + " says it ends at byte " +
+                                          std::to_string(r.chunk_end) + " but its events end here");
+        r.in_chunk = false;
+        if (!r.read_chunk_header()) return false;
+    }
+    r.read_event(e);
+    --r.remaining;
+    return true;
+}
+
+// ---- whole-trace helpers ---------------------------------------------------------------------
+
+std::vector<event> load_sorted(const std::string& path, trace_header* header) {
+    trace_reader r(path);
+    if (header != nullptr) *header = r.header();
+    std::vector<event> all;
+    for (event e; r.next(e);) all.push_back(e);
+    std::stable_sort(all.begin(), all.end(), [](const event& a, const event& b) { return a.seq < b.seq; });
+    return all;
+}
+
+trace_summary validate(const std::string& path) {
+    struct thread_state {
+        bool exited = false;
+        std::uint64_t last_seq = 0;
+    };
+    trace_summary s;
+    std::vector<event> all;
+    {
+        // Program order within each thread, checked in file order.
+        trace_reader r(path);
+        std::unordered_map<std::uint32_t, thread_state> threads;
+        for (event e; r.next(e);) {
+            auto [it, first] = threads.try_emplace(e.thread);
+            thread_state& t = it->second;
+            const std::string who = "thread " + std::to_string(e.thread);
+            if (!first && t.exited) fail(path, e.at, std::string(op_name(e.kind)) + " in " + who + " after its thread_exit");
+            if (!first && e.kind == op::thread_start) fail(path, e.at, "thread_start of " + who + " is not its first event");
+            if (!first && e.seq <= t.last_seq)
+                fail(path, e.at, who + " goes back in sequence (seq " + std::to_string(e.seq) + " after " +
+                                     std::to_string(t.last_seq) + ")");
+            t.last_seq = e.seq;
+            t.exited = e.kind == op::thread_exit;
+            s.threads = std::max(s.threads, e.thread + 1);
+            all.push_back(e);
+        }
+    }
+    std::stable_sort(all.begin(), all.end(), [](const event& a, const event& b) { return a.seq < b.seq; });
+    s.events = all.size();
+
+    // Object lifetimes in global order.
+    std::unordered_map<std::uint64_t, std::uint64_t> live;  // id -> requested bytes
+    std::uint64_t live_bytes = 0;
+    const auto create = [&](const event& e, std::uint64_t id, std::uint64_t bytes) {
+        if (id == 0) return;  // the call returned nullptr
+        if (!live.emplace(id, bytes).second)
+            fail(path, e.at, "id " + std::to_string(id) + " allocated twice without a free");
+        live_bytes += bytes;
+        s.max_id = std::max(s.max_id, id);
+        s.peak_live_objects = std::max<std::uint64_t>(s.peak_live_objects, live.size());
+        s.peak_live_bytes = std::max(s.peak_live_bytes, live_bytes);
+    };
+    const auto check_live = [&](const event& e, std::uint64_t id) {
+        if (id != 0 && live.find(id) == live.end())
+            fail(path, e.at, std::string(op_name(e.kind)) + " of id " + std::to_string(id) + ", which is not live");
+    };
+    const auto release = [&](const event& e, std::uint64_t id) {
+        check_live(e, id);
+        if (id == 0) return;  // free(NULL)
+        const auto it = live.find(id);
+        live_bytes -= it->second;
+        live.erase(it);
+    };
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        const event& e = all[i];
+        if (i > 0 && all[i - 1].seq == e.seq)
+            fail(path, e.at, "sequence number " + std::to_string(e.seq) + " used twice (also at byte " +
+                                 std::to_string(all[i - 1].at) + ")");
+        switch (e.kind) {
+            case op::malloc:
+            case op::aligned:
+            case op::new_: create(e, e.id, e.size); break;
+            case op::calloc: {
+                std::uint64_t bytes;
+                if (__builtin_mul_overflow(e.count, e.size, &bytes)) bytes = std::numeric_limits<std::uint64_t>::max();
+                create(e, e.id, std::min(bytes, max_size));
+                break;
+            }
+            case op::realloc:
+                // A null result with size > 0 is a failure that leaves the old block live;
+                // with size 0 the old block was freed.
+                if (e.id == 0 && e.size != 0) {
+                    check_live(e, e.old_id);
+                } else {
+                    release(e, e.old_id);
+                }
+                create(e, e.id, e.size);
+                break;
+            case op::free:
+            case op::free_sized:
+            case op::delete_: release(e, e.id); break;
+            case op::thread_start:
+            case op::thread_exit: break;
+        }
+    }
+    return s;
+}
+
+}  // namespace allocmeter::trace
