@@ -13,6 +13,7 @@
 #include "harness/cell.hpp"
 #include "harness/matrix_runner.hpp"
 #include "harness/registry.hpp"
+#include "harness/trace_command.hpp"
 
 namespace po = boost::program_options;
 using namespace allocmeter;
@@ -28,12 +29,14 @@ usage: allocmeter <command> [options]
 commands:
   list    allocators (with availability and capabilities) and workloads (with parameters)
   run     run the benchmark matrix: allocators x workloads x threads x repetitions
+  trace   inspect a recorded allocation trace: info, validate
 
 examples:
   allocmeter list
   allocmeter run --scale quick
   allocmeter run --allocators system,jemalloc,bump --workloads frame --threads 1 --reps 5
   allocmeter run --allocator mine=./libmymalloc.so --allocators system,mine
+  allocmeter trace info app.trace
 
 'allocmeter <command> --help' shows a command's options.
 )";
@@ -240,7 +243,9 @@ int main(int argc, char** argv) {
     }
     if (command == "list") return cmd_list(rest);
     if (command == "run") return cmd_run(rest, command_line(argc, argv));
+    if (command == "trace") return trace_command(rest);
     if (command == cell_command) return cmd_cell(rest);
-    std::fprintf(stderr, "allocmeter: unknown command '%s'; commands: list, run (see 'allocmeter --help')\n", command.c_str());
+    std::fprintf(stderr, "allocmeter: unknown command '%s'; commands: list, run, trace (see 'allocmeter --help')\n",
+                 command.c_str());
     return exit_usage;
 }

@@ -1,0 +1,13 @@
+// `allocmeter trace info|validate FILE`: what a trace holds, and whether it is sound.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace allocmeter {
+
+/// Runs the `trace` command with the arguments after "trace"; returns the exit code
+/// (0, 1 for a trace that is not valid, 2 for a usage mistake).
+int trace_command(const std::vector<std::string>& args);
+
+}  // namespace allocmeter
