@@ -12,6 +12,7 @@
 #include "harness/allocator_catalog.hpp"
 #include "harness/cell.hpp"
 #include "harness/matrix_runner.hpp"
+#include "harness/record_command.hpp"
 #include "harness/registry.hpp"
 #include "harness/trace_command.hpp"
 
@@ -29,6 +30,7 @@ usage: allocmeter <command> [options]
 commands:
   list    allocators (with availability and capabilities) and workloads (with parameters)
   run     run the benchmark matrix: allocators x workloads x threads x repetitions
+  record  record a program's allocations into a trace (LD_PRELOAD)
   trace   inspect a recorded allocation trace: info, validate
 
 examples:
@@ -36,6 +38,7 @@ examples:
   allocmeter run --scale quick
   allocmeter run --allocators system,jemalloc,bump --workloads frame --threads 1 --reps 5
   allocmeter run --allocator mine=./libmymalloc.so --allocators system,mine
+  allocmeter record -o app.trace -- ./app --its-args
   allocmeter trace info app.trace
 
 'allocmeter <command> --help' shows a command's options.
@@ -244,8 +247,9 @@ int main(int argc, char** argv) {
     if (command == "list") return cmd_list(rest);
     if (command == "run") return cmd_run(rest, command_line(argc, argv));
     if (command == "trace") return trace_command(rest);
+    if (command == "record") return record_command(rest);
     if (command == cell_command) return cmd_cell(rest);
-    std::fprintf(stderr, "allocmeter: unknown command '%s'; commands: list, run, trace (see 'allocmeter --help')\n",
+    std::fprintf(stderr, "allocmeter: unknown command '%s'; commands: list, run, record, trace (see 'allocmeter --help')\n",
                  command.c_str());
     return exit_usage;
 }

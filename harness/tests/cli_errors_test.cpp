@@ -45,7 +45,7 @@ TEST(CliErrors, BadUserLibrary) {
 
 // Unknown commands and options are named; no command at all prints the usage.
 TEST(CliErrors, UnknownCommandAndOption) {
-    expect_usage_error("bench", "unknown command 'bench'; commands: list, run, trace");
+    expect_usage_error("bench", "unknown command 'bench'; commands: list, run, record, trace");
     expect_usage_error("run --fast", "unrecognised option '--fast'");
     expect_usage_error("", "usage: allocmeter <command>");
 }

@@ -90,3 +90,30 @@ TEST(TraceCli, BadFileAndUsage) {
     EXPECT_EQ(run_allocmeter("trace info").exit_code, 2);
     EXPECT_EQ(run_allocmeter("trace --help").exit_code, 0);
 }
+
+// record runs a multithreaded program under the recorder: its exit status passes through and
+// the trace it leaves is valid, with every thread; a failing program's status passes through.
+TEST(RecordCli, RecordsAProgram) {
+    const auto dir = fresh_dir("record");
+    const std::string out = (dir / "target.trace").string();
+    const auto r = run_allocmeter("record -o " + out + " -- " RECORDER_TARGET);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("allocations=8400 frees=6600"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("events in 4 threads"), std::string::npos) << r.output;
+    const auto info = run_allocmeter("trace info " + out);
+    EXPECT_EQ(info.exit_code, 0) << info.output;
+    EXPECT_NE(info.output.find(RECORDER_TARGET), std::string::npos) << info.output;
+    EXPECT_EQ(run_allocmeter("record -o " + (dir / "f.trace").string() + " -- false").exit_code, 1);
+}
+
+// Usage mistakes and a command that cannot start exit 2 with a message.
+TEST(RecordCli, UsageErrors) {
+    for (const char* args : {"record", "record -o", "record -o x.trace", "record --bogus -o x -- true"}) {
+        const auto r = run_allocmeter(args);
+        EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
+    }
+    const auto r = run_allocmeter("record -o /tmp/never.trace -- /no/such/program");
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("cannot start '/no/such/program'"), std::string::npos) << r.output;
+    EXPECT_EQ(run_allocmeter("record --help").exit_code, 0);
+}

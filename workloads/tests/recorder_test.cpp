@@ -1,0 +1,216 @@
+// recorder_test: runs recorder_target under the LD_PRELOAD recorder and checks the trace.
+// RECORDER_TARGET and RECORDER_SHIM are compile definitions holding the two paths.
+
+#include "workloads/trace/trace_format.hpp"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+
+#ifndef RECORDER_TARGET
+#error "RECORDER_TARGET must name the recorder_target executable"
+#endif
+#ifndef RECORDER_SHIM
+#error "RECORDER_SHIM must name the recorder shared library"
+#endif
+
+namespace tr = allocmeter::trace;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The target's own allocations: (size & 0xFFF) == 0x440, size >= 0x1000.
+bool marker(std::uint64_t size) { return size >= 0x1000 && (size & 0xFFF) == 0x440; }
+
+struct run_result {
+    int status = -1;
+    std::string out;
+};
+
+// Runs `command` through the shell and returns its stdout and exit status.
+run_result run(const std::string& command) {
+    run_result r;
+    std::FILE* p = ::popen(command.c_str(), "r");
+    if (p == nullptr) return r;
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    r.status = ::pclose(p);
+    return r;
+}
+
+struct counts {
+    long allocations = -1;
+    long frees = -1;
+};
+
+counts parse(const std::string& out) {
+    counts c;
+    if (std::sscanf(out.c_str(), "allocations=%ld frees=%ld", &c.allocations, &c.frees) != 2) c = {};
+    return c;
+}
+
+class scratch_dir {
+public:
+    scratch_dir() {
+        std::string t = (fs::temp_directory_path() / "recorder_test.XXXXXX").string();
+        if (::mkdtemp(t.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+        path_ = t;
+    }
+    ~scratch_dir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+};
+
+std::string quote(const std::string& s) { return "'" + s + "'"; }
+
+// What the trace says about the target's own (marker-sized) objects.
+struct marker_stats {
+    long allocations = 0;      // successful allocating events with a marker size
+    long failed = 0;           // marker-sized allocating events with id 0
+    long frees = 0;            // free/delete of a marker object
+    long cross_thread = 0;     // ... by a thread other than the one that allocated it
+    std::set<std::uint32_t> threads;  // threads that allocated marker objects
+    std::map<std::uint32_t, std::uint32_t> parent;  // thread_start parents
+    long thread_exits = 0;
+    long foreign_marker = 0;   // marker size 13: only the untraced fork child uses it
+};
+
+marker_stats analyse(const std::string& path) {
+    marker_stats s;
+    struct live {
+        bool marker;
+        std::uint32_t thread;
+    };
+    std::map<std::uint64_t, live> objects;
+    for (const tr::event& e : tr::load_sorted(path)) {
+        auto allocate = [&](std::uint64_t size) {
+            const bool m = marker(size);
+            if (m && (size >> 12) == 13) ++s.foreign_marker;
+            if (e.id == 0) {
+                if (m) ++s.failed;
+                return;
+            }
+            objects[e.id] = {m, e.thread};
+            if (m) {
+                ++s.allocations;
+                s.threads.insert(e.thread);
+            }
+        };
+        auto release = [&](std::uint64_t id, bool counted) {
+            auto it = objects.find(id);
+            if (it == objects.end()) return;
+            if (it->second.marker && counted) {
+                ++s.frees;
+                if (it->second.thread != e.thread) ++s.cross_thread;
+            }
+            objects.erase(it);
+        };
+        switch (e.kind) {
+            case tr::op::malloc:
+            case tr::op::calloc:
+            case tr::op::aligned:
+            case tr::op::new_:
+                allocate(e.size);
+                break;
+            case tr::op::realloc:
+                if (e.id == 0 && e.size != 0) {  // failed: the old object stays
+                    if (marker(e.size)) ++s.failed;
+                    break;
+                }
+                if (e.old_id != 0 && e.id == e.old_id) {  // in place
+                    objects[e.id].marker = marker(e.size);
+                    ++s.allocations;
+                    break;
+                }
+                release(e.old_id, false);
+                if (e.id != 0) allocate(e.size);
+                break;
+            case tr::op::free:
+            case tr::op::free_sized:
+            case tr::op::delete_:
+                release(e.id, true);
+                break;
+            case tr::op::thread_start:
+                s.parent[e.thread] = e.parent;
+                break;
+            case tr::op::thread_exit:
+                ++s.thread_exits;
+                break;
+        }
+    }
+    return s;
+}
+
+void check_trace(const std::string& trace, const counts& printed) {
+    tr::trace_summary sum;
+    ASSERT_NO_THROW(sum = tr::validate(trace));  // includes: no free of an id that is not live
+
+    tr::trace_reader reader(trace);
+    EXPECT_EQ(reader.header().pointer_size, 8);
+    EXPECT_NE(reader.header().command_line.find("recorder_target"), std::string::npos);
+    EXPECT_FALSE(reader.header().host.empty());
+
+    const marker_stats s = analyse(trace);
+    EXPECT_EQ(s.allocations, printed.allocations);
+    EXPECT_EQ(s.frees, printed.frees);
+    EXPECT_EQ(s.failed, 0);
+    EXPECT_EQ(s.foreign_marker, 0) << "the fork child was traced";
+    EXPECT_GT(s.cross_thread, 0);
+    EXPECT_EQ(s.threads.size(), 3u);
+    EXPECT_GE(sum.threads, 3u);
+    EXPECT_GE(s.thread_exits, 3);
+    for (std::uint32_t t : s.threads) {
+        ASSERT_TRUE(s.parent.count(t)) << "thread " << t << " has no thread_start";
+        EXPECT_NE(s.parent.at(t), tr::no_thread) << "thread " << t << " has no recorded parent";
+    }
+}
+
+}  // namespace
+
+TEST(Recorder, CountsTheTargetsCallsExactly) {
+    scratch_dir dir;
+    const std::string trace = (dir.path() / "target.trace").string();
+    const run_result r = run("LD_PRELOAD=" + quote(RECORDER_SHIM) + " ALLOCMETER_TRACE_OUT=" + quote(trace) + " " +
+                             quote(RECORDER_TARGET));
+    ASSERT_EQ(r.status, 0) << r.out;
+    const counts printed = parse(r.out);
+    ASSERT_GT(printed.allocations, 0) << r.out;
+    ASSERT_TRUE(fs::exists(trace));
+    check_trace(trace, printed);
+}
+
+TEST(Recorder, ForkChildIsNotTracedAndDoesNotCorruptTheTrace) {
+    scratch_dir dir;
+    const std::string trace = (dir.path() / "fork.trace").string();
+    const run_result r = run("LD_PRELOAD=" + quote(RECORDER_SHIM) + " ALLOCMETER_TRACE_OUT=" + quote(trace) + " " +
+                             quote(RECORDER_TARGET) + " fork");
+    ASSERT_EQ(r.status, 0) << r.out;
+    const counts printed = parse(r.out);
+    ASSERT_GT(printed.allocations, 0) << r.out;
+    check_trace(trace, printed);
+}
+
+TEST(Recorder, WithoutTheVariableNothingIsRecorded) {
+    scratch_dir dir;
+    const run_result plain = run(quote(RECORDER_TARGET));
+    ASSERT_EQ(plain.status, 0);
+    const run_result r = run("cd " + quote(dir.path().string()) + " && env -u ALLOCMETER_TRACE_OUT LD_PRELOAD=" +
+                             quote(RECORDER_SHIM) + " " + quote(RECORDER_TARGET));
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(r.out, plain.out);
+    EXPECT_EQ(parse(r.out).allocations, parse(plain.out).allocations);
+    EXPECT_TRUE(fs::is_empty(dir.path())) << "a file was written";
+}
