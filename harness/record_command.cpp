@@ -99,8 +99,9 @@ int record_command(const std::vector<std::string>& args) {
     try {
         const trace::trace_summary s = trace::validate(out);
         const auto bytes = std::filesystem::file_size(out);
-        std::fprintf(stderr, "allocmeter record: %s: %llu events in %u threads, %llu bytes (%.2f bytes/event)\n", out.c_str(),
-                     static_cast<unsigned long long>(s.events), s.threads, static_cast<unsigned long long>(bytes),
+        std::fprintf(stderr, "allocmeter record: %s: %llu events in %u thread%s, %llu bytes (%.2f bytes/event)\n",
+                     out.c_str(), static_cast<unsigned long long>(s.events), s.threads, s.threads == 1 ? "" : "s",
+                     static_cast<unsigned long long>(bytes),
                      s.events ? static_cast<double>(bytes) / static_cast<double>(s.events) : 0.0);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "allocmeter record: no valid trace came out: %s\n", e.what());

@@ -129,8 +129,8 @@ int trace_command(const std::vector<std::string>& args) {
     try {
         if (sub == "info") return info(args[1]);
         const trace_summary s = validate(args[1]);
-        std::printf("%s: valid: %llu events, %u threads, peak %llu live objects\n", args[1].c_str(),
-                    static_cast<unsigned long long>(s.events), s.threads,
+        std::printf("%s: valid: %llu events, %u thread%s, peak %llu live objects\n", args[1].c_str(),
+                    static_cast<unsigned long long>(s.events), s.threads, s.threads == 1 ? "" : "s",
                     static_cast<unsigned long long>(s.peak_live_objects));
         return 0;
     } catch (const trace_error& e) {
