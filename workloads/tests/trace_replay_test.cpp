@@ -1,0 +1,498 @@
+// Trace replay: the plan (steps per thread, dependencies only where an object or an id changes
+// threads, peak live bytes equal to validate()'s), and replays on the malloc adapter, the
+// thread-cache allocator and an instrumented allocator that checks sizes, alignments and contents.
+#include "workloads/trace/trace_replay.hpp"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "allocators/malloc_allocator.hpp"
+#include "allocators/thread_cache_allocator.hpp"
+
+using namespace allocmeter;
+using namespace allocmeter::trace;
+
+namespace {
+
+/// A trace file in the temp folder, removed at the end of the test.
+class temp_trace {
+public:
+    explicit temp_trace(const std::string& name)
+        : path_(::testing::TempDir() + "allocmeter_replay_" + std::to_string(::getpid()) + "_" + name + ".trace") {}
+    ~temp_trace() { std::remove(path_.c_str()); }
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+/// Builds events in global order (seq increases with every call).
+class builder {
+public:
+    builder& start(std::uint32_t t, std::uint32_t parent = no_thread) {
+        event e = next(op::thread_start, t);
+        e.parent = parent;
+        events_.push_back(e);
+        return *this;
+    }
+    builder& exit(std::uint32_t t) { return push(next(op::thread_exit, t)); }
+    builder& malloc(std::uint32_t t, std::uint64_t id, std::uint64_t size) {
+        event e = next(op::malloc, t);
+        e.id = id;
+        e.size = size;
+        return push(e);
+    }
+    builder& calloc(std::uint32_t t, std::uint64_t id, std::uint64_t count, std::uint64_t size) {
+        event e = next(op::calloc, t);
+        e.id = id;
+        e.count = count;
+        e.size = size;
+        return push(e);
+    }
+    builder& aligned(std::uint32_t t, std::uint64_t id, std::uint64_t size, std::uint64_t alignment,
+                     align_fn fn = align_fn::posix_memalign) {
+        event e = next(op::aligned, t);
+        e.id = id;
+        e.size = size;
+        e.alignment = alignment;
+        e.flags = static_cast<std::uint8_t>(fn);
+        return push(e);
+    }
+    builder& new_aligned(std::uint32_t t, std::uint64_t id, std::uint64_t size, std::uint64_t alignment) {
+        event e = next(op::new_, t);
+        e.id = id;
+        e.size = size;
+        e.alignment = alignment;
+        e.flags = trace::new_aligned;
+        return push(e);
+    }
+    builder& delete_aligned(std::uint32_t t, std::uint64_t id, std::uint64_t size, std::uint64_t alignment) {
+        event e = next(op::delete_, t);
+        e.id = id;
+        e.size = size;
+        e.alignment = alignment;
+        e.flags = delete_sized | trace::delete_aligned;
+        return push(e);
+    }
+    builder& realloc(std::uint32_t t, std::uint64_t old_id, std::uint64_t id, std::uint64_t size) {
+        event e = next(op::realloc, t);
+        e.old_id = old_id;
+        e.id = id;
+        e.size = size;
+        e.flags = (id != old_id && id != 0 && old_id != 0) ? realloc_moved : 0;
+        return push(e);
+    }
+    builder& free(std::uint32_t t, std::uint64_t id) {
+        event e = next(op::free, t);
+        e.id = id;
+        return push(e);
+    }
+    void write(const std::string& path) const {
+        trace_header h;
+        h.command_line = "trace_replay_test";
+        h.host = "test";
+        trace_writer w(path, h);
+        for (const event& e : events_) w.append(e);
+        w.close();
+    }
+
+private:
+    event next(op kind, std::uint32_t t) {
+        event e;
+        e.kind = kind;
+        e.thread = t;
+        e.seq = seq_++;
+        return e;
+    }
+    builder& push(const event& e) {
+        events_.push_back(e);
+        return *this;
+    }
+    std::vector<event> events_;
+    std::uint64_t seq_ = 0;
+};
+
+/// malloc underneath; checks that every free passes back the size and alignment of its
+/// allocation and that blocks are aligned, and keeps each freed block's contents.
+struct recording_allocator {
+    static constexpr capabilities caps{.individual_free = true, .thread_safe = true, .max_align = std::size_t{1} << 16};
+
+    struct shared {
+        std::mutex m;
+        std::map<void*, std::pair<std::size_t, std::size_t>> live;
+        std::vector<std::vector<unsigned char>> freed;  // contents at each free, in order
+        int errors = 0;
+    };
+    static shared& state() {
+        static shared s;
+        return s;
+    }
+    static void clear() {
+        std::lock_guard lock(state().m);
+        state().live.clear();
+        state().freed.clear();
+        state().errors = 0;
+    }
+
+    void* allocate(std::size_t size, std::size_t align) noexcept {
+        void* p = std::aligned_alloc(align, align_up(size == 0 ? 1 : size, align));
+        std::lock_guard lock(state().m);
+        if (reinterpret_cast<std::uintptr_t>(p) % align != 0) ++state().errors;
+        state().live[p] = {size, align};
+        return p;
+    }
+    void deallocate(void* p, std::size_t size, std::size_t align) noexcept {
+        {
+            std::lock_guard lock(state().m);
+            auto it = state().live.find(p);
+            if (it == state().live.end() || it->second != std::make_pair(size, align)) {
+                ++state().errors;
+            } else {
+                const auto* b = static_cast<const unsigned char*>(p);
+                state().freed.emplace_back(b, b + size);
+                state().live.erase(it);
+            }
+        }
+        std::free(p);
+    }
+};
+static_assert(allocator<recording_allocator>);
+
+std::vector<unsigned char> bytes(std::initializer_list<std::pair<std::size_t, std::uint64_t>> runs) {
+    std::vector<unsigned char> v;
+    for (auto [n, id] : runs) v.insert(v.end(), n, replay_fill_byte(id));
+    return v;
+}
+
+std::uint64_t count_publish(const replay_plan& plan) {
+    std::uint64_t n = 0;
+    for (const auto& steps : plan.threads)
+        for (const replay_step& s : steps) n += s.publish ? 1 : 0;
+    return n;
+}
+
+/// Random multi-thread trace: allocations, frees on any thread (often another's), id reuse
+/// (smallest free id), reallocs; some objects leak.
+void write_random(const std::string& path, unsigned threads, unsigned events, std::uint64_t seed) {
+    builder b;
+    std::mt19937_64 g(seed);
+    for (unsigned t = 0; t < threads; ++t) b.start(t, t == 0 ? no_thread : 0);
+    std::vector<std::uint64_t> live;        // ids
+    std::vector<std::uint64_t> free_ids;    // released ids, reused smallest first
+    std::uint64_t next_id = 1;
+    const auto take_id = [&] {
+        if (free_ids.empty()) return next_id++;
+        auto it = std::min_element(free_ids.begin(), free_ids.end());
+        const std::uint64_t id = *it;
+        free_ids.erase(it);
+        return id;
+    };
+    for (unsigned i = 0; i < events; ++i) {
+        const auto t = static_cast<std::uint32_t>(g() % threads);
+        const unsigned what = static_cast<unsigned>(g() % 10);
+        if (live.empty() || what < 4) {
+            const std::uint64_t id = take_id();
+            b.malloc(t, id, 1 + g() % 5000);
+            live.push_back(id);
+        } else if (what < 8) {
+            const std::size_t k = g() % live.size();
+            b.free(t, live[k]);
+            free_ids.push_back(live[k]);
+            live.erase(live.begin() + static_cast<std::ptrdiff_t>(k));
+        } else {
+            const std::size_t k = g() % live.size();
+            const std::uint64_t old = live[k];
+            const std::uint64_t id = (g() % 2) != 0 ? old : take_id();
+            b.realloc(t, old, id, 1 + g() % 9000);
+            if (id != old) {
+                free_ids.push_back(old);
+                live[k] = id;
+            }
+        }
+    }
+    for (unsigned t = 0; t < threads; ++t) b.exit(t);
+    b.write(path);
+}
+
+}  // namespace
+
+TEST(TraceReplayPlan, SingleThread) {
+    temp_trace f("single");
+    builder b;
+    b.start(0)
+        .malloc(0, 1, 100)
+        .malloc(0, 2, 200)
+        .free(0, 1)
+        .malloc(0, 1, 50)   // id reuse on the same thread
+        .calloc(0, 3, 10, 8)
+        .free(0, 0)         // free(NULL): skipped
+        .malloc(0, 0, 77)   // failed malloc: skipped
+        .free(0, 2)
+        .free(0, 1)         // id 3 leaks
+        .exit(0)
+        .write(f.path());
+    const trace_summary sum = validate(f.path());
+    const replay_plan plan = replay_plan::load(f.path());
+    ASSERT_EQ(plan.threads.size(), 1u);
+    EXPECT_EQ(plan.steps, 7u);
+    EXPECT_EQ(plan.allocs, 4u);
+    EXPECT_EQ(plan.frees, 3u);
+    EXPECT_EQ(plan.dependencies, 0u);
+    EXPECT_EQ(count_publish(plan), 0u);
+    EXPECT_FALSE(plan.cross_thread);
+    EXPECT_EQ(plan.max_id, 3u);
+    EXPECT_EQ(plan.peak_live_bytes, 330u);
+    EXPECT_EQ(plan.peak_live_bytes, sum.peak_live_bytes);
+    EXPECT_EQ(plan.largest_request, 200u);
+    EXPECT_EQ(plan.largest_alignment, 0u);
+    ASSERT_EQ(plan.leaks.size(), 1u);
+    EXPECT_EQ(plan.leaks[0].id, 3u);
+    EXPECT_EQ(plan.leaks[0].size, 80u);
+    // The free step carries the size of the object's allocation.
+    EXPECT_EQ(plan.threads[0][2].kind, step_kind::free);
+    EXPECT_EQ(plan.threads[0][2].size, 100u);
+    EXPECT_EQ(plan.threads[0][6].size, 50u);
+
+    for (touch_policy touch : {touch_policy::none, touch_policy::page, touch_policy::full}) {
+        const replay_result r = replay<malloc_allocator>(plan, touch);
+        EXPECT_TRUE(r.complete);
+        EXPECT_EQ(r.ops, 7u);
+        EXPECT_EQ(r.ops, plan.operations());
+        EXPECT_EQ(static_cast<std::uint64_t>(r.peak_live_bytes), sum.peak_live_bytes);
+        EXPECT_EQ(r.leaked_objects, 1u);
+        EXPECT_GE(r.wall_s, 0.0);
+    }
+}
+
+TEST(TraceReplayPlan, TwoThreadsCrossThreadFreesAndIdReuse) {
+    temp_trace f("two");
+    builder b;
+    b.start(0)
+        .start(1, 0)
+        .malloc(0, 1, 64)    // t0 s0
+        .malloc(0, 2, 128)   // t0 s1
+        .free(1, 1)          // t1 s0: waits for t0 s0                       dep 1
+        .malloc(1, 3, 32)    // t1 s1
+        .malloc(0, 1, 16)    // t0 s2: id 1 was freed on t1 s0               dep 2
+        .free(0, 3)          // t0 s3: id 3 made on t1 s1                    dep 3
+        .free(1, 2)          // t1 s2: id 2 made on t0 s1                    dep 4
+        .malloc(1, 3, 48)    // t1 s3: id 3 freed on t0 s3                   dep 5
+        .free(1, 1)          // t1 s4: id 1 made on t0 s2, implied by dep 5: no dep
+        .free(1, 3)          // t1 s5: own object
+        .exit(1)
+        .exit(0)
+        .write(f.path());
+    const trace_summary sum = validate(f.path());
+    const replay_plan plan = replay_plan::load(f.path());
+    ASSERT_EQ(plan.threads.size(), 2u);
+    ASSERT_EQ(plan.threads[0].size(), 4u);
+    ASSERT_EQ(plan.threads[1].size(), 6u);
+    EXPECT_EQ(plan.dependencies, 5u);
+    EXPECT_TRUE(plan.cross_thread);
+    EXPECT_EQ(plan.peak_live_bytes, 192u);
+    EXPECT_EQ(plan.peak_live_bytes, sum.peak_live_bytes);
+    EXPECT_TRUE(plan.leaks.empty());
+
+    const auto& t0 = plan.threads[0];
+    const auto& t1 = plan.threads[1];
+    EXPECT_FALSE(t0[0].has_deps);
+    EXPECT_FALSE(t0[1].has_deps);
+    ASSERT_TRUE(t1[0].has_deps);
+    EXPECT_EQ(t1[0].deps[0].thread, 0u);
+    EXPECT_EQ(t1[0].deps[0].step, 0u);
+    EXPECT_FALSE(t1[1].has_deps);
+    ASSERT_TRUE(t0[2].has_deps);
+    EXPECT_EQ(t0[2].deps[0].thread, 1u);
+    EXPECT_EQ(t0[2].deps[0].step, 0u);
+    ASSERT_TRUE(t0[3].has_deps);
+    EXPECT_EQ(t0[3].deps[0].step, 1u);
+    ASSERT_TRUE(t1[2].has_deps);
+    EXPECT_EQ(t1[2].deps[0].step, 1u);
+    ASSERT_TRUE(t1[3].has_deps);
+    EXPECT_EQ(t1[3].deps[0].thread, 0u);
+    EXPECT_EQ(t1[3].deps[0].step, 3u);
+    EXPECT_FALSE(t1[4].has_deps);
+    EXPECT_FALSE(t1[5].has_deps);
+    EXPECT_EQ(t1[4].size, 16u);  // the free carries the size of id 1's second life
+    // Only the steps others wait for publish.
+    EXPECT_TRUE(t0[0].publish && t0[1].publish && !t0[2].publish && t0[3].publish);
+    EXPECT_TRUE(t1[0].publish && t1[1].publish && !t1[2].publish && !t1[3].publish);
+    EXPECT_EQ(plan.needs().cross_thread_free, true);
+
+    for (int rep = 0; rep < 200; ++rep) {
+        const replay_result r = replay<malloc_allocator>(plan, rep % 2 ? touch_policy::full : touch_policy::none);
+        ASSERT_TRUE(r.complete);
+        ASSERT_EQ(r.ops, 10u);
+    }
+    for (int rep = 0; rep < 50; ++rep) {
+        const replay_result r = replay<thread_cache_allocator>(plan, touch_policy::page);
+        ASSERT_TRUE(r.complete);
+        ASSERT_EQ(r.ops, 10u);
+    }
+}
+
+TEST(TraceReplayPlan, RecordingAllocatorSeesMatchingSizesOnCrossThreadFrees) {
+    temp_trace f("two_rec");
+    builder b;
+    b.malloc(0, 1, 64).malloc(1, 2, 100).free(1, 1).free(0, 2).malloc(1, 1, 7).realloc(0, 1, 2, 300).free(1, 2);
+    b.write(f.path());
+    const replay_plan plan = replay_plan::load(f.path());
+    EXPECT_EQ(plan.peak_live_bytes, validate(f.path()).peak_live_bytes);
+    recording_allocator::clear();
+    const replay_result r = replay<recording_allocator>(plan, touch_policy::full);
+    EXPECT_TRUE(r.complete);
+    EXPECT_EQ(r.ops, plan.operations());
+    EXPECT_EQ(r.ops, 8u);
+    EXPECT_EQ(recording_allocator::state().errors, 0);
+    EXPECT_TRUE(recording_allocator::state().live.empty());
+}
+
+TEST(TraceReplayPlan, ReallocChainKeepsContents) {
+    temp_trace f("realloc");
+    builder b;
+    b.start(0)
+        .malloc(0, 1, 100)
+        .realloc(0, 1, 2, 200)   // moved
+        .realloc(0, 2, 2, 300)   // in place
+        .realloc(0, 2, 1, 50)    // shrink, moved
+        .realloc(0, 0, 3, 10)    // realloc(NULL, 10)
+        .realloc(0, 3, 0, 0)     // realloc(p, 0) freed p
+        .realloc(0, 1, 0, 1000)  // failed: id 1 stays live
+        .free(0, 1)
+        .exit(0)
+        .write(f.path());
+    const trace_summary sum = validate(f.path());
+    const replay_plan plan = replay_plan::load(f.path());
+    EXPECT_EQ(plan.steps, 7u);
+    EXPECT_EQ(plan.allocs, 2u);
+    EXPECT_EQ(plan.frees, 2u);
+    EXPECT_EQ(plan.reallocs, 3u);
+    EXPECT_EQ(plan.operations(), 10u);
+    EXPECT_EQ(plan.dependencies, 0u);
+    EXPECT_EQ(plan.peak_live_bytes, 300u);
+    EXPECT_EQ(plan.peak_live_bytes, sum.peak_live_bytes);
+    EXPECT_EQ(plan.largest_request, 300u);
+    EXPECT_TRUE(plan.leaks.empty());
+
+    recording_allocator::clear();
+    const replay_result r = replay<recording_allocator>(plan, touch_policy::full);
+    EXPECT_TRUE(r.complete);
+    EXPECT_EQ(r.ops, 10u);
+    EXPECT_EQ(static_cast<std::uint64_t>(r.peak_live_bytes), sum.peak_live_bytes);
+    auto& st = recording_allocator::state();
+    EXPECT_EQ(st.errors, 0);
+    EXPECT_TRUE(st.live.empty());
+    ASSERT_EQ(st.freed.size(), 5u);
+    EXPECT_EQ(st.freed[0], bytes({{100, 1}}));                    // old block of realloc 1 -> 2
+    EXPECT_EQ(st.freed[1], bytes({{100, 1}, {100, 2}}));          // old block of 2 -> 2
+    EXPECT_EQ(st.freed[2], bytes({{100, 1}, {200, 2}}));          // old block of 2 -> 1
+    EXPECT_EQ(st.freed[3], bytes({{10, 3}}));                     // realloc(p, 0)
+    EXPECT_EQ(st.freed[4], bytes({{50, 1}}));                     // the final free
+
+    for (touch_policy touch : {touch_policy::none, touch_policy::page}) {
+        const replay_result r2 = replay<malloc_allocator>(plan, touch);
+        EXPECT_TRUE(r2.complete);
+        EXPECT_EQ(r2.ops, 10u);
+        EXPECT_EQ(static_cast<std::uint64_t>(r2.peak_live_bytes), sum.peak_live_bytes);
+    }
+}
+
+TEST(TraceReplayPlan, AlignedAllocations) {
+    temp_trace f("aligned");
+    builder b;
+    b.start(0)
+        .aligned(0, 1, 100, 64)
+        .new_aligned(0, 2, 32, 256)
+        .aligned(0, 3, 10, 4096, align_fn::valloc)
+        .aligned(0, 4, 24, 8)          // below natural: served at 16
+        .delete_aligned(0, 2, 32, 256)
+        .realloc(0, 1, 5, 200)         // the old block was 64-aligned, the new one is natural
+        .free(0, 3)
+        .free(0, 5)                    // id 4 leaks
+        .exit(0)
+        .write(f.path());
+    const replay_plan plan = replay_plan::load(f.path());
+    EXPECT_EQ(plan.largest_alignment, 4096u);
+    EXPECT_EQ(plan.needs().max_align, 4096u);
+    EXPECT_EQ(plan.threads[0][5].kind, step_kind::realloc);
+    EXPECT_EQ(plan.threads[0][5].old_align, 64u);
+    EXPECT_EQ(plan.threads[0][4].align, 256u);
+    EXPECT_EQ(plan.peak_live_bytes, validate(f.path()).peak_live_bytes);
+
+    recording_allocator::clear();
+    const replay_result r = replay<recording_allocator>(plan, touch_policy::full);
+    EXPECT_TRUE(r.complete);
+    EXPECT_EQ(r.ops, plan.operations());
+    EXPECT_EQ(r.leaked_objects, 1u);
+    EXPECT_EQ(recording_allocator::state().errors, 0);
+    EXPECT_TRUE(recording_allocator::state().live.empty());  // the leak was released after timing
+
+    EXPECT_TRUE(replay<malloc_allocator>(plan, touch_policy::page).complete);
+    EXPECT_TRUE(replay<thread_cache_allocator>(plan, touch_policy::full).complete);
+}
+
+TEST(TraceReplay, RandomSingleThreadReplaysIdentically) {
+    temp_trace f("random1");
+    write_random(f.path(), 1, 20000, 7);
+    const trace_summary sum = validate(f.path());
+    const replay_plan plan = replay_plan::load(f.path());
+    EXPECT_EQ(plan.dependencies, 0u);
+    EXPECT_EQ(plan.peak_live_bytes, sum.peak_live_bytes);
+    const replay_result a = replay<malloc_allocator>(plan, touch_policy::page);
+    const replay_result b = replay<malloc_allocator>(plan, touch_policy::page);
+    EXPECT_TRUE(a.complete && b.complete);
+    EXPECT_EQ(a.ops, plan.operations());
+    EXPECT_EQ(a.ops, b.ops);
+    EXPECT_EQ(a.checksum, b.checksum);
+    EXPECT_EQ(a.peak_live_bytes, b.peak_live_bytes);
+    EXPECT_EQ(static_cast<std::uint64_t>(a.peak_live_bytes), sum.peak_live_bytes);
+    const replay_result c = replay<thread_cache_allocator>(plan, touch_policy::none);
+    EXPECT_TRUE(c.complete);
+    EXPECT_EQ(c.ops, a.ops);
+    EXPECT_EQ(c.checksum, a.checksum);  // the operation stream does not depend on the allocator
+    EXPECT_EQ(c.peak_live_bytes, a.peak_live_bytes);
+}
+
+TEST(TraceReplay, RandomFourThreadsCompleteOnEveryAllocator) {
+    temp_trace f("random4");
+    write_random(f.path(), 4, 20000, 11);
+    const trace_summary sum = validate(f.path());
+    const replay_plan plan = replay_plan::load(f.path());
+    EXPECT_EQ(plan.threads.size(), 4u);
+    EXPECT_GT(plan.dependencies, 0u);
+    EXPECT_EQ(plan.peak_live_bytes, sum.peak_live_bytes);
+    EXPECT_EQ(plan.max_id, sum.max_id);
+    const replay_result a = replay<malloc_allocator>(plan, touch_policy::full);
+    const replay_result b = replay<malloc_allocator>(plan, touch_policy::full);
+    EXPECT_TRUE(a.complete && b.complete);
+    EXPECT_EQ(a.ops, plan.operations());
+    EXPECT_EQ(a.ops, b.ops);
+    EXPECT_EQ(a.checksum, b.checksum);
+    const replay_result c = replay<thread_cache_allocator>(plan, touch_policy::page);
+    EXPECT_TRUE(c.complete);
+    EXPECT_EQ(c.ops, a.ops);
+    EXPECT_EQ(c.checksum, a.checksum);
+    recording_allocator::clear();
+    const replay_result d = replay<recording_allocator>(plan, touch_policy::none);
+    EXPECT_TRUE(d.complete);
+    EXPECT_EQ(recording_allocator::state().errors, 0);
+    EXPECT_TRUE(recording_allocator::state().live.empty());
+}
+
+TEST(TraceReplay, BadTraceIsRejectedWhenPlanned) {
+    temp_trace f("bad");
+    builder b;
+    b.malloc(0, 1, 8).free(0, 2);
+    b.write(f.path());
+    EXPECT_THROW(replay_plan::load(f.path()), trace_error);
+}

@@ -1,0 +1,434 @@
+// trace_replay: replays an allocmeter trace (docs/trace-format.md) on any allocator adapter.
+// A replay_plan is built outside the timed region: one compact vector of steps per recorded
+// thread, object sizes and alignments carried to their free steps, and a dependency only
+// where an object (or a reused object id) changes hands between threads. The replay runs one
+// thread per recorded thread over a flat pointer table indexed by object id; a step with a
+// dependency waits for the other thread's published progress, and only steps that some other
+// step depends on publish (so the common path has no atomic store).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "allocators/adapter.hpp"
+#include "workloads/trace/trace_format.hpp"
+#include "workloads/workload.hpp"
+
+namespace allocmeter::trace {
+
+/// What a replay writes into a new block: nothing, one byte per 4096, or every byte.
+enum class touch_policy { none, page, full };
+
+/// What a replay step does.
+enum class step_kind : std::uint8_t {
+    alloc,    ///< table[id] = allocate(size, align)
+    free,     ///< deallocate(table[id], size, align): size/align of the object's allocation
+    realloc,  ///< table[id] = allocate(size, align); copy min(old_size, size); free table[old_id]
+};
+
+/// A (thread, step index) that must have completed before a step runs.
+struct replay_dependency {
+    static constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
+    std::uint32_t thread = none;
+    std::uint64_t step = 0;
+};
+
+/// One replay step. Alignments are as recorded, 0 = natural.
+struct replay_step {
+    std::uint64_t id = 0;        ///< alloc/realloc: the object created; free: the object freed
+    std::uint64_t old_id = 0;    ///< realloc: the object passed in
+    std::uint64_t size = 0;      ///< alloc/realloc: requested bytes; free: the object's bytes
+    std::uint64_t old_size = 0;  ///< realloc: the old object's bytes
+    std::uint32_t align = 0;     ///< alloc/realloc: requested alignment; free: the object's
+    std::uint32_t old_align = 0; ///< realloc: the old object's alignment
+    replay_dependency deps[2];   ///< at most two (a realloc may need both), on different threads
+    step_kind kind = step_kind::alloc;
+    bool has_deps = false;       ///< deps[0] is set
+    bool publish = false;        ///< another thread's step depends on this one
+};
+
+/// An object the trace never frees: released by the replayer after timing.
+struct replay_leak {
+    std::uint64_t id;
+    std::uint64_t size;
+    std::uint32_t align;
+};
+
+/// Alignment a replay asks the allocator for: the recorded one, at least the natural 16.
+constexpr std::size_t effective_align(std::uint32_t recorded) noexcept {
+    return recorded < alignof(std::max_align_t) ? alignof(std::max_align_t) : recorded;
+}
+
+/// The byte a `full` touch writes into object `id` (tests check contents with it).
+constexpr unsigned char replay_fill_byte(std::uint64_t id) noexcept {
+    return static_cast<unsigned char>((id * 0x9dU) | 1U);
+}
+
+/// Everything a replay needs, built from a trace outside the timed region.
+struct replay_plan {
+    std::vector<std::vector<replay_step>> threads;  ///< steps per recorded thread
+    std::uint64_t max_id = 0;                       ///< pointer table holds max_id + 1 entries
+    std::uint64_t peak_live_bytes = 0;              ///< requested bytes, in global order
+    std::uint64_t largest_request = 0;              ///< bytes
+    std::uint64_t largest_alignment = 0;            ///< recorded (0 when all natural)
+    std::uint64_t steps = 0;                        ///< all threads
+    std::uint64_t allocs = 0, frees = 0, reallocs = 0;
+    std::uint64_t dependencies = 0;                 ///< cross-thread waits in the plan
+    bool cross_thread = false;                      ///< some object is freed by another thread
+    std::vector<replay_leak> leaks;                 ///< live at the end of the trace
+
+    /// Operations a replay counts: an allocation or a free each, two for a realloc.
+    std::uint64_t operations() const noexcept { return allocs + frees + 2 * reallocs; }
+
+    /// What an allocator must offer to replay this plan (for skip_reason()).
+    workload_needs needs() const noexcept {
+        workload_needs n;
+        n.individual_free = true;
+        n.cross_thread_free = cross_thread;
+        n.max_request = static_cast<std::size_t>(largest_request);
+        n.max_align = std::max<std::size_t>(effective_align(static_cast<std::uint32_t>(largest_alignment)), 16);
+        return n;
+    }
+
+    /// Validates `path` (throws trace_error on bad input) and builds the plan.
+    static replay_plan load(const std::string& path) {
+        const trace_summary summary = validate(path);
+        return build(load_sorted(path), summary.threads, summary.max_id);
+    }
+
+    /// Builds the plan from events in global order (as load_sorted gives them) of a trace
+    /// that validate() accepted.
+    static replay_plan build(const std::vector<event>& events, std::uint32_t thread_count, std::uint64_t max_id) {
+        replay_plan plan;
+        plan.threads.resize(thread_count);
+        plan.max_id = max_id;
+
+        struct object {
+            std::uint32_t creator = replay_dependency::none;  ///< thread of the last alloc/realloc
+            std::uint32_t freer = replay_dependency::none;    ///< thread of the last free
+            std::uint64_t created_at = 0;
+            std::uint64_t freed_at = 0;
+            std::uint64_t size = 0;
+            std::uint32_t align = 0;
+            bool live = false;
+        };
+        std::vector<object> objects(max_id + 1);
+
+        // waited[t * T + u]: highest step of u that thread t already waits for (+1), so a
+        // dependency implied by an earlier wait is not recorded twice.
+        const bool elide = thread_count <= 1024;
+        std::vector<std::uint64_t> waited(elide ? std::size_t{thread_count} * thread_count : 0, 0);
+
+        std::uint64_t live_bytes = 0;
+        const auto add_dep = [&](replay_step& s, std::uint32_t t, std::uint32_t other, std::uint64_t step) {
+            if (other == replay_dependency::none || other == t) return;
+            if (elide) {
+                std::uint64_t& w = waited[std::size_t{t} * thread_count + other];
+                if (w > step) return;
+                w = step + 1;
+            }
+            plan.threads[other][step].publish = true;
+            for (replay_dependency& d : s.deps) {
+                if (d.thread == other) {
+                    d.step = std::max(d.step, step);
+                    return;
+                }
+                if (d.thread == replay_dependency::none) {
+                    d = {other, step};
+                    s.has_deps = true;
+                    ++plan.dependencies;
+                    return;
+                }
+            }
+        };
+        const auto sanitize_align = [](std::uint64_t a) -> std::uint32_t {
+            if (a == 0) return 0;
+            if (!std::has_single_bit(a)) a = std::bit_ceil(a);
+            return static_cast<std::uint32_t>(std::min<std::uint64_t>(a, std::uint64_t{1} << 31));
+        };
+        // The object `id` ends at step `index` of thread t.
+        const auto release = [&](replay_step& s, std::uint32_t t, std::uint64_t index, std::uint64_t id) {
+            object& o = objects[id];
+            add_dep(s, t, o.creator, o.created_at);
+            if (o.creator != t) plan.cross_thread = true;
+            o.freer = t;
+            o.freed_at = index;
+            o.live = false;
+            live_bytes -= o.size;
+        };
+        // The object `id` starts at step `index` of thread t.
+        const auto create = [&](replay_step& s, std::uint32_t t, std::uint64_t index, std::uint64_t id,
+                                std::uint64_t size, std::uint32_t align) {
+            object& o = objects[id];
+            add_dep(s, t, o.freer, o.freed_at);
+            o.creator = t;
+            o.created_at = index;
+            o.size = size;
+            o.align = align;
+            o.live = true;
+            live_bytes += size;
+            plan.peak_live_bytes = std::max(plan.peak_live_bytes, live_bytes);
+            plan.largest_request = std::max(plan.largest_request, size);
+            plan.largest_alignment = std::max<std::uint64_t>(plan.largest_alignment, align);
+        };
+
+        for (const event& e : events) {
+            const std::uint32_t t = e.thread;
+            std::vector<replay_step>& steps = plan.threads[t];
+            const std::uint64_t index = steps.size();
+            replay_step s;
+            std::uint64_t size = e.size;
+            std::uint32_t align = 0;
+            switch (e.kind) {
+                case op::thread_start:
+                case op::thread_exit: continue;
+                case op::calloc:
+                    if (__builtin_mul_overflow(e.count, e.size, &size)) size = max_size;
+                    size = std::min(size, max_size);
+                    [[fallthrough]];
+                case op::malloc:
+                case op::aligned:
+                case op::new_:
+                    if (e.id == 0) continue;  // the call returned NULL
+                    if (e.kind == op::aligned || (e.kind == op::new_ && (e.flags & new_aligned) != 0))
+                        align = sanitize_align(e.alignment);
+                    s.kind = step_kind::alloc;
+                    s.id = e.id;
+                    s.size = size;
+                    s.align = align;
+                    create(s, t, index, e.id, size, align);
+                    ++plan.allocs;
+                    break;
+                case op::free:
+                case op::free_sized:
+                case op::delete_:
+                    if (e.id == 0) continue;  // free(NULL)
+                    s.kind = step_kind::free;
+                    s.id = e.id;
+                    s.size = objects[e.id].size;
+                    s.align = objects[e.id].align;
+                    release(s, t, index, e.id);
+                    ++plan.frees;
+                    break;
+                case op::realloc:
+                    if (e.id == 0 && e.size != 0) continue;  // failed: the old block stays live
+                    if (e.id == 0) {                          // realloc(p, 0) freed p
+                        if (e.old_id == 0) continue;
+                        s.kind = step_kind::free;
+                        s.id = e.old_id;
+                        s.size = objects[e.old_id].size;
+                        s.align = objects[e.old_id].align;
+                        release(s, t, index, e.old_id);
+                        ++plan.frees;
+                    } else if (e.old_id == 0) {  // realloc(NULL, n) = malloc(n)
+                        s.kind = step_kind::alloc;
+                        s.id = e.id;
+                        s.size = e.size;
+                        create(s, t, index, e.id, e.size, 0);
+                        ++plan.allocs;
+                    } else {
+                        s.kind = step_kind::realloc;
+                        s.old_id = e.old_id;
+                        s.old_size = objects[e.old_id].size;
+                        s.old_align = objects[e.old_id].align;
+                        s.id = e.id;
+                        s.size = e.size;
+                        release(s, t, index, e.old_id);
+                        create(s, t, index, e.id, e.size, 0);
+                        ++plan.reallocs;
+                    }
+                    break;
+            }
+            steps.push_back(s);
+            ++plan.steps;
+        }
+        for (std::uint64_t id = 1; id <= max_id; ++id)
+            if (objects[id].live) plan.leaks.push_back({id, objects[id].size, objects[id].align});
+        return plan;
+    }
+};
+
+/// A replay thread's published progress: the number of its steps completed (at least up to
+/// the last step marked publish). One cache line each.
+struct alignas(64) replay_progress {
+    std::atomic<std::uint64_t> done{0};
+};
+
+namespace detail {
+
+inline void replay_pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield" ::: "memory");
+#endif
+}
+
+/// Spins until thread d.thread has completed step d.step; yields after a while.
+inline void replay_wait(const replay_progress* progress, const replay_dependency& d) noexcept {
+    const std::atomic<std::uint64_t>& p = progress[d.thread].done;
+    for (unsigned spins = 0; p.load(std::memory_order_acquire) <= d.step; ++spins) {
+        if (spins < 256)
+            replay_pause();
+        else
+            std::this_thread::yield();
+    }
+}
+
+inline void replay_touch(void* p, std::size_t from, std::size_t to, unsigned char value, touch_policy touch) noexcept {
+    if (touch == touch_policy::full) {
+        if (to > from) std::memset(static_cast<unsigned char*>(p) + from, value, to - from);
+    } else if (touch == touch_policy::page) {
+        auto* bytes = static_cast<volatile unsigned char*>(p);
+        for (std::size_t off = (from + 4095) & ~std::size_t{4095}; off < to; off += 4096) bytes[off] = value;
+    }
+}
+
+}  // namespace detail
+
+/// Runs every step of recorded thread `thread` of `plan` on `heap`, with `table` the shared
+/// pointer table (max_id + 1 entries) and `progress` one counter per recorded thread. An
+/// allocation that returns nullptr for a non-zero size ends the process (allocation_failed).
+template <allocator A>
+void replay_thread(const replay_plan& plan, unsigned thread, A& heap, void** table, replay_progress* progress,
+                   touch_policy touch, op_meter& meter) {
+    const std::vector<replay_step>& steps = plan.threads[thread];
+    const std::size_t n = steps.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        const replay_step& s = steps[i];
+        if (s.has_deps) [[unlikely]] {
+            detail::replay_wait(progress, s.deps[0]);
+            if (s.deps[1].thread != replay_dependency::none) detail::replay_wait(progress, s.deps[1]);
+        }
+        switch (s.kind) {
+            case step_kind::alloc: {
+                const std::size_t size = static_cast<std::size_t>(s.size);
+                const std::size_t align = effective_align(s.align);
+                void* p = heap.allocate(size, align);
+                if (p == nullptr && size != 0) [[unlikely]] allocation_failed(size, align);
+                table[s.id] = p;
+                meter.allocated(size, align);
+                if (p != nullptr) detail::replay_touch(p, 0, size, replay_fill_byte(s.id), touch);
+                break;
+            }
+            case step_kind::free: {
+                const std::size_t align = effective_align(s.align);
+                void* p = table[s.id];
+                if (p != nullptr) [[likely]] heap.deallocate(p, static_cast<std::size_t>(s.size), align);
+                table[s.id] = nullptr;
+                meter.died(static_cast<std::size_t>(s.size), align);
+                break;
+            }
+            case step_kind::realloc: {
+                const std::size_t size = static_cast<std::size_t>(s.size);
+                const std::size_t old_size = static_cast<std::size_t>(s.old_size);
+                const std::size_t align = effective_align(0);
+                const std::size_t old_align = effective_align(s.old_align);
+                void* old = table[s.old_id];
+                void* p = heap.allocate(size, align);
+                if (p == nullptr && size != 0) [[unlikely]] allocation_failed(size, align);
+                const std::size_t keep = std::min(size, old_size);
+                if (p != nullptr && old != nullptr && keep != 0) std::memcpy(p, old, keep);
+                if (old != nullptr) heap.deallocate(old, old_size, old_align);
+                table[s.old_id] = nullptr;
+                table[s.id] = p;
+                meter.died(old_size, old_align);
+                meter.allocated(size, align);
+                if (p != nullptr) detail::replay_touch(p, keep, size, replay_fill_byte(s.id), touch);
+                break;
+            }
+        }
+        if (s.publish) progress[thread].done.store(i + 1, std::memory_order_release);
+    }
+    progress[thread].done.store(n, std::memory_order_release);
+}
+
+/// What one replay produced.
+struct replay_result {
+    double wall_s = 0;                 ///< from the start gate opening to the last thread's end
+    std::uint64_t ops = 0;             ///< allocations + frees (a realloc counts both)
+    std::uint64_t checksum = 0;        ///< sum of the per-thread operation checksums
+    std::int64_t peak_live_bytes = 0;  ///< exact with one thread, else within threads x 64 KiB
+    std::uint64_t leaked_objects = 0;  ///< objects the trace never freed, released after timing
+    bool complete = false;             ///< every step ran and every freed object was freed
+};
+
+/// Replays `plan` on `heap`: one std::thread per recorded thread, released together. The
+/// pointer table is made before and leaks are released after the timed region.
+template <allocator A>
+replay_result replay(const replay_plan& plan, A& heap, touch_policy touch = touch_policy::none,
+                     timed_region* region = nullptr) {
+    const unsigned n = static_cast<unsigned>(plan.threads.size());
+    replay_result r;
+    std::unique_ptr<void*[]> table(new void*[plan.max_id + 1]());
+    std::unique_ptr<replay_progress[]> progress(new replay_progress[n == 0 ? 1 : n]);
+    live_board board;
+    start_gate gate;
+    std::vector<std::unique_ptr<op_meter>> meters;
+    for (unsigned i = 0; i < n; ++i) meters.push_back(std::make_unique<op_meter>(n > 1 ? &board : nullptr));
+
+    std::vector<std::thread> workers;
+    workers.reserve(n);
+    for (unsigned i = 0; i < n; ++i)
+        workers.emplace_back([&, i] {
+            gate.ready.fetch_add(1, std::memory_order_acq_rel);
+            gate.ready.notify_all();
+            gate.go.wait(false, std::memory_order_acquire);
+            replay_thread<A>(plan, i, heap, table.get(), progress.get(), touch, *meters[i]);
+            meters[i]->flush();
+            gate.done.fetch_add(1, std::memory_order_acq_rel);
+            gate.done.notify_all();
+        });
+    for (unsigned v; (v = gate.ready.load(std::memory_order_acquire)) < n;) gate.ready.wait(v);
+    if (region != nullptr) region->begin();
+    const auto t0 = std::chrono::steady_clock::now();
+    gate.go.store(true, std::memory_order_release);
+    gate.go.notify_all();
+    for (unsigned d; (d = gate.done.load(std::memory_order_acquire)) < n;) gate.done.wait(d);
+    const auto t1 = std::chrono::steady_clock::now();
+    if (region != nullptr) region->end();
+    for (auto& w : workers) w.join();
+
+    r.wall_s = std::chrono::duration<double>(t1 - t0).count();
+    for (const auto& m : meters) {
+        r.ops += m->ops();
+        r.checksum += m->checksum();
+    }
+    r.peak_live_bytes = n > 1 ? board.peak.load() : (n == 1 ? meters[0]->peak_live() : 0);
+
+    // After timing: every thread finished, and only the trace's leaks are still in the table.
+    bool complete = true;
+    for (unsigned i = 0; i < n; ++i)
+        complete = complete && progress[i].done.load(std::memory_order_acquire) == plan.threads[i].size();
+    for (const replay_leak& l : plan.leaks) {
+        void*& p = table[l.id];
+        if (p == nullptr && l.size != 0) complete = false;
+        if (p != nullptr) heap.deallocate(p, static_cast<std::size_t>(l.size), effective_align(l.align));
+        p = nullptr;
+        ++r.leaked_objects;
+    }
+    for (std::uint64_t id = 0; id <= plan.max_id; ++id)
+        if (table[id] != nullptr) complete = false;
+    r.complete = complete;
+    return r;
+}
+
+/// Replays `plan` on a fresh, default-constructed instance of A.
+template <allocator A>
+replay_result replay(const replay_plan& plan, touch_policy touch = touch_policy::none,
+                     timed_region* region = nullptr) {
+    A heap;
+    return replay<A>(plan, heap, touch, region);
+}
+
+}  // namespace allocmeter::trace
