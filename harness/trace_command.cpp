@@ -26,22 +26,6 @@ examples:
   allocmeter trace validate app.trace && echo ok
 )";
 
-const char* kind_name(op k) {
-    switch (k) {
-        case op::malloc: return "malloc";
-        case op::calloc: return "calloc";
-        case op::realloc: return "realloc";
-        case op::free: return "free";
-        case op::free_sized: return "free_sized";
-        case op::aligned: return "aligned";
-        case op::new_: return "new";
-        case op::delete_: return "delete";
-        case op::thread_start: return "thread_start";
-        case op::thread_exit: return "thread_exit";
-    }
-    return "?";
-}
-
 /// True for an event that creates an object (a realloc counts when it returns one).
 bool allocates(const event& e) {
     switch (e.kind) {
@@ -53,8 +37,6 @@ bool allocates(const event& e) {
         default: return false;
     }
 }
-
-std::uint64_t requested_bytes(const event& e) { return e.kind == op::calloc ? e.count * e.size : e.size; }
 
 std::string bytes_text(std::uint64_t b) {
     char buf[32];
@@ -95,7 +77,7 @@ int info(const std::string& path) {
                 static_cast<unsigned long long>(summary.peak_live_objects));
     std::printf("\nevents per kind:\n");
     for (const auto& [kind, n] : per_kind)
-        std::printf("  %-13s %12llu\n", kind_name(kind), static_cast<unsigned long long>(n));
+        std::printf("  %-13s %12llu\n", op_name(kind), static_cast<unsigned long long>(n));
     std::printf("\nallocation sizes:\n");
     const std::uint64_t most = *std::max_element(histogram.begin(), histogram.end());
     for (std::size_t b = 0; b < histogram.size(); ++b) {

@@ -56,22 +56,6 @@ std::string hex_byte(unsigned v) {
 
 bool known_op(std::uint8_t b) { return b >= 0x01 && b <= 0x0a; }
 
-const char* op_name(op k) {
-    switch (k) {
-        case op::malloc: return "malloc";
-        case op::calloc: return "calloc";
-        case op::realloc: return "realloc";
-        case op::free: return "free";
-        case op::free_sized: return "free_sized";
-        case op::aligned: return "aligned";
-        case op::new_: return "new";
-        case op::delete_: return "delete";
-        case op::thread_start: return "thread_start";
-        case op::thread_exit: return "thread_exit";
-    }
-    return "?";
-}
-
 std::string absurd_bytes(const char* field, std::uint64_t v) {
     return std::string(field) + " " + describe(v) + " is absurd (more than 2^48 bytes)";
 }
@@ -216,6 +200,29 @@ private:
 };
 
 }  // namespace
+
+const char* op_name(op k) noexcept {
+    switch (k) {
+        case op::malloc: return "malloc";
+        case op::calloc: return "calloc";
+        case op::realloc: return "realloc";
+        case op::free: return "free";
+        case op::free_sized: return "free_sized";
+        case op::aligned: return "aligned";
+        case op::new_: return "new";
+        case op::delete_: return "delete";
+        case op::thread_start: return "thread_start";
+        case op::thread_exit: return "thread_exit";
+    }
+    return "?";
+}
+
+std::uint64_t requested_bytes(const event& e) noexcept {
+    if (e.kind != op::calloc) return e.size;
+    std::uint64_t bytes;
+    if (__builtin_mul_overflow(e.count, e.size, &bytes)) return max_size;
+    return std::min(bytes, max_size);
+}
 
 // ---- trace_error ---------------------------------------------------------------------------
 
@@ -730,13 +737,8 @@ trace_summary validate(const std::string& path) {
         switch (e.kind) {
             case op::malloc:
             case op::aligned:
-            case op::new_: create(e, e.id, e.size); break;
-            case op::calloc: {
-                std::uint64_t bytes;
-                if (__builtin_mul_overflow(e.count, e.size, &bytes)) bytes = std::numeric_limits<std::uint64_t>::max();
-                create(e, e.id, std::min(bytes, max_size));
-                break;
-            }
+            case op::new_:
+            case op::calloc: create(e, e.id, requested_bytes(e)); break;
             case op::realloc:
                 // A null result with size > 0 is a failure that leaves the old block live;
                 // with size 0 the old block was freed.

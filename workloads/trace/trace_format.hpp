@@ -153,6 +153,12 @@ private:
 /// trace whose seq values are all 0). Fills *header when given.
 std::vector<event> load_sorted(const std::string& path, trace_header* header = nullptr);
 
+/// The opcode's name, as messages and `allocmeter trace info` print it.
+const char* op_name(op k) noexcept;
+
+/// Bytes an allocating event asked for: calloc's count x size (saturating at max_size), else size.
+std::uint64_t requested_bytes(const event& e) noexcept;
+
 /// What validate() learned; a replayer sizes its tables from it.
 struct trace_summary {
     std::uint64_t events = 0;

@@ -187,15 +187,12 @@ struct replay_plan {
             std::vector<replay_step>& steps = plan.threads[t];
             const std::uint64_t index = steps.size();
             replay_step s;
-            std::uint64_t size = e.size;
+            const std::uint64_t size = requested_bytes(e);
             std::uint32_t align = 0;
             switch (e.kind) {
                 case op::thread_start:
                 case op::thread_exit: continue;
                 case op::calloc:
-                    if (__builtin_mul_overflow(e.count, e.size, &size)) size = max_size;
-                    size = std::min(size, max_size);
-                    [[fallthrough]];
                 case op::malloc:
                 case op::aligned:
                 case op::new_:
