@@ -64,7 +64,6 @@ struct mimalloc_api {
     void* (*malloc_aligned)(std::size_t, std::size_t) = nullptr;
     void (*free_size)(void*, std::size_t) = nullptr;
     void (*collect)(bool) = nullptr;
-    std::string version;
 
     static const mimalloc_api& get() {
         static const mimalloc_api api = [] {
@@ -74,8 +73,6 @@ struct mimalloc_api {
             a.malloc_aligned = reinterpret_cast<void* (*)(std::size_t, std::size_t)>(::dlsym(lib, "mi_malloc_aligned"));
             a.free_size = reinterpret_cast<void (*)(void*, std::size_t)>(::dlsym(lib, "mi_free_size"));
             a.collect = reinterpret_cast<void (*)(bool)>(::dlsym(lib, "mi_collect"));
-            if (auto v = reinterpret_cast<int (*)()>(::dlsym(lib, "mi_version")))
-                a.version = std::to_string(v() / 100) + "." + std::to_string(v() / 10 % 10) + "." + std::to_string(v() % 10);
             if (a.malloc_aligned == nullptr || a.free_size == nullptr || a.collect == nullptr) a = {};
             return a;
         }();
