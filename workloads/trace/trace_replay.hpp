@@ -16,7 +16,9 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -28,6 +30,26 @@ namespace allocmeter::trace {
 
 /// What a replay writes into a new block: nothing, one byte per 4096, or every byte.
 enum class touch_policy { none, page, full };
+
+/// How recorded threads map to replay threads: one each, or all on one thread in recorded
+/// (global sequence) order, which any single-threaded allocator can serve.
+enum class replay_order { threads, serial };
+
+inline std::string_view to_string(touch_policy t) {
+    return t == touch_policy::none ? "none" : t == touch_policy::page ? "page" : "full";
+}
+inline std::optional<touch_policy> parse_touch(std::string_view s) {
+    if (s == "none") return touch_policy::none;
+    if (s == "page") return touch_policy::page;
+    if (s == "full") return touch_policy::full;
+    return std::nullopt;
+}
+inline std::string_view to_string(replay_order o) { return o == replay_order::threads ? "threads" : "serial"; }
+inline std::optional<replay_order> parse_replay_order(std::string_view s) {
+    if (s == "threads") return replay_order::threads;
+    if (s == "serial") return replay_order::serial;
+    return std::nullopt;
+}
 
 /// What a replay step does.
 enum class step_kind : std::uint8_t {
@@ -90,20 +112,28 @@ struct replay_plan {
     /// Operations a replay counts: an allocation or a free each, two for a realloc.
     std::uint64_t operations() const noexcept { return allocs + frees + 2 * reallocs; }
 
-    /// What an allocator must offer to replay this plan (for skip_reason()).
+    /// What an allocator must offer to replay this plan (for skip_reason()). Replay threads
+    /// share one instance, so with more than one the allocator must be thread-safe even
+    /// when no object crosses threads: that need is reported as cross_thread_free.
     workload_needs needs() const noexcept {
         workload_needs n;
         n.individual_free = true;
-        n.cross_thread_free = cross_thread;
+        n.cross_thread_free = threads.size() > 1;
         n.max_request = static_cast<std::size_t>(largest_request);
         n.max_align = std::max<std::size_t>(effective_align(static_cast<std::uint32_t>(largest_alignment)), 16);
         return n;
     }
 
-    /// Validates `path` (throws trace_error on bad input) and builds the plan.
-    static replay_plan load(const std::string& path) {
+    /// Validates `path` (throws trace_error on bad input) and builds the plan; `serial`
+    /// puts every event on one replay thread, in global order.
+    static replay_plan load(const std::string& path, replay_order order = replay_order::threads) {
         const trace_summary summary = validate(path);
-        return build(load_sorted(path), summary.threads, summary.max_id);
+        std::vector<event> events = load_sorted(path);
+        if (order == replay_order::serial) {
+            for (event& e : events) e.thread = 0;
+            return build(events, summary.threads == 0 ? 0 : 1, summary.max_id);
+        }
+        return build(events, summary.threads, summary.max_id);
     }
 
     /// Builds the plan from events in global order (as load_sorted gives them) of a trace
