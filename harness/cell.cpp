@@ -1,5 +1,5 @@
-// The child's side of a cell: check who serves malloc, run the workload once between two
-// usage snapshots, and report metrics as JSON on the result fd.
+// The child's side of a cell: check who serves malloc, run the workload (or replay the trace)
+// once between two usage snapshots, and report metrics as JSON on the result fd.
 #include "harness/cell.hpp"
 
 #include <unistd.h>
@@ -33,6 +33,47 @@ nlohmann::json stats_json(const std::optional<allocator_stats>& s) {
             {"blocks", s->blocks}};
 }
 
+/// What every cell measures, whatever its workload.
+struct measured {
+    double wall_s = 0;
+    std::uint64_t ops = 0;
+    std::uint64_t checksum = 0;
+    std::int64_t peak_live_bytes = 0;
+    std::optional<allocator_stats> stats;
+};
+
+/// Runs a registered synthetic workload.
+std::optional<measured> run_synthetic(const cell_request& request, timed_region* region) {
+    const cell_runner run = find_runner(request.runner, request.workload);
+    if (run == nullptr) {
+        std::fprintf(stderr, "no runner for allocator type '%s' and workload '%s'\n", request.runner.c_str(),
+                     request.workload.c_str());
+        return std::nullopt;
+    }
+    const workload_result r = run(request.config, region);
+    return measured{r.wall_s, r.ops, r.checksum, r.peak_live_bytes, r.stats};
+}
+
+/// Replays request.trace with the plan built before the timed region; fills `about`.
+std::optional<measured> run_trace(const cell_request& request, const trace::replay_plan& plan, timed_region* region,
+                                  nlohmann::json& about) {
+    const trace_runner run = find_trace_runner(request.runner);
+    if (run == nullptr) {
+        std::fprintf(stderr, "allocator type '%s' cannot replay traces (it has no individual free)\n",
+                     request.runner.c_str());
+        return std::nullopt;
+    }
+    const trace_run r = run(plan, request.trace.touch, region);
+    about["leaked_objects"] = r.replay.leaked_objects;
+    about["complete"] = r.replay.complete;
+    if (!r.replay.complete) {
+        std::fprintf(stderr, "the replay of %s did not complete: a step did not run or an object was not freed\n",
+                     request.trace.path.c_str());
+        return std::nullopt;
+    }
+    return measured{r.replay.wall_s, r.replay.ops, r.replay.checksum, r.replay.peak_live_bytes, r.stats};
+}
+
 bool write_all(int fd, const std::string& text) {
     for (std::size_t done = 0; done < text.size();) {
         const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
@@ -45,21 +86,21 @@ bool write_all(int fd, const std::string& text) {
 }  // namespace
 
 std::vector<std::string> cell_request::to_args() const {
-    return {"--allocator", allocator,       "--runner", runner,
-            "--workload",  workload,        "--expect-library", expect_library,
-            "--threads",   std::to_string(config.threads),
-            "--scale",     std::string(to_string(config.size)),
-            "--seed",      std::to_string(config.seed)};
+    std::vector<std::string> args{"--allocator", allocator,       "--runner", runner,
+                                  "--workload",  workload,        "--expect-library", expect_library,
+                                  "--threads",   std::to_string(config.threads),
+                                  "--scale",     std::string(to_string(config.size)),
+                                  "--seed",      std::to_string(config.seed)};
+    if (workload == trace_workload_name) {
+        for (const std::string& a : {std::string("--trace"), trace.path, std::string("--touch"),
+                                     std::string(trace::to_string(trace.touch)), std::string("--replay"),
+                                     std::string(trace::to_string(trace.order))})
+            args.push_back(a);
+    }
+    return args;
 }
 
 int run_cell(const cell_request& request) {
-    const cell_runner run = find_runner(request.runner, request.workload);
-    if (run == nullptr) {
-        std::fprintf(stderr, "no runner for allocator type '%s' and workload '%s'\n", request.runner.c_str(),
-                     request.workload.c_str());
-        return 2;
-    }
-
     nlohmann::json library = nullptr;
     if (request.runner == malloc_runner_name) {
         const library_identity id = identify_malloc();
@@ -79,33 +120,58 @@ int run_cell(const cell_request& request) {
                    {"free_function", malloc_allocator::name(freed_by)}};
     }
 
+    // A trace's plan is built before the baseline and the peak reset: its set-up is not the cell's.
+    const bool is_trace = request.workload == trace_workload_name;
+    std::optional<trace::replay_plan> plan;
+    nlohmann::json about_trace = nullptr;
+    if (is_trace) {
+        try {
+            plan = trace::replay_plan::load(request.trace.path, request.trace.order);
+        } catch (const trace::trace_error& e) {
+            std::fprintf(stderr, "%s\n", e.what());
+            return 2;
+        }
+        about_trace = {{"path", request.trace.path},
+                       {"replay", trace::to_string(request.trace.order)},
+                       {"touch", trace::to_string(request.trace.touch)},
+                       {"replay_threads", plan->threads.size()},
+                       {"steps", plan->steps},
+                       {"dependencies", plan->dependencies},
+                       {"recorded_peak_live_bytes", plan->peak_live_bytes}};
+    }
+
+    const bool peak_reset = reset_peak_rss();
     const auto baseline = read_rss();
     usage_region usage;
-    const workload_result r = run(request.config, &usage);
+    const std::optional<measured> r =
+        is_trace ? run_trace(request, *plan, &usage, about_trace) : run_synthetic(request, &usage);
+    if (!r) return 2;
     const auto end = read_rss();
 
     const auto& u0 = usage.before;
     const auto& u1 = usage.after;
     nlohmann::json metrics = {
-        {"wall_s", r.wall_s},
+        {"wall_s", r->wall_s},
         {"user_s", u1.user_s - u0.user_s},
         {"sys_s", u1.sys_s - u0.sys_s},
-        {"ops", r.ops},
-        {"ns_per_op", r.ops > 0 ? r.wall_s * 1e9 / static_cast<double>(r.ops) : 0.0},
+        {"ops", r->ops},
+        {"ns_per_op", r->ops > 0 ? r->wall_s * 1e9 / static_cast<double>(r->ops) : 0.0},
         {"peak_rss_bytes", end ? nlohmann::json(end->hwm_bytes) : nlohmann::json(nullptr)},
         {"minor_faults", u1.minor_faults - u0.minor_faults},
         {"major_faults", u1.major_faults - u0.major_faults},
-        {"peak_live_bytes", r.peak_live_bytes},
+        {"peak_live_bytes", r->peak_live_bytes},
     };
     char checksum[19];
-    std::snprintf(checksum, sizeof checksum, "%016llx", static_cast<unsigned long long>(r.checksum));
-    const nlohmann::json result = {
+    std::snprintf(checksum, sizeof checksum, "%016llx", static_cast<unsigned long long>(r->checksum));
+    nlohmann::json result = {
         {"metrics", metrics},
         {"op_checksum", checksum},
         {"baseline_rss_bytes", baseline ? nlohmann::json(baseline->rss_bytes) : nlohmann::json(nullptr)},
-        {"allocator_stats", stats_json(r.stats)},
+        {"peak_rss_from", peak_reset ? "workload start" : "process start"},
+        {"allocator_stats", stats_json(r->stats)},
         {"library", library},
     };
+    if (is_trace) result["trace"] = about_trace;
     if (!write_all(result_fd, result.dump())) {
         std::perror("writing the cell result");
         return 2;

@@ -5,18 +5,28 @@
 #include <string>
 #include <vector>
 
+#include "workloads/trace/trace_replay.hpp"
 #include "workloads/workload.hpp"
 
 namespace allocmeter {
 
+/// How a trace workload replays (ignored by synthetic workloads).
+struct trace_settings {
+    std::string path;  ///< the trace file
+    trace::touch_policy touch = trace::touch_policy::page;
+    trace::replay_order order = trace::replay_order::threads;
+};
+
 /// What a child runs. `expect_library` is empty for reference allocators, "libc" for
-/// system, else the absolute path of the library that must serve malloc.
+/// system, else the absolute path of the library that must serve malloc. `workload` is a
+/// registered workload's name, or trace_workload_name with `trace` set.
 struct cell_request {
     std::string allocator;
     std::string runner;
     std::string workload;
     std::string expect_library;
     workload_config config;
+    trace_settings trace;
 
     /// The hidden sub-command's arguments (after "__cell").
     std::vector<std::string> to_args() const;

@@ -3,6 +3,7 @@
 // names the input and what to do, and exits non-zero.
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <iostream>
@@ -51,6 +52,14 @@ examples:
   allocmeter run --allocators system,bump,arena --workloads frame --threads 1
   allocmeter run --allocator mine=/opt/lib/libmine.so --allocators system,mine
   allocmeter run --out /tmp/results --timeout 60
+  allocmeter run --workloads trace:app.trace,frame --allocators system,jemalloc,segregated
+  allocmeter run --workloads trace:app.trace --replay serial --touch full
+
+A trace workload (trace:FILE, from 'allocmeter record') replays the recorded calls: with
+--replay threads (the default) one thread per recorded thread, ordered across threads only
+where an object changes hands, so the allocator must be thread-safe when the trace has more
+than one thread; with --replay serial every call on one thread in recorded order. --threads
+and --scale do not apply to it.
 
 Each cell runs in its own process (external allocators with LD_PRELOAD of their library);
 a crash or a timeout marks that cell failed/timeout and the matrix goes on. Results are
@@ -141,6 +150,7 @@ int cmd_list(const std::vector<std::string>& args) {
             std::printf("  %-10s   %-22s %10llu  %s\n", "", std::string(p.name).c_str(),
                         static_cast<unsigned long long>(p.value), std::string(p.meaning).c_str());
     }
+    std::printf("  %-10s %s\n", "trace:FILE", "replays a trace recorded with 'allocmeter record' (see 'allocmeter run --help')");
     return 0;
 }
 
@@ -153,18 +163,21 @@ std::string command_line(int argc, char** argv) {
 int cmd_run(const std::vector<std::string>& args, const std::string& full_command) {
     po::options_description opts("allocmeter run: run the benchmark matrix\n\noptions");
     std::string allocators, workload_list = join(workload_names()), threads = "1,2", scale_name = "default";
+    std::string touch = "page", replay = "threads";
     std::vector<std::string> custom;
     run_options o;
     opts.add_options()("help,h", "show this help")(
         "allocators", po::value(&allocators), "comma-separated allocators (default: all; see 'allocmeter list')")(
         "allocator", po::value(&custom)->composing(), "NAME=/path/lib.so: add a user library and run it (repeatable)")(
-        "workloads", po::value(&workload_list), "comma-separated workloads (default: all)")(
+        "workloads", po::value(&workload_list), "comma-separated workloads, or trace:FILE (default: every synthetic one)")(
         "threads", po::value(&threads), "comma-separated thread counts (default: 1,2)")(
         "reps", po::value(&o.reps)->default_value(o.reps), "repetitions of each cell, interleaved across allocators")(
         "scale", po::value(&scale_name), "quick | default | full: operations per cell (default: default)")(
         "seed", po::value(&o.seed)->default_value(o.seed), "PRNG seed; the same seed gives the same operations")(
         "out", po::value(&o.out)->default_value(o.out), "results folder; each run gets OUT/<run-id>/")(
-        "timeout", po::value(&o.timeout_s)->default_value(o.timeout_s), "seconds before a cell is killed");
+        "timeout", po::value(&o.timeout_s)->default_value(o.timeout_s), "seconds before a cell is killed")(
+        "touch", po::value(&touch), "none | page | full: what a trace replay writes into each new block (default: page)")(
+        "replay", po::value(&replay), "threads | serial: a trace replays on its recorded threads, or on one (default: threads)");
     const auto vm = parse("run", opts, args);
     if (vm.count("help")) {
         std::cout << opts << run_examples;
@@ -184,10 +197,27 @@ int cmd_run(const std::vector<std::string>& args, const std::string& full_comman
         if (catalog.find(a) == nullptr)
             usage_fail("run", "--allocators: unknown allocator '" + a + "'; valid: " + catalog.names() +
                                   " (or add a library with --allocator NAME=/path/lib.so)");
+    const auto touch_policy = trace::parse_touch(touch);
+    if (!touch_policy) usage_fail("run", "--touch " + touch + ": expected none, page or full");
+    o.touch = *touch_policy;
+    const auto order = trace::parse_replay_order(replay);
+    if (!order) usage_fail("run", "--replay " + replay + ": expected threads or serial");
+    o.replay = *order;
     o.workloads = split_list(workload_list);
-    for (const auto& w : o.workloads)
-        if (find_workload(w) == nullptr)
-            usage_fail("run", "--workloads: unknown workload '" + w + "'; valid: " + join(workload_names()));
+    for (const auto& w : o.workloads) {
+        if (w.rfind(trace_prefix, 0) == 0) {
+            if (std::none_of(o.traces.begin(), o.traces.end(), [&](const trace_workload& t) { return t.spec == w; })) {
+                try {
+                    o.traces.push_back(load_trace_workload(w, o.replay));
+                } catch (const usage_error& e) {
+                    usage_fail("run", e.what());
+                }
+            }
+        } else if (find_workload(w) == nullptr) {
+            usage_fail("run", "--workloads: unknown workload '" + w + "'; valid: " + join(workload_names()) +
+                                  ", or trace:FILE for a recorded trace");
+        }
+    }
     o.threads.clear();
     for (const auto& t : split_list(threads)) {
         char* end = nullptr;
@@ -215,15 +245,21 @@ int cmd_run(const std::vector<std::string>& args, const std::string& full_comman
 int cmd_cell(const std::vector<std::string>& args) {
     po::options_description opts;
     cell_request r;
-    std::string scale_name;
+    std::string scale_name, touch = "page", replay = "threads";
     opts.add_options()("allocator", po::value(&r.allocator)->required())("runner", po::value(&r.runner)->required())(
         "workload", po::value(&r.workload)->required())("expect-library", po::value(&r.expect_library))(
         "threads", po::value(&r.config.threads)->required())("scale", po::value(&scale_name)->required())(
-        "seed", po::value(&r.config.seed)->required());
+        "seed", po::value(&r.config.seed)->required())("trace", po::value(&r.trace.path))(
+        "touch", po::value(&touch))("replay", po::value(&replay));
     const auto vm = parse(cell_command, opts, args);
     const auto size = parse_scale(scale_name);
     if (!size) usage_fail(cell_command, "--scale " + scale_name + ": expected quick, default or full");
     r.config.size = *size;
+    const auto touch_policy = trace::parse_touch(touch);
+    const auto order = trace::parse_replay_order(replay);
+    if (!touch_policy || !order) usage_fail(cell_command, "--touch or --replay: unknown value");
+    r.trace.touch = *touch_policy;
+    r.trace.order = *order;
     return run_cell(r);
 }
 

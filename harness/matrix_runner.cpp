@@ -3,7 +3,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -20,19 +22,37 @@ namespace {
 
 struct planned_cell {
     const allocator_entry* allocator;
-    const workload_info* workload;
+    std::string workload;            ///< a registered name, or a trace spec
+    workload_needs needs;
+    const trace_workload* trace;     ///< nullptr for a synthetic workload
     unsigned threads;
     unsigned rep;
 };
 
-/// Repetition outermost, allocator innermost: A B C A B C ..., so drift hits all alike.
+/// Repetition outermost, allocator innermost: A B C A B C ..., so drift hits all alike. A
+/// trace replays with its own thread count, once per repetition.
 std::vector<planned_cell> plan(const run_options& o, const allocator_catalog& catalog) {
     std::vector<planned_cell> cells;
     for (unsigned rep = 1; rep <= o.reps; ++rep)
-        for (const auto& w : o.workloads)
-            for (const unsigned t : o.threads)
-                for (const auto& a : o.allocators) cells.push_back({catalog.find(a), find_workload(w), t, rep});
+        for (const auto& w : o.workloads) {
+            const auto t = std::find_if(o.traces.begin(), o.traces.end(), [&](const trace_workload& x) { return x.spec == w; });
+            if (t != o.traces.end()) {
+                for (const auto& a : o.allocators) cells.push_back({catalog.find(a), w, t->needs, &*t, t->threads, rep});
+                continue;
+            }
+            const workload_info* info = find_workload(w);
+            for (const unsigned threads : o.threads)
+                for (const auto& a : o.allocators) cells.push_back({catalog.find(a), w, info->needs, nullptr, threads, rep});
+        }
     return cells;
+}
+
+/// Why an allocator cannot replay a trace; empty when it can.
+std::string trace_skip_reason(const capabilities& caps, const trace_workload& t) {
+    if (first_missing(caps, t.needs, t.threads) == missing_capability::thread_safety)
+        return "the trace replays on " + std::to_string(t.threads) +
+               " threads sharing one instance and the allocator is not thread-safe (--replay serial replays it on one thread)";
+    return skip_reason(caps, t.needs, t.threads);
 }
 
 /// The last few non-empty lines of a child's stderr, joined, for a failure reason.
@@ -59,19 +79,25 @@ nlohmann::json skipped(nlohmann::json cell, const std::string& reason) {
 }
 
 nlohmann::json run_one(const planned_cell& c, const run_options& o, const std::string& exe) {
-    nlohmann::json cell = {{"allocator", c.allocator->name}, {"workload", c.workload->name},
+    nlohmann::json cell = {{"allocator", c.allocator->name}, {"workload", c.workload},
                            {"threads", c.threads},          {"rep", c.rep},
                            {"seed", o.seed},                {"scale", to_string(o.size)},
                            {"status", "ok"},                {"reason", nullptr},
                            {"metrics", nullptr},            {"library", nullptr}};
     if (!c.allocator->available()) return skipped(cell, "unavailable: " + c.allocator->unavailable);
-    if (auto why = skip_reason(c.allocator->caps, c.workload->needs, c.threads); !why.empty()) return skipped(cell, why);
+    const std::string why = c.trace != nullptr ? trace_skip_reason(c.allocator->caps, *c.trace)
+                                               : skip_reason(c.allocator->caps, c.needs, c.threads);
+    if (!why.empty()) return skipped(cell, why);
 
-    const cell_request request{c.allocator->name, std::string(c.allocator->runner()), std::string(c.workload->name),
-                               c.allocator->in_process() ? ""
-                               : c.allocator->library.empty() ? "libc"
-                                                              : c.allocator->library,
-                               {o.size, o.seed, c.threads}};
+    cell_request request{c.allocator->name, std::string(c.allocator->runner()), c.workload,
+                         c.allocator->in_process() ? ""
+                         : c.allocator->library.empty() ? "libc"
+                                                        : c.allocator->library,
+                         {o.size, o.seed, c.threads}, {}};
+    if (c.trace != nullptr) {
+        request.workload = std::string(trace_workload_name);
+        request.trace = {c.trace->path, o.touch, o.replay};
+    }
     child_spec spec{exe, {cell_command}, c.allocator->env, {"LD_PRELOAD", "TBB_VERSION"}, o.timeout_s};
     const auto args = request.to_args();
     spec.args.insert(spec.args.end(), args.begin(), args.end());
@@ -115,12 +141,35 @@ nlohmann::json run_one(const planned_cell& c, const run_options& o, const std::s
 
 std::string cell_label(const planned_cell& c, const run_options& o) {
     char buf[160];
-    std::snprintf(buf, sizeof buf, "rep %u/%u  %-8s t=%-2u %-18s", c.rep, o.reps, std::string(c.workload->name).c_str(),
+    std::snprintf(buf, sizeof buf, "rep %u/%u  %-8s t=%-2u %-18s", c.rep, o.reps, c.workload.c_str(),
                   c.threads, c.allocator->name.c_str());
     return buf;
 }
 
 }  // namespace
+
+trace_workload load_trace_workload(const std::string& spec, trace::replay_order order) {
+    trace_workload t;
+    t.spec = spec;
+    t.path = spec.substr(trace_prefix.size());
+    if (t.path.empty())
+        throw usage_error("--workloads " + spec + ": no file after 'trace:'; give a trace recorded with 'allocmeter record', e.g. trace:app.trace");
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(t.path, ec))
+        throw usage_error("--workloads " + spec + ": " + t.path +
+                          " is not a file; record one with 'allocmeter record -o " + t.path + " -- PROGRAM'");
+    try {
+        const trace::replay_plan p = trace::replay_plan::load(t.path, order);
+        t.needs = p.needs();
+        t.threads = std::max<unsigned>(1, static_cast<unsigned>(p.threads.size()));
+        t.events = p.steps;
+        t.peak_live_bytes = p.peak_live_bytes;
+    } catch (const trace::trace_error& e) {
+        throw usage_error("--workloads " + spec + ": not a valid trace: " + e.what() +
+                          "; check it with 'allocmeter trace validate " + t.path + "'");
+    }
+    return t;
+}
 
 int run_matrix(const run_options& o, const allocator_catalog& catalog) {
     const std::vector<planned_cell> cells = plan(o, catalog);
@@ -130,11 +179,20 @@ int run_matrix(const run_options& o, const allocator_catalog& catalog) {
     env["scale"] = to_string(o.size);
     env["reps"] = o.reps;
     env["threads"] = o.threads;
+    if (!o.traces.empty()) {
+        env["touch"] = trace::to_string(o.touch);
+        env["replay"] = trace::to_string(o.replay);
+        env["traces"] = nlohmann::json::array();
+        for (const trace_workload& t : o.traces)
+            env["traces"].push_back({{"workload", t.spec}, {"path", t.path}, {"threads", t.threads},
+                                     {"steps", t.events}, {"recorded_peak_live_bytes", t.peak_live_bytes}});
+    }
     env["allocators"] = nlohmann::json::object();
     results_writer writer(o.out, env);
     writer.link_latest();
 
-    std::fprintf(stderr, "allocmeter run: %zu cells (%zu allocators x %zu workloads x %zu thread counts x %u reps), "
+    std::fprintf(stderr, "allocmeter run: %zu cells (%zu allocators x %zu workloads x %zu thread counts x %u reps; "
+                         "a trace replays with its own threads), "
                          "scale %s, seed %llu\n  results: %s\n",
                  cells.size(), o.allocators.size(), o.workloads.size(), o.threads.size(), o.reps,
                  std::string(to_string(o.size)).c_str(), static_cast<unsigned long long>(o.seed),

@@ -9,13 +9,34 @@
 #include <vector>
 
 #include "harness/allocator_catalog.hpp"
+#include "workloads/trace/trace_replay.hpp"
 #include "workloads/workload.hpp"
 
 namespace allocmeter {
 
+/// The prefix that names a trace workload on the command line: trace:FILE.
+inline constexpr std::string_view trace_prefix = "trace:";
+
+/// A trace:FILE workload, validated and planned once before the matrix starts.
+struct trace_workload {
+    std::string spec;           ///< "trace:FILE" as given: the cells' workload name
+    std::string path;           ///< FILE
+    workload_needs needs;       ///< what an allocator must offer to replay it
+    unsigned threads = 1;       ///< replay threads (recorded threads, or 1 when serial)
+    std::uint64_t events = 0;   ///< allocation and free steps
+    std::uint64_t peak_live_bytes = 0;  ///< in recorded order, as `trace info` reports it
+};
+
+/// Reads and plans the trace named by `spec` ("trace:FILE"); throws usage_error, naming
+/// the file and the problem, when it is missing or not a valid trace.
+trace_workload load_trace_workload(const std::string& spec, trace::replay_order order);
+
 struct run_options {
     std::vector<std::string> allocators;  ///< names, validated against the catalog
-    std::vector<std::string> workloads;   ///< names, validated against the registry
+    std::vector<std::string> workloads;   ///< names, validated against the registry, or trace specs
+    std::vector<trace_workload> traces;   ///< one per trace spec in `workloads`
+    trace::touch_policy touch = trace::touch_policy::page;    ///< what a trace replay writes
+    trace::replay_order replay = trace::replay_order::threads;
     std::vector<unsigned> threads{1, 2};
     unsigned reps = 5;
     scale size = scale::standard;

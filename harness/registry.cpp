@@ -22,6 +22,29 @@ struct runner_entry {
     cell_runner run;
 };
 
+struct trace_runner_entry {
+    std::string_view allocator;
+    trace_runner run;
+};
+
+/// Every trace frees objects one by one, in any order.
+constexpr workload_needs trace_needs{.individual_free = true};
+
+template <allocator A>
+trace_run run_trace(const trace::replay_plan& plan, trace::touch_policy touch, timed_region* region) {
+    A heap;
+    trace_run r;
+    r.replay = trace::replay<A>(plan, heap, touch, region);
+    if constexpr (reports_stats<A>) r.stats = heap.stats();
+    return r;
+}
+
+template <allocator A>
+void add_trace_runner(std::vector<trace_runner_entry>& out, std::string_view allocator_name) {
+    if constexpr (first_missing(A::caps, trace_needs, 1) == missing_capability::none)
+        out.push_back({allocator_name, &run_trace<A>});
+}
+
 /// A pair that cannot run even on one thread is not instantiated; the matrix skips it with
 /// skip_reason() before looking for a runner.
 template <class W, allocator A>
@@ -42,6 +65,18 @@ const std::vector<runner_entry>& runners() {
         add_runners<malloc_allocator>(t, malloc_runner_name);
         std::apply([&](const auto&... r) { (add_runners<typename std::decay_t<decltype(r)>::type>(t, r.name), ...); },
                    reference_types);
+        return t;
+    }();
+    return table;
+}
+
+const std::vector<trace_runner_entry>& trace_runners() {
+    static const std::vector<trace_runner_entry> table = [] {
+        std::vector<trace_runner_entry> t;
+        add_trace_runner<malloc_allocator>(t, malloc_runner_name);
+        std::apply(
+            [&](const auto&... r) { (add_trace_runner<typename std::decay_t<decltype(r)>::type>(t, r.name), ...); },
+            reference_types);
         return t;
     }();
     return table;
@@ -70,6 +105,12 @@ const std::vector<reference_info>& reference_allocators() {
 cell_runner find_runner(std::string_view allocator_type, std::string_view workload) {
     for (const runner_entry& e : runners())
         if (e.allocator == allocator_type && e.workload == workload) return e.run;
+    return nullptr;
+}
+
+trace_runner find_trace_runner(std::string_view allocator_type) {
+    for (const trace_runner_entry& e : trace_runners())
+        if (e.allocator == allocator_type) return e.run;
     return nullptr;
 }
 

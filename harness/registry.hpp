@@ -8,12 +8,25 @@
 #include <vector>
 
 #include "allocators/adapter.hpp"
+#include "workloads/trace/trace_replay.hpp"
 #include "workloads/workload.hpp"
 
 namespace allocmeter {
 
 /// Runs one workload on one allocator type, in this process.
 using cell_runner = workload_result (*)(const workload_config&, timed_region*);
+
+/// What replaying a trace on one allocator type produced.
+struct trace_run {
+    trace::replay_result replay;
+    std::optional<allocator_stats> stats;  ///< the allocator's own counters, after the replay
+};
+
+/// Replays a trace's plan on a fresh instance of one allocator type, in this process.
+using trace_runner = trace_run (*)(const trace::replay_plan&, trace::touch_policy, timed_region*);
+
+/// The name of trace workloads in the registry; the CLI spells them "trace:FILE".
+inline constexpr std::string_view trace_workload_name = "trace";
 
 /// A workload as the CLI and the matrix see it.
 struct workload_info {
@@ -42,6 +55,11 @@ const std::vector<reference_info>& reference_allocators();
 /// The runner for (allocator type, workload); nullptr if either name is unknown.
 /// `allocator_type` is a reference allocator's name or malloc_runner_name.
 cell_runner find_runner(std::string_view allocator_type, std::string_view workload);
+
+/// The trace runner for an allocator type (a reference allocator's name or
+/// malloc_runner_name); nullptr when the name is unknown or the type cannot free objects one
+/// by one in any order, which every trace needs.
+trace_runner find_trace_runner(std::string_view allocator_type);
 
 /// The workload called `name`, or nullptr.
 const workload_info* find_workload(std::string_view name);

@@ -44,4 +44,12 @@ std::optional<rss_snapshot> read_rss() noexcept {
     return rss_snapshot{*rss, *hwm};
 }
 
+bool reset_peak_rss() noexcept {
+    const int fd = ::open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    const bool ok = ::write(fd, "5", 1) == 1;
+    ::close(fd);
+    return ok;
+}
+
 }  // namespace allocmeter

@@ -27,4 +27,9 @@ struct rss_snapshot {
 /// Reads /proc/self/status; nullopt when it cannot be read.
 std::optional<rss_snapshot> read_rss() noexcept;
 
+/// Restarts the high-water mark (VmHWM) from the current resident set, by writing 5 to
+/// /proc/self/clear_refs (Linux 4.0+), so a set-up peak (e.g. loading a trace) is not the
+/// cell's. False when the kernel refuses.
+bool reset_peak_rss() noexcept;
+
 }  // namespace allocmeter

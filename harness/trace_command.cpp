@@ -73,7 +73,8 @@ int info(const std::string& path) {
         std::printf("duration:     not recorded (no timestamps)\n");
     std::printf("allocations:  %llu, %s requested in all\n", static_cast<unsigned long long>(allocations),
                 bytes_text(allocated).c_str());
-    std::printf("peak live:    %s in %llu objects\n", bytes_text(summary.peak_live_bytes).c_str(),
+    std::printf("peak live:    %s (%llu bytes) in %llu objects\n", bytes_text(summary.peak_live_bytes).c_str(),
+                static_cast<unsigned long long>(summary.peak_live_bytes),
                 static_cast<unsigned long long>(summary.peak_live_objects));
     std::printf("\nevents per kind:\n");
     for (const auto& [kind, n] : per_kind)

@@ -61,7 +61,7 @@ TEST(TraceCli, InfoSummarisesTheTrace) {
     const auto r = run_allocmeter("trace info " + write_trace(dir));
     ASSERT_EQ(r.exit_code, 0) << r.output;
     for (const char* want : {"./demo --flag", "in 2 threads", "allocations:  5, 800 B requested",
-                             "peak live:    600 B in 4 objects", "malloc                   3", "realloc                  1",
+                             "peak live:    600 B (600 bytes) in 4 objects", "malloc                   3", "realloc                  1",
                              "free                     4", "<= 128 B                3", "<= 512 B                1"})
         EXPECT_NE(r.output.find(want), std::string::npos) << want << "\n" << r.output;
 }

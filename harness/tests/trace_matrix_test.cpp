@@ -1,0 +1,195 @@
+// Traces in the matrix: a recorded multithreaded program (with cross-thread frees) replayed
+// as `run --workloads trace:FILE` on the external allocators and every reference allocator
+// that can serve it, in both replay orders; the replayed peak live bytes against `trace
+// info`'s; skips with reasons; and a missing or corrupt trace refused before anything runs.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "harness/tests/test_support.hpp"
+
+using namespace allocmeter::testing;
+
+namespace {
+
+// Every allocator the standard catalog has; the test asks for each by name.
+const char* const all_allocators =
+    "system,jemalloc,tcmalloc,mimalloc,tbbmalloc,bump,arena,pool,first_fit,best_fit,buddy,stack,segregated,slab,"
+    "thread_cache,lockfree_pool,hybrid,locked_segregated,debug_segregated";
+
+/// The exact peak live bytes that `trace info` prints: "peak live: ... (N bytes) in ...".
+std::uint64_t info_peak_bytes(const std::string& info) {
+    std::smatch m;
+    const std::regex peak(R"(peak live: .*\((\d+) bytes\))");
+    if (!std::regex_search(info, m, peak)) return 0;
+    return std::stoull(m[1].str());
+}
+
+struct trace_matrix : ::testing::Test {
+    static void SetUpTestSuite() {
+        dir = new std::filesystem::path(fresh_dir("trace-matrix"));
+        trace = new std::string((*dir / "target.trace").string());
+        const auto rec = run_allocmeter("record -o " + *trace + " -- " RECORDER_TARGET);
+        ASSERT_EQ(rec.exit_code, 0) << rec.output;
+        const auto info = run_allocmeter("trace info " + *trace);
+        ASSERT_EQ(info.exit_code, 0) << info.output;
+        info_peak = info_peak_bytes(info.output);
+        for (const char* order : {"threads", "serial"}) {
+            const std::string out = (*dir / order).string();
+            const auto r = run_allocmeter(std::string("run --workloads trace:") + *trace + " --allocators " +
+                                          all_allocators + " --reps 1 --replay " + order + " --out " + out);
+            ASSERT_EQ(r.exit_code, 0) << r.output;
+            (*docs)[order] = latest_results(out);
+        }
+    }
+    static void TearDownTestSuite() {
+        std::filesystem::remove_all(*dir);
+        delete dir;
+        delete trace;
+        delete docs;
+    }
+    static const nlohmann::json& cell(const std::string& order, const std::string& allocator) {
+        for (const auto& c : (*docs)[order]["cells"])
+            if (c["allocator"] == allocator) return c;
+        static const nlohmann::json none;
+        return none;
+    }
+    static inline std::filesystem::path* dir = nullptr;
+    static inline std::string* trace = nullptr;
+    static inline std::uint64_t info_peak = 0;
+    static inline std::map<std::string, nlohmann::json>* docs = new std::map<std::string, nlohmann::json>;
+};
+
+}  // namespace
+
+// trace info states an exact peak for the recorded program.
+TEST_F(trace_matrix, InfoReportsThePeak) { EXPECT_GT(info_peak, 0u); }
+
+// With one replay thread per recorded thread, every thread-safe allocator with individual
+// free replays it to the end; the others are skipped with the reason.
+TEST_F(trace_matrix, ThreadedReplayRunsOnEveryAllocatorThatCanServeIt) {
+    for (const char* a : {"system", "jemalloc", "tcmalloc", "mimalloc", "thread_cache", "locked_segregated"}) {
+        const auto& c = cell("threads", a);
+        ASSERT_EQ(c["status"], "ok") << a << ": " << c.dump();
+        EXPECT_EQ(c["threads"], 4) << a;  // main and three workers
+        EXPECT_EQ(c["workload"], "trace:" + *trace) << a;
+        EXPECT_TRUE(c["trace"]["complete"].get<bool>()) << a;
+        EXPECT_EQ(c["trace"]["replay"], "threads") << a;
+        EXPECT_GT(c["trace"]["dependencies"].get<unsigned>(), 0u) << a << ": the workers free each other's blocks";
+        EXPECT_EQ(c["trace"]["recorded_peak_live_bytes"].get<std::uint64_t>(), info_peak) << a;
+        EXPECT_GT(c["metrics"]["ops"].get<std::uint64_t>(), 2u * 8400u) << a;  // the program's own, plus the runtime's
+        EXPECT_GT(c["metrics"]["peak_live_bytes"].get<std::uint64_t>(), 0u) << a;
+    }
+    for (const char* a : {"first_fit", "segregated", "slab", "buddy", "debug_segregated"}) {
+        const auto& c = cell("threads", a);
+        EXPECT_EQ(c["status"], "skipped") << a;
+        EXPECT_NE(c["reason"].get<std::string>().find("not thread-safe"), std::string::npos) << a << ": " << c["reason"];
+    }
+    for (const char* a : {"bump", "arena"}) {
+        EXPECT_EQ(cell("threads", a)["status"], "skipped") << a;
+        EXPECT_NE(cell("threads", a)["reason"].get<std::string>().find("no individual free"), std::string::npos) << a;
+    }
+    EXPECT_NE(cell("threads", "stack")["reason"].get<std::string>().find("only the newest"), std::string::npos);
+}
+
+// Replayed in recorded order on one thread, the live bytes follow the recording exactly: the
+// replay's peak equals trace info's on every allocator, single-threaded ones included.
+TEST_F(trace_matrix, SerialReplayPeakEqualsTraceInfo) {
+    unsigned ok = 0;
+    for (const auto& c : (*docs)["serial"]["cells"]) {
+        const std::string a = c["allocator"];
+        if (c["status"] != "ok") {
+            EXPECT_EQ(c["status"], "skipped") << a << ": " << c.dump();
+            continue;
+        }
+        ++ok;
+        EXPECT_EQ(c["threads"], 1) << a;
+        EXPECT_EQ(c["metrics"]["peak_live_bytes"].get<std::uint64_t>(), info_peak) << a;
+        EXPECT_TRUE(c["trace"]["complete"].get<bool>()) << a;
+        EXPECT_EQ(c["trace"]["dependencies"], 0) << a;
+    }
+    for (const char* a : {"system", "jemalloc", "tcmalloc", "mimalloc", "first_fit", "best_fit", "buddy",
+                          "segregated", "thread_cache", "hybrid", "locked_segregated", "debug_segregated"})
+        EXPECT_EQ(cell("serial", a)["status"], "ok") << a << ": " << cell("serial", a).dump();
+    EXPECT_GE(ok, 12u);
+}
+
+// Every allocator sees the same operations: one checksum and one count per replay order.
+TEST_F(trace_matrix, SameOperationsOnEveryAllocator) {
+    for (const char* order : {"threads", "serial"}) {
+        std::set<std::string> checksums;
+        std::set<std::uint64_t> ops;
+        for (const auto& c : (*docs)[order]["cells"]) {
+            if (c["status"] != "ok") continue;
+            checksums.insert(c["op_checksum"].get<std::string>());
+            ops.insert(c["metrics"]["ops"].get<std::uint64_t>());
+        }
+        EXPECT_EQ(checksums.size(), 1u) << order;
+        EXPECT_EQ(ops.size(), 1u) << order;
+    }
+}
+
+// The run records how it replayed: the touch policy, the order, and each trace's figures.
+TEST_F(trace_matrix, EnvironmentNamesTheTrace) {
+    const auto& env = (*docs)["threads"]["env"];
+    EXPECT_EQ(env["touch"], "page");
+    EXPECT_EQ(env["replay"], "threads");
+    ASSERT_EQ(env["traces"].size(), 1u);
+    EXPECT_EQ(env["traces"][0]["path"], *trace);
+    EXPECT_EQ(env["traces"][0]["threads"], 4);
+    EXPECT_EQ(env["traces"][0]["recorded_peak_live_bytes"].get<std::uint64_t>(), info_peak);
+}
+
+// A trace beside a synthetic workload: each keeps its own thread counts.
+TEST(TraceMatrix, TraceBesideSyntheticWorkloads) {
+    const auto dir = fresh_dir("trace-mixed");
+    const std::string trace = (dir / "t.trace").string();
+    ASSERT_EQ(run_allocmeter("record -o " + trace + " -- " RECORDER_TARGET).exit_code, 0);
+    const auto r = run_allocmeter("run --workloads frame,trace:" + trace + " --allocators system,segregated --threads 1,2 "
+                                  "--reps 1 --scale quick --replay serial --touch full --out " + dir.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto doc = latest_results(dir);
+    std::multiset<std::string> kinds;
+    for (const auto& c : doc["cells"]) {
+        EXPECT_EQ(c["status"], "ok") << c.dump();
+        kinds.insert(c["workload"].get<std::string>() + "/t" + std::to_string(c["threads"].get<unsigned>()));
+        if (c["workload"] != "frame") EXPECT_EQ(c["trace"]["touch"], "full");
+    }
+    EXPECT_EQ(kinds.count("frame/t1"), 2u);
+    EXPECT_EQ(kinds.count("frame/t2"), 2u);
+    EXPECT_EQ(kinds.count("trace:" + trace + "/t1"), 2u);
+    EXPECT_EQ(doc["cells"].size(), 6u);
+    std::filesystem::remove_all(dir);
+}
+
+// A missing file, a file that is not a trace, and bad option values: exit 2 with the file and
+// the problem named, before any cell runs (no results folder is made).
+TEST(TraceMatrix, BadTraceIsRefusedBeforeTheRun) {
+    const auto dir = fresh_dir("trace-bad");
+    const std::string out = (dir / "out").string();
+    const std::string junk = (dir / "junk.trace").string();
+    std::ofstream(junk) << "this is not a trace";
+
+    auto r = run_allocmeter("run --workloads trace:" + (dir / "missing.trace").string() + " --out " + out);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("missing.trace is not a file"), std::string::npos) << r.output;
+
+    r = run_allocmeter("run --workloads trace:" + junk + " --out " + out);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("junk.trace: byte"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("allocmeter trace validate"), std::string::npos) << r.output;
+
+    r = run_allocmeter("run --workloads trace: --out " + out);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("no file after 'trace:'"), std::string::npos) << r.output;
+
+    for (const char* bad : {"--touch some", "--replay backwards"}) {
+        r = run_allocmeter(std::string("run --workloads frame ") + bad + " --out " + out);
+        EXPECT_EQ(r.exit_code, 2) << bad << "\n" << r.output;
+    }
+    EXPECT_FALSE(std::filesystem::exists(out));
+    std::filesystem::remove_all(dir);
+}
