@@ -140,6 +140,16 @@ private:
     std::size_t size_ = 0;
 };
 
+/// The start value of an operation checksum.
+inline constexpr std::uint64_t operation_hash_seed = 0x6a09e667f3bcc909ULL;
+
+/// Folds one operation (kind, size, alignment; never an address) into a checksum.
+constexpr std::uint64_t mix_operation(std::uint64_t hash, std::uint64_t kind, std::size_t size, std::size_t align) noexcept {
+    const std::uint64_t v = kind | (static_cast<std::uint64_t>(size) << 8) |
+                            (static_cast<std::uint64_t>(std::countr_zero(align)) << 56);
+    return std::rotl(hash ^ v, 23) * 0x9e3779b97f4a7c15ULL;
+}
+
 /// Live bytes summed across threads (only when threads > 1). Threads fold their changes in
 /// batches, so the peak is exact to within threads x op_meter::flush_bytes.
 struct live_board {
@@ -154,52 +164,14 @@ struct live_board {
     }
 };
 
-/// Per-thread counters: operations, requested bytes live (and their peak), and a checksum
-/// of the operation stream (kind, size, alignment; never addresses) that is the same on
-/// every allocator for the same seed.
-class op_meter {
+/// Requested bytes live on one thread and their peak; with a board, changes are folded into
+/// the cross-thread total in batches of flush_bytes.
+class live_meter {
 public:
     static constexpr std::int64_t flush_bytes = 64 * 1024;
 
-    explicit op_meter(live_board* board) noexcept : board_(board) {}
+    explicit live_meter(live_board* board) noexcept : board_(board) {}
 
-    /// An allocation of `size` bytes succeeded.
-    void allocated(std::size_t size, std::size_t align) noexcept {
-        ++ops_;
-        mix(1, size, align);
-        change(static_cast<std::int64_t>(size));
-    }
-    /// An object died here: freed, or retired until a reset (one operation either way).
-    void died(std::size_t size, std::size_t align) noexcept {
-        ++ops_;
-        mix(2, size, align);
-        change(-static_cast<std::int64_t>(size));
-    }
-    /// An object was handed to another thread to free: the operation is this thread's,
-    /// the bytes stay live until the other thread calls released().
-    void handed_off(std::size_t size, std::size_t align) noexcept {
-        ++ops_;
-        mix(3, size, align);
-    }
-    /// Another thread's object was freed here.
-    void released(std::size_t size) noexcept { change(-static_cast<std::int64_t>(size)); }
-
-    /// Folds pending bytes into the shared board.
-    void flush() noexcept {
-        if (board_ != nullptr && pending_ != 0) board_->add(pending_);
-        pending_ = 0;
-    }
-
-    std::uint64_t ops() const noexcept { return ops_; }
-    std::uint64_t checksum() const noexcept { return hash_; }
-    std::int64_t peak_live() const noexcept { return peak_; }
-
-private:
-    void mix(std::uint64_t kind, std::size_t size, std::size_t align) noexcept {
-        const std::uint64_t v = kind | (static_cast<std::uint64_t>(size) << 8) |
-                                (static_cast<std::uint64_t>(std::countr_zero(align)) << 56);
-        hash_ = std::rotl(hash_ ^ v, 23) * 0x9e3779b97f4a7c15ULL;
-    }
     void change(std::int64_t delta) noexcept {
         live_ += delta;
         if (live_ > peak_) peak_ = live_;
@@ -208,13 +180,65 @@ private:
             if (pending_ >= flush_bytes || pending_ <= -flush_bytes) flush();
         }
     }
+    /// Folds pending bytes into the shared board.
+    void flush() noexcept {
+        if (board_ != nullptr && pending_ != 0) board_->add(pending_);
+        pending_ = 0;
+    }
+    std::int64_t peak() const noexcept { return peak_; }
 
+private:
     live_board* board_;
-    std::uint64_t ops_ = 0;
-    std::uint64_t hash_ = 0x6a09e667f3bcc909ULL;
     std::int64_t live_ = 0;
     std::int64_t peak_ = 0;
     std::int64_t pending_ = 0;
+};
+
+/// Per-thread counters: operations, requested bytes live (and their peak), and a checksum
+/// of the operation stream (kind, size, alignment; never addresses) that is the same on
+/// every allocator for the same seed.
+class op_meter {
+public:
+    static constexpr std::int64_t flush_bytes = live_meter::flush_bytes;
+
+    explicit op_meter(live_board* board) noexcept : live_(board) {}
+
+    /// An allocation of `size` bytes succeeded.
+    void allocated(std::size_t size, std::size_t align) noexcept {
+        ++ops_;
+        mix(1, size, align);
+        live_.change(static_cast<std::int64_t>(size));
+    }
+    /// An object died here: freed, or retired until a reset (one operation either way).
+    void died(std::size_t size, std::size_t align) noexcept {
+        ++ops_;
+        mix(2, size, align);
+        live_.change(-static_cast<std::int64_t>(size));
+    }
+    /// An object was handed to another thread to free: the operation is this thread's,
+    /// the bytes stay live until the other thread calls released().
+    void handed_off(std::size_t size, std::size_t align) noexcept {
+        ++ops_;
+        mix(3, size, align);
+    }
+    /// Another thread's object was freed here.
+    void released(std::size_t size) noexcept { live_.change(-static_cast<std::int64_t>(size)); }
+
+    /// Folds pending bytes into the shared board.
+    void flush() noexcept { live_.flush(); }
+
+    std::uint64_t ops() const noexcept { return ops_; }
+    std::uint64_t checksum() const noexcept { return hash_; }
+    std::int64_t peak_live() const noexcept { return live_.peak(); }
+
+private:
+    void mix(std::uint64_t kind, std::size_t size, std::size_t align) noexcept {
+        hash_ = mix_operation(hash_, kind, size, align);
+    }
+
+    live_meter live_;
+    std::uint64_t ops_ = 0;
+    std::uint64_t hash_ = operation_hash_seed;
 };
 
 /// Called when an allocator returns nullptr: the cell cannot go on. Cells run in their own

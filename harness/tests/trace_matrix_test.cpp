@@ -156,7 +156,9 @@ TEST(TraceMatrix, TraceBesideSyntheticWorkloads) {
     for (const auto& c : doc["cells"]) {
         EXPECT_EQ(c["status"], "ok") << c.dump();
         kinds.insert(c["workload"].get<std::string>() + "/t" + std::to_string(c["threads"].get<unsigned>()));
-        if (c["workload"] != "frame") EXPECT_EQ(c["trace"]["touch"], "full");
+        if (c["workload"] != "frame") {
+            EXPECT_EQ(c["trace"]["touch"], "full");
+        }
     }
     EXPECT_EQ(kinds.count("frame/t1"), 2u);
     EXPECT_EQ(kinds.count("frame/t2"), 2u);

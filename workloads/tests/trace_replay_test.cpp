@@ -177,7 +177,7 @@ std::vector<unsigned char> bytes(std::initializer_list<std::pair<std::size_t, st
 std::uint64_t count_publish(const replay_plan& plan) {
     std::uint64_t n = 0;
     for (const auto& steps : plan.threads)
-        for (const replay_step& s : steps) n += s.publish ? 1 : 0;
+        for (const replay_step& s : steps) n += s.publish() ? 1 : 0;
     return n;
 }
 
@@ -259,9 +259,9 @@ TEST(TraceReplayPlan, SingleThread) {
     EXPECT_EQ(plan.leaks[0].id, 3u);
     EXPECT_EQ(plan.leaks[0].size, 80u);
     // The free step carries the size of the object's allocation.
-    EXPECT_EQ(plan.threads[0][2].kind, step_kind::free);
-    EXPECT_EQ(plan.threads[0][2].size, 100u);
-    EXPECT_EQ(plan.threads[0][6].size, 50u);
+    EXPECT_EQ(plan.threads[0][2].kind(), step_kind::free);
+    EXPECT_EQ(plan.threads[0][2].size(), 100u);
+    EXPECT_EQ(plan.threads[0][6].size(), 50u);
 
     for (touch_policy touch : {touch_policy::none, touch_policy::page, touch_policy::full}) {
         const replay_result r = replay<malloc_allocator>(plan, touch);
@@ -305,28 +305,28 @@ TEST(TraceReplayPlan, TwoThreadsCrossThreadFreesAndIdReuse) {
 
     const auto& t0 = plan.threads[0];
     const auto& t1 = plan.threads[1];
-    EXPECT_FALSE(t0[0].has_deps);
-    EXPECT_FALSE(t0[1].has_deps);
-    ASSERT_TRUE(t1[0].has_deps);
-    EXPECT_EQ(t1[0].deps[0].thread, 0u);
-    EXPECT_EQ(t1[0].deps[0].step, 0u);
-    EXPECT_FALSE(t1[1].has_deps);
-    ASSERT_TRUE(t0[2].has_deps);
-    EXPECT_EQ(t0[2].deps[0].thread, 1u);
-    EXPECT_EQ(t0[2].deps[0].step, 0u);
-    ASSERT_TRUE(t0[3].has_deps);
-    EXPECT_EQ(t0[3].deps[0].step, 1u);
-    ASSERT_TRUE(t1[2].has_deps);
-    EXPECT_EQ(t1[2].deps[0].step, 1u);
-    ASSERT_TRUE(t1[3].has_deps);
-    EXPECT_EQ(t1[3].deps[0].thread, 0u);
-    EXPECT_EQ(t1[3].deps[0].step, 3u);
-    EXPECT_FALSE(t1[4].has_deps);
-    EXPECT_FALSE(t1[5].has_deps);
-    EXPECT_EQ(t1[4].size, 16u);  // the free carries the size of id 1's second life
+    EXPECT_EQ(t0[0].waits(), 0u);
+    EXPECT_EQ(t0[1].waits(), 0u);
+    ASSERT_EQ(t1[0].waits(), 1u);
+    EXPECT_EQ(plan.waits_of(1, 0)[0].thread, 0u);
+    EXPECT_EQ(plan.waits_of(1, 0)[0].step, 0u);
+    EXPECT_EQ(t1[1].waits(), 0u);
+    ASSERT_EQ(t0[2].waits(), 1u);
+    EXPECT_EQ(plan.waits_of(0, 2)[0].thread, 1u);
+    EXPECT_EQ(plan.waits_of(0, 2)[0].step, 0u);
+    ASSERT_EQ(t0[3].waits(), 1u);
+    EXPECT_EQ(plan.waits_of(0, 3)[0].step, 1u);
+    ASSERT_EQ(t1[2].waits(), 1u);
+    EXPECT_EQ(plan.waits_of(1, 2)[0].step, 1u);
+    ASSERT_EQ(t1[3].waits(), 1u);
+    EXPECT_EQ(plan.waits_of(1, 3)[0].thread, 0u);
+    EXPECT_EQ(plan.waits_of(1, 3)[0].step, 3u);
+    EXPECT_EQ(t1[4].waits(), 0u);
+    EXPECT_EQ(t1[5].waits(), 0u);
+    EXPECT_EQ(t1[4].size(), 16u);  // the free carries the size of id 1's second life
     // Only the steps others wait for publish.
-    EXPECT_TRUE(t0[0].publish && t0[1].publish && !t0[2].publish && t0[3].publish);
-    EXPECT_TRUE(t1[0].publish && t1[1].publish && !t1[2].publish && !t1[3].publish);
+    EXPECT_TRUE(t0[0].publish() && t0[1].publish() && !t0[2].publish() && t0[3].publish());
+    EXPECT_TRUE(t1[0].publish() && t1[1].publish() && !t1[2].publish() && !t1[3].publish());
     EXPECT_EQ(plan.needs().cross_thread_free, true);
 
     for (int rep = 0; rep < 200; ++rep) {
@@ -424,9 +424,14 @@ TEST(TraceReplayPlan, AlignedAllocations) {
     const replay_plan plan = replay_plan::load(f.path());
     EXPECT_EQ(plan.largest_alignment, 4096u);
     EXPECT_EQ(plan.needs().max_align, 4096u);
-    EXPECT_EQ(plan.threads[0][5].kind, step_kind::realloc);
-    EXPECT_EQ(plan.threads[0][5].old_align, 64u);
-    EXPECT_EQ(plan.threads[0][4].align, 256u);
+    // Slot 5 is the realloc's head, slot 6 the free of its old, 64-aligned object.
+    EXPECT_EQ(plan.threads[0][5].kind(), step_kind::realloc);
+    EXPECT_EQ(plan.threads[0][5].align(), 16u);
+    EXPECT_EQ(plan.threads[0][6].kind(), step_kind::free);
+    EXPECT_EQ(plan.threads[0][6].align(), 64u);
+    EXPECT_EQ(plan.threads[0][6].size(), 100u);
+    EXPECT_EQ(plan.threads[0][4].align(), 256u);
+    EXPECT_EQ(plan.threads[0][3].align(), 16u);  // recorded 8: asked at the natural 16
     EXPECT_EQ(plan.peak_live_bytes, validate(f.path()).peak_live_bytes);
 
     recording_allocator::clear();

@@ -1,6 +1,6 @@
 // trace_replay: replays an allocmeter trace (docs/trace-format.md) on any allocator adapter.
-// A replay_plan is built outside the timed region: one compact vector of steps per recorded
-// thread, object sizes and alignments carried to their free steps, and a dependency only
+// A replay_plan is built outside the timed region: one vector of 16-byte slots per replay
+// thread, object sizes and alignments carried to their free slots, and a dependency only
 // where an object (or a reused object id) changes hands between threads. The replay runs one
 // thread per recorded thread over a flat pointer table indexed by object id; a step with a
 // dependency waits for the other thread's published progress, and only steps that some other
@@ -28,7 +28,8 @@
 
 namespace allocmeter::trace {
 
-/// What a replay writes into a new block: nothing, one byte per 4096, or every byte.
+/// What a replay writes into a new block: nothing, one byte per 4096, or every byte. A
+/// realloc carries the old contents over unless the policy is none.
 enum class touch_policy { none, page, full };
 
 /// How recorded threads map to replay threads: one each, or all on one thread in recorded
@@ -55,29 +56,59 @@ inline std::optional<replay_order> parse_replay_order(std::string_view s) {
 enum class step_kind : std::uint8_t {
     alloc,    ///< table[id] = allocate(size, align)
     free,     ///< deallocate(table[id], size, align): size/align of the object's allocation
-    realloc,  ///< table[id] = allocate(size, align); copy min(old_size, size); free table[old_id]
+    realloc,  ///< table[id] = allocate(size, align); copy; free the old object (the next slot)
 };
 
-/// A (thread, step index) that must have completed before a step runs.
+/// A (thread, slot index) that must have completed before a step runs.
 struct replay_dependency {
     static constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
     std::uint32_t thread = none;
     std::uint64_t step = 0;
+
+    bool operator==(const replay_dependency&) const = default;
 };
 
-/// One replay step. Alignments are as recorded, 0 = natural.
-struct replay_step {
-    std::uint64_t id = 0;        ///< alloc/realloc: the object created; free: the object freed
-    std::uint64_t old_id = 0;    ///< realloc: the object passed in
-    std::uint64_t size = 0;      ///< alloc/realloc: requested bytes; free: the object's bytes
-    std::uint64_t old_size = 0;  ///< realloc: the old object's bytes
-    std::uint32_t align = 0;     ///< alloc/realloc: requested alignment; free: the object's
-    std::uint32_t old_align = 0; ///< realloc: the old object's alignment
-    replay_dependency deps[2];   ///< at most two (a realloc may need both), on different threads
-    step_kind kind = step_kind::alloc;
-    bool has_deps = false;       ///< deps[0] is set
-    bool publish = false;        ///< another thread's step depends on this one
+/// One slot of a thread's plan: 16 bytes, so a plan streams through the cache. A realloc
+/// takes two slots: its head (the new object, old_id) and right after it a free slot for
+/// the old object, which carries that object's size and alignment.
+class replay_step {
+public:
+    static constexpr unsigned size_bits = 49;  ///< sizes up to trace::max_size (2^48) inclusive
+
+    static replay_step make(step_kind kind, std::uint32_t id, std::uint64_t size, std::size_t align,
+                            std::uint32_t old_id = 0) noexcept {
+        replay_step s;
+        s.id = id;
+        s.old_id = old_id;
+        s.word_ = size | static_cast<std::uint64_t>(std::countr_zero(align)) << size_bits |
+                  static_cast<std::uint64_t>(kind) << kind_shift;
+        return s;
+    }
+
+    std::uint32_t id = 0;      ///< alloc/realloc: the object created; free: the object freed
+    std::uint32_t old_id = 0;  ///< realloc head: the object passed in
+
+    step_kind kind() const noexcept { return static_cast<step_kind>((word_ >> kind_shift) & 3); }
+    std::uint64_t size() const noexcept { return word_ & ((std::uint64_t{1} << size_bits) - 1); }
+    /// The alignment to ask for (at least the natural 16).
+    std::size_t align() const noexcept { return std::size_t{1} << ((word_ >> size_bits) & 63); }
+    /// Waits before this step: 0, 1 or 2 entries of the thread's waits list, in order.
+    unsigned waits() const noexcept { return static_cast<unsigned>((word_ >> waits_shift) & 3); }
+    /// Another thread's step depends on this one, so its completion is published.
+    bool publish() const noexcept { return ((word_ >> publish_shift) & 1) != 0; }
+
+    void set_waits(unsigned n) noexcept {
+        word_ = (word_ & ~(std::uint64_t{3} << waits_shift)) | static_cast<std::uint64_t>(n) << waits_shift;
+    }
+    void set_publish() noexcept { word_ |= std::uint64_t{1} << publish_shift; }
+
+private:
+    static constexpr unsigned kind_shift = size_bits + 6;
+    static constexpr unsigned waits_shift = kind_shift + 2;
+    static constexpr unsigned publish_shift = waits_shift + 2;
+    std::uint64_t word_ = 0;
 };
+static_assert(sizeof(replay_step) == 16);
 
 /// An object the trace never frees: released by the replayer after timing.
 struct replay_leak {
@@ -98,18 +129,23 @@ constexpr unsigned char replay_fill_byte(std::uint64_t id) noexcept {
 
 /// Everything a replay needs, built from a trace outside the timed region.
 struct replay_plan {
-    std::vector<std::vector<replay_step>> threads;  ///< steps per recorded thread
+    /// Object ids are the pointer table's index: at most this many.
+    static constexpr std::uint64_t max_replay_id = std::numeric_limits<std::uint32_t>::max();
+
+    std::vector<std::vector<replay_step>> threads;        ///< slots per replay thread
+    std::vector<std::vector<replay_dependency>> waits;    ///< per thread, the waits of its slots, in order
     std::uint64_t max_id = 0;                       ///< pointer table holds max_id + 1 entries
     std::uint64_t peak_live_bytes = 0;              ///< requested bytes, in global order
     std::uint64_t largest_request = 0;              ///< bytes
     std::uint64_t largest_alignment = 0;            ///< recorded (0 when all natural)
-    std::uint64_t steps = 0;                        ///< all threads
+    std::uint64_t steps = 0;                        ///< recorded calls replayed, all threads
     std::uint64_t allocs = 0, frees = 0, reallocs = 0;
     std::uint64_t dependencies = 0;                 ///< cross-thread waits in the plan
+    std::uint64_t checksum = operation_hash_seed;   ///< over every slot (kind, size, alignment)
     bool cross_thread = false;                      ///< some object is freed by another thread
     std::vector<replay_leak> leaks;                 ///< live at the end of the trace
 
-    /// Operations a replay counts: an allocation or a free each, two for a realloc.
+    /// Operations a replay counts: an allocation or a free each, two for a realloc (one a slot).
     std::uint64_t operations() const noexcept { return allocs + frees + 2 * reallocs; }
 
     /// What an allocator must offer to replay this plan (for skip_reason()). Replay threads
@@ -124,6 +160,15 @@ struct replay_plan {
         return n;
     }
 
+    /// The waits of slot `slot` of `thread` (for tests and diagnostics; linear time).
+    std::vector<replay_dependency> waits_of(unsigned thread, std::size_t slot) const {
+        std::size_t first = 0;
+        for (std::size_t i = 0; i < slot; ++i) first += threads[thread][i].waits();
+        const auto& w = waits[thread];
+        return {w.begin() + static_cast<std::ptrdiff_t>(first),
+                w.begin() + static_cast<std::ptrdiff_t>(first + threads[thread][slot].waits())};
+    }
+
     /// Validates `path` (throws trace_error on bad input) and builds the plan; `serial`
     /// puts every event on one replay thread, in global order.
     static replay_plan load(const std::string& path, replay_order order = replay_order::threads) {
@@ -131,16 +176,24 @@ struct replay_plan {
         std::vector<event> events = load_sorted(path);
         if (order == replay_order::serial) {
             for (event& e : events) e.thread = 0;
-            return build(events, summary.threads == 0 ? 0 : 1, summary.max_id);
+            return build(events, summary.threads == 0 ? 0 : 1, summary.max_id, path);
         }
-        return build(events, summary.threads, summary.max_id);
+        return build(events, summary.threads, summary.max_id, path);
     }
 
     /// Builds the plan from events in global order (as load_sorted gives them) of a trace
-    /// that validate() accepted.
-    static replay_plan build(const std::vector<event>& events, std::uint32_t thread_count, std::uint64_t max_id) {
+    /// that validate() accepted. Throws trace_error, naming `source`, when its object ids
+    /// are not dense (the pointer table must stay proportional to the trace).
+    static replay_plan build(const std::vector<event>& events, std::uint32_t thread_count, std::uint64_t max_id,
+                             const std::string& source = "trace") {
+        if (max_id > events.size() || max_id > max_replay_id)
+            throw trace_error(source, trace_error::no_offset,
+                              "object id " + std::to_string(max_id) + " with only " + std::to_string(events.size()) +
+                                  " events: ids are not dense, so the trace cannot be replayed (ids must be reused, "
+                                  "smallest first, as 'allocmeter record' assigns them)");
         replay_plan plan;
         plan.threads.resize(thread_count);
+        plan.waits.resize(thread_count);
         plan.max_id = max_id;
 
         struct object {
@@ -154,28 +207,28 @@ struct replay_plan {
         };
         std::vector<object> objects(max_id + 1);
 
-        // waited[t * T + u]: highest step of u that thread t already waits for (+1), so a
+        // waited[t * T + u]: highest slot of u that thread t already waits for (+1), so a
         // dependency implied by an earlier wait is not recorded twice.
         const bool elide = thread_count <= 1024;
         std::vector<std::uint64_t> waited(elide ? std::size_t{thread_count} * thread_count : 0, 0);
 
         std::uint64_t live_bytes = 0;
-        const auto add_dep = [&](replay_step& s, std::uint32_t t, std::uint32_t other, std::uint64_t step) {
+        replay_dependency deps[2];  // the waits of the step being built
+        const auto add_dep = [&](std::uint32_t t, std::uint32_t other, std::uint64_t slot) {
             if (other == replay_dependency::none || other == t) return;
             if (elide) {
                 std::uint64_t& w = waited[std::size_t{t} * thread_count + other];
-                if (w > step) return;
-                w = step + 1;
+                if (w > slot) return;
+                w = slot + 1;
             }
-            plan.threads[other][step].publish = true;
-            for (replay_dependency& d : s.deps) {
+            plan.threads[other][slot].set_publish();
+            for (replay_dependency& d : deps) {
                 if (d.thread == other) {
-                    d.step = std::max(d.step, step);
+                    d.step = std::max(d.step, slot);
                     return;
                 }
                 if (d.thread == replay_dependency::none) {
-                    d = {other, step};
-                    s.has_deps = true;
+                    d = {other, slot};
                     ++plan.dependencies;
                     return;
                 }
@@ -186,21 +239,21 @@ struct replay_plan {
             if (!std::has_single_bit(a)) a = std::bit_ceil(a);
             return static_cast<std::uint32_t>(std::min<std::uint64_t>(a, std::uint64_t{1} << 31));
         };
-        // The object `id` ends at step `index` of thread t.
-        const auto release = [&](replay_step& s, std::uint32_t t, std::uint64_t index, std::uint64_t id) {
+        // The object `id` ends at slot `index` of thread t.
+        const auto release = [&](std::uint32_t t, std::uint64_t index, std::uint64_t id) {
             object& o = objects[id];
-            add_dep(s, t, o.creator, o.created_at);
+            add_dep(t, o.creator, o.created_at);
             if (o.creator != t) plan.cross_thread = true;
             o.freer = t;
             o.freed_at = index;
             o.live = false;
             live_bytes -= o.size;
         };
-        // The object `id` starts at step `index` of thread t.
-        const auto create = [&](replay_step& s, std::uint32_t t, std::uint64_t index, std::uint64_t id,
-                                std::uint64_t size, std::uint32_t align) {
+        // The object `id` starts at slot `index` of thread t.
+        const auto create = [&](std::uint32_t t, std::uint64_t index, std::uint64_t id, std::uint64_t size,
+                                std::uint32_t align) {
             object& o = objects[id];
-            add_dep(s, t, o.freer, o.freed_at);
+            add_dep(t, o.freer, o.freed_at);
             o.creator = t;
             o.created_at = index;
             o.size = size;
@@ -211,72 +264,77 @@ struct replay_plan {
             plan.largest_request = std::max(plan.largest_request, size);
             plan.largest_alignment = std::max<std::uint64_t>(plan.largest_alignment, align);
         };
+        const auto id32 = [](std::uint64_t id) { return static_cast<std::uint32_t>(id); };
+        const auto free_of = [&](std::uint64_t id) {
+            return replay_step::make(step_kind::free, id32(id), objects[id].size, effective_align(objects[id].align));
+        };
 
         for (const event& e : events) {
             const std::uint32_t t = e.thread;
             std::vector<replay_step>& steps = plan.threads[t];
             const std::uint64_t index = steps.size();
-            replay_step s;
+            deps[0] = deps[1] = replay_dependency{};
+            replay_step s, old_free;  // old_free: a realloc's second slot
+            bool is_realloc = false;
             const std::uint64_t size = requested_bytes(e);
-            std::uint32_t align = 0;
             switch (e.kind) {
                 case op::thread_start:
                 case op::thread_exit: continue;
                 case op::calloc:
                 case op::malloc:
                 case op::aligned:
-                case op::new_:
+                case op::new_: {
                     if (e.id == 0) continue;  // the call returned NULL
+                    std::uint32_t align = 0;
                     if (e.kind == op::aligned || (e.kind == op::new_ && (e.flags & new_aligned) != 0))
                         align = sanitize_align(e.alignment);
-                    s.kind = step_kind::alloc;
-                    s.id = e.id;
-                    s.size = size;
-                    s.align = align;
-                    create(s, t, index, e.id, size, align);
+                    s = replay_step::make(step_kind::alloc, id32(e.id), size, effective_align(align));
+                    create(t, index, e.id, size, align);
                     ++plan.allocs;
                     break;
+                }
                 case op::free:
                 case op::free_sized:
                 case op::delete_:
                     if (e.id == 0) continue;  // free(NULL)
-                    s.kind = step_kind::free;
-                    s.id = e.id;
-                    s.size = objects[e.id].size;
-                    s.align = objects[e.id].align;
-                    release(s, t, index, e.id);
+                    s = free_of(e.id);
+                    release(t, index, e.id);
                     ++plan.frees;
                     break;
                 case op::realloc:
                     if (e.id == 0 && e.size != 0) continue;  // failed: the old block stays live
                     if (e.id == 0) {                          // realloc(p, 0) freed p
                         if (e.old_id == 0) continue;
-                        s.kind = step_kind::free;
-                        s.id = e.old_id;
-                        s.size = objects[e.old_id].size;
-                        s.align = objects[e.old_id].align;
-                        release(s, t, index, e.old_id);
+                        s = free_of(e.old_id);
+                        release(t, index, e.old_id);
                         ++plan.frees;
                     } else if (e.old_id == 0) {  // realloc(NULL, n) = malloc(n)
-                        s.kind = step_kind::alloc;
-                        s.id = e.id;
-                        s.size = e.size;
-                        create(s, t, index, e.id, e.size, 0);
+                        s = replay_step::make(step_kind::alloc, id32(e.id), e.size, effective_align(0));
+                        create(t, index, e.id, e.size, 0);
                         ++plan.allocs;
                     } else {
-                        s.kind = step_kind::realloc;
-                        s.old_id = e.old_id;
-                        s.old_size = objects[e.old_id].size;
-                        s.old_align = objects[e.old_id].align;
-                        s.id = e.id;
-                        s.size = e.size;
-                        release(s, t, index, e.old_id);
-                        create(s, t, index, e.id, e.size, 0);
+                        s = replay_step::make(step_kind::realloc, id32(e.id), e.size, effective_align(0), id32(e.old_id));
+                        old_free = free_of(e.old_id);
+                        release(t, index, e.old_id);
+                        create(t, index, e.id, e.size, 0);
+                        is_realloc = true;
                         ++plan.reallocs;
                     }
                     break;
             }
+            unsigned n_waits = 0;
+            for (const replay_dependency& d : deps)
+                if (d.thread != replay_dependency::none) {
+                    plan.waits[t].push_back(d);
+                    ++n_waits;
+                }
+            s.set_waits(n_waits);
             steps.push_back(s);
+            plan.checksum = mix_operation(plan.checksum, static_cast<std::uint64_t>(s.kind()) + 1, s.size(), s.align());
+            if (is_realloc) {
+                steps.push_back(old_free);
+                plan.checksum = mix_operation(plan.checksum, 2, old_free.size(), old_free.align());
+            }
             ++plan.steps;
         }
         for (std::uint64_t id = 1; id <= max_id; ++id)
@@ -323,59 +381,62 @@ inline void replay_touch(void* p, std::size_t from, std::size_t to, unsigned cha
 
 }  // namespace detail
 
-/// Runs every step of recorded thread `thread` of `plan` on `heap`, with `table` the shared
-/// pointer table (max_id + 1 entries) and `progress` one counter per recorded thread. An
+/// Runs every slot of replay thread `thread` of `plan` on `heap`, with `table` the shared
+/// pointer table (max_id + 1 entries) and `progress` one counter per replay thread. An
 /// allocation that returns nullptr for a non-zero size ends the process (allocation_failed).
 template <allocator A>
 void replay_thread(const replay_plan& plan, unsigned thread, A& heap, void** table, replay_progress* progress,
-                   touch_policy touch, op_meter& meter) {
-    const std::vector<replay_step>& steps = plan.threads[thread];
-    const std::size_t n = steps.size();
-    for (std::size_t i = 0; i < n; ++i) {
-        const replay_step& s = steps[i];
-        if (s.has_deps) [[unlikely]] {
-            detail::replay_wait(progress, s.deps[0]);
-            if (s.deps[1].thread != replay_dependency::none) detail::replay_wait(progress, s.deps[1]);
+                   touch_policy touch, live_meter& live) {
+    const replay_step* const steps = plan.threads[thread].data();
+    const replay_dependency* wait = plan.waits[thread].data();
+    const std::size_t n = plan.threads[thread].size();
+    for (std::size_t i = 0; i < n;) {
+        const replay_step s = steps[i];
+        if (s.waits() != 0) [[unlikely]] {
+            detail::replay_wait(progress, *wait++);
+            if (s.waits() == 2) detail::replay_wait(progress, *wait++);
         }
-        switch (s.kind) {
+        const std::size_t size = static_cast<std::size_t>(s.size());
+        const std::size_t align = s.align();
+        switch (s.kind()) {
             case step_kind::alloc: {
-                const std::size_t size = static_cast<std::size_t>(s.size);
-                const std::size_t align = effective_align(s.align);
                 void* p = heap.allocate(size, align);
                 if (p == nullptr && size != 0) [[unlikely]] allocation_failed(size, align);
                 table[s.id] = p;
-                meter.allocated(size, align);
-                if (p != nullptr) detail::replay_touch(p, 0, size, replay_fill_byte(s.id), touch);
+                live.change(static_cast<std::int64_t>(size));
+                if (touch != touch_policy::none && p != nullptr) detail::replay_touch(p, 0, size, replay_fill_byte(s.id), touch);
+                ++i;
                 break;
             }
             case step_kind::free: {
-                const std::size_t align = effective_align(s.align);
                 void* p = table[s.id];
-                if (p != nullptr) [[likely]] heap.deallocate(p, static_cast<std::size_t>(s.size), align);
+                if (p != nullptr) [[likely]] heap.deallocate(p, size, align);
                 table[s.id] = nullptr;
-                meter.died(static_cast<std::size_t>(s.size), align);
+                live.change(-static_cast<std::int64_t>(size));
+                ++i;
                 break;
             }
             case step_kind::realloc: {
-                const std::size_t size = static_cast<std::size_t>(s.size);
-                const std::size_t old_size = static_cast<std::size_t>(s.old_size);
-                const std::size_t align = effective_align(0);
-                const std::size_t old_align = effective_align(s.old_align);
-                void* old = table[s.old_id];
+                const replay_step o = steps[i + 1];  // the old object's free slot
+                const std::size_t old_size = static_cast<std::size_t>(o.size());
+                void* old = table[o.id];
                 void* p = heap.allocate(size, align);
                 if (p == nullptr && size != 0) [[unlikely]] allocation_failed(size, align);
-                const std::size_t keep = std::min(size, old_size);
+                // Contents move only where the replay writes them: with touch none a replay
+                // never writes into a block, so a realloc copies nothing either.
+                const std::size_t keep = touch == touch_policy::none ? 0 : std::min(size, old_size);
                 if (p != nullptr && old != nullptr && keep != 0) std::memcpy(p, old, keep);
-                if (old != nullptr) heap.deallocate(old, old_size, old_align);
-                table[s.old_id] = nullptr;
+                if (old != nullptr) heap.deallocate(old, old_size, o.align());
+                table[o.id] = nullptr;
                 table[s.id] = p;
-                meter.died(old_size, old_align);
-                meter.allocated(size, align);
-                if (p != nullptr) detail::replay_touch(p, keep, size, replay_fill_byte(s.id), touch);
+                live.change(static_cast<std::int64_t>(size) - static_cast<std::int64_t>(old_size));
+                if (touch != touch_policy::none && p != nullptr)
+                    detail::replay_touch(p, keep, size, replay_fill_byte(s.id), touch);
+                i += 2;
                 break;
             }
         }
-        if (s.publish) progress[thread].done.store(i + 1, std::memory_order_release);
+        if (s.publish()) progress[thread].done.store(i, std::memory_order_release);
     }
     progress[thread].done.store(n, std::memory_order_release);
 }
@@ -383,8 +444,8 @@ void replay_thread(const replay_plan& plan, unsigned thread, A& heap, void** tab
 /// What one replay produced.
 struct replay_result {
     double wall_s = 0;                 ///< from the start gate opening to the last thread's end
-    std::uint64_t ops = 0;             ///< allocations + frees (a realloc counts both)
-    std::uint64_t checksum = 0;        ///< sum of the per-thread operation checksums
+    std::uint64_t ops = 0;             ///< allocations + frees (a realloc counts both) that ran
+    std::uint64_t checksum = 0;        ///< the plan's checksum: the same on every allocator
     std::int64_t peak_live_bytes = 0;  ///< exact with one thread, else within threads x 64 KiB
     std::uint64_t leaked_objects = 0;  ///< objects the trace never freed, released after timing
     bool complete = false;             ///< every step ran and every freed object was freed
@@ -401,8 +462,8 @@ replay_result replay(const replay_plan& plan, A& heap, touch_policy touch = touc
     std::unique_ptr<replay_progress[]> progress(new replay_progress[n == 0 ? 1 : n]);
     live_board board;
     start_gate gate;
-    std::vector<std::unique_ptr<op_meter>> meters;
-    for (unsigned i = 0; i < n; ++i) meters.push_back(std::make_unique<op_meter>(n > 1 ? &board : nullptr));
+    std::vector<std::unique_ptr<live_meter>> meters;
+    for (unsigned i = 0; i < n; ++i) meters.push_back(std::make_unique<live_meter>(n > 1 ? &board : nullptr));
 
     std::vector<std::thread> workers;
     workers.reserve(n);
@@ -427,11 +488,9 @@ replay_result replay(const replay_plan& plan, A& heap, touch_policy touch = touc
     for (auto& w : workers) w.join();
 
     r.wall_s = std::chrono::duration<double>(t1 - t0).count();
-    for (const auto& m : meters) {
-        r.ops += m->ops();
-        r.checksum += m->checksum();
-    }
-    r.peak_live_bytes = n > 1 ? board.peak.load() : (n == 1 ? meters[0]->peak_live() : 0);
+    for (unsigned i = 0; i < n; ++i) r.ops += progress[i].done.load(std::memory_order_acquire);  // a slot is an operation
+    r.checksum = plan.checksum;
+    r.peak_live_bytes = n > 1 ? board.peak.load() : (n == 1 ? meters[0]->peak() : 0);
 
     // After timing: every thread finished, and only the trace's leaks are still in the table.
     bool complete = true;
