@@ -10,6 +10,7 @@
 //   [@ CALLER] ! OLD SIZE             a failed realloc(OLD, SIZE): OLD stays allocated
 // CALLER is "FILE:(SYMBOL+OFF)[0xADDR]", "FILE:[0xADDR]" or "[0xADDR]" and is absent when
 // glibc has no caller. ADDR is %p ("0x55d1..." or "(nil)"), SIZE is %#lx ("0x64", but "0").
+// SIZE is what glibc passed on, not always what was asked: pvalloc(100) logs as 0x1001.
 //
 // How it becomes a trace (also docs/trace-format.md, "Importing glibc mtrace logs"):
 // - One thread: mtrace has no thread ids. Thread 0, seq 0, 1, 2 ... in file order, no
