@@ -224,17 +224,15 @@ public:
         : path_(log_path), in_(in), writer_(writer), options_(options), summary_(summary) {}
 
     void run() {
-        line_reader& in = in_;
         std::string line, pending_text;  // pending: a '<' line awaiting its '>'
-        mtrace_line pending;
-        std::uint64_t pending_line = 0, end_line = 0;
+        std::uint64_t pending_addr = 0, pending_line = 0, end_line = 0;
         bool started = false;
-        while (in.next(line)) {
-            line_ = in.number();
+        while (in_.next(line)) {
+            line_ = in_.number();
             summary_.lines = line_;
-            if (!in.had_newline())
+            if (!in_.had_newline())
                 fail("the last line " + quote(line) +
-                     " has no newline: the log was cut off (the program killed before muntrace() or exit?); "
+                     " has no newline: the log was cut off (was the program killed before muntrace() or exit?); "
                      "remove that line to import the rest");
             if (end_line != 0) fail("text after '= End' (line " + std::to_string(end_line) + "): " + quote(line));
             if (!started) {
@@ -250,7 +248,7 @@ public:
                 if (!problem.empty() || ev.op != '>')
                     fail("expected '> ADDRESS SIZE' after '" + pending_text + "' (line " +
                          std::to_string(pending_line) + "), got " + quote(line));
-                realloc_moved_or_not(pending, ev);
+                realloc_line(pending_addr, ev);
                 pending_line = 0;
             } else if (line == "= End") {
                 end_line = line_;
@@ -260,15 +258,14 @@ public:
                 fail(problem);
             } else if (ev.op == '<') {
                 if (ev.addr == 0) fail("'< (nil)': glibc logs realloc(NULL, n) as '+', so the log is corrupt");
-                pending = ev;
-                pending.text = {};  // it points into `line`, which the next read replaces
-                pending_text = std::string(ev.text);
+                pending_addr = ev.addr;
+                pending_text = std::string(ev.text);  // ev.text points into `line`, which the next read replaces
                 pending_line = line_;
             } else {
                 event_line(ev);
             }
         }
-        if (line_ == 0) fail_at(1, "the log is empty: no '= Start' line (the program killed before its log was flushed?)");
+        if (line_ == 0) fail_at(1, "the log is empty: no '= Start' line (was the program killed before its log was flushed?)");
         if (pending_line != 0)
             fail_at(line_ + 1, "the log ends after '" + pending_text + "' (line " + std::to_string(pending_line) +
                                    "): expected '> ADDRESS SIZE'");
@@ -374,20 +371,19 @@ private:
         }
     }
 
-    void realloc_moved_or_not(const mtrace_line& old_line, const mtrace_line& ev) {
+    // '< OLD' then '> NEW SIZE' (ev).
+    void realloc_line(std::uint64_t old_addr, const mtrace_line& ev) {
         if (ev.addr == 0) fail("'> (nil)': glibc logs a failed realloc as '!', so the log is corrupt");
-        const auto old = live_.find(old_line.addr);
+        const auto old = live_.find(old_addr);
         if (old == live_.end()) {  // OLD came before mtrace(): from here on NEW is an ordinary block
             ++summary_.untracked_reallocs;
-            mtrace_line as_malloc = ev;
-            as_malloc.op = '+';
-            return malloc_line(as_malloc);
+            return malloc_line(ev);
         }
         event e;
         e.kind = op::realloc;
         e.size = checked_size(ev, true);
         e.old_id = old->second.id;
-        if (ev.addr == old_line.addr) {
+        if (ev.addr == old_addr) {
             e.id = e.old_id;
             old->second.line = line_;
             return emit(e);
@@ -395,7 +391,7 @@ private:
         claim(ev.addr);
         // As the recorder does: the old id is free before the new one is taken, so it may be reused.
         ids_.give(e.old_id);
-        live_.erase(old_line.addr);
+        live_.erase(old_addr);
         e.id = allocate(ev.addr);
         e.flags = realloc_moved;
         emit(e);
