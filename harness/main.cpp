@@ -32,7 +32,7 @@ commands:
   list    allocators (with availability and capabilities) and workloads (with parameters)
   run     run the benchmark matrix: allocators x workloads x threads x repetitions
   record  record a program's allocations into a trace (LD_PRELOAD)
-  trace   inspect a recorded allocation trace: info, validate
+  trace   inspect a recorded allocation trace, or import one: info, validate, import
 
 examples:
   allocmeter list
@@ -41,6 +41,7 @@ examples:
   allocmeter run --allocator mine=./libmymalloc.so --allocators system,mine
   allocmeter record -o app.trace -- ./app --its-args
   allocmeter trace info app.trace
+  allocmeter trace import --format mtrace app.mtrace
 
 'allocmeter <command> --help' shows a command's options.
 )";

@@ -1,8 +1,11 @@
 // `allocmeter trace info|validate` on traces written here with the trace library: the summary
 // counts what was written, a bad file is named with its byte offset, usage mistakes exit 2.
+// `trace import` on a real glibc mtrace log, and `record` on a real program.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <fstream>
+#include <vector>
 
 #include "harness/tests/test_support.hpp"
 #include "workloads/trace/trace_format.hpp"
@@ -116,4 +119,110 @@ TEST(RecordCli, UsageErrors) {
     EXPECT_EQ(r.exit_code, 2) << r.output;
     EXPECT_NE(r.output.find("cannot start '/no/such/program'"), std::string::npos) << r.output;
     EXPECT_EQ(run_allocmeter("record --help").exit_code, 0);
+}
+
+namespace {
+
+/// Runs a shell command line; its stdout and stderr together.
+command_result run_shell(const std::string& cmd) {
+    command_result r;
+    FILE* pipe = ::popen((cmd + " 2>&1").c_str(), "r");
+    if (pipe == nullptr) return r;
+    std::array<char, 4096> buf;
+    for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0;) r.output.append(buf.data(), n);
+    const int status = ::pclose(pipe);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return r;
+}
+
+/// A `trace info` line of the events-per-kind table.
+std::string kind_line(const char* kind, unsigned n) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "  %-13s %12u\n", kind, n);
+    return buf;
+}
+
+}  // namespace
+
+// A real glibc mtrace log: mtrace_target logs its own calls under libc_malloc_debug.so.0 and
+// says what it did; the import skips the one free of a block from before mtrace(), trace info
+// counts every kind, and its two reallocs come back one in place and one moved.
+TEST(TraceCli, ImportsARealMtraceLog) {
+    const auto dir = fresh_dir("mtrace");
+    const std::string log = (dir / "target.mtrace").string();
+    const auto run = run_shell("LD_PRELOAD=libc_malloc_debug.so.0 MALLOC_TRACE=" + log + " " MTRACE_TARGET);
+    if (!std::filesystem::exists(log)) {
+        // Since glibc 2.34 mtrace() does nothing unless libc_malloc_debug.so.0 is preloaded.
+        if (run.output.find("cannot be preloaded") != std::string::npos)
+            GTEST_SKIP() << "libc_malloc_debug.so.0 not found, so mtrace() writes no log: " << run.output;
+        FAIL() << "mtrace_target left no log:\n" << run.output;
+    }
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    unsigned mallocs = 0, reallocs = 0, frees = 0, skipped = 0, allocations = 0, in_place = 0, moved = 0, failed = 0;
+    const auto at = run.output.find("mtrace_target: malloc=");
+    ASSERT_NE(at, std::string::npos) << run.output;
+    ASSERT_EQ(std::sscanf(run.output.c_str() + at,
+                          "mtrace_target: malloc=%u realloc=%u free=%u skipped_free=%u allocations=%u in_place=%u "
+                          "moved=%u failed=%u",
+                          &mallocs, &reallocs, &frees, &skipped, &allocations, &in_place, &moved, &failed),
+              8)
+        << run.output;
+
+    const auto imported = run_allocmeter("trace import --format mtrace " + log);
+    ASSERT_EQ(imported.exit_code, 0) << imported.output;
+    const std::string trace = (dir / "target.trace").string();  // the default: .mtrace replaced
+    const unsigned events = mallocs + reallocs + frees;
+    EXPECT_NE(imported.output.find(trace + ": " + std::to_string(events) + " events from " + log), std::string::npos)
+        << imported.output;
+    EXPECT_NE(imported.output.find("; " + std::to_string(skipped) + " free skipped"), std::string::npos) << imported.output;
+    EXPECT_NE(imported.output.find("note: frees skipped"), std::string::npos) << imported.output;
+
+    const auto info = run_allocmeter("trace info " + trace);
+    ASSERT_EQ(info.exit_code, 0) << info.output;
+    for (const std::string& want :
+         {"imported from mtrace log " + log, "events:       " + std::to_string(events) + " in 1 thread",
+          "allocations:  " + std::to_string(allocations) + ",", kind_line("malloc", mallocs),
+          kind_line("realloc", reallocs), kind_line("free", frees)})
+        EXPECT_NE(info.output.find(want), std::string::npos) << want << "\n" << info.output;
+
+    unsigned seen_in_place = 0, seen_moved = 0, seen_failed = 0;
+    tr::trace_reader reader(trace);
+    for (tr::event e; reader.next(e);) {
+        if (e.kind == tr::op::malloc && e.id == 0) ++seen_failed;
+        if (e.kind != tr::op::realloc) continue;
+        if (e.id == 0) ++seen_failed;
+        else if (e.flags & tr::realloc_moved) ++seen_moved;
+        else if (e.id == e.old_id) ++seen_in_place;
+    }
+    EXPECT_EQ(seen_in_place, in_place);
+    EXPECT_EQ(seen_moved, moved);
+    EXPECT_EQ(seen_failed, failed);
+}
+
+// Import mistakes: a missing or unknown --format and a missing log exit 2; a bad log exits 1
+// naming its line, and leaves no trace behind.
+TEST(TraceCli, ImportUsageAndBadLogs) {
+    const auto dir = fresh_dir("mtrace-bad");
+    const std::string log = (dir / "app.mtrace").string();
+    std::ofstream(log) << "= Start\n+ 0x55d1e2a3b4c0 0x10\n< 0x55d1e2a3b4c0\n+ 0x55d1e2a3b500 0x10\n";
+    const std::vector<std::string> usage_mistakes = {
+        "trace import " + log, "trace import --format valgrind " + log, "trace import --format mtrace",
+        "trace import --format mtrace -o", "trace import --format mtrace --bogus " + log};
+    for (const std::string& args : usage_mistakes) {
+        const auto r = run_allocmeter(args);
+        EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
+    }
+    EXPECT_NE(run_allocmeter("trace import --format valgrind " + log).output.find("only mtrace is supported"),
+              std::string::npos);
+    EXPECT_NE(run_allocmeter("trace import " + log).output.find("only mtrace is supported"), std::string::npos);
+    const auto bad = run_allocmeter("trace import --format mtrace " + log);
+    EXPECT_EQ(bad.exit_code, 1) << bad.output;
+    EXPECT_NE(bad.output.find(log + ": line 4: expected '> ADDRESS SIZE' after '< 0x55d1e2a3b4c0' (line 3)"),
+              std::string::npos)
+        << bad.output;
+    EXPECT_FALSE(std::filesystem::exists(dir / "app.trace"));
+    EXPECT_FALSE(std::filesystem::exists(dir / "app.trace.tmp"));
+    const auto help = run_allocmeter("trace import --help");
+    EXPECT_EQ(help.exit_code, 0);
+    EXPECT_NE(help.output.find("allocmeter trace import --format mtrace app.mtrace"), std::string::npos) << help.output;
 }
