@@ -1,10 +1,7 @@
 // allocmeter-replay-floor: what the replay engine itself costs per recorded call. Each trace is
 // replayed into an allocator that does nothing, so what is left is the engine: walking the
 // plan, the pointer table, cross-thread waits and the copy a realloc makes. Prints medians.
-#include <sys/mman.h>
-
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -17,40 +14,14 @@ namespace {
 
 constexpr double target_ns_per_call = 3.0;
 
-/// Hands out one of two regions per replay thread, alternately, and frees nothing. The
-/// regions are mapped once for every replay (set_up), so no replay pays page faults for them.
-/// Thread-safe: each replay thread takes its own pair on its first call.
+/// Does nothing: returns a non-null pointer with the requested alignment (the alignment's
+/// own value) and frees nothing. Nothing may be written through it, so it only serves
+/// replays with touch none, where the engine writes into no block and a realloc copies
+/// nothing. What a replay costs on it is the engine's own cost.
 struct null_allocator {
     static constexpr capabilities caps{.individual_free = true, .thread_safe = true, .max_align = std::size_t{1} << 31};
-
-    /// Maps two regions of `bytes` for each of `threads` replay threads.
-    static void set_up(unsigned threads, std::size_t bytes) {
-        regions.clear();
-        for (unsigned i = 0; i < 2 * threads; ++i) {
-            void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-            if (p == MAP_FAILED) {
-                std::perror("allocmeter-replay-floor: mmap");
-                std::exit(1);
-            }
-            regions.push_back(static_cast<unsigned char*>(p));
-        }
-    }
-
-    void* allocate(std::size_t, std::size_t align) noexcept {
-        thread_local const null_allocator* owner = nullptr;
-        thread_local unsigned slot = 0, flip = 0;
-        if (owner != this) {  // a new replay thread (threads are made anew for every replay)
-            owner = this;
-            slot = 2 * next_slot.fetch_add(1, std::memory_order_relaxed);
-        }
-        flip ^= 1;
-        return reinterpret_cast<void*>(align_up(reinterpret_cast<std::uintptr_t>(regions[slot + flip]), align));
-    }
+    void* allocate(std::size_t, std::size_t align) noexcept { return reinterpret_cast<void*>(align); }
     void deallocate(void*, std::size_t, std::size_t) noexcept {}
-
-private:
-    static inline std::vector<unsigned char*> regions;
-    std::atomic<unsigned> next_slot{0};
 };
 
 double median(std::vector<double> v) {
@@ -107,8 +78,6 @@ int main(int argc, char** argv) {
                 std::fprintf(stderr, "allocmeter-replay-floor: %s\n", e.what());
                 return 1;
             }
-            null_allocator::set_up(static_cast<unsigned>(plan.threads.size()),
-                                   static_cast<std::size_t>(plan.largest_request + plan.largest_alignment + 4096));
             std::vector<double> ns;
             for (int r = 0; r < reps; ++r) {
                 null_allocator heap;
