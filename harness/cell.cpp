@@ -91,12 +91,9 @@ std::vector<std::string> cell_request::to_args() const {
                                   "--threads",   std::to_string(config.threads),
                                   "--scale",     std::string(to_string(config.size)),
                                   "--seed",      std::to_string(config.seed)};
-    if (workload == trace_workload_name) {
-        for (const std::string& a : {std::string("--trace"), trace.path, std::string("--touch"),
-                                     std::string(trace::to_string(trace.touch)), std::string("--replay"),
-                                     std::string(trace::to_string(trace.order))})
-            args.push_back(a);
-    }
+    if (workload == trace_workload_name)
+        args.insert(args.end(), {"--trace", trace.path, "--touch", std::string(trace::to_string(trace.touch)),
+                                 "--replay", std::string(trace::to_string(trace.order))});
     return args;
 }
 
