@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "allocators/adapter.hpp"
@@ -77,7 +78,7 @@ constexpr unsigned char replay_fill_byte(std::uint64_t id) noexcept {
 /// Everything a replay needs, built from a trace outside the timed region.
 struct replay_plan {
     std::vector<std::vector<replay_step>> threads;  ///< steps per recorded thread
-    std::uint64_t max_id = 0;                       ///< pointer table holds max_id + 1 entries
+    std::uint64_t max_id = 0;                       ///< highest id in the steps; the pointer table holds max_id + 1
     std::uint64_t peak_live_bytes = 0;              ///< requested bytes, in global order
     std::uint64_t largest_request = 0;              ///< bytes
     std::uint64_t largest_alignment = 0;            ///< recorded (0 when all natural)
@@ -107,11 +108,11 @@ struct replay_plan {
     }
 
     /// Builds the plan from events in global order (as load_sorted gives them) of a trace
-    /// that validate() accepted.
+    /// that validate() accepted. Steps carry the trace's object ids, except in a trace whose
+    /// max_id exceeds its event count: its ids are renumbered 1, 2, ... in order of first use.
     static replay_plan build(const std::vector<event>& events, std::uint32_t thread_count, std::uint64_t max_id) {
         replay_plan plan;
         plan.threads.resize(thread_count);
-        plan.max_id = max_id;
 
         struct object {
             std::uint32_t creator = replay_dependency::none;  ///< thread of the last alloc/realloc
@@ -122,7 +123,19 @@ struct replay_plan {
             std::uint32_t align = 0;
             bool live = false;
         };
-        std::vector<object> objects(max_id + 1);
+        // The object table here and the replay's pointer table are indexed by id. A recorder's
+        // ids are dense (the smallest id not live), so max_id stays below the event count, but
+        // validate() accepts any id up to 2^48: one malloc of id 2^40 must not make a table of
+        // 2^40 entries. Sparse ids are renumbered instead, so no table outgrows the trace.
+        const bool renumber = max_id > events.size();
+        std::vector<object> objects(renumber ? 1 : max_id + 1);
+        std::unordered_map<std::uint64_t, std::uint64_t> renumbered;
+        const auto slot = [&](std::uint64_t id) -> std::uint64_t {
+            if (!renumber || id == 0) return id;
+            const auto [it, first_use] = renumbered.try_emplace(id, objects.size());
+            if (first_use) objects.emplace_back();
+            return it->second;
+        };
 
         // waited[t * T + u]: highest step of u that thread t already waits for (+1), so a
         // dependency implied by an earlier wait is not recorded twice.
@@ -188,6 +201,7 @@ struct replay_plan {
             const std::uint64_t index = steps.size();
             replay_step s;
             const std::uint64_t size = requested_bytes(e);
+            const std::uint64_t id = slot(e.id), old_id = slot(e.old_id);
             std::uint32_t align = 0;
             switch (e.kind) {
                 case op::thread_start:
@@ -196,52 +210,52 @@ struct replay_plan {
                 case op::malloc:
                 case op::aligned:
                 case op::new_:
-                    if (e.id == 0) continue;  // the call returned NULL
+                    if (id == 0) continue;  // the call returned NULL
                     if (e.kind == op::aligned || (e.kind == op::new_ && (e.flags & new_aligned) != 0))
                         align = sanitize_align(e.alignment);
                     s.kind = step_kind::alloc;
-                    s.id = e.id;
+                    s.id = id;
                     s.size = size;
                     s.align = align;
-                    create(s, t, index, e.id, size, align);
+                    create(s, t, index, id, size, align);
                     ++plan.allocs;
                     break;
                 case op::free:
                 case op::free_sized:
                 case op::delete_:
-                    if (e.id == 0) continue;  // free(NULL)
+                    if (id == 0) continue;  // free(NULL)
                     s.kind = step_kind::free;
-                    s.id = e.id;
-                    s.size = objects[e.id].size;
-                    s.align = objects[e.id].align;
-                    release(s, t, index, e.id);
+                    s.id = id;
+                    s.size = objects[id].size;
+                    s.align = objects[id].align;
+                    release(s, t, index, id);
                     ++plan.frees;
                     break;
                 case op::realloc:
-                    if (e.id == 0 && e.size != 0) continue;  // failed: the old block stays live
-                    if (e.id == 0) {                          // realloc(p, 0) freed p
-                        if (e.old_id == 0) continue;
+                    if (id == 0 && e.size != 0) continue;  // failed: the old block stays live
+                    if (id == 0) {                          // realloc(p, 0) freed p
+                        if (old_id == 0) continue;
                         s.kind = step_kind::free;
-                        s.id = e.old_id;
-                        s.size = objects[e.old_id].size;
-                        s.align = objects[e.old_id].align;
-                        release(s, t, index, e.old_id);
+                        s.id = old_id;
+                        s.size = objects[old_id].size;
+                        s.align = objects[old_id].align;
+                        release(s, t, index, old_id);
                         ++plan.frees;
-                    } else if (e.old_id == 0) {  // realloc(NULL, n) = malloc(n)
+                    } else if (old_id == 0) {  // realloc(NULL, n) = malloc(n)
                         s.kind = step_kind::alloc;
-                        s.id = e.id;
+                        s.id = id;
                         s.size = e.size;
-                        create(s, t, index, e.id, e.size, 0);
+                        create(s, t, index, id, e.size, 0);
                         ++plan.allocs;
                     } else {
                         s.kind = step_kind::realloc;
-                        s.old_id = e.old_id;
-                        s.old_size = objects[e.old_id].size;
-                        s.old_align = objects[e.old_id].align;
-                        s.id = e.id;
+                        s.old_id = old_id;
+                        s.old_size = objects[old_id].size;
+                        s.old_align = objects[old_id].align;
+                        s.id = id;
                         s.size = e.size;
-                        release(s, t, index, e.old_id);
-                        create(s, t, index, e.id, e.size, 0);
+                        release(s, t, index, old_id);
+                        create(s, t, index, id, e.size, 0);
                         ++plan.reallocs;
                     }
                     break;
@@ -249,7 +263,8 @@ struct replay_plan {
             steps.push_back(s);
             ++plan.steps;
         }
-        for (std::uint64_t id = 1; id <= max_id; ++id)
+        plan.max_id = objects.size() - 1;
+        for (std::uint64_t id = 1; id <= plan.max_id; ++id)
             if (objects[id].live) plan.leaks.push_back({id, objects[id].size, objects[id].align});
         return plan;
     }
