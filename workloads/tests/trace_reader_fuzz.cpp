@@ -64,7 +64,8 @@ bool allocating(const event& e) {
 }
 bool releasing(const event& e) { return e.kind == op::free || e.kind == op::free_sized || e.kind == op::delete_; }
 
-// What load_sorted gives for an accepted trace agrees with validate()'s summary.
+// What load_sorted gives for an accepted trace agrees with validate()'s summary and with the
+// spec's rules for a whole trace: dense thread ids, time never going back within a thread.
 void check_events(const std::vector<event>& events, const trace_summary& s, const trace_header& h) {
     FUZZ_CHECK(events.size() == s.events);
     FUZZ_CHECK((s.threads == 0) == events.empty());
@@ -72,14 +73,21 @@ void check_events(const std::vector<event>& events, const trace_summary& s, cons
     FUZZ_CHECK(h.version == format_version);
     FUZZ_CHECK(h.pointer_size == 4 || h.pointer_size == 8);
     FUZZ_CHECK(!h.timestamps || h.clock != clock_source::none);
+    FUZZ_CHECK(s.threads <= s.events);  // a replay starts one thread per recorded thread
+    std::vector<bool> seen(s.threads, false);
+    std::vector<std::uint64_t> last_time(s.threads, 0);
     for (std::size_t i = 0; i < events.size(); ++i) {
         const event& e = events[i];
         FUZZ_CHECK(e.thread < s.threads);
+        FUZZ_CHECK(e.time_ns >= last_time[e.thread]);
+        last_time[e.thread] = e.time_ns;
+        seen[e.thread] = true;
         FUZZ_CHECK(e.id <= s.max_id && e.old_id <= s.max_id);
         FUZZ_CHECK(e.size <= max_size && e.count <= max_size && e.alignment <= max_size);
         FUZZ_CHECK(i == 0 || events[i - 1].seq < e.seq);  // validate() refuses a seq used twice
         FUZZ_CHECK(h.timestamps || e.time_ns == 0);
     }
+    for (bool b : seen) FUZZ_CHECK(b);
 }
 
 // Counts the plan must have, derived from the events directly.
