@@ -555,6 +555,27 @@ TEST(TraceBadInput, IdAllocatedTwice) {
     expect_error(f.path(), read_in_file_order(f.path()).back().at, "id 9 allocated twice without a free", true);
 }
 
+// Thread ids with a gap: threads 0 and 2 only, and a lone event of thread 2^24 - 1, which a
+// replay would have taken for 2^24 threads (found by trace_reader_fuzz).
+TEST(TraceBadInput, ThreadIdsWithAGap) {
+    temp_trace f("t");
+    event m = ev(op::malloc, 0, 0);
+    m.id = 1;
+    m.size = 8;
+    write_trace(f.path(), {m, ev(op::thread_exit, 2, 1)});
+    EXPECT_FALSE(read_error(f.path()));
+    const auto in_file = read_in_file_order(f.path());
+    const auto exit2 = std::find_if(in_file.begin(), in_file.end(), [](const event& e) { return e.thread == 2; });
+    ASSERT_NE(exit2, in_file.end());
+    expect_error(f.path(), exit2->at, "thread 2 has events but thread 1 has none", true);
+
+    bytes chunk;
+    put_varint(chunk, max_threads - 1);
+    chunk.insert(chunk.end(), {0x00, 0x01, 0x02, 0x0a, 0x00});  // seq 0, 1 event in 2 bytes: thread_exit
+    write_compressed(f.path(), cat(raw_header(), chunk));
+    expect_error(f.path(), 33, "thread 16777215 has events but thread 0 has none", true);
+}
+
 // Every prefix of a valid stream, and every single-byte corruption of it, ends in a clean
 // result or a trace_error: never a crash, a hang or another exception.
 TEST(TraceBadInput, EveryPrefixAndByteFlipIsHandled) {
