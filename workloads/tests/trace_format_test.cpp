@@ -576,6 +576,28 @@ TEST(TraceBadInput, ThreadIdsWithAGap) {
     expect_error(f.path(), 33, "thread 16777215 has events but thread 0 has none", true);
 }
 
+// Thread 0's second chunk starts at 999 ns after its first chunk ended at 1000 ns: each chunk
+// decodes, and validate() refuses the pair (found by trace_reader_fuzz).
+TEST(TraceBadInput, TimeGoesBackAcrossChunks) {
+    temp_trace f("t");
+    bytes h = raw_header();
+    h[11] = 0x01;  // timestamps
+    h[16] = 0x01;  // CLOCK_MONOTONIC
+    const auto chunk = [](std::uint64_t first_seq, std::uint64_t first_time) {
+        bytes b = {0x00};
+        put_varint(b, first_seq);
+        put_varint(b, first_time);
+        b.insert(b.end(), {0x01, 0x04, 0x04, 0x00, 0x00, 0x00});  // 1 event in 4 bytes: free(NULL), time +0
+        return b;
+    };
+    write_compressed(f.path(), cat(cat(h, chunk(0, 1000)), chunk(1, 999)));
+    EXPECT_FALSE(read_error(f.path()));
+    expect_error(f.path(), read_in_file_order(f.path()).back().at, "thread 0 goes back in time (999 ns after 1000 ns)",
+                 true);
+    write_compressed(f.path(), cat(cat(h, chunk(0, 1000)), chunk(1, 1000)));
+    EXPECT_FALSE(read_error(f.path(), true)) << "equal times are fine";
+}
+
 // Every prefix of a valid stream, and every single-byte corruption of it, ends in a clean
 // result or a trace_error: never a crash, a hang or another exception.
 TEST(TraceBadInput, EveryPrefixAndByteFlipIsHandled) {

@@ -681,6 +681,7 @@ trace_summary validate(const std::string& path) {
     struct thread_state {
         bool exited = false;
         std::uint64_t last_seq = 0;
+        std::uint64_t last_time = 0;
         std::uint64_t first_at = 0;  // the offset of its first event, for a gap in thread ids
     };
     trace_summary s;
@@ -698,8 +699,13 @@ trace_summary validate(const std::string& path) {
             if (!first && e.seq <= t.last_seq)
                 fail(path, e.at, who + " goes back in sequence (seq " + std::to_string(e.seq) + " after " +
                                      std::to_string(t.last_seq) + ")");
+            // Within a chunk the unsigned deltas guarantee it; across chunks only this check does.
+            if (!first && e.time_ns < t.last_time)
+                fail(path, e.at, who + " goes back in time (" + std::to_string(e.time_ns) + " ns after " +
+                                     std::to_string(t.last_time) + " ns)");
             if (first) t.first_at = e.at;
             t.last_seq = e.seq;
+            t.last_time = e.time_ns;
             t.exited = e.kind == op::thread_exit;
             s.threads = std::max(s.threads, e.thread + 1);
             all.push_back(e);
