@@ -1,12 +1,15 @@
 # The two quick-start commands: `make run` and `make test`. Both install what is missing
 # (Debian packages), build in Release into build/, then run the default matrix or every
-# test; `make test` also runs the unit tests under ASan+UBSan and the threaded ones under TSan.
+# test; `make test` also runs the unit tests under ASan+UBSan and the threaded ones under TSan,
+# then fuzzes the trace reader for FUZZ_SECONDS (`make fuzz`).
 BUILD ?= build
 JOBS ?= $(shell nproc)
 RUN_ARGS ?=
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD := build-fuzz
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build run test sanitize clean
+.PHONY: all deps build run test sanitize fuzz clean
 
 all: build
 
@@ -23,6 +26,7 @@ run: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@$(MAKE) sanitize
+	@$(MAKE) fuzz
 
 # Unit tests under AddressSanitizer + UBSan, threaded tests under ThreadSanitizer, each in
 # a build folder of its own.
@@ -34,5 +38,19 @@ sanitize: deps
 	@cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && ctest --output-on-failure -L threaded -j $(JOBS)
 
+# The trace reader's libFuzzer target (clang, ASan+UBSan) for FUZZ_SECONDS over a scratch
+# corpus in build-fuzz/corpus: the committed seeds plus what earlier runs found, so the seeds
+# in the tree never change. A finding (crash, sanitizer report, timeout, memory blow-up) fails
+# make; libFuzzer prints the path of the saved input, under build-fuzz/findings/.
+fuzz: deps
+	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+	  -DCMAKE_CXX_COMPILER=clang++ -DALLOCMETER_FUZZ=ON > /dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@mkdir -p $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/findings
+	@cp workloads/tests/fuzz_corpus/* $(FUZZ_BUILD)/corpus/
+	$(FUZZ_BUILD)/trace_reader_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	  -print_final_stats=1 -dict=workloads/tests/trace_reader_fuzz.dict \
+	  -artifact_prefix=$(FUZZ_BUILD)/findings/ $(FUZZ_BUILD)/corpus
+
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan $(FUZZ_BUILD)

@@ -555,6 +555,49 @@ TEST(TraceBadInput, IdAllocatedTwice) {
     expect_error(f.path(), read_in_file_order(f.path()).back().at, "id 9 allocated twice without a free", true);
 }
 
+// Thread ids with a gap: threads 0 and 2 only, and a lone event of thread 2^24 - 1, which a
+// replay would have taken for 2^24 threads (found by trace_reader_fuzz).
+TEST(TraceBadInput, ThreadIdsWithAGap) {
+    temp_trace f("t");
+    event m = ev(op::malloc, 0, 0);
+    m.id = 1;
+    m.size = 8;
+    write_trace(f.path(), {m, ev(op::thread_exit, 2, 1)});
+    EXPECT_FALSE(read_error(f.path()));
+    const auto in_file = read_in_file_order(f.path());
+    const auto exit2 = std::find_if(in_file.begin(), in_file.end(), [](const event& e) { return e.thread == 2; });
+    ASSERT_NE(exit2, in_file.end());
+    expect_error(f.path(), exit2->at, "thread 2 has events but thread 1 has none", true);
+
+    bytes chunk;
+    put_varint(chunk, max_threads - 1);
+    chunk.insert(chunk.end(), {0x00, 0x01, 0x02, 0x0a, 0x00});  // seq 0, 1 event in 2 bytes: thread_exit
+    write_compressed(f.path(), cat(raw_header(), chunk));
+    expect_error(f.path(), 33, "thread 16777215 has events but thread 0 has none", true);
+}
+
+// Thread 0's second chunk starts at 999 ns after its first chunk ended at 1000 ns: each chunk
+// decodes, and validate() refuses the pair (found by trace_reader_fuzz).
+TEST(TraceBadInput, TimeGoesBackAcrossChunks) {
+    temp_trace f("t");
+    bytes h = raw_header();
+    h[11] = 0x01;  // timestamps
+    h[16] = 0x01;  // CLOCK_MONOTONIC
+    const auto chunk = [](std::uint64_t first_seq, std::uint64_t first_time) {
+        bytes b = {0x00};
+        put_varint(b, first_seq);
+        put_varint(b, first_time);
+        b.insert(b.end(), {0x01, 0x04, 0x04, 0x00, 0x00, 0x00});  // 1 event in 4 bytes: free(NULL), time +0
+        return b;
+    };
+    write_compressed(f.path(), cat(cat(h, chunk(0, 1000)), chunk(1, 999)));
+    EXPECT_FALSE(read_error(f.path()));
+    expect_error(f.path(), read_in_file_order(f.path()).back().at, "thread 0 goes back in time (999 ns after 1000 ns)",
+                 true);
+    write_compressed(f.path(), cat(cat(h, chunk(0, 1000)), chunk(1, 1000)));
+    EXPECT_FALSE(read_error(f.path(), true)) << "equal times are fine";
+}
+
 // Every prefix of a valid stream, and every single-byte corruption of it, ends in a clean
 // result or a trace_error: never a crash, a hang or another exception.
 TEST(TraceBadInput, EveryPrefixAndByteFlipIsHandled) {

@@ -446,6 +446,43 @@ TEST(TraceReplayPlan, AlignedAllocations) {
     EXPECT_TRUE(replay<thread_cache_allocator>(plan, touch_policy::full).complete);
 }
 
+// Ids far above the event count, which validate() accepts up to 2^48, are renumbered in order
+// of first use: a malloc of id 2^40 must not make a 2^40-entry table (a trace_reader_fuzz case).
+TEST(TraceReplayPlan, SparseIdsAreRenumbered) {
+    temp_trace f("sparse");
+    const std::uint64_t big = std::uint64_t{1} << 40;
+    builder b;
+    b.start(0)
+        .malloc(0, big, 100)
+        .malloc(0, trace::max_id, 200)
+        .realloc(0, big, 7, 300)  // moved to id 7
+        .free(0, trace::max_id)
+        .exit(0)                  // id 7 leaks
+        .write(f.path());
+    EXPECT_EQ(validate(f.path()).max_id, trace::max_id);
+    const replay_plan plan = replay_plan::load(f.path());
+    EXPECT_EQ(plan.max_id, 3u);
+    ASSERT_EQ(plan.threads[0].size(), 5u);  // the realloc takes two slots
+    EXPECT_EQ(plan.threads[0][0].id, 1u);
+    EXPECT_EQ(plan.threads[0][1].id, 2u);
+    EXPECT_EQ(plan.threads[0][2].kind(), step_kind::realloc);
+    EXPECT_EQ(plan.threads[0][2].old_id, 1u);
+    EXPECT_EQ(plan.threads[0][2].id, 3u);
+    EXPECT_EQ(plan.threads[0][3].id, 1u);  // the old object's free slot
+    EXPECT_EQ(plan.threads[0][3].size(), 100u);
+    EXPECT_EQ(plan.threads[0][4].id, 2u);
+    EXPECT_EQ(plan.threads[0][4].size(), 200u);
+    ASSERT_EQ(plan.leaks.size(), 1u);
+    EXPECT_EQ(plan.leaks[0].id, 3u);
+    EXPECT_EQ(plan.leaks[0].size, 300u);
+
+    recording_allocator::clear();
+    const replay_result r = replay<recording_allocator>(plan, touch_policy::full);
+    EXPECT_TRUE(r.complete);
+    EXPECT_EQ(r.ops, plan.operations());
+    EXPECT_EQ(recording_allocator::state().errors, 0);
+}
+
 TEST(TraceReplay, RandomSingleThreadReplaysIdentically) {
     temp_trace f("random1");
     write_random(f.path(), 1, 20000, 7);

@@ -681,6 +681,8 @@ trace_summary validate(const std::string& path) {
     struct thread_state {
         bool exited = false;
         std::uint64_t last_seq = 0;
+        std::uint64_t last_time = 0;
+        std::uint64_t first_at = 0;  // the offset of its first event, for a gap in thread ids
     };
     trace_summary s;
     std::vector<event> all;
@@ -697,10 +699,28 @@ trace_summary validate(const std::string& path) {
             if (!first && e.seq <= t.last_seq)
                 fail(path, e.at, who + " goes back in sequence (seq " + std::to_string(e.seq) + " after " +
                                      std::to_string(t.last_seq) + ")");
+            // Within a chunk the unsigned deltas guarantee it; across chunks only this check does.
+            if (!first && e.time_ns < t.last_time)
+                fail(path, e.at, who + " goes back in time (" + std::to_string(e.time_ns) + " ns after " +
+                                     std::to_string(t.last_time) + " ns)");
+            if (first) t.first_at = e.at;
             t.last_seq = e.seq;
+            t.last_time = e.time_ns;
             t.exited = e.kind == op::thread_exit;
             s.threads = std::max(s.threads, e.thread + 1);
             all.push_back(e);
+        }
+        // Dense ids: a replayer starts one thread per id up to the highest, so a lone event of
+        // thread 2^24 - 1 must not pass for a trace of 2^24 threads.
+        if (threads.size() != s.threads) {
+            std::vector<std::uint32_t> ids;
+            for (const auto& [id, state] : threads) ids.push_back(id);
+            std::sort(ids.begin(), ids.end());
+            std::uint32_t missing = 0;
+            while (ids[missing] == missing) ++missing;
+            fail(path, threads[ids[missing]].first_at,
+                 "thread " + std::to_string(ids[missing]) + " has events but thread " + std::to_string(missing) +
+                     " has none (thread ids are dense: 0, 1, 2, ...)");
         }
     }
     std::stable_sort(all.begin(), all.end(), [](const event& a, const event& b) { return a.seq < b.seq; });

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "allocators/adapter.hpp"
@@ -134,7 +135,7 @@ struct replay_plan {
 
     std::vector<std::vector<replay_step>> threads;        ///< slots per replay thread
     std::vector<std::vector<replay_dependency>> waits;    ///< per thread, the waits of its slots, in order
-    std::uint64_t max_id = 0;                       ///< pointer table holds max_id + 1 entries
+    std::uint64_t max_id = 0;                       ///< highest id in the slots; the pointer table holds max_id + 1
     std::uint64_t peak_live_bytes = 0;              ///< requested bytes, in global order
     std::uint64_t largest_request = 0;              ///< bytes
     std::uint64_t largest_alignment = 0;            ///< recorded (0 when all natural)
@@ -182,19 +183,14 @@ struct replay_plan {
     }
 
     /// Builds the plan from events in global order (as load_sorted gives them) of a trace
-    /// that validate() accepted. Throws trace_error, naming `source`, when its object ids
-    /// are not dense (the pointer table must stay proportional to the trace).
+    /// that validate() accepted. Slots carry the trace's object ids, except in a trace whose
+    /// max_id exceeds its event count: its ids are renumbered 1, 2, ... in order of first use.
+    /// Throws trace_error, naming `source`, for a trace of more than max_replay_id objects.
     static replay_plan build(const std::vector<event>& events, std::uint32_t thread_count, std::uint64_t max_id,
                              const std::string& source = "trace") {
-        if (max_id > events.size() || max_id > max_replay_id)
-            throw trace_error(source, trace_error::no_offset,
-                              "object id " + std::to_string(max_id) + " with only " + std::to_string(events.size()) +
-                                  " events: ids are not dense, so the trace cannot be replayed (ids must be reused, "
-                                  "smallest first, as 'allocmeter record' assigns them)");
         replay_plan plan;
         plan.threads.resize(thread_count);
         plan.waits.resize(thread_count);
-        plan.max_id = max_id;
 
         struct object {
             std::uint32_t creator = replay_dependency::none;  ///< thread of the last alloc/realloc
@@ -205,7 +201,22 @@ struct replay_plan {
             std::uint32_t align = 0;
             bool live = false;
         };
-        std::vector<object> objects(max_id + 1);
+        // The object table here and the replay's pointer table are indexed by id. A recorder's
+        // ids are dense (the smallest id not live), so max_id stays below the event count, but
+        // validate() accepts any id up to 2^48: one malloc of id 2^40 must not make a table of
+        // 2^40 entries. Sparse ids are renumbered instead, so no table outgrows the trace.
+        const bool renumber = max_id > events.size();
+        std::vector<object> objects(renumber ? 1 : max_id + 1);
+        std::unordered_map<std::uint64_t, std::uint64_t> renumbered;
+        const auto slot = [&](std::uint64_t id) -> std::uint64_t {
+            if (!renumber || id == 0) return id;
+            const auto [it, first_use] = renumbered.try_emplace(id, objects.size());
+            if (first_use) objects.emplace_back();
+            return it->second;
+        };
+        if (std::min<std::uint64_t>(max_id, events.size()) > max_replay_id)
+            throw trace_error(source, trace_error::no_offset,
+                              "more than 2^32 - 1 objects: too many for the replay's pointer table");
 
         // waited[t * T + u]: highest slot of u that thread t already waits for (+1), so a
         // dependency implied by an earlier wait is not recorded twice.
@@ -277,6 +288,7 @@ struct replay_plan {
             replay_step s, old_free;  // old_free: a realloc's second slot
             bool is_realloc = false;
             const std::uint64_t size = requested_bytes(e);
+            const std::uint64_t id = slot(e.id), old_id = slot(e.old_id);
             switch (e.kind) {
                 case op::thread_start:
                 case op::thread_exit: continue;
@@ -284,39 +296,39 @@ struct replay_plan {
                 case op::malloc:
                 case op::aligned:
                 case op::new_: {
-                    if (e.id == 0) continue;  // the call returned NULL
+                    if (id == 0) continue;  // the call returned NULL
                     std::uint32_t align = 0;
                     if (e.kind == op::aligned || (e.kind == op::new_ && (e.flags & new_aligned) != 0))
                         align = sanitize_align(e.alignment);
-                    s = replay_step::make(step_kind::alloc, id32(e.id), size, effective_align(align));
-                    create(t, index, e.id, size, align);
+                    s = replay_step::make(step_kind::alloc, id32(id), size, effective_align(align));
+                    create(t, index, id, size, align);
                     ++plan.allocs;
                     break;
                 }
                 case op::free:
                 case op::free_sized:
                 case op::delete_:
-                    if (e.id == 0) continue;  // free(NULL)
-                    s = free_of(e.id);
-                    release(t, index, e.id);
+                    if (id == 0) continue;  // free(NULL)
+                    s = free_of(id);
+                    release(t, index, id);
                     ++plan.frees;
                     break;
                 case op::realloc:
-                    if (e.id == 0 && e.size != 0) continue;  // failed: the old block stays live
-                    if (e.id == 0) {                          // realloc(p, 0) freed p
-                        if (e.old_id == 0) continue;
-                        s = free_of(e.old_id);
-                        release(t, index, e.old_id);
+                    if (id == 0 && e.size != 0) continue;  // failed: the old block stays live
+                    if (id == 0) {                          // realloc(p, 0) freed p
+                        if (old_id == 0) continue;
+                        s = free_of(old_id);
+                        release(t, index, old_id);
                         ++plan.frees;
-                    } else if (e.old_id == 0) {  // realloc(NULL, n) = malloc(n)
-                        s = replay_step::make(step_kind::alloc, id32(e.id), e.size, effective_align(0));
-                        create(t, index, e.id, e.size, 0);
+                    } else if (old_id == 0) {  // realloc(NULL, n) = malloc(n)
+                        s = replay_step::make(step_kind::alloc, id32(id), e.size, effective_align(0));
+                        create(t, index, id, e.size, 0);
                         ++plan.allocs;
                     } else {
-                        s = replay_step::make(step_kind::realloc, id32(e.id), e.size, effective_align(0), id32(e.old_id));
-                        old_free = free_of(e.old_id);
-                        release(t, index, e.old_id);
-                        create(t, index, e.id, e.size, 0);
+                        s = replay_step::make(step_kind::realloc, id32(id), e.size, effective_align(0), id32(old_id));
+                        old_free = free_of(old_id);
+                        release(t, index, old_id);
+                        create(t, index, id, e.size, 0);
                         is_realloc = true;
                         ++plan.reallocs;
                     }
@@ -337,7 +349,8 @@ struct replay_plan {
             }
             ++plan.steps;
         }
-        for (std::uint64_t id = 1; id <= max_id; ++id)
+        plan.max_id = objects.size() - 1;
+        for (std::uint64_t id = 1; id <= plan.max_id; ++id)
             if (objects[id].live) plan.leaks.push_back({id, objects[id].size, objects[id].align});
         return plan;
     }
