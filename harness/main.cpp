@@ -213,6 +213,10 @@ int cmd_run(const std::vector<std::string>& args, const std::string& full_comman
                 } catch (const usage_error& e) {
                     usage_fail("run", e.what());
                 }
+                const trace_workload& t = o.traces.back();
+                std::fprintf(stderr, "allocmeter run: %s: %llu calls on %u replay thread%s, %llu bytes live at the recorded peak\n",
+                             t.spec.c_str(), static_cast<unsigned long long>(t.events), t.threads,
+                             t.threads == 1 ? "" : "s", static_cast<unsigned long long>(t.peak_live_bytes));
             }
         } else if (find_workload(w) == nullptr) {
             usage_fail("run", "--workloads: unknown workload '" + w + "'; valid: " + join(workload_names()) +
