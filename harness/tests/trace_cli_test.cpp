@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <vector>
 
 #include "harness/tests/test_support.hpp"
@@ -107,6 +108,43 @@ TEST(RecordCli, RecordsAProgram) {
     EXPECT_EQ(info.exit_code, 0) << info.output;
     EXPECT_NE(info.output.find(RECORDER_TARGET), std::string::npos) << info.output;
     EXPECT_EQ(run_allocmeter("record -o " + (dir / "f.trace").string() + " -- false").exit_code, 1);
+}
+
+namespace {
+
+/// The number after "label" in `trace info`'s output, e.g. "allocations:  8709, ..." or
+/// "  malloc   2385"; 0 when the line is missing (info lists only the kinds that occur).
+long info_count(const std::string& info, const std::string& label) {
+    const auto at = info.find(label);
+    if (at == std::string::npos) return 0;
+    return std::strtol(info.c_str() + at + label.size(), nullptr, 10);
+}
+
+}  // namespace
+
+// trace info counts exactly the allocation calls a program makes: for `counting_target 4000`,
+// 4000 more (2000 malloc, 1000 calloc, 1000 aligned) than for `counting_target 0`, which makes
+// only what the C runtime makes for itself. (Frees are not compared: the runtime's own frees
+// at thread exit come before or after the thread's recorded exit as the threads happen to end;
+// recorder_test counts the program's frees by their marker sizes.)
+TEST(RecordCli, InfoCountsTheProgramsCallsExactly) {
+    const auto dir = fresh_dir("count");
+    std::map<long, std::string> info;
+    for (const long n : {0L, 4000L}) {
+        const std::string out = (dir / ("n" + std::to_string(n) + ".trace")).string();
+        const auto r = run_allocmeter("record -o " + out + " -- " COUNTING_TARGET " " + std::to_string(n));
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+        const auto i = run_allocmeter("trace info " + out);
+        ASSERT_EQ(i.exit_code, 0) << i.output;
+        info[n] = i.output;
+    }
+    const auto more = [&](const std::string& label) { return info_count(info[4000], label) - info_count(info[0], label); };
+    EXPECT_EQ(more("allocations:"), 4000) << info[0] << info[4000];
+    EXPECT_EQ(more("\n  malloc"), 2000);
+    EXPECT_EQ(more("\n  calloc"), 1000);
+    EXPECT_EQ(more("\n  aligned"), 1000);
+    EXPECT_GE(info_count(info[4000], "\n  free"), 4000);
+    std::filesystem::remove_all(dir);
 }
 
 // Usage mistakes and a command that cannot start exit 2 with a message.
