@@ -30,7 +30,8 @@ Runs COMMAND with allocmeter's recorder preloaded (LD_PRELOAD); every malloc, ca
 free, aligned allocation and C++ new/delete of every thread goes to FILE (format:
 docs/trace-format.md). While the program runs, each thread writes raw blocks to FILE.spool;
 when it has exited, record converts them into FILE and deletes the spool. A child the
-program forks, and a program it execs, is not traced. The exit status is the program's own.
+program forks is not traced; if the program execs another in its place (a wrapper script's
+'exec'), the trace is of that one. The exit status is the program's own.
 
 options:
   -o FILE        the trace to write

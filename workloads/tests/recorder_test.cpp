@@ -290,3 +290,20 @@ TEST(Recorder, StressWithCrossThreadFreesAndAddressReuse) {
     EXPECT_EQ(s.threads.size(), 8u);
     EXPECT_GE(s.thread_exits, 8);
 }
+
+// exec: the recorded process goes on being traced as the program it execs into; a process it
+// forks (here, the shell running a command that is not its last) is not traced.
+TEST(Recorder, ExecIsTracedForkedCommandsAreNot) {
+    scratch_dir dir;
+    const std::string exec_trace = (dir.path() / "exec.trace").string();
+    const run_result r = record(exec_trace, "/bin/sh", std::string("-c \"exec ") + RECORDER_TARGET + "\"");
+    ASSERT_EQ(r.status, 0) << r.out;
+    check_trace(exec_trace, parse(r.out));
+
+    const std::string fork_trace = (dir.path() / "fork.trace").string();
+    const run_result f = record(fork_trace, "/bin/sh", std::string("-c \"") + RECORDER_TARGET + "; true\"");
+    ASSERT_EQ(f.status, 0) << f.out;
+    ASSERT_GT(parse(f.out).allocations, 0) << f.out;
+    ASSERT_NO_THROW(tr::validate(fork_trace));
+    EXPECT_EQ(analyse(fork_trace).allocations, 0) << "a forked command was traced";
+}

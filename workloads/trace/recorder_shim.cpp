@@ -49,9 +49,10 @@
 //   cannot race threads that outlive exit, and a killed program's blocks are still converted.
 // - fork: the child is NOT traced. Its atfork handler stops recording in the child and closes
 //   the child's copy of the spool descriptor; its copies of the buffers are discarded, never
-//   written, so nothing of the child reaches the parent's spool. A program that is exec'd with
-//   the same environment is not traced either: the spool is created O_EXCL, and only the first
-//   process claims it.
+//   written, so nothing of the child reaches the parent's spool. The spool is created O_EXCL
+//   with the creator's pid in its header: another process that inherits the environment (a
+//   fork child that execs) finds it taken and is not traced; the recorded process itself, after
+//   an exec, starts the spool over, so the trace is of the program it became (claim_spool()).
 // - Failed calls are recorded with address 0 (id 0 in the trace). Sizes, counts and alignments
 //   are recorded as requested; the converter clamps those above 2^48. A free of an address the
 //   recording never saw allocated (allocated before recording started) is dropped by the converter.
@@ -506,6 +507,32 @@ void atfork_child() {
     spool_fd = -1;
 }
 
+// True when the spool at `path` was created by this process: an earlier image of it, before
+// it exec'd into this one (exec runs no destructors, so that image's last blocks are lost).
+bool spool_is_mine(const char* path) {
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    unsigned char h[tr::spool_header_bytes];
+    const bool whole = ::read(fd, h, sizeof h) == static_cast<ssize_t>(sizeof h);
+    ::close(fd);
+    std::uint32_t pid;
+    std::memcpy(&pid, h + 16, sizeof pid);
+    return whole && std::memcmp(h, tr::spool_magic, sizeof tr::spool_magic) == 0 &&
+           pid == static_cast<std::uint32_t>(::getpid());
+}
+
+// Opens the spool for this process, or -1 when this process is not to be traced. O_EXCL: the
+// first process claims it. Another process that inherits the environment (a fork child that
+// execs, the programs a shell script starts) finds it taken and runs unrecorded. The same
+// process after an exec starts the spool over: the trace is of the program it became
+// (`allocmeter record -- sh -c 'exec ./app'` records ./app).
+int claim_spool(const char* path) {
+    const int flags = O_WRONLY | O_APPEND | O_CLOEXEC;
+    const int fd = ::open(path, flags | O_CREAT | O_EXCL, 0644);
+    if (fd >= 0 || errno != EEXIST || !spool_is_mine(path)) return fd;
+    return ::open(path, flags | O_TRUNC);
+}
+
 __attribute__((constructor)) void recorder_start() {
     if (!ready()) return;
     const char* out = std::getenv("ALLOCMETER_SPOOL");
@@ -513,9 +540,7 @@ __attribute__((constructor)) void recorder_start() {
     const char* ts = std::getenv("ALLOCMETER_TIMESTAMPS");
     timestamps = ts != nullptr && *ts != '\0' && std::strcmp(ts, "0") != 0;
     guard g;
-    // O_EXCL: the first process of a recording claims the spool; a program it execs inherits
-    // the environment, finds the spool taken and runs unrecorded instead of truncating it.
-    const int fd = ::open(out, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+    const int fd = claim_spool(out);
     if (fd < 0) return;
     std::string header;
     try {
@@ -524,6 +549,7 @@ __attribute__((constructor)) void recorder_start() {
         const long ps = sysconf(_SC_PAGESIZE);
         h.page_size = ps > 0 ? static_cast<std::uint32_t>(ps) : 4096;
         h.timestamps = timestamps;
+        h.pid = static_cast<std::uint32_t>(::getpid());
         h.command_line = read_cmdline();
         struct utsname u;
         if (uname(&u) == 0) h.host = u.nodename;

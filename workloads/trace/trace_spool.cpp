@@ -278,9 +278,10 @@ private:
         header_.page_size = static_cast<std::uint32_t>(get_le(d + 12, 4));
         if (!std::has_single_bit(header_.page_size) || header_.page_size > (1u << 30))
             fail(12, "page size " + std::to_string(header_.page_size) + " is not a power of two up to 2^30");
-        const std::uint64_t cmd = get_le(d + 16, 4), host = get_le(d + 20, 4);
-        if (cmd > max_string) fail(16, "command line length " + std::to_string(cmd) + " exceeds the 1 MiB limit");
-        if (host > max_string) fail(20, "host length " + std::to_string(host) + " exceeds the 1 MiB limit");
+        header_.pid = static_cast<std::uint32_t>(get_le(d + 16, 4));
+        const std::uint64_t cmd = get_le(d + 20, 4), host = get_le(d + 24, 4);
+        if (cmd > max_string) fail(20, "command line length " + std::to_string(cmd) + " exceeds the 1 MiB limit");
+        if (host > max_string) fail(24, "host length " + std::to_string(host) + " exceeds the 1 MiB limit");
         if (n < spool_header_bytes + cmd + host) fail(n, "truncated: the file ends inside the spool header");
         header_.command_line.assign(reinterpret_cast<const char*>(d) + spool_header_bytes, cmd);
         header_.host.assign(reinterpret_cast<const char*>(d) + spool_header_bytes + cmd, host);

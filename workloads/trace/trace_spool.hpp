@@ -22,8 +22,9 @@ static_assert(std::endian::native == std::endian::little, "the spool is written 
 inline constexpr char spool_magic[8] = {'A', 'M', 'S', 'P', 'O', 'O', 'L', '\0'};
 /// The only spool version this build writes and reads.
 inline constexpr std::uint16_t spool_version = 1;
-/// Fixed part of the spool header: magic, version, pointer size, flags, page size, two lengths.
-inline constexpr std::size_t spool_header_bytes = 24;
+/// Fixed part of the spool header: magic, version, pointer size, flags, page size, the
+/// recorded process's pid, two string lengths.
+inline constexpr std::size_t spool_header_bytes = 28;
 /// spool header flags bit 0: every record carries a CLOCK_MONOTONIC time.
 inline constexpr std::uint8_t spool_flag_timestamps = 0x01;
 /// The four bytes every block starts with ("ABLK").
@@ -40,6 +41,7 @@ struct spool_header {
     std::uint8_t pointer_size = sizeof(void*);
     bool timestamps = false;
     std::uint32_t page_size = 4096;
+    std::uint32_t pid = 0;     ///< the recorded process: an image it execs into (same pid) starts the spool over
     std::string command_line;  ///< at most max_string bytes
     std::string host;          ///< at most max_string bytes
 };
@@ -195,8 +197,9 @@ inline std::string encode_spool_header(const spool_header& h) {
     p[10] = h.pointer_size;
     p[11] = h.timestamps ? spool_flag_timestamps : 0;
     spool_detail::put_le(p + 12, h.page_size, 4);
-    spool_detail::put_le(p + 16, h.command_line.size(), 4);
-    spool_detail::put_le(p + 20, h.host.size(), 4);
+    spool_detail::put_le(p + 16, h.pid, 4);
+    spool_detail::put_le(p + 20, h.command_line.size(), 4);
+    spool_detail::put_le(p + 24, h.host.size(), 4);
     return out + h.command_line + h.host;
 }
 
