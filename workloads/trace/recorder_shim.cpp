@@ -78,6 +78,10 @@
 #include <new>
 #include <string>
 
+// glibc's registration of thread_local destructors (what the C++ runtime calls), and this DSO.
+extern "C" int __cxa_thread_atexit_impl(void (*fn)(void*), void* arg, void* dso);
+extern "C" void* __dso_handle;
+
 namespace {
 
 namespace tr = allocmeter::trace;
@@ -306,7 +310,7 @@ void write_block(thread_buffer& b) {
 // our fetch_add came first in next_seq's order, the flush's RMW reads from it and
 // synchronises with it, so the flush sees busy set (stored before the fetch_add) and waits
 // for our commit. If it came after, we see the stop bit and never touch the buffer.
-inline bool begin(thread_buffer& b, std::uint64_t& seq) {
+[[gnu::always_inline]] inline bool begin(thread_buffer& b, std::uint64_t& seq) {
     b.busy.store(1, std::memory_order_relaxed);
     seq = next_seq.fetch_add(1, std::memory_order_seq_cst);
     if (seq & stop_bit) [[unlikely]] {
@@ -320,15 +324,41 @@ inline void end(thread_buffer& b) { b.busy.store(0, std::memory_order_release); 
 
 // Appends r (its seq taken by begin()) and ends the append. A buffer with no room left for
 // the largest record is written at once, so the next append always fits.
-inline void commit(thread_buffer& b, const tr::spool_record& r) {
+[[gnu::always_inline]] inline void commit(thread_buffer& b, const tr::spool_record& r) {
     b.cur = tr::encode_spool_record(b.cur, b.block, r, timestamps);
     if (static_cast<std::size_t>(b.cur - payload(b)) > payload_limit) [[unlikely]]
         write_block(b);
     end(b);
 }
 
-// A thread's first event: a buffer and a key, and its thread_start. nullptr when the thread
-// cannot be recorded (no memory, or more threads than a trace can name); it is then not tried again.
+// Runs at thread exit (registered by start_thread, like a thread_local destructor): records
+// thread_exit, writes the thread's last block and frees its buffer. The thread's later calls
+// (other TLS destructors) are forwarded unrecorded.
+void on_thread_exit(void*) {
+    guard g;
+    thread_buffer* b = my_buffer;
+    if (b != nullptr && !my_exited) {
+        tr::spool_record r;
+        r.kind = tr::op::thread_exit;
+        if (begin(*b, r.seq)) {
+            if (timestamps) r.time_ns = now_ns();
+            b->cur = tr::encode_spool_record(b->cur, b->block, r, timestamps);
+            write_block(*b);  // the thread's last block, whatever its size
+            end(*b);
+            // Free for the next thread only once written. When recording has stopped, the
+            // exit flush may still have to write this buffer: it is then not reused.
+            b->state.store(buffer_free, std::memory_order_release);
+        }
+    }
+    my_exited = true;
+    my_buffer = nullptr;
+}
+
+// A thread's first event: a buffer and a key, its thread_start, and on_thread_exit registered
+// (as the C++ runtime registers a thread_local destructor, but once, here: a thread_local
+// object with a destructor would put a TLS-init call on every recorded call). nullptr when the
+// thread cannot be recorded (no memory, or more threads than a trace can name); it is then not
+// tried again.
 __attribute__((noinline)) thread_buffer* start_thread() {
     const int saved_errno = errno;
     const std::uint32_t key = next_key.fetch_add(1, std::memory_order_relaxed);
@@ -358,6 +388,7 @@ __attribute__((noinline)) thread_buffer* start_thread() {
     }
     b->key = key;
     my_buffer = b;
+    __cxa_thread_atexit_impl(on_thread_exit, nullptr, &__dso_handle);  // may allocate: inside the guard
     tr::spool_record r;
     r.kind = tr::op::thread_start;
     r.parent = my_parent;
@@ -368,7 +399,7 @@ __attribute__((noinline)) thread_buffer* start_thread() {
     return b;
 }
 
-inline thread_buffer* buffer() {
+[[gnu::always_inline]] inline thread_buffer* buffer() {
     thread_buffer* b = my_buffer;
     if (b == nullptr) [[unlikely]]
         b = start_thread();
@@ -376,52 +407,17 @@ inline thread_buffer* buffer() {
 }
 
 // Records r now: after an allocating call returned, before a releasing call is made.
-inline void record(tr::spool_record& r) {
+[[gnu::always_inline]] inline void record(tr::spool_record& r) {
     thread_buffer* b = buffer();
     if (b == nullptr || !begin(*b, r.seq)) return;
     if (timestamps) r.time_ns = now_ns();
     commit(*b, r);
 }
 
-// A thread_local object whose destructor records thread_exit. Touched on a thread's first
-// call (inside the guard: registering the destructor may call calloc).
-struct thread_state {
-    bool armed = false;
-    ~thread_state();
-};
-AM_TLS thread_local thread_state tstate;
-
-thread_state::~thread_state() {
-    if (!armed) return;
-    guard g;
-    thread_buffer* b = my_buffer;
-    if (b != nullptr && !my_exited) {
-        tr::spool_record r;
-        r.kind = tr::op::thread_exit;
-        if (begin(*b, r.seq)) {
-            if (timestamps) r.time_ns = now_ns();
-            b->cur = tr::encode_spool_record(b->cur, b->block, r, timestamps);
-            write_block(*b);  // the thread's last block, whatever its size
-            end(*b);
-            // Free for the next thread only once written. When recording has stopped, the
-            // exit flush may still have to write this buffer: it is then not reused.
-            b->state.store(buffer_free, std::memory_order_release);
-        }
-    }
-    my_exited = true;
-    my_buffer = nullptr;
-}
-
 // True when this call should be recorded: the recorder runs, this thread is not inside the
 // shim and has not exited.
-inline bool should_record() {
+[[gnu::always_inline]] inline bool should_record() {
     return depth == 0 && recording.load(std::memory_order_relaxed) && !my_exited;
-}
-
-// Called with the guard held: make sure the thread_local destructor is registered (which may
-// allocate) before anything is recorded.
-inline void arm_thread() {
-    if (!tstate.armed) tstate.armed = true;
 }
 
 inline std::uint64_t address(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
@@ -432,7 +428,6 @@ template <class Call>
 void* alloc_event(tr::spool_record r, Call call) {
     if (!should_record()) return call();
     guard g;
-    arm_thread();
     void* p = call();
     r.addr = address(p);
     record(r);
@@ -444,7 +439,6 @@ template <class Call>
 void* new_event(tr::spool_record r, Call call) {
     if (!should_record()) return call();
     guard g;
-    arm_thread();
     void* p = nullptr;
     try {
         p = call();
@@ -462,7 +456,6 @@ void free_event(tr::spool_record r, void* p, Call call) {
     if (in_bootstrap(p)) return;  // bootstrap blocks are never freed
     if (!should_record()) return call();
     guard g;
-    arm_thread();
     r.addr = address(p);
     record(r);
     call();
@@ -642,7 +635,6 @@ void* realloc(void* p, std::size_t size) noexcept {
     }
     if (!should_record()) return real.realloc(p, size);
     guard g;
-    arm_thread();
     thread_buffer* b = buffer();
     if (b == nullptr) return real.realloc(p, size);
     tr::spool_record r = make(tr::op::realloc, size);
@@ -715,7 +707,6 @@ int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (*fn)(void*),
     std::uint32_t parent = 0;
     {
         guard g;
-        arm_thread();
         if (thread_buffer* b = buffer()) parent = b->key + 1;  // the creator is recorded first
         a = static_cast<start_args*>(real.malloc(sizeof(start_args)));
     }

@@ -74,7 +74,9 @@ struct spool_block_state {
 
 namespace spool_detail {
 
-inline unsigned char* put_varint(unsigned char* p, std::uint64_t v) {
+// always_inline: the shim calls the encoder with a constant kind on every allocation; inlined,
+// the switch folds away (and a shared library would otherwise call it through the PLT).
+[[gnu::always_inline]] inline unsigned char* put_varint(unsigned char* p, std::uint64_t v) {
     while (v >= 0x80) {
         *p++ = static_cast<unsigned char>(v | 0x80);
         v >>= 7;
@@ -83,7 +85,7 @@ inline unsigned char* put_varint(unsigned char* p, std::uint64_t v) {
     return p;
 }
 
-inline unsigned char* put_addr(unsigned char* p, spool_block_state& s, std::uint64_t a) {
+[[gnu::always_inline]] inline unsigned char* put_addr(unsigned char* p, spool_block_state& s, std::uint64_t a) {
     const auto d = static_cast<std::int64_t>(a - s.prev_addr);  // wraps: any two addresses have a delta
     s.prev_addr = a;
     return put_varint(p, (static_cast<std::uint64_t>(d) << 1) ^ static_cast<std::uint64_t>(d >> 63));
@@ -95,7 +97,7 @@ inline void put_le(unsigned char* p, std::uint64_t v, std::size_t bytes) { std::
 
 /// Encodes `r` at `p` (room for spool_max_record_bytes) and returns the end. Records of one
 /// block must come in increasing seq (and, with timestamps, non-decreasing time).
-inline unsigned char* encode_spool_record(unsigned char* p, spool_block_state& s, const spool_record& r,
+[[gnu::always_inline]] inline unsigned char* encode_spool_record(unsigned char* p, spool_block_state& s, const spool_record& r,
                                           bool timestamps) {
     using namespace spool_detail;
     if (s.count == 0) {
