@@ -8,13 +8,16 @@
 // replaced are not frees), for blocks of its own marker sizes: small ones with size % 64 == 13
 // (below 1 KiB), large ones with (size & 0xFFF) == 0x440 and size >= 0x1000.
 //
-// Arguments: [ITERATIONS] [kill]. With "kill", thread 0 kills the process with SIGKILL half-way.
+// Arguments: [ITERATIONS] [kill] [linger]. With "kill", thread 0 kills the process with SIGKILL
+// half-way. With "linger", two more threads keep allocating (sizes that are not markers) while
+// main returns: the process exits with threads still running.
 // Build with -fno-builtin so the compiler keeps every call.
 
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <barrier>
 #include <cstdint>
 #include <cstdio>
@@ -32,6 +35,7 @@ constexpr int slots = 64;
 
 long iterations = 30000;
 bool kill_half_way = false;
+bool linger = false;
 
 std::atomic<long> allocations{0};
 std::atomic<long> frees{0};
@@ -115,6 +119,8 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "kill") == 0)
             kill_half_way = true;
+        else if (std::strcmp(argv[i], "linger") == 0)
+            linger = true;
         else
             iterations = std::atol(argv[i]);
     }
@@ -125,5 +131,20 @@ int main(int argc, char** argv) {
         for (auto& t : threads) t.join();
     }
     std::printf("allocations=%ld frees=%ld\n", allocations.load(), frees.load());
-    return 0;
+    std::fflush(stdout);
+    if (linger) {
+        std::atomic<int> started{0};
+        for (int t = 0; t < 2; ++t)
+            std::thread([&started] {
+                started.fetch_add(1);
+                for (std::size_t i = 0;; ++i) {
+                    void* p = std::malloc(24 + 8 * (i % 16));
+                    use(p);
+                    std::free(p);
+                }
+            }).detach();
+        while (started.load() < 2) std::this_thread::yield();
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return 0;  // exit() with the lingering threads still allocating
 }

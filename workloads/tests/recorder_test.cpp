@@ -307,3 +307,20 @@ TEST(Recorder, ExecIsTracedForkedCommandsAreNot) {
     ASSERT_NO_THROW(tr::validate(fork_trace));
     EXPECT_EQ(analyse(fork_trace).allocations, 0) << "a forked command was traced";
 }
+
+// Threads still allocating when main returns: exit stops recording, then writes every buffer
+// (waiting for an append in progress, never for the thread); the trace is valid and complete
+// for everything that finished.
+TEST(Recorder, ThreadsStillRunningAtExit) {
+    scratch_dir dir;
+    const std::string trace = (dir.path() / "linger.trace").string();
+    const run_result r = record(trace, RECORDER_STRESS, "3000 linger");
+    ASSERT_EQ(r.status, 0) << r.out;
+    const counts printed = parse(r.out);
+    tr::trace_summary sum;
+    ASSERT_NO_THROW(sum = tr::validate(trace));
+    EXPECT_GE(sum.threads, 11u);  // main, 2 x 4 workers, 2 still running
+    const marker_stats s = analyse(trace, stress_marker);
+    EXPECT_EQ(s.allocations, printed.allocations);
+    EXPECT_EQ(s.frees, printed.frees);
+}
