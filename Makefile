@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 RUN_ARGS ?=
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build run test sanitize clean
+.PHONY: all deps build run test sanitize recorder-overhead clean
 
 all: build
 
@@ -33,6 +33,10 @@ sanitize: deps
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLOCMETER_SANITIZE=thread > /dev/null
 	@cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && ctest --output-on-failure -L threaded -j $(JOBS)
+
+# The recorder's overhead (unrecorded vs the recorder vs the old global-lock recorder), printed.
+recorder-overhead: deps
+	@BUILD=$(BUILD) JOBS=$(JOBS) scripts/recorder-overhead.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan
