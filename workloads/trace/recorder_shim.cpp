@@ -11,7 +11,7 @@
 //   while it runs, those calls are served from a static bootstrap buffer that is never handed
 //   to the real free.
 // - A thread_local recursion guard: a call made while this thread is already inside the shim
-//   (registering the TLS destructor, the C++ runtime's operator new calling malloc, a signal
+//   (registering the thread-exit hook, the C++ runtime's operator new calling malloc, a signal
 //   handler that allocates, ...) goes straight to the real function and is not recorded.
 // - No global lock. Each thread appends raw records (trace_spool.hpp: an opcode byte, then
 //   varint deltas of seq, time and address, then the call's arguments) to its own 64 KiB
@@ -36,13 +36,15 @@
 // - Threads: a thread's first recorded event takes a buffer (a free one left by an exited
 //   thread, else a new mapping, added to a registry that is only pushed to) and a new spool
 //   key, and records thread_start (parent: the thread that called pthread_create, through our
-//   trampoline). A thread_local destructor records thread_exit, writes the thread's last block
-//   and frees the buffer; the thread's later calls (other TLS destructors) are forwarded
-//   unrecorded, and an object they free stays live in the trace.
+//   trampoline). A thread-exit hook, registered the way thread_local destructors are, records
+//   thread_exit, writes the thread's last block and frees the buffer; the thread's later calls
+//   (other thread_local destructors) are forwarded unrecorded, and an object they free stays
+//   live in the trace.
 // - Exit (a destructor function): recording stops first, by setting the stop bit of the seq
 //   counter, which refuses every later append; then every registered buffer is written, each
 //   after its owner (a thread still running) has finished the append it was in. The trace holds
-//   exactly the events whose seq came before the stop. A program that is killed or calls _exit
+//   exactly the events whose seq came before the stop (but a realloc caught between its two
+//   seqs, which is then not recorded at all). A program that is killed or calls _exit
 //   leaves the blocks written so far; record converts those and says the trace may be incomplete.
 // - Conversion runs in `allocmeter record`, not in the program at exit: the program's exit is
 //   not slowed by the merge and zstd, the converter's tables never enter the recorded heap, it
@@ -53,6 +55,8 @@
 //   with the creator's pid in its header: another process that inherits the environment (a
 //   fork child that execs) finds it taken and is not traced; the recorded process itself, after
 //   an exec, starts the spool over, so the trace is of the program it became (claim_spool()).
+// - ALLOCMETER_TIMESTAMPS=1 (record --timestamps): each record also carries CLOCK_MONOTONIC in
+//   ns, read right after its seq (clock_gettime is a vDSO call: no system call).
 // - Failed calls are recorded with address 0 (id 0 in the trace). Sizes, counts and alignments
 //   are recorded as requested; the converter clamps those above 2^48. A free of an address the
 //   recording never saw allocated (allocated before recording started) is dropped by the converter.
