@@ -84,9 +84,10 @@ int record_command(const std::vector<std::string>& args) {
         return 2;
     }
 
-    // The shim creates the spool exclusively (so that a program the recorded one execs cannot
-    // claim it): a spool left by an earlier run must go first.
-    const std::string spool = out + ".spool";
+    // The shim creates the spool exclusively (so that no other process can claim it): a spool
+    // left by an earlier run must go first. Absolute, because a wrapper may chdir and then exec
+    // the program it is for, whose shim opens the spool again.
+    const std::string spool = std::filesystem::absolute(out).string() + ".spool";
     std::error_code ec;
     std::filesystem::remove(spool, ec);
     if (ec) {
