@@ -23,6 +23,9 @@
 #ifndef RECORDER_STRESS
 #error "RECORDER_STRESS must name the recorder_stress executable"
 #endif
+#if !defined(REALLOC_WINDOW_TARGET) || !defined(WINDOW_MALLOC)
+#error "REALLOC_WINDOW_TARGET and WINDOW_MALLOC must name the realloc window program and its malloc"
+#endif
 #ifndef RECORDER_SHIM
 #error "RECORDER_SHIM must name the recorder shared library"
 #endif
@@ -323,4 +326,32 @@ TEST(Recorder, ThreadsStillRunningAtExit) {
     const marker_stats s = analyse(trace, stress_marker);
     EXPECT_EQ(s.allocations, printed.allocations);
     EXPECT_EQ(s.frees, printed.frees);
+}
+
+// Another thread receives a realloc's old block between the realloc's two seqs (window_malloc,
+// preloaded after the recorder, holds the realloc open until it has): that block must be a new
+// object with a new id, and the realloc, recorded after it, releases the old object's id.
+TEST(Recorder, ReallocOldBlockTakenByAnotherThreadGetsANewId) {
+    scratch_dir dir;
+    const std::string trace = (dir.path() / "window.trace").string();
+    const run_result r = record(trace, REALLOC_WINDOW_TARGET, "",
+                                "LD_PRELOAD=" + quote(std::string(RECORDER_SHIM) + " " + WINDOW_MALLOC) + " ");
+    ASSERT_EQ(r.status, 0) << r.out;
+    ASSERT_EQ(r.out, "reused=1 moved=1\n") << "the other thread did not get the old block";
+    ASSERT_NO_THROW(tr::validate(trace));
+    const tr::event* first = nullptr;
+    const tr::event* other = nullptr;
+    const tr::event* moved = nullptr;
+    const std::vector<tr::event> events = tr::load_sorted(trace);
+    for (const tr::event& e : events) {
+        if (e.kind == tr::op::malloc && e.size == 1111) first = &e;
+        if (e.kind == tr::op::malloc && e.size == 3333) other = &e;
+        if (e.kind == tr::op::realloc && e.size == 2222) moved = &e;
+    }
+    ASSERT_TRUE(first && other && moved);
+    EXPECT_NE(other->thread, first->thread);
+    EXPECT_NE(other->id, first->id) << "the old block came back while its object was live";
+    EXPECT_LT(other->seq, moved->seq);
+    EXPECT_EQ(moved->old_id, first->id);
+    EXPECT_EQ(moved->flags, tr::realloc_moved);
 }
