@@ -1,6 +1,6 @@
-// recorder_test: runs recorder_target under the LD_PRELOAD recorder, converts its spool into a
-// trace (as `allocmeter record` does) and checks the trace. RECORDER_TARGET and RECORDER_SHIM
-// are compile definitions holding the two paths.
+// recorder_test: runs recorder_target (and recorder_stress, realloc_window_target) under the
+// LD_PRELOAD recorder, converts the spool into a trace (as `allocmeter record` does) and checks
+// the trace. Their paths and the shim's are compile definitions (RECORDER_TARGET, ...).
 
 #include "workloads/trace/trace_format.hpp"
 #include "workloads/trace/trace_spool.hpp"
