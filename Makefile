@@ -9,7 +9,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_BUILD := build-fuzz
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build run test sanitize fuzz clean
+.PHONY: all deps build run test sanitize fuzz recorder-overhead clean
 
 all: build
 
@@ -51,6 +51,10 @@ fuzz: deps
 	$(FUZZ_BUILD)/trace_reader_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
 	  -print_final_stats=1 -dict=workloads/tests/trace_reader_fuzz.dict \
 	  -artifact_prefix=$(FUZZ_BUILD)/findings/ $(FUZZ_BUILD)/corpus
+
+# The recorder's overhead (unrecorded vs the recorder vs the old global-lock recorder), printed.
+recorder-overhead: deps
+	@BUILD=$(BUILD) JOBS=$(JOBS) scripts/recorder-overhead.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan $(FUZZ_BUILD)

@@ -1,4 +1,5 @@
-// `allocmeter record -o FILE [--] CMD ARGS...`: runs a program with the recorder preloaded.
+// `allocmeter record -o FILE [--timestamps] [--] CMD ARGS...`: runs a program with the recorder
+// preloaded, then converts the spool it wrote into the trace FILE.
 #pragma once
 
 #include <string>

@@ -264,3 +264,43 @@ TEST(TraceCli, ImportUsageAndBadLogs) {
     EXPECT_EQ(help.exit_code, 0);
     EXPECT_NE(help.output.find("allocmeter trace import --format mtrace app.mtrace"), std::string::npos) << help.output;
 }
+
+// The spool is converted and deleted; a stale one from an earlier run is replaced, not appended to.
+TEST(RecordCli, ConvertsAndDeletesTheSpool) {
+    const auto dir = fresh_dir("record-spool");
+    const std::string out = (dir / "t.trace").string();
+    std::ofstream(out + ".spool") << "left over from a killed run";
+    const auto r = run_allocmeter("record -o " + out + " -- " RECORDER_TARGET);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("events in 4 threads"), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(out + ".spool"));
+    EXPECT_EQ(run_allocmeter("trace validate " + out).exit_code, 0);
+}
+
+// --timestamps: the trace has times, so trace info reports a duration.
+TEST(RecordCli, TimestampsGiveADuration) {
+    const auto dir = fresh_dir("record-ts");
+    const std::string out = (dir / "ts.trace").string();
+    const auto r = run_allocmeter("record --timestamps -o " + out + " -- " RECORDER_TARGET);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto info = run_allocmeter("trace info " + out);
+    EXPECT_EQ(info.exit_code, 0) << info.output;
+    EXPECT_NE(info.output.find("duration:     0."), std::string::npos) << info.output;
+    ASSERT_EQ(run_allocmeter("record -o " + (dir / "plain.trace").string() + " -- " RECORDER_TARGET).exit_code, 0);
+    EXPECT_NE(run_allocmeter("trace info " + (dir / "plain.trace").string()).output.find("not recorded (no timestamps)"),
+              std::string::npos);
+}
+
+// A program killed half-way: its status passes through, record says the trace may be
+// incomplete, and what was flushed before the kill is a valid trace.
+TEST(RecordCli, KilledProgramLeavesAValidPartialTrace) {
+    const auto dir = fresh_dir("record-kill");
+    const std::string out = (dir / "k.trace").string();
+    const auto r = run_allocmeter("record -o " + out + " -- " RECORDER_STRESS " 200000 kill");
+    EXPECT_EQ(r.exit_code, 128 + 9) << r.output;
+    EXPECT_NE(r.output.find("was killed by"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("the trace may be incomplete"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("events in"), std::string::npos) << r.output;
+    const auto v = run_allocmeter("trace validate " + out);
+    EXPECT_EQ(v.exit_code, 0) << v.output;
+}

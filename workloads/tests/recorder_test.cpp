@@ -1,10 +1,13 @@
-// recorder_test: runs recorder_target under the LD_PRELOAD recorder and checks the trace.
-// RECORDER_TARGET and RECORDER_SHIM are compile definitions holding the two paths.
+// recorder_test: runs recorder_target (and recorder_stress, realloc_window_target) under the
+// LD_PRELOAD recorder, converts the spool into a trace (as `allocmeter record` does) and checks
+// the trace. Their paths and the shim's are compile definitions (RECORDER_TARGET, ...).
 
 #include "workloads/trace/trace_format.hpp"
+#include "workloads/trace/trace_spool.hpp"
 
 #include <gtest/gtest.h>
 
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -17,6 +20,12 @@
 #ifndef RECORDER_TARGET
 #error "RECORDER_TARGET must name the recorder_target executable"
 #endif
+#ifndef RECORDER_STRESS
+#error "RECORDER_STRESS must name the recorder_stress executable"
+#endif
+#if !defined(REALLOC_WINDOW_TARGET) || !defined(WINDOW_MALLOC)
+#error "REALLOC_WINDOW_TARGET and WINDOW_MALLOC must name the realloc window program and its malloc"
+#endif
 #ifndef RECORDER_SHIM
 #error "RECORDER_SHIM must name the recorder shared library"
 #endif
@@ -28,6 +37,9 @@ namespace {
 
 // The target's own allocations: (size & 0xFFF) == 0x440, size >= 0x1000.
 bool marker(std::uint64_t size) { return size >= 0x1000 && (size & 0xFFF) == 0x440; }
+
+// recorder_stress's allocations: those, and small ones with size % 64 == 13.
+bool stress_marker(std::uint64_t size) { return marker(size) || (size < 1024 && size % 64 == 13); }
 
 struct run_result {
     int status = -1;
@@ -76,6 +88,20 @@ private:
 
 std::string quote(const std::string& s) { return "'" + s + "'"; }
 
+// Runs `program args` under the shim with its spool beside `trace`, then converts the spool
+// into `trace`. `env` adds variables ("NAME=value ").
+run_result record(const std::string& trace, const std::string& program, const std::string& args = "",
+                  const std::string& env = "") {
+    const std::string spool = trace + ".spool";
+    run_result r = run("LD_PRELOAD=" + quote(RECORDER_SHIM) + " ALLOCMETER_SPOOL=" + quote(spool) + " " + env +
+                       quote(program) + (args.empty() ? "" : " " + args));
+    if (r.status == 0 && fs::exists(spool)) {
+        tr::convert_spool(spool, trace);
+        fs::remove(spool);
+    }
+    return r;
+}
+
 // What the trace says about the target's own (marker-sized) objects.
 struct marker_stats {
     long allocations = 0;      // successful allocating events with a marker size
@@ -88,7 +114,7 @@ struct marker_stats {
     long foreign_marker = 0;   // marker size 13: only the untraced fork child uses it
 };
 
-marker_stats analyse(const std::string& path) {
+marker_stats analyse(const std::string& path, bool (*marker)(std::uint64_t) = ::marker) {
     marker_stats s;
     struct live {
         bool marker;
@@ -154,6 +180,12 @@ marker_stats analyse(const std::string& path) {
     return s;
 }
 
+std::uint64_t monotonic_ns() {
+    timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
 void check_trace(const std::string& trace, const counts& printed) {
     tr::trace_summary sum;
     ASSERT_NO_THROW(sum = tr::validate(trace));  // includes: no free of an id that is not live
@@ -183,8 +215,7 @@ void check_trace(const std::string& trace, const counts& printed) {
 TEST(Recorder, CountsTheTargetsCallsExactly) {
     scratch_dir dir;
     const std::string trace = (dir.path() / "target.trace").string();
-    const run_result r = run("LD_PRELOAD=" + quote(RECORDER_SHIM) + " ALLOCMETER_TRACE_OUT=" + quote(trace) + " " +
-                             quote(RECORDER_TARGET));
+    const run_result r = record(trace, RECORDER_TARGET);
     ASSERT_EQ(r.status, 0) << r.out;
     const counts printed = parse(r.out);
     ASSERT_GT(printed.allocations, 0) << r.out;
@@ -195,8 +226,7 @@ TEST(Recorder, CountsTheTargetsCallsExactly) {
 TEST(Recorder, ForkChildIsNotTracedAndDoesNotCorruptTheTrace) {
     scratch_dir dir;
     const std::string trace = (dir.path() / "fork.trace").string();
-    const run_result r = run("LD_PRELOAD=" + quote(RECORDER_SHIM) + " ALLOCMETER_TRACE_OUT=" + quote(trace) + " " +
-                             quote(RECORDER_TARGET) + " fork");
+    const run_result r = record(trace, RECORDER_TARGET, "fork");
     ASSERT_EQ(r.status, 0) << r.out;
     const counts printed = parse(r.out);
     ASSERT_GT(printed.allocations, 0) << r.out;
@@ -207,10 +237,121 @@ TEST(Recorder, WithoutTheVariableNothingIsRecorded) {
     scratch_dir dir;
     const run_result plain = run(quote(RECORDER_TARGET));
     ASSERT_EQ(plain.status, 0);
-    const run_result r = run("cd " + quote(dir.path().string()) + " && env -u ALLOCMETER_TRACE_OUT LD_PRELOAD=" +
+    const run_result r = run("cd " + quote(dir.path().string()) + " && env -u ALLOCMETER_SPOOL LD_PRELOAD=" +
                              quote(RECORDER_SHIM) + " " + quote(RECORDER_TARGET));
     ASSERT_EQ(r.status, 0) << r.out;
     EXPECT_EQ(r.out, plain.out);
     EXPECT_EQ(parse(r.out).allocations, parse(plain.out).allocations);
     EXPECT_TRUE(fs::is_empty(dir.path())) << "a file was written";
+}
+
+// --timestamps: CLOCK_MONOTONIC at each event, within the run, never going back in a thread;
+// the counts are exact as without timestamps.
+TEST(Recorder, TimestampsAreMonotonicPerThread) {
+    scratch_dir dir;
+    const std::string trace = (dir.path() / "ts.trace").string();
+    const std::uint64_t before = monotonic_ns();
+    const run_result r = record(trace, RECORDER_TARGET, "", "ALLOCMETER_TIMESTAMPS=1 ");
+    const std::uint64_t after = monotonic_ns();
+    ASSERT_EQ(r.status, 0) << r.out;
+    check_trace(trace, parse(r.out));
+    tr::trace_header h;
+    const std::vector<tr::event> events = tr::load_sorted(trace, &h);
+    EXPECT_TRUE(h.timestamps);
+    EXPECT_EQ(h.clock, tr::clock_source::monotonic_ns);
+    ASSERT_FALSE(events.empty());
+    std::map<std::uint32_t, std::uint64_t> last;  // per thread
+    for (const tr::event& e : events) {
+        EXPECT_GE(e.time_ns, before);
+        EXPECT_LE(e.time_ns, after);
+        auto [it, first] = last.try_emplace(e.thread, e.time_ns);
+        if (!first) {
+            EXPECT_GE(e.time_ns, it->second) << "time goes back in thread " << e.thread;
+            it->second = e.time_ns;
+        }
+    }
+    EXPECT_GT(events.back().time_ns, events.front().time_ns);
+}
+
+// Two rounds of four threads, a third of the blocks freed by another thread, addresses back
+// at once: the trace validates (every free after its allocation, no id allocated twice) and
+// the program's own calls are all there, each free naming the object it freed.
+TEST(Recorder, StressWithCrossThreadFreesAndAddressReuse) {
+    scratch_dir dir;
+    const std::string trace = (dir.path() / "stress.trace").string();
+    const run_result r = record(trace, RECORDER_STRESS);
+    ASSERT_EQ(r.status, 0) << r.out;
+    const counts printed = parse(r.out);
+    ASSERT_GT(printed.allocations, 100000) << r.out;
+    tr::trace_summary sum;
+    ASSERT_NO_THROW(sum = tr::validate(trace));
+    const marker_stats s = analyse(trace, stress_marker);
+    EXPECT_EQ(s.allocations, printed.allocations);
+    EXPECT_EQ(s.frees, printed.frees);
+    EXPECT_EQ(s.failed, 0);
+    EXPECT_GT(s.cross_thread, printed.frees / 10);
+    EXPECT_EQ(s.threads.size(), 8u);
+    EXPECT_GE(s.thread_exits, 8);
+}
+
+// exec: the recorded process goes on being traced as the program it execs into; a process it
+// forks (here, the shell running a command that is not its last) is not traced.
+TEST(Recorder, ExecIsTracedForkedCommandsAreNot) {
+    scratch_dir dir;
+    const std::string exec_trace = (dir.path() / "exec.trace").string();
+    const run_result r = record(exec_trace, "/bin/sh", std::string("-c \"exec ") + RECORDER_TARGET + "\"");
+    ASSERT_EQ(r.status, 0) << r.out;
+    check_trace(exec_trace, parse(r.out));
+
+    const std::string fork_trace = (dir.path() / "fork.trace").string();
+    const run_result f = record(fork_trace, "/bin/sh", std::string("-c \"") + RECORDER_TARGET + "; true\"");
+    ASSERT_EQ(f.status, 0) << f.out;
+    ASSERT_GT(parse(f.out).allocations, 0) << f.out;
+    ASSERT_NO_THROW(tr::validate(fork_trace));
+    EXPECT_EQ(analyse(fork_trace).allocations, 0) << "a forked command was traced";
+}
+
+// Threads still allocating when main returns: exit stops recording, then writes every buffer
+// (waiting for an append in progress, never for the thread); the trace is valid and complete
+// for everything that finished.
+TEST(Recorder, ThreadsStillRunningAtExit) {
+    scratch_dir dir;
+    const std::string trace = (dir.path() / "linger.trace").string();
+    const run_result r = record(trace, RECORDER_STRESS, "3000 linger");
+    ASSERT_EQ(r.status, 0) << r.out;
+    const counts printed = parse(r.out);
+    tr::trace_summary sum;
+    ASSERT_NO_THROW(sum = tr::validate(trace));
+    EXPECT_GE(sum.threads, 11u);  // main, 2 x 4 workers, 2 still running
+    const marker_stats s = analyse(trace, stress_marker);
+    EXPECT_EQ(s.allocations, printed.allocations);
+    EXPECT_EQ(s.frees, printed.frees);
+}
+
+// Another thread receives a realloc's old block between the realloc's two seqs (window_malloc,
+// preloaded after the recorder, holds the realloc open until it has): that block must be a new
+// object with a new id, and the realloc, recorded after it, releases the old object's id.
+TEST(Recorder, ReallocOldBlockTakenByAnotherThreadGetsANewId) {
+    scratch_dir dir;
+    const std::string trace = (dir.path() / "window.trace").string();
+    const run_result r = record(trace, REALLOC_WINDOW_TARGET, "",
+                                "LD_PRELOAD=" + quote(std::string(RECORDER_SHIM) + " " + WINDOW_MALLOC) + " ");
+    ASSERT_EQ(r.status, 0) << r.out;
+    ASSERT_EQ(r.out, "reused=1 moved=1\n") << "the other thread did not get the old block";
+    ASSERT_NO_THROW(tr::validate(trace));
+    const tr::event* first = nullptr;
+    const tr::event* other = nullptr;
+    const tr::event* moved = nullptr;
+    const std::vector<tr::event> events = tr::load_sorted(trace);
+    for (const tr::event& e : events) {
+        if (e.kind == tr::op::malloc && e.size == 1111) first = &e;
+        if (e.kind == tr::op::malloc && e.size == 3333) other = &e;
+        if (e.kind == tr::op::realloc && e.size == 2222) moved = &e;
+    }
+    ASSERT_TRUE(first && other && moved);
+    EXPECT_NE(other->thread, first->thread);
+    EXPECT_NE(other->id, first->id) << "the old block came back while its object was live";
+    EXPECT_LT(other->seq, moved->seq);
+    EXPECT_EQ(moved->old_id, first->id);
+    EXPECT_EQ(moved->flags, tr::realloc_moved);
 }

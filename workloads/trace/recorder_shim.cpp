@@ -1,38 +1,67 @@
-// recorder_shim: an LD_PRELOAD library that records every allocation call of a program into an
-// allocmeter trace (spec: docs/trace-format.md).
+// recorder_shim: an LD_PRELOAD library that records every allocation call of a program into a
+// spool file: per-thread blocks of raw records, which `allocmeter record` converts into an
+// allocmeter trace once the program has exited (docs/trace-format.md, "The recorder").
 //
-//   LD_PRELOAD=liballocmeter_recorder.so ALLOCMETER_TRACE_OUT=app.trace ./app args
+//   LD_PRELOAD=liballocmeter_recorder.so ALLOCMETER_SPOOL=app.trace.spool [ALLOCMETER_TIMESTAMPS=1] ./app
 //
-// Without ALLOCMETER_TRACE_OUT nothing is recorded and every call is forwarded.
+// Without ALLOCMETER_SPOOL nothing is recorded and every call is forwarded.
 //
 // How it works
 // - The real functions come from dlsym(RTLD_NEXT, ...). dlsym itself may call calloc/malloc;
 //   while it runs, those calls are served from a static bootstrap buffer that is never handed
 //   to the real free.
 // - A thread_local recursion guard: a call made while this thread is already inside the shim
-//   (the trace writer, zstd, stdio, the C++ runtime's operator new calling malloc, ...) goes
-//   straight to the real function and is not recorded.
-// - Addresses become dense object ids (smallest id not live, starting at 1; 0 is NULL)
-//   through an open-addressing hash table and a min-heap of free ids, both in memory that
-//   comes from mmap directly, never from malloc.
-// - ONE global spinlock (first version) protects the id table, the thread-id counter, the
-//   global sequence number and the single trace_writer, so the lock also fixes the order of
-//   events. The sequence number is taken inside the lock, after an allocating call returned
-//   and before a releasing call is made: an address is never seen reused before its free.
-//   realloc holds the lock across the real call, because it both releases and allocates.
-//   DESIGN.md wants per-thread buffers without a global lock; this is not that yet.
-// - Thread ids are dense, assigned on a thread's first recorded event, which is a
-//   thread_start (parent: the thread that called pthread_create when that thread was already
-//   recorded). A thread_local destructor appends thread_exit; the thread's later calls (other
-//   TLS destructors) are forwarded unrecorded, and an object they free stays live in the trace.
-// - At process exit (a destructor function) recording stops and the writer is closed.
-// - fork: the child stops recording (pthread_atfork child handler) and is NOT traced. The
-//   child's copy of the writer's FILE buffer is pointed at /dev/null so that the child's
-//   exit() cannot write the parent's buffered bytes into the trace.
-// - Failed calls are recorded with id 0. Sizes, counts and alignments above 2^48 are
-//   recorded as 2^48 (with id 0: such a call cannot succeed).
+//   (registering the thread-exit hook, the C++ runtime's operator new calling malloc, a signal
+//   handler that allocates, ...) goes straight to the real function and is not recorded.
+// - No global lock. Each thread appends raw records (trace_spool.hpp: an opcode byte, then
+//   varint deltas of seq, time and address, then the call's arguments) to its own 64 KiB
+//   buffer, mapped with mmap, never malloc'd. The one shared write per event is a fetch_add on
+//   the global sequence counter, taken after an allocating call returns and before a releasing
+//   call is made, so an address is never seen reused before its free. realloc takes one seq
+//   before the real call (the release point of the old address) and one after (the allocation
+//   point of the result) and holds nothing across the call; the converter puts the trace's
+//   realloc event at the second seq.
+// - Addresses are not turned into ids here, and nothing is encoded into the trace format on the
+//   program's threads: the converter (trace_spool.cpp) merges the threads' streams by seq and
+//   gives each address the smallest id not live, after the program has exited.
+// - A full buffer becomes one framed, checksummed block, written with ONE write() call to ONE
+//   spool descriptor opened O_APPEND. One file rather than one per thread: a single open() at
+//   start (none per thread, no descriptor per thread for programs that start thousands), one
+//   file to convert and delete; O_APPEND places each write() whole at the end of a regular
+//   file, so blocks of different threads never interleave, and at 64 KiB per write the file's
+//   lock is taken once per ~10,000 events.
+// - A buffer's busy flag is a handshake that only its owner and the exit flush use (begin()):
+//   the owner sets it before its fetch_add and clears it after appending; no thread ever waits
+//   on another thread's buffer while the program runs.
+// - Threads: a thread's first recorded event takes a buffer (a free one left by an exited
+//   thread, else a new mapping, added to a registry that is only pushed to) and a new spool
+//   key, and records thread_start (parent: the thread that called pthread_create, through our
+//   trampoline). A thread-exit hook, registered the way thread_local destructors are, records
+//   thread_exit, writes the thread's last block and frees the buffer; the thread's later calls
+//   (other thread_local destructors) are forwarded unrecorded, and an object they free stays
+//   live in the trace.
+// - Exit (a destructor function): recording stops first, by setting the stop bit of the seq
+//   counter, which refuses every later append; then every registered buffer is written, each
+//   after its owner (a thread still running) has finished the append it was in. The trace holds
+//   exactly the events whose seq came before the stop (but a realloc caught between its two
+//   seqs, which is then not recorded at all). A program that is killed or calls _exit
+//   leaves the blocks written so far; record converts those and says the trace may be incomplete.
+// - Conversion runs in `allocmeter record`, not in the program at exit: the program's exit is
+//   not slowed by the merge and zstd, the converter's tables never enter the recorded heap, it
+//   cannot race threads that outlive exit, and a killed program's blocks are still converted.
+// - fork: the child is NOT traced. Its atfork handler stops recording in the child and closes
+//   the child's copy of the spool descriptor; its copies of the buffers are discarded, never
+//   written, so nothing of the child reaches the parent's spool. The spool is created O_EXCL
+//   with the creator's pid in its header: another process that inherits the environment (a
+//   fork child that execs) finds it taken and is not traced; the recorded process itself, after
+//   an exec, starts the spool over, so the trace is of the program it became (claim_spool()).
+// - ALLOCMETER_TIMESTAMPS=1 (record --timestamps): each record also carries CLOCK_MONOTONIC in
+//   ns, read right after its seq (clock_gettime is a vDSO call: no system call).
+// - Failed calls are recorded with address 0 (id 0 in the trace). Sizes, counts and alignments
+//   are recorded as requested; the converter clamps those above 2^48. A free of an address the
+//   recording never saw allocated (allocated before recording started) is dropped by the converter.
 
-#include "workloads/trace/trace_format.hpp"
+#include "workloads/trace/trace_spool.hpp"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -40,8 +69,8 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,6 +81,10 @@
 #include <cstring>
 #include <new>
 #include <string>
+
+// glibc's registration of thread_local destructors (what the C++ runtime calls), and this DSO.
+extern "C" int __cxa_thread_atexit_impl(void (*fn)(void*), void* arg, void* dso);
+extern "C" void* __dso_handle;
 
 namespace {
 
@@ -202,363 +235,243 @@ struct guard {
     guard& operator=(const guard&) = delete;
 };
 
-// ---- the global lock -------------------------------------------------------------------------
+// ---- the spool and the per-thread buffers ----------------------------------------------------
 
-std::atomic_flag lock_flag = ATOMIC_FLAG_INIT;
+std::atomic<bool> recording{false};  // the fast "not recording" test; the stop bit is the authority
+bool timestamps = false;             // set before recording starts, read-only afterwards
+int spool_fd = -1;
 
-void lock() {
-    while (lock_flag.test_and_set(std::memory_order_acquire)) {
-        while (lock_flag.test(std::memory_order_relaxed)) {
+// The global sequence counter, alone on its cache line. Its top bit is the stop bit: once it is
+// set (at exit, or in a fork child) every append is refused.
+constexpr std::uint64_t stop_bit = std::uint64_t{1} << 63;
+alignas(64) std::atomic<std::uint64_t> next_seq{0};
+alignas(64) std::atomic<std::uint32_t> next_key{0};  // spool keys: one per recorded thread
+
+constexpr std::size_t block_bytes = 64 * 1024;  // header + payload: one write()
+constexpr std::size_t payload_limit = block_bytes - tr::spool_block_header_bytes - tr::spool_max_record_bytes;
+
+enum : int { buffer_owned = 0, buffer_free = 1 };
+
+// One thread's records not yet written. Lives in its own mapping and is never unmapped (the
+// exit flush walks every buffer ever made); a free one is reused by the next new thread.
+struct thread_buffer {
+    std::atomic<int> busy{0};             // owner inside an append (see begin())
+    std::atomic<int> state{buffer_owned};  // buffer_free once its thread exited and it is written
+    thread_buffer* next = nullptr;        // registry link, fixed before the buffer is published
+    std::uint32_t key = 0;                // the owning thread's spool key
+    tr::spool_block_state block;          // delta bases and count of the block being filled
+    unsigned char* cur = nullptr;         // end of the payload so far
+    alignas(64) unsigned char bytes[block_bytes];  // block header, then payload
+};
+
+std::atomic<thread_buffer*> buffers{nullptr};  // registry of every buffer: pushed to, never popped
+
+unsigned char* payload(thread_buffer& b) { return b.bytes + tr::spool_block_header_bytes; }
+
+AM_TLS thread_local thread_buffer* my_buffer = nullptr;
+AM_TLS thread_local bool my_exited = false;     // thread_exit recorded (or the thread cannot be recorded)
+AM_TLS thread_local std::uint32_t my_parent = 0;  // creating thread's key + 1, set by our trampoline
+
+inline std::uint64_t now_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);  // vDSO: no system call
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
+    __builtin_ia32_pause();
 #endif
-        }
-    }
-}
-void unlock() { lock_flag.clear(std::memory_order_release); }
-
-struct locked {
-    locked() { lock(); }
-    ~locked() { unlock(); }
-    locked(const locked&) = delete;
-    locked& operator=(const locked&) = delete;
-};
-
-// ---- mmap-backed id table --------------------------------------------------------------------
-
-void* map_bytes(std::size_t n) {
-    void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? nullptr : p;
 }
 
-// address -> id, linear probing, deletion by backward shift (no tombstones). Key 0 = empty.
-class id_table {
-public:
-    // Inserts (addr, id); false when memory ran out.
-    bool insert(std::uintptr_t addr, std::uint64_t id) {
-        if ((count_ + 1) * 2 > cap_ && !grow()) return false;
-        std::size_t i = slot(addr);
-        while (slots_[i].key != 0) {
-            if (slots_[i].key == addr) {  // stale entry (should not happen): overwrite
-                slots_[i].id = id;
-                return true;
-            }
-            i = (i + 1) & (cap_ - 1);
-        }
-        slots_[i] = {addr, id};
-        ++count_;
-        return true;
-    }
-
-    // Removes addr; returns its id, or 0 when it was not there.
-    std::uint64_t erase(std::uintptr_t addr) {
-        if (cap_ == 0) return 0;
-        std::size_t i = slot(addr);
-        while (slots_[i].key != addr) {
-            if (slots_[i].key == 0) return 0;
-            i = (i + 1) & (cap_ - 1);
-        }
-        std::uint64_t id = slots_[i].id;
-        // backward-shift deletion
-        std::size_t j = i;
-        for (;;) {
-            j = (j + 1) & (cap_ - 1);
-            if (slots_[j].key == 0) break;
-            std::size_t home = slot(slots_[j].key);
-            // move j into the hole i when its home is not in (i, j] cyclically
-            bool movable = (i <= j) ? (home <= i || home > j) : (home <= i && home > j);
-            if (movable) {
-                slots_[i] = slots_[j];
-                i = j;
-            }
-        }
-        slots_[i] = {0, 0};
-        --count_;
-        return id;
-    }
-
-    std::uint64_t find(std::uintptr_t addr) const {
-        if (cap_ == 0) return 0;
-        std::size_t i = slot(addr);
-        while (slots_[i].key != 0) {
-            if (slots_[i].key == addr) return slots_[i].id;
-            i = (i + 1) & (cap_ - 1);
-        }
-        return 0;
-    }
-
-private:
-    struct entry {
-        std::uintptr_t key;
-        std::uint64_t id;
-    };
-
-    std::size_t slot(std::uintptr_t a) const {
-        std::uint64_t h = a * 0x9E3779B97F4A7C15ull;
-        return static_cast<std::size_t>(h >> 20) & (cap_ - 1);
-    }
-
-    bool grow() {
-        std::size_t ncap = cap_ == 0 ? (std::size_t{1} << 16) : cap_ * 2;
-        auto* n = static_cast<entry*>(map_bytes(ncap * sizeof(entry)));
-        if (n == nullptr) return false;
-        entry* old = slots_;
-        std::size_t ocap = cap_;
-        slots_ = n;
-        cap_ = ncap;
-        for (std::size_t k = 0; k < ocap; ++k) {
-            if (old[k].key == 0) continue;
-            std::size_t i = slot(old[k].key);
-            while (slots_[i].key != 0) i = (i + 1) & (cap_ - 1);
-            slots_[i] = old[k];
-        }
-        if (old != nullptr) munmap(old, ocap * sizeof(entry));
-        return true;
-    }
-
-    entry* slots_ = nullptr;
-    std::size_t cap_ = 0;
-    std::size_t count_ = 0;
-};
-
-// Free ids as a binary min-heap in mmap'd memory: the smallest id that is not live is
-// min(heap top, next_id).
-class id_pool {
-public:
-    std::uint64_t take() {
-        if (size_ == 0) return next_++;
-        std::uint64_t top = heap_[0];
-        heap_[0] = heap_[--size_];
-        std::size_t i = 0;
-        for (;;) {
-            std::size_t l = 2 * i + 1, r = l + 1, m = i;
-            if (l < size_ && heap_[l] < heap_[m]) m = l;
-            if (r < size_ && heap_[r] < heap_[m]) m = r;
-            if (m == i) break;
-            std::swap(heap_[i], heap_[m]);
-            i = m;
-        }
-        return top;
-    }
-
-    // Returns an id to the pool; false when memory ran out (the id is then never reused).
-    bool give(std::uint64_t id) {
-        if (size_ == cap_ && !grow()) return false;
-        std::size_t i = size_++;
-        heap_[i] = id;
-        while (i > 0) {
-            std::size_t p = (i - 1) / 2;
-            if (heap_[p] <= heap_[i]) break;
-            std::swap(heap_[p], heap_[i]);
-            i = p;
-        }
-        return true;
-    }
-
-private:
-    bool grow() {
-        std::size_t ncap = cap_ == 0 ? 8192 : cap_ * 2;
-        auto* n = static_cast<std::uint64_t*>(map_bytes(ncap * sizeof(std::uint64_t)));
-        if (n == nullptr) return false;
-        if (heap_ != nullptr) {
-            std::memcpy(n, heap_, size_ * sizeof(std::uint64_t));
-            munmap(heap_, cap_ * sizeof(std::uint64_t));
-        }
-        heap_ = n;
-        cap_ = ncap;
-        return true;
-    }
-
-    std::uint64_t* heap_ = nullptr;
-    std::size_t size_ = 0, cap_ = 0;
-    std::uint64_t next_ = 1;
-};
-
-// ---- recorder state (all under the lock unless atomic) ---------------------------------------
-
-std::atomic<bool> recording{false};
-std::atomic<std::uint64_t> next_seq{0};
-tr::trace_writer* writer = nullptr;  // placement-new'd into writer_storage
-alignas(tr::trace_writer) unsigned char writer_storage[sizeof(tr::trace_writer)];
-id_table objects;
-id_pool ids;
-std::uint32_t next_thread = 0;
-int trace_fd = -1;  // the writer's file descriptor, found after it opened the file
-
-constexpr std::uint32_t no_tid = tr::no_thread;
-
-struct thread_state;
-AM_TLS thread_local std::uint32_t my_tid = no_tid;
-AM_TLS thread_local bool my_exited = false;
-AM_TLS thread_local std::uint32_t my_parent = no_tid;  // set by our pthread_create trampoline
-
-// A thread_local object whose destructor appends thread_exit. Touched on a thread's first
-// event (inside the guard: registering the destructor may call calloc).
-struct thread_state {
-    bool armed = false;
-    ~thread_state();
-};
-AM_TLS thread_local thread_state tstate;
-
-void stop_locked() {
+void stop_recording() {
     recording.store(false, std::memory_order_relaxed);
+    next_seq.fetch_or(stop_bit, std::memory_order_seq_cst);
 }
 
-// Appends one event under the lock; on any writer error recording stops.
-void append_locked(tr::event& e) {
-    try {
-        writer->append(e);
-    } catch (...) {
-        stop_locked();
+// Writes b's records as one block (one write() call) and starts a new block. The caller is
+// b's owner inside an append, or the exit flush after the owner left its append. A failed or
+// short write (disk full) stops recording; a torn block is reported by the converter.
+void write_block(thread_buffer& b) {
+    if (b.block.count == 0) return;
+    const int saved_errno = errno;  // the program's errno is the real call's
+    const auto n = static_cast<std::uint32_t>(b.cur - payload(b));
+    tr::finish_spool_block(b.bytes, b.key, b.block, n);
+    const std::size_t len = tr::spool_block_header_bytes + n;
+    ssize_t w;
+    do {
+        w = ::write(spool_fd, b.bytes, len);
+    } while (w < 0 && errno == EINTR);
+    if (w != static_cast<ssize_t>(len)) stop_recording();
+    b.block = {};
+    b.cur = payload(b);
+    errno = saved_errno;
+}
+
+// Begins an append to b: sets busy, then takes the next seq; false (and nothing may be
+// appended) when recording has stopped. Why this needs no lock: the exit flush sets the stop
+// bit with a read-modify-write of next_seq and then waits for each buffer's busy to clear. If
+// our fetch_add came first in next_seq's order, the flush's RMW reads from it and
+// synchronises with it, so the flush sees busy set (stored before the fetch_add) and waits
+// for our commit. If it came after, we see the stop bit and never touch the buffer.
+[[gnu::always_inline]] inline bool begin(thread_buffer& b, std::uint64_t& seq) {
+    b.busy.store(1, std::memory_order_relaxed);
+    seq = next_seq.fetch_add(1, std::memory_order_seq_cst);
+    if (seq & stop_bit) [[unlikely]] {
+        b.busy.store(0, std::memory_order_release);
+        return false;
     }
-}
-
-// Assigns this thread's id if needed and appends its thread_start. Under the lock.
-bool ensure_thread_locked() {
-    if (my_tid != no_tid) return true;
-    if (next_thread >= tr::max_threads) return false;
-    my_tid = next_thread++;
-    tr::event e;
-    e.kind = tr::op::thread_start;
-    e.thread = my_tid;
-    e.seq = next_seq.fetch_add(1, std::memory_order_relaxed);
-    e.parent = my_parent;
-    append_locked(e);
     return true;
 }
 
-thread_state::~thread_state() {
-    if (!armed) return;
+inline void end(thread_buffer& b) { b.busy.store(0, std::memory_order_release); }
+
+// Appends r (its seq taken by begin()) and ends the append. A buffer with no room left for
+// the largest record is written at once, so the next append always fits.
+[[gnu::always_inline]] inline void commit(thread_buffer& b, const tr::spool_record& r) {
+    b.cur = tr::encode_spool_record(b.cur, b.block, r, timestamps);
+    if (static_cast<std::size_t>(b.cur - payload(b)) > payload_limit) [[unlikely]]
+        write_block(b);
+    end(b);
+}
+
+// Runs at thread exit (registered by start_thread, like a thread_local destructor): records
+// thread_exit, writes the thread's last block and frees its buffer. The thread's later calls
+// (other TLS destructors) are forwarded unrecorded.
+void on_thread_exit(void*) {
     guard g;
-    locked l;
-    if (recording.load(std::memory_order_relaxed) && my_tid != no_tid && !my_exited) {
-        tr::event e;
-        e.kind = tr::op::thread_exit;
-        e.thread = my_tid;
-        e.seq = next_seq.fetch_add(1, std::memory_order_relaxed);
-        append_locked(e);
+    thread_buffer* b = my_buffer;
+    if (b != nullptr && !my_exited) {
+        tr::spool_record r;
+        r.kind = tr::op::thread_exit;
+        if (begin(*b, r.seq)) {
+            if (timestamps) r.time_ns = now_ns();
+            b->cur = tr::encode_spool_record(b->cur, b->block, r, timestamps);
+            write_block(*b);  // the thread's last block, whatever its size
+            end(*b);
+            // Free for the next thread only once written. When recording has stopped, the
+            // exit flush may still have to write this buffer: it is then not reused.
+            b->state.store(buffer_free, std::memory_order_release);
+        }
     }
     my_exited = true;
+    my_buffer = nullptr;
+}
+
+// A thread's first event: a buffer and a key, its thread_start, and on_thread_exit registered
+// (as the C++ runtime registers a thread_local destructor, but once, here: a thread_local
+// object with a destructor would put a TLS-init call on every recorded call). nullptr when the
+// thread cannot be recorded (no memory, or more threads than a trace can name); it is then not
+// tried again.
+__attribute__((noinline)) thread_buffer* start_thread() {
+    const int saved_errno = errno;
+    const std::uint32_t key = next_key.fetch_add(1, std::memory_order_relaxed);
+    thread_buffer* b = nullptr;
+    if (key < tr::max_threads) {
+        for (thread_buffer* c = buffers.load(std::memory_order_acquire); c != nullptr && b == nullptr; c = c->next) {
+            int expected = buffer_free;
+            if (c->state.compare_exchange_strong(expected, buffer_owned, std::memory_order_acquire)) b = c;
+        }
+        if (b == nullptr) {
+            void* m = ::mmap(nullptr, sizeof(thread_buffer), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                             -1, 0);
+            if (m != MAP_FAILED) {
+                b = new (m) thread_buffer;  // default-initialised: the 64 KiB stay untouched zero pages
+                b->cur = payload(*b);
+                b->next = buffers.load(std::memory_order_relaxed);
+                while (!buffers.compare_exchange_weak(b->next, b, std::memory_order_release,
+                                                      std::memory_order_relaxed)) {
+                }
+            }
+        }
+    }
+    errno = saved_errno;
+    if (b == nullptr) {
+        my_exited = true;
+        return nullptr;
+    }
+    b->key = key;
+    my_buffer = b;
+    __cxa_thread_atexit_impl(on_thread_exit, nullptr, &__dso_handle);  // may allocate: inside the guard
+    tr::spool_record r;
+    r.kind = tr::op::thread_start;
+    r.parent = my_parent;
+    if (begin(*b, r.seq)) {
+        if (timestamps) r.time_ns = now_ns();
+        commit(*b, r);
+    }
+    return b;
+}
+
+[[gnu::always_inline]] inline thread_buffer* buffer() {
+    thread_buffer* b = my_buffer;
+    if (b == nullptr) [[unlikely]]
+        b = start_thread();
+    return b;
+}
+
+// Records r now: after an allocating call returned, before a releasing call is made.
+[[gnu::always_inline]] inline void record(tr::spool_record& r) {
+    thread_buffer* b = buffer();
+    if (b == nullptr || !begin(*b, r.seq)) return;
+    if (timestamps) r.time_ns = now_ns();
+    commit(*b, r);
 }
 
 // True when this call should be recorded: the recorder runs, this thread is not inside the
 // shim and has not exited.
-inline bool should_record() {
+[[gnu::always_inline]] inline bool should_record() {
     return depth == 0 && recording.load(std::memory_order_relaxed) && !my_exited;
 }
 
-// Called with the guard held and the lock NOT held: make sure the thread_local destructor is
-// registered before taking the lock (registration may allocate).
-inline void arm_thread() {
-    if (!tstate.armed) tstate.armed = true;
-}
-
-constexpr std::uint64_t clamp(std::uint64_t v) { return v > tr::max_size ? tr::max_size : v; }
-
-// Records an allocating event for result p. Fills seq, thread, id. Under the lock.
-void record_alloc_locked(tr::event& e, void* p) {
-    if (!recording.load(std::memory_order_relaxed) || my_exited) return;
-    if (!ensure_thread_locked()) return;
-    e.thread = my_tid;
-    e.id = 0;
-    if (p != nullptr) {
-        e.id = ids.take();
-        if (!objects.insert(reinterpret_cast<std::uintptr_t>(p), e.id)) {
-            stop_locked();
-            return;
-        }
-    }
-    e.size = clamp(e.size);
-    e.count = clamp(e.count);
-    e.alignment = clamp(e.alignment);
-    e.seq = next_seq.fetch_add(1, std::memory_order_relaxed);
-    append_locked(e);
-}
-
-// Releases p's id (not recorded when p is unknown). Returns false when nothing is recorded.
-bool release_id_locked(void* p, std::uint64_t& id) {
-    id = 0;
-    if (p == nullptr) return true;
-    id = objects.erase(reinterpret_cast<std::uintptr_t>(p));
-    if (id == 0) return false;  // allocated before recording started, or unrecorded
-    ids.give(id);
-    return true;
-}
-
-// Records a releasing event for p before the real release. Under the lock.
-void record_free_locked(tr::event& e, void* p) {
-    if (!recording.load(std::memory_order_relaxed)) return;
-    if (my_exited) {
-        // The thread already wrote thread_exit: drop the address so a later allocation at
-        // the same address gets a fresh id; the old id stays live in the trace (a leak).
-        if (p != nullptr) objects.erase(reinterpret_cast<std::uintptr_t>(p));
-        return;
-    }
-    std::uint64_t id;
-    if (!release_id_locked(p, id)) return;
-    if (!ensure_thread_locked()) return;
-    e.thread = my_tid;
-    e.id = id;
-    e.size = clamp(e.size);
-    e.alignment = clamp(e.alignment);
-    e.seq = next_seq.fetch_add(1, std::memory_order_relaxed);
-    append_locked(e);
-}
+inline std::uint64_t address(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
 
 // ---- generic wrappers ------------------------------------------------------------------------
 
 template <class Call>
-void* alloc_event(tr::event e, Call call) {
+void* alloc_event(tr::spool_record r, Call call) {
     if (!should_record()) return call();
     guard g;
-    arm_thread();
     void* p = call();
-    locked l;
-    record_alloc_locked(e, p);
+    r.addr = address(p);
+    record(r);
     return p;
 }
 
-// operator new may throw: record the failure with id 0, then rethrow.
+// operator new may throw: record the failure with address 0, then rethrow.
 template <class Call>
-void* new_event(tr::event e, Call call) {
+void* new_event(tr::spool_record r, Call call) {
     if (!should_record()) return call();
     guard g;
-    arm_thread();
     void* p = nullptr;
     try {
         p = call();
     } catch (...) {
-        {
-            locked l;
-            record_alloc_locked(e, nullptr);
-        }
+        record(r);
         throw;
     }
-    locked l;
-    record_alloc_locked(e, p);
+    r.addr = address(p);
+    record(r);
     return p;
 }
 
 template <class Call>
-void free_event(tr::event e, void* p, Call call) {
+void free_event(tr::spool_record r, void* p, Call call) {
     if (in_bootstrap(p)) return;  // bootstrap blocks are never freed
     if (!should_record()) return call();
     guard g;
-    arm_thread();
-    {
-        locked l;
-        record_free_locked(e, p);
-    }
+    r.addr = address(p);
+    record(r);
     call();
 }
 
-tr::event make(tr::op kind, std::uint64_t size = 0, std::uint8_t flags = 0, std::uint64_t align = 0) {
-    tr::event e;
-    e.kind = kind;
-    e.size = size;
-    e.flags = flags;
-    e.alignment = align;
-    return e;
+tr::spool_record make(tr::op kind, std::uint64_t size = 0, std::uint8_t flags = 0, std::uint64_t align = 0) {
+    tr::spool_record r;
+    r.kind = kind;
+    r.size = size;
+    r.flags = flags;
+    r.alignment = align;
+    return r;
 }
 
 // ---- start and stop --------------------------------------------------------------------------
@@ -582,84 +495,89 @@ std::string read_cmdline() {
     return s;
 }
 
-// The writer keeps its FILE private; find its descriptor by the file's identity.
-int find_fd(const char* path) {
-    struct stat want;
-    if (stat(path, &want) != 0) return -1;
-    int found = -1;
-    for (int fd = 0; fd < 4096; ++fd) {
-        struct stat st;
-        if (fstat(fd, &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino) found = fd;
-    }
-    return found;  // the highest: the one just opened
+// The child of fork is not traced: its copy of the counter gets the stop bit, so its copies of
+// the buffers are never appended to or written, and it drops its copy of the spool descriptor.
+void atfork_child() {
+    recording.store(false, std::memory_order_relaxed);
+    next_seq.fetch_or(stop_bit, std::memory_order_relaxed);
+    if (spool_fd >= 0) ::close(spool_fd);
+    spool_fd = -1;
 }
 
-// The forking thread holds the lock across fork() so the child's copy of the recorder state is
-// consistent; it is inside the guard meanwhile, so allocations made by other atfork handlers
-// or by fork itself are forwarded instead of deadlocking on the lock.
-void atfork_prepare() {
-    ++depth;
-    lock();
+// True when the spool at `path` was created by this process: an earlier image of it, before
+// it exec'd into this one (exec runs no destructors, so that image's last blocks are lost).
+bool spool_is_mine(const char* path) {
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    unsigned char h[tr::spool_header_bytes];
+    const bool whole = ::read(fd, h, sizeof h) == static_cast<ssize_t>(sizeof h);
+    ::close(fd);
+    std::uint32_t pid;
+    std::memcpy(&pid, h + 16, sizeof pid);
+    return whole && std::memcmp(h, tr::spool_magic, sizeof tr::spool_magic) == 0 &&
+           pid == static_cast<std::uint32_t>(::getpid());
 }
-void atfork_parent() {
-    unlock();
-    --depth;
-}
-void atfork_child() {
-    // The child is not traced. Its copy of the writer's stdio buffer must never reach the
-    // trace file (exit() flushes every FILE): point that descriptor at /dev/null.
-    recording.store(false, std::memory_order_relaxed);
-    if (trace_fd >= 0) {
-        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        if (null >= 0) {
-            dup2(null, trace_fd);
-            close(null);
-        }
-    }
-    writer = nullptr;  // never closed in the child
-    unlock();
-    --depth;
+
+// Opens the spool for this process, or -1 when this process is not to be traced. O_EXCL: the
+// first process claims it. Another process that inherits the environment (a fork child that
+// execs, the programs a shell script starts) finds it taken and runs unrecorded. The same
+// process after an exec starts the spool over: the trace is of the program it became
+// (`allocmeter record -- sh -c 'exec ./app'` records ./app).
+int claim_spool(const char* path) {
+    const int flags = O_WRONLY | O_APPEND | O_CLOEXEC;
+    const int fd = ::open(path, flags | O_CREAT | O_EXCL, 0644);
+    if (fd >= 0 || errno != EEXIST || !spool_is_mine(path)) return fd;
+    return ::open(path, flags | O_TRUNC);
 }
 
 __attribute__((constructor)) void recorder_start() {
     if (!ready()) return;
-    const char* out = std::getenv("ALLOCMETER_TRACE_OUT");
+    const char* out = std::getenv("ALLOCMETER_SPOOL");
     if (out == nullptr || *out == '\0') return;
+    const char* ts = std::getenv("ALLOCMETER_TIMESTAMPS");
+    timestamps = ts != nullptr && *ts != '\0' && std::strcmp(ts, "0") != 0;
     guard g;
+    const int fd = claim_spool(out);
+    if (fd < 0) return;
+    std::string header;
     try {
-        tr::trace_header h;
+        tr::spool_header h;
         h.pointer_size = sizeof(void*);
-        long ps = sysconf(_SC_PAGESIZE);
+        const long ps = sysconf(_SC_PAGESIZE);
         h.page_size = ps > 0 ? static_cast<std::uint32_t>(ps) : 4096;
-        h.clock = tr::clock_source::none;
+        h.timestamps = timestamps;
+        h.pid = static_cast<std::uint32_t>(::getpid());
         h.command_line = read_cmdline();
         struct utsname u;
         if (uname(&u) == 0) h.host = u.nodename;
-        writer = new (writer_storage) tr::trace_writer(out, h);
+        header = tr::encode_spool_header(h);
     } catch (...) {
-        writer = nullptr;
+        ::close(fd);
         return;
     }
-    trace_fd = find_fd(out);
-    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    if (::write(fd, header.data(), header.size()) != static_cast<ssize_t>(header.size())) {
+        ::close(fd);
+        return;
+    }
+    spool_fd = fd;
+    pthread_atfork(nullptr, nullptr, atfork_child);
     recording.store(true, std::memory_order_release);
 }
 
+// Process exit: stop first, then write every buffer once its owner is out of its append.
 __attribute__((destructor)) void recorder_stop() {
+    if (spool_fd < 0) return;
     guard g;
-    tr::trace_writer* w;
-    {
-        locked l;
-        recording.store(false, std::memory_order_relaxed);
-        w = writer;
-        writer = nullptr;
+    stop_recording();
+    for (thread_buffer* b = buffers.load(std::memory_order_acquire); b != nullptr; b = b->next) {
+        // This thread's own buffer is busy only if exit() ran in a signal handler that
+        // interrupted an append: waiting would never end, so that block is lost.
+        if (b == my_buffer && b->busy.load(std::memory_order_relaxed)) continue;
+        while (b->busy.load(std::memory_order_acquire)) cpu_relax();
+        write_block(*b);
     }
-    if (w == nullptr) return;
-    try {
-        w->close();
-    } catch (...) {
-    }
-    // The writer is not destroyed: other threads may still run, and its memory is static.
+    ::close(spool_fd);
+    spool_fd = -1;
 }
 
 // ---- pthread_create: remember the parent thread ----------------------------------------------
@@ -667,7 +585,7 @@ __attribute__((destructor)) void recorder_stop() {
 struct start_args {
     void* (*fn)(void*);
     void* arg;
-    std::uint32_t parent;
+    std::uint32_t parent;  // key + 1
 };
 
 void* thread_trampoline(void* a) {
@@ -696,9 +614,9 @@ void* calloc(std::size_t n, std::size_t size) noexcept {
         if (size != 0 && n > SIZE_MAX / size) return nullptr;
         return bootstrap_alloc(n * size);
     }
-    tr::event e = make(tr::op::calloc, size);
-    e.count = n;
-    return alloc_event(e, [&] { return real.calloc(n, size); });
+    tr::spool_record r = make(tr::op::calloc, size);
+    r.count = n;
+    return alloc_event(r, [&] { return real.calloc(n, size); });
 }
 
 void free(void* p) noexcept {
@@ -721,46 +639,27 @@ void* realloc(void* p, std::size_t size) noexcept {
     }
     if (!should_record()) return real.realloc(p, size);
     guard g;
-    arm_thread();
-    // The lock is held across the real call: realloc releases and allocates in one step, and
-    // another thread must not see the released address before this event is recorded.
-    locked l;
-    void* r = real.realloc(p, size);
-    if (!recording.load(std::memory_order_relaxed)) return r;
-    if (my_exited) {
-        if (p != nullptr && (r != nullptr || size == 0)) objects.erase(reinterpret_cast<std::uintptr_t>(p));
-        return r;
+    thread_buffer* b = buffer();
+    if (b == nullptr) return real.realloc(p, size);
+    tr::spool_record r = make(tr::op::realloc, size);
+    r.old_addr = address(p);
+    // First seq: the release point of p, before the call. Nothing is held across the call;
+    // another thread may receive p before the second seq, and the converter gives it a new id.
+    if (!begin(*b, r.seq)) return real.realloc(p, size);
+    end(*b);
+    void* q = real.realloc(p, size);
+    // Second seq: the allocation point of the result. If recording stopped in between, the
+    // realloc is not recorded (the trace then ends with p still live).
+    if (begin(*b, r.seq2)) {
+        r.addr = address(q);
+        if (timestamps) r.time_ns = now_ns();
+        commit(*b, r);
     }
-    if (!ensure_thread_locked()) return r;
-    tr::event e = make(tr::op::realloc, clamp(size));
-    e.thread = my_tid;
-    const auto old_addr = reinterpret_cast<std::uintptr_t>(p);
-    e.old_id = p == nullptr ? 0 : objects.find(old_addr);
-    if (r == nullptr && size != 0) {
-        e.id = 0;  // failure: the old object stays live
-    } else if (r != nullptr && r == p && e.old_id != 0) {
-        e.id = e.old_id;  // in place: same object, same id, table unchanged
-    } else {
-        if (e.old_id != 0) {
-            objects.erase(old_addr);
-            ids.give(e.old_id);
-        }
-        if (r != nullptr) {
-            e.id = ids.take();
-            if (!objects.insert(reinterpret_cast<std::uintptr_t>(r), e.id)) {
-                stop_locked();
-                return r;
-            }
-        }
-        if (p != nullptr && r != nullptr && r != p) e.flags = tr::realloc_moved;
-    }
-    e.seq = next_seq.fetch_add(1, std::memory_order_relaxed);
-    append_locked(e);
-    return r;
+    return q;
 }
 
 namespace {
-tr::event aligned_ev(std::size_t size, std::size_t align, tr::align_fn which) {
+tr::spool_record aligned_ev(std::size_t size, std::size_t align, tr::align_fn which) {
     return make(tr::op::aligned, size, static_cast<std::uint8_t>(which), align);
 }
 std::size_t page_size() {
@@ -807,14 +706,16 @@ void* pvalloc(std::size_t size) noexcept {
 
 int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (*fn)(void*), void* arg) noexcept {
     if (!ready() || real.pthread_create == nullptr) return EAGAIN;
-    if (!should_record() || my_tid == no_tid) return real.pthread_create(t, attr, fn, arg);
+    if (!should_record()) return real.pthread_create(t, attr, fn, arg);
     start_args* a;
+    std::uint32_t parent = 0;
     {
         guard g;
+        if (thread_buffer* b = buffer()) parent = b->key + 1;  // the creator is recorded first
         a = static_cast<start_args*>(real.malloc(sizeof(start_args)));
     }
     if (a == nullptr) return real.pthread_create(t, attr, fn, arg);
-    *a = {fn, arg, my_tid};
+    *a = {fn, arg, parent};
     int rc = real.pthread_create(t, attr, thread_trampoline, a);
     if (rc != 0) {
         guard g;

@@ -1,0 +1,631 @@
+// The recorder's spool and its converter, without a preload: spools built record by record,
+// converted, then read back and validated. Covers realloc's two seqs (the old address taken
+// by another thread in between), address reuse across threads, id reuse, dense threads, and
+// damaged spools (an error naming the file and the byte, or salvage up to the damage).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "workloads/trace/trace_format.hpp"
+#include "workloads/trace/trace_spool.hpp"
+
+using namespace allocmeter::trace;
+
+namespace {
+
+// A spool and the trace converted from it, in the test temp dir, removed at the end.
+class temp_files {
+public:
+    temp_files() {
+        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+        base_ = ::testing::TempDir() + "amspool_" + info->test_suite_name() + "_" + info->name() + "_" +
+                std::to_string(::getpid());
+    }
+    ~temp_files() {
+        std::remove(spool().c_str());
+        std::remove(trace().c_str());
+    }
+    std::string spool() const { return base_ + ".spool"; }
+    std::string trace() const { return base_ + ".trace"; }
+
+private:
+    std::string base_;
+};
+
+void write_file(const std::string& path, const std::string& bytes) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << bytes;
+}
+
+std::string header_bytes(bool timestamps = false) {
+    spool_header h;
+    h.timestamps = timestamps;
+    h.command_line = "./prog arg";
+    h.host = "testhost";
+    return encode_spool_header(h);
+}
+
+// Record builders; seq first, as the shim takes it.
+spool_record rec(op kind, std::uint64_t seq, std::uint64_t addr, std::uint64_t size = 0) {
+    spool_record r;
+    r.kind = kind;
+    r.seq = seq;
+    r.addr = addr;
+    r.size = size;
+    return r;
+}
+spool_record start(std::uint64_t seq, std::uint32_t parent_key_plus_1 = 0) {
+    spool_record r = rec(op::thread_start, seq, 0);
+    r.parent = parent_key_plus_1;
+    return r;
+}
+spool_record realloc_rec(std::uint64_t seq1, std::uint64_t seq2, std::uint64_t old_addr, std::uint64_t result,
+                         std::uint64_t size) {
+    spool_record r = rec(op::realloc, seq1, result, size);
+    r.seq2 = seq2;
+    r.old_addr = old_addr;
+    return r;
+}
+
+std::string block(std::uint32_t key, const std::vector<spool_record>& records, bool timestamps = false) {
+    spool_block_builder b(key, timestamps);
+    for (const auto& r : records) b.add(r);
+    return b.bytes();
+}
+
+// Converts `spool_bytes` and returns the trace's events in seq order.
+std::vector<event> convert(const temp_files& f, const std::string& spool_bytes, spool_summary* summary = nullptr,
+                           trace_header* header = nullptr) {
+    write_file(f.spool(), spool_bytes);
+    const spool_summary s = convert_spool(f.spool(), f.trace());
+    if (summary != nullptr) *summary = s;
+    validate(f.trace());  // throws on any lifetime inconsistency
+    return load_sorted(f.trace(), header);
+}
+
+// The spool_error of converting `spool_bytes`, if any.
+std::optional<spool_error> convert_error(const temp_files& f, const std::string& spool_bytes) {
+    write_file(f.spool(), spool_bytes);
+    try {
+        convert_spool(f.spool(), f.trace());
+    } catch (const spool_error& e) {
+        return e;
+    }
+    return std::nullopt;
+}
+
+// The error names the spool, the byte and the problem.
+void expect_error(const temp_files& f, const std::string& spool_bytes, std::uint64_t offset,
+                  const std::string& problem) {
+    const auto err = convert_error(f, spool_bytes);
+    ASSERT_TRUE(err.has_value()) << "no error for " << problem;
+    const std::string what = err->what();
+    EXPECT_EQ(what.rfind(f.spool() + ": byte " + std::to_string(offset) + ": ", 0), 0u) << what;
+    EXPECT_EQ(err->offset, offset) << what;
+    EXPECT_NE(what.find(problem), std::string::npos) << what;
+}
+
+}  // namespace
+
+// Every kind of record becomes its event, with the call's arguments; seq is renumbered densely.
+TEST(SpoolConvert, EveryKindRoundTrips) {
+    temp_files f;
+    spool_record c = rec(op::calloc, 3, 0x2000, 50);
+    c.count = 4;
+    spool_record a = rec(op::aligned, 4, 0x3000, 100);
+    a.alignment = 64;
+    a.flags = static_cast<std::uint8_t>(align_fn::memalign);
+    spool_record n = rec(op::new_, 5, 0x4000, 48);
+    n.flags = new_array | new_aligned;
+    n.alignment = 32;
+    spool_record d = rec(op::delete_, 8, 0x4000, 48);
+    d.flags = delete_array | delete_sized | delete_aligned;
+    d.alignment = 32;
+    const auto ev = convert(f, header_bytes() + block(0, {start(1), rec(op::malloc, 2, 0x1000, 24), c, a, n,
+                                                          realloc_rec(6, 7, 0x1000, 0x5000, 200), d,
+                                                          rec(op::free, 9, 0x2000), rec(op::free, 10, 0x3000),
+                                                          rec(op::free, 11, 0x5000), rec(op::thread_exit, 12, 0)}));
+    ASSERT_EQ(ev.size(), 11u);
+    for (std::size_t i = 0; i < ev.size(); ++i) {
+        EXPECT_EQ(ev[i].seq, i);
+        EXPECT_EQ(ev[i].thread, 0u);
+    }
+    EXPECT_EQ(ev[0].kind, op::thread_start);
+    EXPECT_EQ(ev[0].parent, no_thread);
+    EXPECT_EQ(ev[1].kind, op::malloc);
+    EXPECT_EQ(ev[1].id, 1u);
+    EXPECT_EQ(ev[1].size, 24u);
+    EXPECT_EQ(ev[2].kind, op::calloc);
+    EXPECT_EQ(ev[2].id, 2u);
+    EXPECT_EQ(ev[2].count, 4u);
+    EXPECT_EQ(ev[2].size, 50u);
+    EXPECT_EQ(ev[3].kind, op::aligned);
+    EXPECT_EQ(ev[3].alignment, 64u);
+    EXPECT_EQ(ev[3].flags, static_cast<std::uint8_t>(align_fn::memalign));
+    EXPECT_EQ(ev[4].kind, op::new_);
+    EXPECT_EQ(ev[4].flags, new_array | new_aligned);
+    EXPECT_EQ(ev[4].alignment, 32u);
+    EXPECT_EQ(ev[5].kind, op::realloc);
+    EXPECT_EQ(ev[5].old_id, 1u);
+    EXPECT_EQ(ev[5].id, 1u);  // the old id is free again at the realloc: the smallest not live
+    EXPECT_EQ(ev[5].flags, realloc_moved);
+    EXPECT_EQ(ev[6].kind, op::delete_);
+    EXPECT_EQ(ev[6].id, 4u);
+    EXPECT_EQ(ev[6].size, 48u);
+    EXPECT_EQ(ev[6].flags, delete_array | delete_sized | delete_aligned);
+    EXPECT_EQ(ev[7].id, 2u);
+    EXPECT_EQ(ev[8].id, 3u);
+    EXPECT_EQ(ev[9].id, 1u);
+    EXPECT_EQ(ev[10].kind, op::thread_exit);
+}
+
+// The header's command line, host, page size and pointer size pass into the trace.
+TEST(SpoolConvert, HeaderCarriesOver) {
+    temp_files f;
+    trace_header h;
+    convert(f, header_bytes() + block(0, {start(0)}), nullptr, &h);
+    EXPECT_EQ(h.command_line, "./prog arg");
+    EXPECT_EQ(h.host, "testhost");
+    EXPECT_EQ(h.page_size, 4096u);
+    EXPECT_EQ(h.pointer_size, sizeof(void*));
+    EXPECT_FALSE(h.timestamps);
+    EXPECT_EQ(h.clock, clock_source::none);
+}
+
+// A freed id is reused by the next allocation: always the smallest id not live.
+TEST(SpoolConvert, SmallestFreeIdIsReused) {
+    temp_files f;
+    const auto ev = convert(f, header_bytes() + block(0, {rec(op::malloc, 0, 0xa0, 8), rec(op::malloc, 1, 0xb0, 8),
+                                                          rec(op::malloc, 2, 0xc0, 8), rec(op::free, 3, 0xb0),
+                                                          rec(op::free, 4, 0xa0), rec(op::malloc, 5, 0xd0, 8)}));
+    ASSERT_EQ(ev.size(), 6u);
+    EXPECT_EQ(ev[5].id, 1u);
+}
+
+// Thread 1 frees what thread 0 allocated, and thread 0 gets the same address back: the seq
+// order (free before the new malloc) makes it a new object, never a double allocation.
+TEST(SpoolConvert, AddressReusedAcrossThreads) {
+    temp_files f;
+    const std::string spool =
+        header_bytes() +
+        block(0, {start(0), rec(op::malloc, 1, 0x1000, 32), rec(op::malloc, 4, 0x1000, 64), rec(op::free, 6, 0x1000)}) +
+        block(1, {start(2, 1), rec(op::free, 3, 0x1000)}) +
+        block(1, {rec(op::malloc, 5, 0x2000, 16), rec(op::free, 7, 0x2000)});
+    const auto ev = convert(f, spool);
+    ASSERT_EQ(ev.size(), 8u);
+    EXPECT_EQ(ev[1].id, 1u);
+    EXPECT_EQ(ev[2].parent, 0u);
+    EXPECT_EQ(ev[3].kind, op::free);  // thread 1 frees thread 0's object
+    EXPECT_EQ(ev[3].thread, 1u);
+    EXPECT_EQ(ev[3].id, 1u);
+    EXPECT_EQ(ev[4].kind, op::malloc);  // 0x1000 again: a new object, with the smallest free id
+    EXPECT_EQ(ev[4].thread, 0u);
+    EXPECT_EQ(ev[4].id, 1u);
+    EXPECT_EQ(ev[4].size, 64u);
+    EXPECT_EQ(ev[5].id, 2u);
+    EXPECT_EQ(ev[6].id, 1u);
+    EXPECT_EQ(ev[7].id, 2u);
+}
+
+// Between realloc's two seqs the old address is free: another thread that receives it gets a
+// new id, and the old id stays live until the realloc event at the second seq.
+TEST(SpoolConvert, ReallocOldAddressTakenBetweenItsSeqs) {
+    temp_files f;
+    const std::string spool = header_bytes() +
+                              block(0, {start(0), rec(op::malloc, 1, 0x1000, 100),
+                                        realloc_rec(3, 6, 0x1000, 0x9000, 5000), rec(op::free, 8, 0x9000)}) +
+                              block(1, {start(2, 1), rec(op::malloc, 4, 0x1000, 100), rec(op::free, 5, 0x1000),
+                                        rec(op::malloc, 7, 0x1000, 10)});
+    spool_summary s;
+    const auto ev = convert(f, spool, &s);
+    EXPECT_EQ(s.orphaned, 0u);
+    EXPECT_EQ(s.unknown_releases, 0u);
+    ASSERT_EQ(ev.size(), 8u);
+    // seq order: 0 start, 1 malloc, 2 start, [3: realloc's release], 4 malloc, 5 free, 6 realloc, 7 malloc, 8 free
+    EXPECT_EQ(ev[3].kind, op::malloc);
+    EXPECT_EQ(ev[3].thread, 1u);
+    EXPECT_EQ(ev[3].id, 2u) << "the old address must be a new object while the old id is live";
+    EXPECT_EQ(ev[4].kind, op::free);
+    EXPECT_EQ(ev[4].id, 2u);
+    EXPECT_EQ(ev[5].kind, op::realloc);
+    EXPECT_EQ(ev[5].thread, 0u);
+    EXPECT_EQ(ev[5].old_id, 1u);
+    EXPECT_EQ(ev[5].id, 1u);
+    EXPECT_EQ(ev[5].flags, realloc_moved);
+    EXPECT_EQ(ev[5].size, 5000u);
+    EXPECT_EQ(ev[6].kind, op::malloc);  // 0x1000 once more: the realloc did not keep it
+    EXPECT_EQ(ev[6].id, 2u);
+    EXPECT_EQ(ev[7].kind, op::free);
+    EXPECT_EQ(ev[7].id, 1u);  // 0x9000: the realloc's result
+}
+
+// In place and failed reallocs keep the old id (the address never became free); a realloc to
+// size 0 that returns NULL frees it.
+TEST(SpoolConvert, ReallocInPlaceFailedAndToZero) {
+    temp_files f;
+    const std::string spool =
+        header_bytes() +
+        block(0, {rec(op::malloc, 0, 0x1000, 100), realloc_rec(1, 2, 0x1000, 0x1000, 120),
+                  realloc_rec(3, 5, 0x1000, 0, 1u << 30), rec(op::free, 6, 0x1000), rec(op::malloc, 7, 0x2000, 8),
+                  realloc_rec(8, 9, 0x2000, 0, 0), realloc_rec(10, 11, 0, 0x3000, 16)}) +
+        block(1, {rec(op::free, 4, 0x7777)});  // a free of an address never allocated: dropped
+    spool_summary s;
+    const auto ev = convert(f, spool, &s);
+    EXPECT_EQ(s.unknown_releases, 1u);
+    ASSERT_EQ(ev.size(), 7u);
+    EXPECT_EQ(ev[1].kind, op::realloc);  // in place
+    EXPECT_EQ(ev[1].old_id, 1u);
+    EXPECT_EQ(ev[1].id, 1u);
+    EXPECT_EQ(ev[1].flags, 0);
+    EXPECT_EQ(ev[2].old_id, 1u);  // failed: id 0, the old object stays live
+    EXPECT_EQ(ev[2].id, 0u);
+    EXPECT_EQ(ev[3].kind, op::free);
+    EXPECT_EQ(ev[3].id, 1u);
+    EXPECT_EQ(ev[5].old_id, 1u);  // realloc(p, 0) returned NULL: freed
+    EXPECT_EQ(ev[5].id, 0u);
+    EXPECT_EQ(ev[5].size, 0u);
+    EXPECT_EQ(ev[6].old_id, 0u);  // realloc(NULL, 16)
+    EXPECT_EQ(ev[6].id, 1u);
+    EXPECT_EQ(ev[6].flags, 0);
+}
+
+// Objects from before recording: a free is dropped, a realloc becomes realloc(NULL, size).
+TEST(SpoolConvert, AddressesFromBeforeRecording) {
+    temp_files f;
+    spool_summary s;
+    const auto ev = convert(f,
+                            header_bytes() + block(0, {rec(op::free, 0, 0x500), realloc_rec(1, 2, 0x600, 0x700, 64),
+                                                       rec(op::free, 3, 0x700), rec(op::free, 4, 0)}),
+                            &s);
+    EXPECT_EQ(s.unknown_releases, 2u);
+    ASSERT_EQ(ev.size(), 3u);
+    EXPECT_EQ(ev[0].kind, op::realloc);
+    EXPECT_EQ(ev[0].old_id, 0u);
+    EXPECT_EQ(ev[0].id, 1u);
+    EXPECT_EQ(ev[0].flags, realloc_moved);
+    EXPECT_EQ(ev[2].kind, op::free);  // free(NULL) is recorded, with id 0
+    EXPECT_EQ(ev[2].id, 0u);
+}
+
+// A failed call has address 0 and becomes id 0; sizes above 2^48 are clamped.
+TEST(SpoolConvert, FailedCallsAndAbsurdSizes) {
+    temp_files f;
+    spool_record c = rec(op::calloc, 1, 0, std::uint64_t{1} << 62);
+    c.count = std::uint64_t{1} << 60;
+    spool_record a = rec(op::aligned, 2, 0, 8);
+    a.alignment = std::uint64_t{1} << 50;
+    const auto ev = convert(f, header_bytes() + block(0, {rec(op::malloc, 0, 0, ~std::uint64_t{0}), c, a}));
+    ASSERT_EQ(ev.size(), 3u);
+    for (const auto& e : ev) EXPECT_EQ(e.id, 0u);
+    EXPECT_EQ(ev[0].size, max_size);
+    EXPECT_EQ(ev[1].size, max_size);
+    EXPECT_EQ(ev[1].count, max_size);
+    EXPECT_EQ(ev[2].alignment, max_size);
+}
+
+// An address allocated again while its object is live was freed without a record (by a thread
+// after its thread_exit): the old object stays live as a leak, the new one gets its own id.
+TEST(SpoolConvert, AddressBackWithoutAFreeLeavesALeak) {
+    temp_files f;
+    spool_summary s;
+    const auto ev =
+        convert(f,
+                header_bytes() + block(3, {start(0), rec(op::malloc, 1, 0x1000, 8), rec(op::thread_exit, 2, 0)}) +
+                    block(5, {rec(op::malloc, 3, 0x1000, 8), rec(op::free, 4, 0x1000), rec(op::free, 5, 0x1000)}),
+                &s);
+    EXPECT_EQ(s.orphaned, 1u);
+    EXPECT_EQ(s.unknown_releases, 1u);
+    ASSERT_EQ(ev.size(), 5u);
+    EXPECT_EQ(ev[3].id, 2u);
+    EXPECT_EQ(ev[4].id, 2u);
+}
+
+// Thread ids are dense in order of first event, whatever the spool keys; parents map over.
+TEST(SpoolConvert, DenseThreadsAndParents) {
+    temp_files f;
+    const auto ev = convert(f, header_bytes() + block(9, {start(2, 43), rec(op::thread_exit, 3, 0)}) +
+                                   block(42, {start(0), rec(op::malloc, 1, 0x10, 1), rec(op::free, 4, 0x10)}) +
+                                   block(7, {start(5, 99)}));  // parent key 98 was never seen
+    ASSERT_EQ(ev.size(), 6u);
+    EXPECT_EQ(ev[0].thread, 0u);  // key 42
+    EXPECT_EQ(ev[2].thread, 1u);  // key 9
+    EXPECT_EQ(ev[2].parent, 0u);
+    EXPECT_EQ(ev[5].thread, 2u);  // key 7
+    EXPECT_EQ(ev[5].parent, no_thread);
+}
+
+// With timestamps the header says monotonic ns and every event keeps its time.
+TEST(SpoolConvert, Timestamps) {
+    temp_files f;
+    auto t = [](spool_record r, std::uint64_t ns) {
+        r.time_ns = ns;
+        return r;
+    };
+    trace_header h;
+    const auto ev =
+        convert(f,
+                header_bytes(true) +
+                    block(0,
+                          {t(start(0), 1'000'000), t(rec(op::malloc, 1, 0x10, 8), 1'000'500),
+                           t(realloc_rec(3, 4, 0x10, 0x20, 16), 1'002'000)},
+                          true) +
+                    block(1, {t(rec(op::free, 2, 0x99), 1'000'700), t(rec(op::free, 5, 0x20), 1'003'000)}, true),
+                nullptr, &h);
+    EXPECT_TRUE(h.timestamps);
+    EXPECT_EQ(h.clock, clock_source::monotonic_ns);
+    ASSERT_EQ(ev.size(), 4u);
+    EXPECT_EQ(ev[0].time_ns, 1'000'000u);
+    EXPECT_EQ(ev[1].time_ns, 1'000'500u);
+    EXPECT_EQ(ev[2].time_ns, 1'002'000u);  // the realloc: the time of its second seq
+    EXPECT_EQ(ev[3].time_ns, 1'003'000u);
+}
+
+// Property test against a model: four threads share one allocator that hands freed addresses
+// out again (LIFO, across threads), with reallocs split around other threads' calls. The
+// spool's blocks are cut at random sizes and interleaved in the file. Each trace event must
+// name the model's object: the id a release names is the id its object was created with.
+TEST(SpoolConvert, ModelWithAddressReuseAcrossThreadsAndBlocks) {
+    temp_files f;
+    std::mt19937_64 rng(20240601);
+    constexpr int threads = 4;
+    struct expected {
+        op kind;
+        int thread;
+        long created = -1;   // model object created (malloc, realloc result)
+        long released = -1;  // model object released (free, realloc's old object)
+    };
+    std::vector<expected> want;  // in seq order: what the trace must say
+    std::vector<std::vector<spool_record>> streams(threads);
+    std::vector<std::uint64_t> free_addrs;  // the model allocator's free list
+    std::uint64_t next_addr = 0x10000;
+    std::map<std::uint64_t, long> live_at;                   // address -> model object
+    std::vector<std::vector<std::uint64_t>> owned(threads);  // addresses a thread may release
+    long objects = 0;
+    struct pending_realloc {
+        bool active = false;
+        spool_record r;
+        long old_object = -1;
+    };
+    std::vector<pending_realloc> in_realloc(threads);
+    std::uint64_t seq = 0;
+    const auto take_addr = [&] {
+        if (!free_addrs.empty() && rng() % 4 != 0) {
+            const std::uint64_t a = free_addrs.back();
+            free_addrs.pop_back();
+            return a;
+        }
+        return next_addr += 0x40;
+    };
+    // A moving realloc's result is never its old address (a real allocator copies out of the
+    // old block before it lets it go); returning the old address is the in-place case.
+    const auto finish_realloc = [&](int t) {
+        pending_realloc& pr = in_realloc[t];
+        pr.r.seq2 = seq++;
+        pr.r.addr = take_addr();
+        if (pr.r.addr == pr.r.old_addr) {
+            free_addrs.push_back(pr.r.addr);
+            pr.r.addr = next_addr += 0x40;
+        }
+        live_at[pr.r.addr] = objects;
+        owned[t].push_back(pr.r.addr);
+        streams[t].push_back(pr.r);
+        want.push_back({op::realloc, t, objects++, pr.old_object});
+        pr.active = false;
+    };
+    for (int t = 0; t < threads; ++t) {
+        streams[t].push_back(start(seq++, t == 0 ? 0 : 101));  // parent: key 100, + 1
+        want.push_back({op::thread_start, t});
+    }
+    for (int step = 0; step < 20000; ++step) {
+        const int t = static_cast<int>(rng() % threads);
+        pending_realloc& pr = in_realloc[t];
+        if (pr.active) {  // the realloc's second seq: the result is allocated now
+            finish_realloc(t);
+            continue;
+        }
+        const unsigned what = static_cast<unsigned>(rng() % 10);
+        // A thread releases any live address it can find, which includes other threads' objects.
+        const int from = static_cast<int>(rng() % threads);
+        if (what < 4 || owned[from].empty()) {
+            const std::uint64_t a = take_addr();
+            live_at[a] = objects;
+            owned[t].push_back(a);
+            streams[t].push_back(rec(op::malloc, seq++, a, 16 + rng() % 200));
+            want.push_back({op::malloc, t, objects++});
+            continue;
+        }
+        const std::size_t k = static_cast<std::size_t>(rng() % owned[from].size());
+        const std::uint64_t a = owned[from][k];
+        owned[from].erase(owned[from].begin() + static_cast<std::ptrdiff_t>(k));
+        const long object = live_at.at(a);
+        live_at.erase(a);
+        if (what < 8) {
+            streams[t].push_back(rec(op::free, seq++, a));
+            want.push_back({op::free, t, -1, object});
+        } else {  // realloc, moving: the address is free from the first seq on
+            pr.active = true;
+            pr.r = realloc_rec(seq++, 0, a, 0, 300);
+            pr.old_object = object;
+        }
+        free_addrs.push_back(a);
+    }
+    for (int t = 0; t < threads; ++t) {
+        if (in_realloc[t].active) finish_realloc(t);
+        streams[t].push_back(rec(op::thread_exit, seq++, 0));
+        want.push_back({op::thread_exit, t});
+    }
+    // Cut each stream into blocks, then interleave the blocks, keeping each thread's in order.
+    std::vector<std::vector<std::string>> blocks(threads);
+    for (int t = 0; t < threads; ++t) {
+        std::size_t i = 0;
+        while (i < streams[t].size()) {
+            const std::size_t n = std::min<std::size_t>(1 + rng() % 300, streams[t].size() - i);
+            blocks[t].push_back(
+                block(static_cast<std::uint32_t>(100 + t), {streams[t].begin() + static_cast<std::ptrdiff_t>(i),
+                                                            streams[t].begin() + static_cast<std::ptrdiff_t>(i + n)}));
+            i += n;
+        }
+    }
+    std::string spool = header_bytes();
+    std::vector<std::size_t> next(threads, 0);
+    for (bool any = true; any;) {
+        any = false;
+        const int t = static_cast<int>(rng() % threads);
+        for (int k = 0; k < threads; ++k) {
+            const int u = (t + k) % threads;
+            if (next[u] < blocks[u].size()) {
+                spool += blocks[u][next[u]++];
+                any = true;
+                break;
+            }
+        }
+    }
+    spool_summary s;
+    const auto ev = convert(f, spool, &s);
+    EXPECT_EQ(s.orphaned, 0u);
+    EXPECT_EQ(s.unknown_releases, 0u);
+    ASSERT_EQ(ev.size(), want.size());
+    std::map<long, std::uint64_t> id_of;  // model object -> trace id
+    for (std::size_t i = 0; i < ev.size(); ++i) {
+        const expected& w = want[i];
+        ASSERT_EQ(ev[i].kind, w.kind) << "event " << i;
+        ASSERT_EQ(ev[i].thread, static_cast<std::uint32_t>(w.thread)) << "event " << i;
+        if (w.released >= 0) {
+            const std::uint64_t released = w.kind == op::realloc ? ev[i].old_id : ev[i].id;
+            ASSERT_EQ(released, id_of.at(w.released)) << "event " << i << " releases the wrong object";
+        }
+        if (w.created >= 0) id_of[w.created] = ev[i].id;
+    }
+}
+
+// ---- damaged spools --------------------------------------------------------------------------
+
+TEST(SpoolBadInput, MissingFile) {
+    try {
+        convert_spool("/no/such/dir/x.spool", "/no/such/dir/x.trace");
+        FAIL() << "no error";
+    } catch (const spool_error& e) {
+        EXPECT_NE(std::string(e.what()).find("/no/such/dir/x.spool: cannot open"), std::string::npos) << e.what();
+    }
+}
+
+TEST(SpoolBadInput, HeaderProblems) {
+    temp_files f;
+    expect_error(f, "", 0, "truncated: the file ends inside the spool header");
+    expect_error(f, std::string("NOTSPOOL") + std::string(40, '\0'), 0, "wrong magic (not an allocmeter spool)");
+    std::string h = header_bytes();
+    h[8] = 7;
+    expect_error(f, h, 8, "unsupported spool version 7");
+    h = header_bytes();
+    h[11] = 0x40;
+    expect_error(f, h, 11, "unknown header flag bits 0x40");
+    h = header_bytes();
+    expect_error(f, h.substr(0, h.size() - 2), h.size() - 2, "truncated: the file ends inside the spool header");
+}
+
+// A file cut inside its last block: an error at that block, or with salvage the blocks
+// before it, and the damage named.
+TEST(SpoolBadInput, TruncatedBlockAndSalvage) {
+    temp_files f;
+    const std::string first = block(0, {start(0), rec(op::malloc, 1, 0x10, 8)});
+    const std::string second = block(0, {rec(op::free, 2, 0x10), rec(op::malloc, 3, 0x20, 8)});
+    const std::string whole = header_bytes() + first + second;
+    const std::uint64_t second_at = header_bytes().size() + first.size();
+    expect_error(f, whole.substr(0, whole.size() - 3), second_at, "truncated: the file ends inside a block");
+    expect_error(f, whole.substr(0, second_at + 10), second_at, "truncated: the file ends inside a block header");
+
+    write_file(f.spool(), whole.substr(0, whole.size() - 3));
+    spool_options salvage;
+    salvage.salvage = true;
+    const spool_summary s = convert_spool(f.spool(), f.trace(), salvage);
+    EXPECT_EQ(s.blocks, 1u);
+    EXPECT_EQ(s.events, 2u);
+    EXPECT_NE(s.damage.find(f.spool() + ": byte " + std::to_string(second_at) + ": truncated"), std::string::npos)
+        << s.damage;
+    EXPECT_EQ(validate(f.trace()).events, 2u);
+}
+
+// A torn block (its bytes overwritten by another block's) fails its checksum.
+TEST(SpoolBadInput, CorruptPayloadFailsTheChecksum) {
+    temp_files f;
+    std::string spool = header_bytes() + block(0, {start(0), rec(op::malloc, 1, 0x10, 8)});
+    spool.back() ^= 0x55;
+    expect_error(f, spool, header_bytes().size(), "block checksum mismatch");
+    spool = header_bytes() + block(0, {start(0)});
+    spool[header_bytes().size()] = 'X';
+    expect_error(f, spool, header_bytes().size(), "bad block magic");
+}
+
+// A block whose checksum holds but whose records are bad (a writer bug) names the record's byte.
+TEST(SpoolBadInput, BadRecordsInAWholeBlock) {
+    temp_files f;
+    const std::uint64_t at = header_bytes().size();
+    const auto patched = [&](std::string b, std::size_t byte, char value) {
+        b[spool_block_header_bytes + byte] = value;
+        spool_block_state s;  // the header's fields as they were; only the checksum changes
+        std::memcpy(&s.count, b.data() + 12, 4);
+        std::memcpy(&s.base_seq, b.data() + 16, 8);
+        std::memcpy(&s.base_time, b.data() + 24, 8);
+        finish_spool_block(reinterpret_cast<unsigned char*>(b.data()), 0, s,
+                           static_cast<std::uint32_t>(b.size() - spool_block_header_bytes));
+        return b;
+    };
+    const std::string good = block(0, {rec(op::malloc, 0, 0x10, 8), rec(op::free, 1, 0x10)});
+    expect_error(f, header_bytes() + patched(good, 0, 0x2a), at + spool_block_header_bytes, "unknown record kind 0x2a");
+    const std::string aligned = block(0, {[] {
+                                          spool_record r = rec(op::aligned, 0, 0x10, 8);
+                                          r.alignment = 16;
+                                          return r;
+                                      }()});
+    expect_error(f, header_bytes() + patched(aligned, aligned.size() - spool_block_header_bytes - 1, 9),
+                 at + spool_block_header_bytes, "unknown aligned function 9");
+}
+
+// Order problems: a thread going back in seq across its blocks, a record after thread_exit, and
+// one seq used by two threads.
+TEST(SpoolBadInput, SequenceProblems) {
+    temp_files f;
+    const std::string h = header_bytes();
+    const std::string b1 = block(0, {rec(op::malloc, 5, 0x10, 8)});
+    expect_error(f, h + b1 + block(0, {rec(op::free, 4, 0x10)}), h.size() + b1.size() + spool_block_header_bytes,
+                 "thread key 0 goes back in sequence (seq 4 after 5)");
+    const std::string b2 = block(0, {rec(op::thread_exit, 1, 0)});
+    expect_error(f, h + b2 + block(0, {rec(op::malloc, 2, 0x10, 8)}), h.size() + b2.size() + spool_block_header_bytes,
+                 "thread key 0 has a record after its thread_exit");
+    const std::string b3 = block(0, {rec(op::malloc, 3, 0x10, 8)});
+    expect_error(f, h + b3 + block(1, {rec(op::malloc, 3, 0x20, 8)}), h.size() + b3.size() + spool_block_header_bytes,
+                 "sequence number 3 used twice");
+}
+
+// Every prefix of a good spool, and every single-byte change, is either converted into a valid
+// trace or rejected with a spool_error: never a crash, never an invalid trace.
+TEST(SpoolBadInput, EveryPrefixAndByteFlipIsHandled) {
+    temp_files f;
+    const std::string good =
+        header_bytes() + block(0, {start(0), rec(op::malloc, 1, 0x1000, 24), realloc_rec(2, 4, 0x1000, 0x2000, 99)}) +
+        block(1, {start(3, 1), rec(op::free, 5, 0x2000), rec(op::thread_exit, 6, 0)});
+    const auto check = [&](const std::string& bytes) {
+        write_file(f.spool(), bytes);
+        try {
+            convert_spool(f.spool(), f.trace());
+        } catch (const spool_error& e) {
+            EXPECT_EQ(std::string(e.what()).rfind(f.spool() + ": ", 0), 0u) << e.what();
+            return;
+        }
+        EXPECT_NO_THROW(validate(f.trace()));
+    };
+    for (std::size_t n = 0; n < good.size(); ++n) check(good.substr(0, n));
+    for (std::size_t i = 0; i < good.size(); ++i) {
+        std::string b = good;
+        b[i] = static_cast<char>(b[i] ^ 0x5a);
+        check(b);
+    }
+}

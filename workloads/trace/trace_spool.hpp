@@ -1,0 +1,273 @@
+// trace_spool: the recorder's spool, the raw file the LD_PRELOAD shim appends to while the
+// program runs (framed blocks of one thread's compact records, addresses not ids), and the
+// converter that merges the threads by sequence number into a trace (docs/trace-format.md,
+// "The recorder"). The encoding half is inline and never allocates: the shim runs it.
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "workloads/trace/trace_format.hpp"
+
+namespace allocmeter::trace {
+
+static_assert(std::endian::native == std::endian::little, "the spool is written in host order, little-endian");
+
+/// The eight bytes a spool file starts with.
+inline constexpr char spool_magic[8] = {'A', 'M', 'S', 'P', 'O', 'O', 'L', '\0'};
+/// The only spool version this build writes and reads.
+inline constexpr std::uint16_t spool_version = 1;
+/// Fixed part of the spool header: magic, version, pointer size, flags, page size, the
+/// recorded process's pid, two string lengths.
+inline constexpr std::size_t spool_header_bytes = 28;
+/// spool header flags bit 0: every record carries a CLOCK_MONOTONIC time.
+inline constexpr std::uint8_t spool_flag_timestamps = 0x01;
+/// The four bytes every block starts with ("ABLK").
+inline constexpr std::uint32_t spool_block_magic = 0x4B4C4241;
+/// Block header: magic, thread key, payload bytes, record count, base seq, base time, checksum.
+inline constexpr std::size_t spool_block_header_bytes = 40;
+/// Largest block payload a reader accepts (the shim writes at most 64 KiB).
+inline constexpr std::uint32_t spool_max_payload = std::uint32_t{1} << 24;
+/// Largest encoded record: opcode, six varints of up to 10 bytes (realloc with a time).
+inline constexpr std::size_t spool_max_record_bytes = 64;
+
+/// What the spool header holds; becomes the trace header.
+struct spool_header {
+    std::uint8_t pointer_size = sizeof(void*);
+    bool timestamps = false;
+    std::uint32_t page_size = 4096;
+    std::uint32_t pid = 0;     ///< the recorded process: an image it execs into (same pid) starts the spool over
+    std::string command_line;  ///< at most max_string bytes
+    std::string host;          ///< at most max_string bytes
+};
+
+/// One raw record as the shim captured it: addresses, not ids. The kind is the trace opcode
+/// of the event it becomes; free_sized is not recorded (nothing interposes it).
+struct spool_record {
+    op kind = op::malloc;
+    std::uint64_t seq = 0;        ///< global sequence number; realloc: taken before the call (the release point)
+    std::uint64_t seq2 = 0;       ///< realloc only: taken after the call (the allocation point)
+    std::uint64_t time_ns = 0;    ///< CLOCK_MONOTONIC at the event's seq moment (realloc: seq2), when timestamps
+    std::uint64_t addr = 0;       ///< allocated or released address (0: NULL or a failed call); realloc: the result
+    std::uint64_t old_addr = 0;   ///< realloc: the address passed in
+    std::uint64_t size = 0;       ///< as requested, unclamped (calloc: per element)
+    std::uint64_t count = 0;      ///< calloc: nmemb
+    std::uint64_t alignment = 0;  ///< aligned; new/delete with their aligned flag
+    std::uint8_t flags = 0;       ///< new/delete flag bits; aligned: an align_fn
+    std::uint32_t parent = 0;     ///< thread_start: the creating thread's key + 1; 0 = none
+
+    bool operator==(const spool_record&) const = default;
+};
+
+/// Delta bases of the block being filled. A block is self-contained: its first record's
+/// deltas are taken from the block header's base seq and time, and the address from 0.
+struct spool_block_state {
+    std::uint64_t base_seq = 0, base_time = 0;
+    std::uint64_t prev_seq = 0, prev_time = 0, prev_addr = 0;
+    std::uint32_t count = 0;  ///< records in the block so far
+};
+
+namespace spool_detail {
+
+// always_inline: the shim calls the encoder with a constant kind on every allocation; inlined,
+// the switch folds away (and a shared library would otherwise call it through the PLT).
+[[gnu::always_inline]] inline unsigned char* put_varint(unsigned char* p, std::uint64_t v) {
+    while (v >= 0x80) {
+        *p++ = static_cast<unsigned char>(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = static_cast<unsigned char>(v);
+    return p;
+}
+
+[[gnu::always_inline]] inline unsigned char* put_addr(unsigned char* p, spool_block_state& s, std::uint64_t a) {
+    const auto d = static_cast<std::int64_t>(a - s.prev_addr);  // wraps: any two addresses have a delta
+    s.prev_addr = a;
+    return put_varint(p, (static_cast<std::uint64_t>(d) << 1) ^ static_cast<std::uint64_t>(d >> 63));
+}
+
+inline void put_le(unsigned char* p, std::uint64_t v, std::size_t bytes) { std::memcpy(p, &v, bytes); }
+
+}  // namespace spool_detail
+
+/// Encodes `r` at `p` (room for spool_max_record_bytes) and returns the end. Records of one
+/// block must come in increasing seq (and, with timestamps, non-decreasing time).
+[[gnu::always_inline]] inline unsigned char* encode_spool_record(unsigned char* p, spool_block_state& s, const spool_record& r,
+                                          bool timestamps) {
+    using namespace spool_detail;
+    if (s.count == 0) {
+        s.base_seq = s.prev_seq = r.seq;
+        s.base_time = s.prev_time = r.time_ns;
+        s.prev_addr = 0;
+    }
+    *p++ = static_cast<unsigned char>(r.kind);
+    p = put_varint(p, r.seq - s.prev_seq);
+    s.prev_seq = r.seq;
+    if (timestamps) {
+        const std::uint64_t t = r.time_ns < s.prev_time ? s.prev_time : r.time_ns;  // never negative
+        p = put_varint(p, t - s.prev_time);
+        s.prev_time = t;
+    }
+    switch (r.kind) {
+        case op::malloc:
+            p = put_addr(p, s, r.addr);
+            p = put_varint(p, r.size);
+            break;
+        case op::calloc:
+            p = put_addr(p, s, r.addr);
+            p = put_varint(p, r.count);
+            p = put_varint(p, r.size);
+            break;
+        case op::realloc:
+            p = put_varint(p, r.seq2 - r.seq);
+            s.prev_seq = r.seq2;
+            p = put_addr(p, s, r.old_addr);
+            p = put_addr(p, s, r.addr);
+            p = put_varint(p, r.size);
+            break;
+        case op::free: p = put_addr(p, s, r.addr); break;
+        case op::aligned:
+            p = put_addr(p, s, r.addr);
+            p = put_varint(p, r.size);
+            p = put_varint(p, r.alignment);
+            *p++ = r.flags;
+            break;
+        case op::new_:
+            p = put_addr(p, s, r.addr);
+            p = put_varint(p, r.size);
+            *p++ = r.flags;
+            if (r.flags & new_aligned) p = put_varint(p, r.alignment);
+            break;
+        case op::delete_:
+            p = put_addr(p, s, r.addr);
+            *p++ = r.flags;
+            if (r.flags & delete_sized) p = put_varint(p, r.size);
+            if (r.flags & delete_aligned) p = put_varint(p, r.alignment);
+            break;
+        case op::thread_start: p = put_varint(p, r.parent); break;
+        case op::free_sized:  // not recorded
+        case op::thread_exit: break;
+    }
+    ++s.count;
+    return p;
+}
+
+/// Checksum of a block (header bytes before the checksum field, then the payload): catches a
+/// block torn by a kill in the middle of its write(). About a cycle per 2 bytes.
+inline std::uint64_t spool_checksum(const unsigned char* p, std::size_t n, std::uint64_t h = 0x243F6A8885A308D3ull) {
+    constexpr std::uint64_t k = 0x9E3779B97F4A7C15ull;
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p + i, 8);
+        h = std::rotl((h ^ w) * k, 29);
+    }
+    std::uint64_t w = 0;
+    std::memcpy(&w, p + i, n - i);
+    return std::rotl((h ^ w ^ n) * k, 29);
+}
+
+/// Fills the spool_block_header_bytes in front of a block's payload (`block` points at the
+/// header, the payload follows it). The block is then written as is.
+inline void finish_spool_block(unsigned char* block, std::uint32_t thread_key, const spool_block_state& s,
+                               std::uint32_t payload_bytes) {
+    using spool_detail::put_le;
+    put_le(block, spool_block_magic, 4);
+    put_le(block + 4, thread_key, 4);
+    put_le(block + 8, payload_bytes, 4);
+    put_le(block + 12, s.count, 4);
+    put_le(block + 16, s.base_seq, 8);
+    put_le(block + 24, s.base_time, 8);
+    const std::uint64_t head = spool_checksum(block, 32);
+    put_le(block + 32, spool_checksum(block + spool_block_header_bytes, payload_bytes, head), 8);
+}
+
+/// The spool's header bytes (written once, before any block). Throws std::length_error for a
+/// string over max_string.
+inline std::string encode_spool_header(const spool_header& h) {
+    if (h.command_line.size() > max_string || h.host.size() > max_string)
+        throw std::length_error("spool header string longer than 1 MiB");
+    std::string out(spool_header_bytes, '\0');
+    auto* p = reinterpret_cast<unsigned char*>(out.data());
+    std::memcpy(p, spool_magic, sizeof spool_magic);
+    spool_detail::put_le(p + 8, spool_version, 2);
+    p[10] = h.pointer_size;
+    p[11] = h.timestamps ? spool_flag_timestamps : 0;
+    spool_detail::put_le(p + 12, h.page_size, 4);
+    spool_detail::put_le(p + 16, h.pid, 4);
+    spool_detail::put_le(p + 20, h.command_line.size(), 4);
+    spool_detail::put_le(p + 24, h.host.size(), 4);
+    return out + h.command_line + h.host;
+}
+
+/// Builds one block in memory: for tests and tools (the shim fills its mmap'd buffer directly).
+class spool_block_builder {
+public:
+    spool_block_builder(std::uint32_t thread_key, bool timestamps) : key_(thread_key), timestamps_(timestamps) {
+        bytes_.resize(spool_block_header_bytes);
+    }
+    /// Appends a record (seq increasing within the block).
+    void add(const spool_record& r) {
+        const std::size_t at = bytes_.size();
+        bytes_.resize(at + spool_max_record_bytes);
+        unsigned char* end = encode_spool_record(bytes_.data() + at, state_, r, timestamps_);
+        bytes_.resize(static_cast<std::size_t>(end - bytes_.data()));
+    }
+    /// The framed block: header and payload.
+    std::string bytes() {
+        finish_spool_block(bytes_.data(), key_, state_,
+                           static_cast<std::uint32_t>(bytes_.size() - spool_block_header_bytes));
+        return std::string(bytes_.begin(), bytes_.end());
+    }
+
+private:
+    std::uint32_t key_;
+    bool timestamps_;
+    spool_block_state state_;
+    std::vector<unsigned char> bytes_;
+};
+
+/// A spool that cannot be read or converted: "<file>: byte <N>: <problem>" (no byte part when
+/// no position applies).
+struct spool_error : std::runtime_error {
+    static constexpr std::uint64_t no_offset = trace_error::no_offset;
+
+    spool_error(const std::string& file, std::uint64_t offset, const std::string& problem);
+
+    std::string file;      ///< the spool's path
+    std::uint64_t offset;  ///< byte of the spool file, or no_offset
+    std::string problem;   ///< the message without file and offset
+};
+
+/// How convert_spool treats a damaged block.
+struct spool_options {
+    /// false: a damaged block is a spool_error. true: convert the blocks before the first
+    /// damaged one and report the damage in spool_summary::damage (for a program that was
+    /// killed, possibly in the middle of a block's write).
+    bool salvage = false;
+};
+
+/// What convert_spool read and wrote.
+struct spool_summary {
+    std::uint64_t blocks = 0;            ///< blocks converted
+    std::uint64_t records = 0;           ///< raw records read
+    std::uint64_t events = 0;            ///< events written to the trace
+    std::uint32_t threads = 0;           ///< threads in the trace
+    std::uint64_t unknown_releases = 0;  ///< frees of addresses never seen allocated (dropped)
+    std::uint64_t orphaned = 0;          ///< objects left live because their address came back unreleased
+    std::string damage;                  ///< salvage: why conversion stopped early; empty when the spool was whole
+};
+
+/// Converts the spool at `spool_path` into a trace at `trace_path`: merges the threads'
+/// record streams by seq, gives each address the smallest id not live (1, 2, ...; 0 is
+/// NULL), clamps sizes to max_size, renumbers seq densely and writes with trace_writer.
+/// Throws spool_error for a bad spool and trace_error when the trace cannot be written.
+spool_summary convert_spool(const std::string& spool_path, const std::string& trace_path,
+                            const spool_options& options = {});
+
+}  // namespace allocmeter::trace
