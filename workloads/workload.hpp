@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -325,11 +326,45 @@ private:
     op_meter& meter_;
 };
 
-/// Start and finish lines shared by the runner and its worker threads.
+/// Start and finish lines shared by the runner and its worker threads. Each worker reads the
+/// clock itself as it passes each line, so the timed span (first start to last finish) holds
+/// none of the latency of waking threads at either end.
 struct start_gate {
     std::atomic<unsigned> ready{0};
     std::atomic<bool> go{false};
     std::atomic<unsigned> done{0};
+    std::atomic<std::int64_t> first_start{std::numeric_limits<std::int64_t>::max()};  ///< steady clock, ns
+    std::atomic<std::int64_t> last_finish{std::numeric_limits<std::int64_t>::min()};
+
+    /// Worker: set-up done; waits for the gate to open and notes when this thread started.
+    void arrive_and_wait() noexcept {
+        ready.fetch_add(1, std::memory_order_acq_rel);
+        ready.notify_all();
+        go.wait(false, std::memory_order_acquire);
+        const std::int64_t t = now_ns();
+        for (std::int64_t seen = first_start.load(std::memory_order_relaxed);
+             t < seen && !first_start.compare_exchange_weak(seen, t, std::memory_order_relaxed);) {
+        }
+    }
+    /// Worker: timed work done (teardown after this is not timed).
+    void finish() noexcept {
+        const std::int64_t t = now_ns();
+        for (std::int64_t seen = last_finish.load(std::memory_order_relaxed);
+             t > seen && !last_finish.compare_exchange_weak(seen, t, std::memory_order_relaxed);) {
+        }
+        done.fetch_add(1, std::memory_order_acq_rel);
+        done.notify_all();
+    }
+    /// Runner: the span from the first worker's start to the last one's finish, in seconds.
+    double span_s() const noexcept {
+        return static_cast<double>(last_finish.load() - first_start.load()) * 1e-9;
+    }
+
+private:
+    static std::int64_t now_ns() noexcept {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    }
 };
 
 /// A worker thread's view of the run.
@@ -345,16 +380,11 @@ struct thread_context {
     bool has_stats = false;
 
     /// Set-up done: waits for every other worker, then the timed region begins.
-    void start() noexcept {
-        gate.ready.fetch_add(1, std::memory_order_acq_rel);
-        gate.ready.notify_all();
-        gate.go.wait(false, std::memory_order_acquire);
-    }
+    void start() noexcept { gate.arrive_and_wait(); }
     /// Timed work done (teardown after this is not timed).
     void stop() noexcept {
         meter.flush();
-        gate.done.fetch_add(1, std::memory_order_acq_rel);
-        gate.done.notify_all();
+        gate.finish();
     }
     /// Adds an instance's own counters to the cell's allocator stats.
     template <allocator A>
@@ -381,17 +411,29 @@ public:
     virtual void end() = 0;
 };
 
+/// Runner: waits for `n` workers to arrive, opens the gate between region->begin() and
+/// region->end(), and waits for all of them to finish. Returns the gate's span.
+inline double run_gate(start_gate& gate, unsigned n, timed_region* region) {
+    for (unsigned r; (r = gate.ready.load(std::memory_order_acquire)) < n;) gate.ready.wait(r);
+    if (region != nullptr) region->begin();
+    gate.go.store(true, std::memory_order_release);
+    gate.go.notify_all();
+    for (unsigned d; (d = gate.done.load(std::memory_order_acquire)) < n;) gate.done.wait(d);
+    if (region != nullptr) region->end();
+    return gate.span_s();
+}
+
 /// What one run of a workload produced.
 struct workload_result {
-    double wall_s = 0;                 ///< from the start gate opening to the last worker's stop()
+    double wall_s = 0;                 ///< from the first worker's start to the last one's stop()
     std::uint64_t ops = 0;             ///< operations, all threads
     std::uint64_t checksum = 0;        ///< sum of the per-thread operation checksums
     std::int64_t peak_live_bytes = 0;  ///< peak requested bytes live (see live_board)
     std::optional<allocator_stats> stats;  ///< the allocator's own counters, where it keeps them
 };
 
-/// Runs workload W on allocator A: one worker per thread, released together; times the
-/// region between the gate opening and the last worker's stop().
+/// Runs workload W on allocator A: one worker per thread, released together; times the span
+/// from the first worker's start to the last one's stop().
 template <class W, allocator A>
 workload_result run_workload(const workload_config& config, timed_region* region = nullptr) {
     const unsigned n = config.threads == 0 ? 1 : config.threads;
@@ -406,19 +448,12 @@ workload_result run_workload(const workload_config& config, timed_region* region
     for (unsigned i = 0; i < n; ++i)
         workers.emplace_back([&, i] { W::template run_thread<A>(*contexts[i], shared); });
 
-    for (unsigned r; (r = gate.ready.load(std::memory_order_acquire)) < n;) gate.ready.wait(r);
-    if (region != nullptr) region->begin();
-    const auto t0 = std::chrono::steady_clock::now();
-    gate.go.store(true, std::memory_order_release);
-    gate.go.notify_all();
-    for (unsigned d; (d = gate.done.load(std::memory_order_acquire)) < n;) gate.done.wait(d);
-    const auto t1 = std::chrono::steady_clock::now();
-    if (region != nullptr) region->end();
+    const double wall_s = run_gate(gate, n, region);
     for (auto& w : workers) w.join();
     if constexpr (requires { shared.heap; }) contexts[0]->add_stats(shared.heap);
 
     workload_result r;
-    r.wall_s = std::chrono::duration<double>(t1 - t0).count();
+    r.wall_s = wall_s;
     allocator_stats total{};
     bool any_stats = false;
     for (const auto& c : contexts) {

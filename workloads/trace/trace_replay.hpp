@@ -460,7 +460,7 @@ void replay_thread(const replay_plan& plan, unsigned thread, A& heap, void** tab
 
 /// What one replay produced.
 struct replay_result {
-    double wall_s = 0;                 ///< from the start gate opening to the last thread's end
+    double wall_s = 0;                 ///< from the first replay thread's start to the last one's end
     std::uint64_t ops = 0;             ///< allocations + frees (a realloc counts both) that ran
     std::uint64_t checksum = 0;        ///< the plan's checksum: the same on every allocator
     std::int64_t peak_live_bytes = 0;  ///< exact with one thread, else within threads x 64 KiB
@@ -486,25 +486,14 @@ replay_result replay(const replay_plan& plan, A& heap, touch_policy touch = touc
     workers.reserve(n);
     for (unsigned i = 0; i < n; ++i)
         workers.emplace_back([&, i] {
-            gate.ready.fetch_add(1, std::memory_order_acq_rel);
-            gate.ready.notify_all();
-            gate.go.wait(false, std::memory_order_acquire);
+            gate.arrive_and_wait();
             replay_thread<A>(plan, i, heap, table.get(), progress.get(), touch, *meters[i]);
             meters[i]->flush();
-            gate.done.fetch_add(1, std::memory_order_acq_rel);
-            gate.done.notify_all();
+            gate.finish();
         });
-    for (unsigned v; (v = gate.ready.load(std::memory_order_acquire)) < n;) gate.ready.wait(v);
-    if (region != nullptr) region->begin();
-    const auto t0 = std::chrono::steady_clock::now();
-    gate.go.store(true, std::memory_order_release);
-    gate.go.notify_all();
-    for (unsigned d; (d = gate.done.load(std::memory_order_acquire)) < n;) gate.done.wait(d);
-    const auto t1 = std::chrono::steady_clock::now();
-    if (region != nullptr) region->end();
+    r.wall_s = n == 0 ? 0.0 : run_gate(gate, n, region);
     for (auto& w : workers) w.join();
 
-    r.wall_s = std::chrono::duration<double>(t1 - t0).count();
     for (unsigned i = 0; i < n; ++i) r.ops += progress[i].done.load(std::memory_order_acquire);  // a slot is an operation
     r.checksum = plan.checksum;
     r.peak_live_bytes = n > 1 ? board.peak.load() : (n == 1 ? meters[0]->peak() : 0);
