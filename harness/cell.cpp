@@ -12,6 +12,7 @@
 #include "harness/library_probe.hpp"
 #include "harness/registry.hpp"
 #include "harness/self_stats.hpp"
+#include "workloads/trace/replay_plan_file.hpp"
 
 namespace allocmeter {
 
@@ -54,8 +55,8 @@ std::optional<measured> run_synthetic(const cell_request& request, timed_region*
     return measured{r.wall_s, r.ops, r.checksum, r.peak_live_bytes, r.stats};
 }
 
-/// Replays request.trace with the plan built before the timed region; fills `about`.
-std::optional<measured> run_trace(const cell_request& request, const trace::replay_plan& plan, timed_region* region,
+/// Replays request.trace with its mapped plan; fills `about`.
+std::optional<measured> run_trace(const cell_request& request, const trace::replay_view& plan, timed_region* region,
                                   nlohmann::json& about) {
     const trace_runner run = find_trace_runner(request.runner);
     if (run == nullptr) {
@@ -92,7 +93,8 @@ std::vector<std::string> cell_request::to_args() const {
                                   "--scale",     std::string(to_string(config.size)),
                                   "--seed",      std::to_string(config.seed)};
     if (workload == trace_workload_name)
-        args.insert(args.end(), {"--trace", trace.path, "--touch", std::string(trace::to_string(trace.touch)),
+        args.insert(args.end(), {"--trace", trace.path, "--plan", trace.plan_path,
+                                 "--touch", std::string(trace::to_string(trace.touch)),
                                  "--replay", std::string(trace::to_string(trace.order))});
     return args;
 }
@@ -117,13 +119,14 @@ int run_cell(const cell_request& request) {
                    {"free_function", malloc_allocator::name(freed_by)}};
     }
 
-    // A trace's plan is built before the baseline and the peak reset: its set-up is not the cell's.
+    // A trace's plan was built by the parent; it is mapped here (never allocated from the
+    // allocator under test) before the baseline and the peak reset.
     const bool is_trace = request.workload == trace_workload_name;
-    std::optional<trace::replay_plan> plan;
+    std::optional<trace::mapped_plan> plan;
     nlohmann::json about_trace = nullptr;
     if (is_trace) {
         try {
-            plan = trace::replay_plan::load(request.trace.path, request.trace.order);
+            plan.emplace(request.trace.plan_path);
         } catch (const trace::trace_error& e) {
             std::fprintf(stderr, "%s\n", e.what());
             return 2;
@@ -131,17 +134,17 @@ int run_cell(const cell_request& request) {
         about_trace = {{"path", request.trace.path},
                        {"replay", trace::to_string(request.trace.order)},
                        {"touch", trace::to_string(request.trace.touch)},
-                       {"replay_threads", plan->threads.size()},
-                       {"steps", plan->steps},
-                       {"dependencies", plan->dependencies},
-                       {"recorded_peak_live_bytes", plan->peak_live_bytes}};
+                       {"replay_threads", plan->view().threads.size()},
+                       {"steps", plan->steps()},
+                       {"dependencies", plan->dependencies()},
+                       {"recorded_peak_live_bytes", plan->peak_live_bytes()}};
     }
 
     const bool peak_reset = reset_peak_rss();
     const auto baseline = read_rss();
     usage_region usage;
     const std::optional<measured> r =
-        is_trace ? run_trace(request, *plan, &usage, about_trace) : run_synthetic(request, &usage);
+        is_trace ? run_trace(request, plan->view(), &usage, about_trace) : run_synthetic(request, &usage);
     if (!r) return 2;
     const auto end = read_rss();
 

@@ -12,7 +12,8 @@ namespace allocmeter {
 
 /// How a trace workload replays (ignored by synthetic workloads).
 struct trace_settings {
-    std::string path;  ///< the trace file
+    std::string path;       ///< the trace file (for the results)
+    std::string plan_path;  ///< its plan, saved by the parent (replay_plan_file.hpp)
     trace::touch_policy touch = trace::touch_policy::page;
     trace::replay_order order = trace::replay_order::threads;
 };

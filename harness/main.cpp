@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -107,6 +110,20 @@ allocator_catalog catalog_with(const std::vector<std::string>& custom, const std
     return catalog;
 }
 
+/// A fresh folder for the run's trace plans, under the system's temp folder.
+std::filesystem::path make_plan_dir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "allocmeter-plans-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr)
+        usage_fail("run", "cannot make a folder for trace plans in " + std::filesystem::temp_directory_path().string() +
+                              ": " + std::strerror(errno) + "; set TMPDIR to a writable folder");
+    return tmpl;
+}
+
+void remove_plan_dir(const std::filesystem::path& dir) {
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+}
+
 po::variables_map parse(const std::string& command, const po::options_description& opts, const std::vector<std::string>& args) {
     po::variables_map vm;
     try {
@@ -205,19 +222,10 @@ int cmd_run(const std::vector<std::string>& args, const std::string& full_comman
     if (!order) usage_fail("run", "--replay " + replay + ": expected threads or serial");
     o.replay = *order;
     o.workloads = split_list(workload_list);
+    std::vector<std::string> trace_specs;
     for (const auto& w : o.workloads) {
         if (w.rfind(trace_prefix, 0) == 0) {
-            if (std::none_of(o.traces.begin(), o.traces.end(), [&](const trace_workload& t) { return t.spec == w; })) {
-                try {
-                    o.traces.push_back(load_trace_workload(w, o.replay));
-                } catch (const usage_error& e) {
-                    usage_fail("run", e.what());
-                }
-                const trace_workload& t = o.traces.back();
-                std::fprintf(stderr, "allocmeter run: %s: %llu calls on %u replay thread%s, %llu bytes live at the recorded peak\n",
-                             t.spec.c_str(), static_cast<unsigned long long>(t.events), t.threads,
-                             t.threads == 1 ? "" : "s", static_cast<unsigned long long>(t.peak_live_bytes));
-            }
+            if (std::find(trace_specs.begin(), trace_specs.end(), w) == trace_specs.end()) trace_specs.push_back(w);
         } else if (find_workload(w) == nullptr) {
             usage_fail("run", "--workloads: unknown workload '" + w + "'; valid: " + join(workload_names()) +
                                   ", or trace:FILE for a recorded trace");
@@ -239,12 +247,29 @@ int cmd_run(const std::vector<std::string>& args, const std::string& full_comman
     if (o.reps < 1) usage_fail("run", "--reps must be at least 1");
     if (!(o.timeout_s > 0)) usage_fail("run", "--timeout must be a positive number of seconds");
     o.command_line = full_command;
+    // Last, once every other option is known good: each trace is read, planned and its plan
+    // saved for the cells.
+    if (!trace_specs.empty()) o.plan_dir = make_plan_dir();
+    for (const std::string& spec : trace_specs) {
+        try {
+            o.traces.push_back(load_trace_workload(spec, o.replay, o.plan_dir));
+        } catch (const std::exception& e) {
+            remove_plan_dir(o.plan_dir);
+            usage_fail("run", e.what());
+        }
+        const trace_workload& t = o.traces.back();
+        std::fprintf(stderr, "allocmeter run: %s: %llu calls on %u replay thread%s, %llu bytes live at the recorded peak\n",
+                     t.spec.c_str(), static_cast<unsigned long long>(t.events), t.threads, t.threads == 1 ? "" : "s",
+                     static_cast<unsigned long long>(t.peak_live_bytes));
+    }
+    int code = 1;
     try {
-        return run_matrix(o, catalog);
+        code = run_matrix(o, catalog);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "allocmeter run: %s\n", e.what());
-        return 1;
     }
+    remove_plan_dir(o.plan_dir);
+    return code;
 }
 
 int cmd_cell(const std::vector<std::string>& args) {
@@ -255,6 +280,7 @@ int cmd_cell(const std::vector<std::string>& args) {
         "workload", po::value(&r.workload)->required())("expect-library", po::value(&r.expect_library))(
         "threads", po::value(&r.config.threads)->required())("scale", po::value(&scale_name)->required())(
         "seed", po::value(&r.config.seed)->required())("trace", po::value(&r.trace.path))(
+        "plan", po::value(&r.trace.plan_path))(
         "touch", po::value(&touch))("replay", po::value(&replay));
     const auto vm = parse(cell_command, opts, args);
     const auto size = parse_scale(scale_name);

@@ -15,6 +15,7 @@
 #include "harness/registry.hpp"
 #include "harness/results_writer.hpp"
 #include "harness/summary_table.hpp"
+#include "workloads/trace/replay_plan_file.hpp"
 
 namespace allocmeter {
 
@@ -96,7 +97,7 @@ nlohmann::json run_one(const planned_cell& c, const run_options& o, const std::s
                          {o.size, o.seed, c.threads}, {}};
     if (c.trace != nullptr) {
         request.workload = std::string(trace_workload_name);
-        request.trace = {c.trace->path, o.touch, o.replay};
+        request.trace = {c.trace->path, c.trace->plan_path, o.touch, o.replay};
     }
     child_spec spec{exe, {cell_command}, c.allocator->env, {"LD_PRELOAD", "TBB_VERSION"}, o.timeout_s};
     const auto args = request.to_args();
@@ -146,9 +147,15 @@ std::string cell_label(const planned_cell& c, const run_options& o) {
     return buf;
 }
 
+unsigned plan_number() {
+    static unsigned n = 0;
+    return ++n;
+}
+
 }  // namespace
 
-trace_workload load_trace_workload(const std::string& spec, trace::replay_order order) {
+trace_workload load_trace_workload(const std::string& spec, trace::replay_order order,
+                                   const std::filesystem::path& plan_dir) {
     trace_workload t;
     t.spec = spec;
     t.path = spec.substr(trace_prefix.size());
@@ -164,7 +171,10 @@ trace_workload load_trace_workload(const std::string& spec, trace::replay_order 
         t.threads = std::max<unsigned>(1, static_cast<unsigned>(p.threads.size()));
         t.events = p.steps;
         t.peak_live_bytes = p.peak_live_bytes;
+        t.plan_path = (plan_dir / ("plan-" + std::to_string(plan_number()) + ".bin")).string();
+        trace::save_plan(p, t.plan_path);
     } catch (const trace::trace_error& e) {
+        if (e.file != t.path) throw usage_error("--workloads " + spec + ": " + e.what());
         throw usage_error("--workloads " + spec + ": not a valid trace: " + e.what() +
                           "; check it with 'allocmeter trace validate " + t.path + "'");
     }

@@ -25,11 +25,14 @@ struct trace_workload {
     unsigned threads = 1;       ///< replay threads (recorded threads, or 1 when serial)
     std::uint64_t events = 0;   ///< allocation and free steps
     std::uint64_t peak_live_bytes = 0;  ///< in recorded order, as `trace info` reports it
+    std::string plan_path;      ///< the saved plan every cell maps (replay_plan_file.hpp)
 };
 
-/// Reads and plans the trace named by `spec` ("trace:FILE"); throws usage_error, naming
-/// the file and the problem, when it is missing or not a valid trace.
-trace_workload load_trace_workload(const std::string& spec, trace::replay_order order);
+/// Reads and plans the trace named by `spec` ("trace:FILE") and saves the plan under
+/// `plan_dir`; throws usage_error, naming the file and the problem, when the trace is missing
+/// or not valid.
+trace_workload load_trace_workload(const std::string& spec, trace::replay_order order,
+                                   const std::filesystem::path& plan_dir);
 
 struct run_options {
     std::vector<std::string> allocators;  ///< names, validated against the catalog
@@ -37,6 +40,7 @@ struct run_options {
     std::vector<trace_workload> traces;   ///< one per trace spec in `workloads`
     trace::touch_policy touch = trace::touch_policy::page;    ///< what a trace replay writes
     trace::replay_order replay = trace::replay_order::threads;
+    std::filesystem::path plan_dir;       ///< where trace plans are saved for the cells (a temp folder)
     std::vector<unsigned> threads{1, 2};
     unsigned reps = 5;
     scale size = scale::standard;

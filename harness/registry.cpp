@@ -31,7 +31,7 @@ struct trace_runner_entry {
 constexpr workload_needs trace_needs{.individual_free = true};
 
 template <allocator A>
-trace_run run_trace(const trace::replay_plan& plan, trace::touch_policy touch, timed_region* region) {
+trace_run run_trace(const trace::replay_view& plan, trace::touch_policy touch, timed_region* region) {
     A heap;
     trace_run r;
     r.replay = trace::replay<A>(plan, heap, touch, region);

@@ -9,6 +9,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <random>
@@ -18,6 +20,7 @@
 
 #include "allocators/malloc_allocator.hpp"
 #include "allocators/thread_cache_allocator.hpp"
+#include "workloads/trace/replay_plan_file.hpp"
 
 using namespace allocmeter;
 using namespace allocmeter::trace;
@@ -537,4 +540,47 @@ TEST(TraceReplay, BadTraceIsRejectedWhenPlanned) {
     b.malloc(0, 1, 8).free(0, 2);
     b.write(f.path());
     EXPECT_THROW(replay_plan::load(f.path()), trace_error);
+}
+
+// A saved plan maps back to the same view, and replays exactly as the plan it came from; a
+// file that is not a plan, or is cut short, is refused with its name.
+TEST(ReplayPlanFile, RoundTripAndBadFiles) {
+    temp_trace f("planfile");
+    write_random(f.path(), 3, 5000, 5);
+    const replay_plan plan = replay_plan::load(f.path());
+    const std::string saved = f.path() + ".plan";
+    save_plan(plan, saved);
+    {
+        const mapped_plan mapped(saved);
+        const replay_view& v = mapped.view();
+        ASSERT_EQ(v.threads.size(), plan.threads.size());
+        for (std::size_t t = 0; t < plan.threads.size(); ++t) {
+            ASSERT_EQ(v.threads[t].size(), plan.threads[t].size());
+            EXPECT_EQ(std::memcmp(v.threads[t].data(), plan.threads[t].data(), v.threads[t].size_bytes()), 0);
+            EXPECT_TRUE(std::equal(v.waits[t].begin(), v.waits[t].end(), plan.waits[t].begin(), plan.waits[t].end()));
+        }
+        EXPECT_EQ(v.leaks.size(), plan.leaks.size());
+        EXPECT_EQ(v.max_id, plan.max_id);
+        EXPECT_EQ(mapped.steps(), plan.steps);
+        EXPECT_EQ(mapped.dependencies(), plan.dependencies);
+        EXPECT_EQ(mapped.peak_live_bytes(), plan.peak_live_bytes);
+        malloc_allocator heap;
+        const replay_result a = replay<malloc_allocator>(v, heap, touch_policy::page);
+        const replay_result b = replay<malloc_allocator>(plan, touch_policy::page);
+        EXPECT_TRUE(a.complete && b.complete);
+        EXPECT_EQ(a.ops, b.ops);
+        EXPECT_EQ(a.checksum, b.checksum);
+        EXPECT_EQ(a.leaked_objects, b.leaked_objects);
+    }
+    EXPECT_THROW(mapped_plan{f.path()}, trace_error);  // a trace, not a plan
+    std::filesystem::resize_file(saved, std::filesystem::file_size(saved) - 8);
+    try {
+        mapped_plan cut(saved);
+        ADD_FAILURE() << "a truncated plan was accepted";
+    } catch (const trace_error& e) {
+        EXPECT_NE(std::string(e.what()).find(saved), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+    }
+    std::filesystem::remove(saved);
+    EXPECT_THROW(mapped_plan{saved}, trace_error);  // missing
 }

@@ -17,6 +17,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "allocators/adapter.hpp"
+#include "allocators/os_pages.hpp"
 #include "workloads/trace/trace_format.hpp"
 #include "workloads/workload.hpp"
 
@@ -128,6 +130,17 @@ constexpr unsigned char replay_fill_byte(std::uint64_t id) noexcept {
     return static_cast<unsigned char>((id * 0x9dU) | 1U);
 }
 
+/// What the replay engine reads of a plan: spans over a replay_plan's vectors, or over a plan
+/// file mapped into memory (replay_plan_file.hpp), so that a cell's plan never comes from the
+/// allocator under test.
+struct replay_view {
+    std::vector<std::span<const replay_step>> threads;      ///< slots per replay thread
+    std::vector<std::span<const replay_dependency>> waits;  ///< per thread, its slots' waits in order
+    std::span<const replay_leak> leaks;                     ///< live at the end of the trace
+    std::uint64_t max_id = 0;                               ///< the pointer table holds max_id + 1
+    std::uint64_t checksum = 0;                             ///< over every slot
+};
+
 /// Everything a replay needs, built from a trace outside the timed region.
 struct replay_plan {
     /// Object ids are the pointer table's index: at most this many.
@@ -159,6 +172,17 @@ struct replay_plan {
         n.max_request = static_cast<std::size_t>(largest_request);
         n.max_align = std::max<std::size_t>(effective_align(static_cast<std::uint32_t>(largest_alignment)), 16);
         return n;
+    }
+
+    /// Spans over this plan, which must outlive them.
+    replay_view view() const {
+        replay_view v;
+        for (const auto& t : threads) v.threads.emplace_back(t);
+        for (const auto& w : waits) v.waits.emplace_back(w);
+        v.leaks = leaks;
+        v.max_id = max_id;
+        v.checksum = checksum;
+        return v;
     }
 
     /// The waits of slot `slot` of `thread` (for tests and diagnostics; linear time).
@@ -383,6 +407,21 @@ inline void replay_wait(const replay_progress* progress, const replay_dependency
     }
 }
 
+/// `entries` null pointers in memory mapped for them (zeroed by the kernel), unmapped at the end.
+struct pointer_table {
+    explicit pointer_table(std::uint64_t entries)
+        : bytes(os::round_to_pages(static_cast<std::size_t>(entries) * sizeof(void*))),
+          slots(static_cast<void**>(os::map_pages(bytes))) {
+        if (slots == nullptr) allocation_failed(bytes, os::page_size());
+    }
+    pointer_table(const pointer_table&) = delete;
+    pointer_table& operator=(const pointer_table&) = delete;
+    ~pointer_table() { os::unmap_pages(slots, bytes); }
+
+    std::size_t bytes;
+    void** slots;
+};
+
 inline void replay_touch(void* p, std::size_t from, std::size_t to, unsigned char value, touch_policy touch) noexcept {
     if (touch == touch_policy::full) {
         if (to > from) std::memset(static_cast<unsigned char*>(p) + from, value, to - from);
@@ -398,7 +437,7 @@ inline void replay_touch(void* p, std::size_t from, std::size_t to, unsigned cha
 /// pointer table (max_id + 1 entries) and `progress` one counter per replay thread. An
 /// allocation that returns nullptr for a non-zero size ends the process (allocation_failed).
 template <allocator A>
-void replay_thread(const replay_plan& plan, unsigned thread, A& heap, void** table, replay_progress* progress,
+void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** table, replay_progress* progress,
                    touch_policy touch, live_meter& meter) {
     // A copy in a local, so the live-bytes chain stays in registers instead of going through
     // memory on every step (stores to the table may alias a referenced meter).
@@ -471,11 +510,13 @@ struct replay_result {
 /// Replays `plan` on `heap`: one std::thread per recorded thread, released together. The
 /// pointer table is made before and leaks are released after the timed region.
 template <allocator A>
-replay_result replay(const replay_plan& plan, A& heap, touch_policy touch = touch_policy::none,
+replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touch_policy::none,
                      timed_region* region = nullptr) {
     const unsigned n = static_cast<unsigned>(plan.threads.size());
     replay_result r;
-    std::unique_ptr<void*[]> table(new void*[plan.max_id + 1]());
+    // The pointer table is the harness's memory, not the program's: mapped, not allocated.
+    const detail::pointer_table mapping(plan.max_id + 1);
+    void** const table = mapping.slots;
     std::unique_ptr<replay_progress[]> progress(new replay_progress[n == 0 ? 1 : n]);
     live_board board;
     start_gate gate;
@@ -487,7 +528,7 @@ replay_result replay(const replay_plan& plan, A& heap, touch_policy touch = touc
     for (unsigned i = 0; i < n; ++i)
         workers.emplace_back([&, i] {
             gate.arrive_and_wait();
-            replay_thread<A>(plan, i, heap, table.get(), progress.get(), touch, *meters[i]);
+            replay_thread<A>(plan, i, heap, table, progress.get(), touch, *meters[i]);
             meters[i]->flush();
             gate.finish();
         });
@@ -513,6 +554,13 @@ replay_result replay(const replay_plan& plan, A& heap, touch_policy touch = touc
         if (table[id] != nullptr) complete = false;
     r.complete = complete;
     return r;
+}
+
+/// Replays `plan` on `heap` (see the replay_view overload).
+template <allocator A>
+replay_result replay(const replay_plan& plan, A& heap, touch_policy touch = touch_policy::none,
+                     timed_region* region = nullptr) {
+    return replay<A>(plan.view(), heap, touch, region);
 }
 
 /// Replays `plan` on a fresh, default-constructed instance of A.

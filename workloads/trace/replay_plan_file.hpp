@@ -1,0 +1,41 @@
+// replay_plan_file: a replay plan saved as a flat file and mapped back read-only. `allocmeter
+// run` plans each trace once in the parent and hands the file to every cell, so a cell neither
+// re-reads the trace nor builds its plan in the heap of the allocator it measures.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "workloads/trace/trace_replay.hpp"
+
+namespace allocmeter::trace {
+
+/// Writes `plan` to `path` (created or truncated); throws trace_error when it cannot.
+void save_plan(const replay_plan& plan, const std::string& path);
+
+/// A plan file mapped into memory (MAP_POPULATE: its pages are in before any timing).
+class mapped_plan {
+public:
+    /// Maps `path`; throws trace_error, naming the file, when it is missing, short or not a
+    /// plan of this build.
+    explicit mapped_plan(const std::string& path);
+    mapped_plan(const mapped_plan&) = delete;
+    mapped_plan& operator=(const mapped_plan&) = delete;
+    ~mapped_plan();
+
+    /// The engine's view of the plan; valid while this object lives.
+    const replay_view& view() const noexcept { return view_; }
+    std::uint64_t steps() const noexcept { return steps_; }
+    std::uint64_t dependencies() const noexcept { return dependencies_; }
+    std::uint64_t peak_live_bytes() const noexcept { return peak_live_bytes_; }
+
+private:
+    void unmap() noexcept;
+
+    void* base_ = nullptr;
+    std::size_t bytes_ = 0;
+    replay_view view_;
+    std::uint64_t steps_ = 0, dependencies_ = 0, peak_live_bytes_ = 0;
+};
+
+}  // namespace allocmeter::trace
