@@ -201,11 +201,14 @@ int run_matrix(const run_options& o, const allocator_catalog& catalog) {
     results_writer writer(o.out, env);
     writer.link_latest();
 
-    std::fprintf(stderr, "allocmeter run: %zu cells (%zu allocators x %zu workloads x %zu thread counts x %u reps; "
-                         "a trace replays with its own threads), "
-                         "scale %s, seed %llu\n  results: %s\n",
-                 cells.size(), o.allocators.size(), o.workloads.size(), o.threads.size(), o.reps,
-                 std::string(to_string(o.size)).c_str(), static_cast<unsigned long long>(o.seed),
+    const std::size_t traces = o.traces.size(), synthetic = o.workloads.size() - traces;
+    std::string shape = std::to_string(o.allocators.size()) + " allocators x ";
+    if (synthetic > 0)
+        shape += std::to_string(synthetic) + " workloads x " + std::to_string(o.threads.size()) + " thread counts";
+    if (synthetic > 0 && traces > 0) shape += " + ";
+    if (traces > 0) shape += std::to_string(traces) + " traces (each on its own threads)";
+    std::fprintf(stderr, "allocmeter run: %zu cells (%s, x %u reps), scale %s, seed %llu\n  results: %s\n", cells.size(),
+                 shape.c_str(), o.reps, std::string(to_string(o.size)).c_str(), static_cast<unsigned long long>(o.seed),
                  (writer.dir() / "results.json").c_str());
     const bool tty = ::isatty(STDERR_FILENO) != 0;
     const std::string exe = self_exe();
