@@ -53,7 +53,9 @@ std::string trace_skip_reason(const capabilities& caps, const trace_workload& t)
     if (first_missing(caps, t.needs, t.threads) == missing_capability::thread_safety)
         return "the trace replays on " + std::to_string(t.threads) +
                " threads sharing one instance and the allocator is not thread-safe (--replay serial replays it on one thread)";
-    return skip_reason(caps, t.needs, t.threads);
+    std::string why = skip_reason(caps, t.needs, t.threads);
+    if (why.rfind("the workload ", 0) == 0) why.replace(0, 12, "the trace");
+    return why;
 }
 
 /// The last few non-empty lines of a child's stderr, joined, for a failure reason.
