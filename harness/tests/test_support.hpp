@@ -20,11 +20,10 @@ struct command_result {
     std::string output;  ///< stdout and stderr together
 };
 
-/// Runs `args` (already shell-quoted where needed) after the allocmeter binary.
-inline command_result run_allocmeter(const std::string& args) {
+/// Runs a shell command line; its stdout and stderr together, and its exit code.
+inline command_result run_shell(const std::string& cmd) {
     command_result r;
-    const std::string cmd = std::string(ALLOCMETER_BIN) + " " + args + " 2>&1";
-    FILE* pipe = ::popen(cmd.c_str(), "r");
+    FILE* pipe = ::popen((cmd + " 2>&1").c_str(), "r");
     if (pipe == nullptr) return r;
     std::array<char, 4096> buf;
     for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0;) r.output.append(buf.data(), n);
@@ -32,6 +31,9 @@ inline command_result run_allocmeter(const std::string& args) {
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return r;
 }
+
+/// Runs `args` (already shell-quoted where needed) after the allocmeter binary.
+inline command_result run_allocmeter(const std::string& args) { return run_shell(std::string(ALLOCMETER_BIN) + " " + args); }
 
 /// A new, empty folder under the system temp folder.
 inline std::filesystem::path fresh_dir(const std::string& tag) {

@@ -161,18 +161,6 @@ TEST(RecordCli, UsageErrors) {
 
 namespace {
 
-/// Runs a shell command line; its stdout and stderr together.
-command_result run_shell(const std::string& cmd) {
-    command_result r;
-    FILE* pipe = ::popen((cmd + " 2>&1").c_str(), "r");
-    if (pipe == nullptr) return r;
-    std::array<char, 4096> buf;
-    for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0;) r.output.append(buf.data(), n);
-    const int status = ::pclose(pipe);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return r;
-}
-
 /// A `trace info` line of the events-per-kind table.
 std::string kind_line(const char* kind, unsigned n) {
     char buf[64];

@@ -27,6 +27,8 @@
 #include <thread>
 #include <vector>
 
+#include "workloads/tests/target_support.hpp"
+
 namespace {
 
 constexpr int workers = 4;
@@ -50,14 +52,7 @@ std::uint64_t next(std::uint64_t& s) {  // xorshift64*: seeded, so every run mak
     return s * 0x2545F4914F6CDD1Dull;
 }
 
-void use(void* p) {
-    if (p == nullptr) {
-        std::fputs("allocation failed\n", stderr);
-        std::abort();
-    }
-    static_cast<volatile char*>(p)[0] = 1;
-    asm volatile("" : : "r"(p) : "memory");
-}
+using allocmeter::testing::use;
 
 // Blocks handed to a thread for it to free.
 struct mailbox {

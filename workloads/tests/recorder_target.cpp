@@ -27,6 +27,8 @@
 #include <thread>
 #include <vector>
 
+#include "workloads/tests/target_support.hpp"
+
 namespace {
 
 constexpr std::size_t marker(unsigned k) { return 0x1000u * k + 0x440u; }
@@ -39,15 +41,7 @@ int iterations = 200;
 std::atomic<long> allocations{0};
 std::atomic<long> frees{0};
 
-// Keeps the compiler from eliding an allocation: the pointer escapes and the block is written.
-void use(void* p) {
-    if (p == nullptr) {
-        std::fputs("allocation failed\n", stderr);
-        std::abort();
-    }
-    static_cast<volatile char*>(p)[0] = 1;
-    asm volatile("" : : "r"(p) : "memory");
-}
+using allocmeter::testing::use;
 
 void* counted(void* p) {
     use(p);
