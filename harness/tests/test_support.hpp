@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -35,10 +36,23 @@ inline command_result run_shell(const std::string& cmd) {
 /// Runs `args` (already shell-quoted where needed) after the allocmeter binary.
 inline command_result run_allocmeter(const std::string& args) { return run_shell(std::string(ALLOCMETER_BIN) + " " + args); }
 
-/// A new, empty folder under the system temp folder.
+/// A new, empty folder under the system temp folder, removed with everything in it when the
+/// test process exits.
 inline std::filesystem::path fresh_dir(const std::string& tag) {
+    struct removed_at_exit {
+        std::vector<std::filesystem::path> dirs;
+        ~removed_at_exit() {
+            for (const auto& d : dirs) {
+                std::error_code ec;
+                std::filesystem::remove_all(d, ec);
+            }
+        }
+    };
+    static removed_at_exit made;
     std::string tmpl = (std::filesystem::temp_directory_path() / ("allocmeter-" + tag + "-XXXXXX")).string();
-    return ::mkdtemp(tmpl.data());
+    if (::mkdtemp(tmpl.data()) == nullptr) return {};
+    made.dirs.emplace_back(tmpl);
+    return tmpl;
 }
 
 /// The results document of the newest run under `out`.
