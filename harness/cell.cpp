@@ -10,6 +10,7 @@
 #include "allocators/malloc_allocator.hpp"
 #include "harness/child_process.hpp"
 #include "harness/library_probe.hpp"
+#include "harness/perf_counters.hpp"
 #include "harness/registry.hpp"
 #include "harness/self_stats.hpp"
 #include "workloads/trace/replay_plan_file.hpp"
@@ -18,13 +19,44 @@ namespace allocmeter {
 
 namespace {
 
-/// Takes rusage at the edges of the timed region.
+/// Takes rusage and runs the perf counters at the edges of the timed region.
 class usage_region final : public timed_region {
 public:
-    void begin() override { before = read_usage(); }
-    void end() override { after = read_usage(); }
+    explicit usage_region(perf_counters& counters) : counters_(counters) {}
+    void begin() override {
+        before = read_usage();
+        counters_.start();
+    }
+    void end() override {
+        counters_.stop();
+        after = read_usage();
+    }
     usage_snapshot before, after;
+
+private:
+    perf_counters& counters_;
 };
+
+/// The `pmu` metrics: each counter's value, per operation, the share of the region it was
+/// counting, or null with the reason; and instructions per cycle where both counted.
+nlohmann::json pmu_json(const std::vector<counter_reading>& readings, std::uint64_t ops) {
+    nlohmann::json out = nlohmann::json::object();
+    std::optional<double> cycles, instructions;
+    for (const counter_reading& r : readings) {
+        if (r.value) {
+            out[r.name] = {{"value", *r.value},
+                           {"per_op", ops > 0 ? nlohmann::json(*r.value / static_cast<double>(ops)) : nlohmann::json(nullptr)},
+                           {"running", r.running},
+                           {"reason", nullptr}};
+        } else {
+            out[r.name] = {{"value", nullptr}, {"per_op", nullptr}, {"running", nullptr}, {"reason", r.reason}};
+        }
+        if (r.name == "cycles") cycles = r.value;
+        if (r.name == "instructions") instructions = r.value;
+    }
+    out["ipc"] = cycles && instructions && *cycles > 0 ? nlohmann::json(*instructions / *cycles) : nlohmann::json(nullptr);
+    return out;
+}
 
 nlohmann::json stats_json(const std::optional<allocator_stats>& s) {
     if (!s) return nullptr;
@@ -140,9 +172,11 @@ int run_cell(const cell_request& request) {
                        {"recorded_peak_live_bytes", plan->peak_live_bytes()}};
     }
 
+    // Opened before the workload starts its threads, so every worker inherits them.
+    perf_counters counters(default_counters());
     const bool peak_reset = reset_peak_rss();
     const auto baseline = read_rss();
-    usage_region usage;
+    usage_region usage(counters);
     const std::optional<measured> r =
         is_trace ? run_trace(request, plan->view(), &usage, about_trace) : run_synthetic(request, &usage);
     if (!r) return 2;
@@ -160,6 +194,7 @@ int run_cell(const cell_request& request) {
         {"minor_faults", u1.minor_faults - u0.minor_faults},
         {"major_faults", u1.major_faults - u0.major_faults},
         {"peak_live_bytes", r->peak_live_bytes},
+        {"pmu", pmu_json(counters.read(), r->ops)},
     };
     char checksum[19];
     std::snprintf(checksum, sizeof checksum, "%016llx", static_cast<unsigned long long>(r->checksum));

@@ -154,6 +154,23 @@ unsigned plan_number() {
     return ++n;
 }
 
+/// Says once per run which perf counters this host cannot give (their metrics are null, with
+/// the reason in each cell). True once the first ok cell has been looked at.
+bool note_missing_counters(const nlohmann::json& cell, bool tty) {
+    const auto& pmu = cell["metrics"]["pmu"];
+    if (!pmu.is_object()) return true;
+    std::string names, reason;
+    for (const auto& [name, c] : pmu.items()) {
+        if (!c.is_object() || !c["value"].is_null()) continue;
+        names += (names.empty() ? "" : ", ") + name;
+        if (reason.empty()) reason = c["reason"].get<std::string>();
+    }
+    if (!names.empty())
+        std::fprintf(stderr, "%sallocmeter run: note: %s: null in these results: %s\n", tty ? "\r\033[K" : "",
+                     names.c_str(), reason.c_str());
+    return true;
+}
+
 }  // namespace
 
 trace_workload load_trace_workload(const std::string& spec, trace::replay_order order,
@@ -215,6 +232,7 @@ int run_matrix(const run_options& o, const allocator_catalog& catalog) {
     const bool tty = ::isatty(STDERR_FILENO) != 0;
     const std::string exe = self_exe();
     std::map<std::string, int> counts;
+    bool pmu_noted = false;
     for (std::size_t i = 0; i < cells.size(); ++i) {
         const std::string label = cell_label(cells[i], o);
         if (tty) std::fprintf(stderr, "\r\033[K[%3zu/%zu] %s running", i + 1, cells.size(), label.c_str());
@@ -222,6 +240,7 @@ int run_matrix(const run_options& o, const allocator_catalog& catalog) {
         writer.add(cell);
         const std::string status = cell["status"];
         ++counts[status];
+        if (status == "ok" && !pmu_noted) pmu_noted = note_missing_counters(cell, tty);
         std::string detail = status;
         if (status == "ok") {
             char buf[64];

@@ -109,6 +109,41 @@ TEST_F(matrix_fixture, OkCellsHaveEveryMetric) {
     EXPECT_GE(ok, 20);
 }
 
+// Every ok cell has its perf counters: the software ones count (page faults, task clock, from
+// perf_event_open over every worker thread); each hardware one has a value or, on a host that
+// cannot give it (these VMs), null with the reason, never a bare zero.
+TEST_F(matrix_fixture, OkCellsHavePerfCounters) {
+    if (!std::filesystem::exists("/proc/sys/kernel/perf_event_paranoid")) GTEST_SKIP() << "no perf events here";
+    for (const auto& c : (*doc)["cells"]) {
+        if (c["status"] != "ok") continue;
+        const auto& pmu = c["metrics"]["pmu"];
+        ASSERT_TRUE(pmu.is_object()) << c.dump();
+        ASSERT_TRUE(pmu["minor_faults"]["value"].is_number()) << pmu.dump();
+        EXPECT_GT(pmu["minor_faults"]["value"].get<double>(), 0);
+        EXPECT_GT(pmu["task_clock_ns"]["value"].get<double>(), 0);
+        EXPECT_GT(pmu["task_clock_ns"]["per_op"].get<double>(), 0);
+        for (const char* hw : {"cycles", "instructions", "l1d_misses", "llc_misses", "dtlb_load_misses", "branch_misses"}) {
+            const auto& e = pmu[hw];
+            ASSERT_TRUE(e.is_object()) << hw;
+            if (e["value"].is_null()) {
+                EXPECT_FALSE(e["reason"].get<std::string>().empty()) << hw;
+            } else {
+                EXPECT_GT(e["value"].get<double>(), 0) << hw;
+            }
+        }
+    }
+    // A host that cannot give a counter is told once, on the terminal.
+    bool any_null = false;
+    for (const auto& c : (*doc)["cells"])
+        if (c["status"] == "ok") any_null = any_null || c["metrics"]["pmu"]["cycles"]["value"].is_null();
+    const auto notes = [&] {
+        std::size_t n = 0;
+        for (std::size_t at = 0; (at = run->output.find("null in these results", at)) != std::string::npos; ++at) ++n;
+        return n;
+    }();
+    EXPECT_EQ(notes, any_null ? 1u : 0u) << run->output;
+}
+
 // External cells name the library that served them and its version; reference cells name none.
 TEST_F(matrix_fixture, ExternalCellsReportTheirLibrary) {
     for (const auto& c : (*doc)["cells"]) {
