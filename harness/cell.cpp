@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <stdexcept>
 #include <nlohmann/json.hpp>
 
 #include "allocators/malloc_allocator.hpp"
@@ -124,6 +125,11 @@ std::vector<std::string> cell_request::to_args() const {
                                   "--threads",   std::to_string(config.threads),
                                   "--scale",     std::string(to_string(config.size)),
                                   "--seed",      std::to_string(config.seed)};
+    if (!pmu_events.empty()) {
+        std::string list;
+        for (const std::string& e : pmu_events) list += (list.empty() ? "" : ",") + e;
+        args.insert(args.end(), {"--pmu-events", list});
+    }
     if (workload == trace_workload_name)
         args.insert(args.end(), {"--trace", trace.path, "--plan", trace.plan_path,
                                  "--touch", std::string(trace::to_string(trace.touch)),
@@ -173,7 +179,14 @@ int run_cell(const cell_request& request) {
     }
 
     // Opened before the workload starts its threads, so every worker inherits them.
-    perf_counters counters(default_counters());
+    std::vector<counter_spec> specs;
+    try {
+        specs = cell_counters(request.pmu_events);
+    } catch (const std::invalid_argument& e) {
+        std::fprintf(stderr, "--pmu-events: %s\n", e.what());
+        return 2;
+    }
+    perf_counters counters(specs);
     const bool peak_reset = reset_peak_rss();
     const auto baseline = read_rss();
     usage_region usage(counters);

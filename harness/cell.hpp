@@ -28,6 +28,7 @@ struct cell_request {
     std::string expect_library;
     workload_config config;
     trace_settings trace;
+    std::vector<std::string> pmu_events;  ///< libpfm4 names in place of the default hardware counters
 
     /// The hidden sub-command's arguments (after "__cell").
     std::vector<std::string> to_args() const;

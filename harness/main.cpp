@@ -16,6 +16,7 @@
 #include "harness/allocator_catalog.hpp"
 #include "harness/cell.hpp"
 #include "harness/matrix_runner.hpp"
+#include "harness/perf_counters.hpp"
 #include "harness/record_command.hpp"
 #include "harness/registry.hpp"
 #include "harness/trace_command.hpp"
@@ -58,6 +59,7 @@ examples:
   allocmeter run --out /tmp/results --timeout 60
   allocmeter run --workloads trace:app.trace,frame --allocators system,jemalloc,segregated
   allocmeter run --workloads trace:app.trace --replay serial --touch full
+  allocmeter run --pmu-events cycles,instructions,perf::PERF_COUNT_HW_CACHE_DTLB:READ:MISS
 
 A trace workload (trace:FILE, from 'allocmeter record') replays the recorded calls: with
 --replay threads (the default) one thread per recorded thread, ordered across threads only
@@ -181,7 +183,7 @@ std::string command_line(int argc, char** argv) {
 int cmd_run(const std::vector<std::string>& args, const std::string& full_command) {
     po::options_description opts("allocmeter run: run the benchmark matrix\n\noptions");
     std::string allocators, workload_list = join(workload_names()), threads = "1,2", scale_name = "default";
-    std::string touch = "page", replay = "threads";
+    std::string touch = "page", replay = "threads", pmu_events;
     std::vector<std::string> custom;
     run_options o;
     opts.add_options()("help,h", "show this help")(
@@ -195,7 +197,10 @@ int cmd_run(const std::vector<std::string>& args, const std::string& full_comman
         "out", po::value(&o.out)->default_value(o.out), "results folder; each run gets OUT/<run-id>/")(
         "timeout", po::value(&o.timeout_s)->default_value(o.timeout_s), "seconds before a cell is killed")(
         "touch", po::value(&touch), "none | page | full: what a trace replay writes into each new block (default: page)")(
-        "replay", po::value(&replay), "threads | serial: a trace replays on its recorded threads, or on one (default: threads)");
+        "replay", po::value(&replay), "threads | serial: a trace replays on its recorded threads, or on one (default: threads)")(
+        "pmu-events", po::value(&pmu_events),
+        "comma-separated libpfm4 event names counted in place of the default hardware counters "
+        "(cycles, instructions, L1d/LLC/dTLB misses, branch misses)");
     const auto vm = parse("run", opts, args);
     if (vm.count("help")) {
         std::cout << opts << run_examples;
@@ -215,6 +220,11 @@ int cmd_run(const std::vector<std::string>& args, const std::string& full_comman
         if (catalog.find(a) == nullptr)
             usage_fail("run", "--allocators: unknown allocator '" + a + "'; valid: " + catalog.names() +
                                   " (or add a library with --allocator NAME=/path/lib.so)");
+    o.pmu_events = split_list(pmu_events);
+    for (const std::string& e : o.pmu_events) {
+        std::string error;
+        if (!encode_event(e, error)) usage_fail("run", "--pmu-events: " + error);
+    }
     const auto touch_policy = trace::parse_touch(touch);
     if (!touch_policy) usage_fail("run", "--touch " + touch + ": expected none, page or full");
     o.touch = *touch_policy;
@@ -275,12 +285,12 @@ int cmd_run(const std::vector<std::string>& args, const std::string& full_comman
 int cmd_cell(const std::vector<std::string>& args) {
     po::options_description opts;
     cell_request r;
-    std::string scale_name, touch = "page", replay = "threads";
+    std::string scale_name, touch = "page", replay = "threads", cell_pmu_events;
     opts.add_options()("allocator", po::value(&r.allocator)->required())("runner", po::value(&r.runner)->required())(
         "workload", po::value(&r.workload)->required())("expect-library", po::value(&r.expect_library))(
         "threads", po::value(&r.config.threads)->required())("scale", po::value(&scale_name)->required())(
         "seed", po::value(&r.config.seed)->required())("trace", po::value(&r.trace.path))(
-        "plan", po::value(&r.trace.plan_path))(
+        "plan", po::value(&r.trace.plan_path))("pmu-events", po::value(&cell_pmu_events))(
         "touch", po::value(&touch))("replay", po::value(&replay));
     const auto vm = parse(cell_command, opts, args);
     const auto size = parse_scale(scale_name);
@@ -291,6 +301,7 @@ int cmd_cell(const std::vector<std::string>& args) {
     if (!touch_policy || !order) usage_fail(cell_command, "--touch or --replay: unknown value");
     r.trace.touch = *touch_policy;
     r.trace.order = *order;
+    r.pmu_events = split_list(cell_pmu_events);
     return run_cell(r);
 }
 

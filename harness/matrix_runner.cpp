@@ -92,11 +92,15 @@ nlohmann::json run_one(const planned_cell& c, const run_options& o, const std::s
                                                : skip_reason(c.allocator->caps, c.needs, c.threads);
     if (!why.empty()) return skipped(cell, why);
 
-    cell_request request{c.allocator->name, std::string(c.allocator->runner()), c.workload,
-                         c.allocator->in_process() ? ""
-                         : c.allocator->library.empty() ? "libc"
-                                                        : c.allocator->library,
-                         {o.size, o.seed, c.threads}, {}};
+    cell_request request;
+    request.allocator = c.allocator->name;
+    request.runner = std::string(c.allocator->runner());
+    request.workload = c.workload;
+    request.expect_library = c.allocator->in_process()        ? ""
+                             : c.allocator->library.empty() ? "libc"
+                                                            : c.allocator->library;
+    request.config = {o.size, o.seed, c.threads};
+    request.pmu_events = o.pmu_events;
     if (c.trace != nullptr) {
         request.workload = std::string(trace_workload_name);
         request.trace = {c.trace->path, c.trace->plan_path, o.touch, o.replay};
@@ -208,6 +212,7 @@ int run_matrix(const run_options& o, const allocator_catalog& catalog) {
     env["scale"] = to_string(o.size);
     env["reps"] = o.reps;
     env["threads"] = o.threads;
+    env["pmu_events"] = o.pmu_events;
     if (!o.traces.empty()) {
         env["touch"] = trace::to_string(o.touch);
         env["replay"] = trace::to_string(o.replay);

@@ -11,6 +11,12 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <mutex>
+#include <stdexcept>
+
+#ifdef ALLOCMETER_HAVE_LIBPFM
+#include <perfmon/pfmlib_perf_event.h>
+#endif
 
 namespace allocmeter {
 
@@ -74,6 +80,48 @@ std::vector<counter_spec> default_counters() {
         {"major_faults", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS_MAJ, false},
         {"task_clock_ns", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_TASK_CLOCK, false},
     };
+}
+
+std::optional<counter_spec> encode_event(const std::string& name, std::string& error) {
+#ifdef ALLOCMETER_HAVE_LIBPFM
+    static std::once_flag once;
+    static int init = PFM_SUCCESS;
+    std::call_once(once, [] { init = pfm_initialize(); });
+    if (init != PFM_SUCCESS) {
+        error = std::string("libpfm4 could not start: ") + pfm_strerror(init);
+        return std::nullopt;
+    }
+    perf_event_attr a{};
+    pfm_perf_encode_arg_t arg{};
+    arg.attr = &a;
+    arg.size = sizeof arg;
+    const int r = pfm_get_os_event_encoding(name.c_str(), PFM_PLM3, PFM_OS_PERF_EVENT, &arg);
+    if (r != PFM_SUCCESS) {
+        error = "libpfm4 does not know the event '" + name + "' (" + pfm_strerror(r) +
+                "); list this host's events with libpfm4's showevtinfo";
+        return std::nullopt;
+    }
+    const bool hardware = a.type != PERF_TYPE_SOFTWARE && a.type != PERF_TYPE_TRACEPOINT;
+    return counter_spec{name, a.type, a.config, hardware};
+#else
+    error = "this build has no libpfm4, so event names cannot be used (apt-get install libpfm4-dev, then rebuild); '" +
+            name + "'";
+    return std::nullopt;
+#endif
+}
+
+std::vector<counter_spec> cell_counters(const std::vector<std::string>& events) {
+    std::vector<counter_spec> out;
+    if (events.empty()) return default_counters();
+    for (const std::string& e : events) {
+        std::string error;
+        const auto spec = encode_event(e, error);
+        if (!spec) throw std::invalid_argument(error);
+        out.push_back(*spec);
+    }
+    for (const counter_spec& d : default_counters())
+        if (!d.hardware) out.push_back(d);
+    return out;
 }
 
 perf_counters::perf_counters(const std::vector<counter_spec>& specs) {

@@ -25,6 +25,16 @@ struct counter_spec {
 /// then minor and major page faults and task clock (software).
 std::vector<counter_spec> default_counters();
 
+/// Encodes a libpfm4 event name ("cycles", "PERF_COUNT_SW_PAGE_FAULTS_MIN",
+/// "perf::PERF_COUNT_HW_CACHE_DTLB:READ:MISS", a PMU-specific event) for user-space counting.
+/// Empty, with `error` set, for a name libpfm4 does not know or a build without libpfm4.
+std::optional<counter_spec> encode_event(const std::string& name, std::string& error);
+
+/// The counters a cell opens: default_counters(), or, when `events` is not empty, those
+/// events (encode_event) in place of the default hardware group, beside the software ones.
+/// Throws std::invalid_argument naming the first event that does not encode.
+std::vector<counter_spec> cell_counters(const std::vector<std::string>& events);
+
 /// What one counter read over the timed region.
 struct counter_reading {
     std::string name;

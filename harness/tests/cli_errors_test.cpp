@@ -58,3 +58,8 @@ TEST(CliErrors, HelpHasExamples) {
         EXPECT_NE(r.output.find("example"), std::string::npos) << args << "\n" << r.output;
     }
 }
+
+// An event name libpfm4 does not know is named before anything runs.
+TEST(CliErrors, UnknownPmuEventIsNamed) {
+    expect_usage_error("run --pmu-events cycles,no_such_event --out /tmp/allocmeter-never", "'no_such_event'");
+}

@@ -180,3 +180,24 @@ TEST_F(matrix_fixture, CsvHasARowPerCell) {
     EXPECT_EQ(lines[0].rfind("allocator,workload,threads,rep,status,reason,wall_s", 0), 0u);
     EXPECT_EQ(lines[1].rfind("system,frame,1,1,ok,", 0), 0u) << lines[1];
 }
+
+// --pmu-events puts the named events in place of the default hardware counters: a software
+// one counts, a hardware one has a value or null with the reason; the run records the list.
+TEST(PmuEvents, NamedEventsAreCountedInEveryCell) {
+    if (!std::filesystem::exists("/proc/sys/kernel/perf_event_paranoid")) GTEST_SKIP() << "no perf events here";
+    const auto out = fresh_dir("pmu-events");
+    const auto r = run_allocmeter("run --pmu-events PERF_COUNT_SW_PAGE_FAULTS_MIN,instructions --workloads frame "
+                                  "--allocators system,segregated --threads 1,2 --reps 1 --scale quick --out " + out.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto doc = latest_results(out);
+    EXPECT_EQ(doc["env"]["pmu_events"], (nlohmann::json{"PERF_COUNT_SW_PAGE_FAULTS_MIN", "instructions"}));
+    ASSERT_EQ(doc["cells"].size(), 4u);
+    for (const auto& c : doc["cells"]) {
+        ASSERT_EQ(c["status"], "ok") << c.dump();
+        const auto& pmu = c["metrics"]["pmu"];
+        EXPECT_GT(pmu["PERF_COUNT_SW_PAGE_FAULTS_MIN"]["value"].get<double>(), 0);
+        EXPECT_FALSE(pmu.contains("cycles"));  // the default hardware group was replaced
+        EXPECT_TRUE(pmu["instructions"]["value"].is_number() || !pmu["instructions"]["reason"].get<std::string>().empty());
+        EXPECT_GT(pmu["task_clock_ns"]["value"].get<double>(), 0);
+    }
+}

@@ -102,3 +102,27 @@ TEST(PerfCounters, UnsupportedEventsGiveAReasonNotAZero) {
         }
     }
 }
+
+// libpfm4 names encode to the events perf knows; an unknown name is refused with the name.
+TEST(PerfCounters, EventNamesEncodeThroughLibpfm) {
+    std::string error;
+    const auto instructions = encode_event("instructions", error);
+    ASSERT_TRUE(instructions.has_value()) << error;
+    EXPECT_EQ(instructions->type, static_cast<std::uint32_t>(PERF_TYPE_HARDWARE));
+    EXPECT_EQ(instructions->config, static_cast<std::uint64_t>(PERF_COUNT_HW_INSTRUCTIONS));
+    EXPECT_TRUE(instructions->hardware);
+    const auto faults = encode_event("PERF_COUNT_SW_PAGE_FAULTS_MIN", error);
+    ASSERT_TRUE(faults.has_value()) << error;
+    EXPECT_EQ(faults->type, static_cast<std::uint32_t>(PERF_TYPE_SOFTWARE));
+    EXPECT_FALSE(faults->hardware);
+    EXPECT_FALSE(encode_event("no_such_event_anywhere", error).has_value());
+    EXPECT_NE(error.find("'no_such_event_anywhere'"), std::string::npos) << error;
+
+    // Named events take the hardware group's place; the software counters stay.
+    const auto specs = cell_counters({"instructions", "PERF_COUNT_SW_PAGE_FAULTS_MIN"});
+    std::vector<std::string> names;
+    for (const auto& s : specs) names.push_back(s.name);
+    EXPECT_EQ(names, (std::vector<std::string>{"instructions", "PERF_COUNT_SW_PAGE_FAULTS_MIN", "minor_faults",
+                                               "major_faults", "task_clock_ns"}));
+    EXPECT_THROW(cell_counters({"cycles", "bogus"}), std::invalid_argument);
+}
