@@ -206,6 +206,9 @@ int run_cell(const cell_request& request) {
         {"peak_rss_bytes", end ? nlohmann::json(end->hwm_bytes) : nlohmann::json(nullptr)},
         {"minor_faults", u1.minor_faults - u0.minor_faults},
         {"major_faults", u1.major_faults - u0.major_faults},
+        {"context_switches",
+         {{"voluntary", u1.voluntary_switches - u0.voluntary_switches},
+          {"involuntary", u1.involuntary_switches - u0.involuntary_switches}}},
         {"peak_live_bytes", r->peak_live_bytes},
         {"pmu", pmu_json(counters.read(), r->ops)},
     };

@@ -86,6 +86,10 @@ nlohmann::json collect_host_env() {
     utsname u{};
     ::uname(&u);
     std::string thp = bracketed(read_first_line("/sys/kernel/mm/transparent_hugepage/enabled"));
+    // Often absent in a VM: null then, not a guess.
+    const std::string governor = read_first_line("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor");
+    std::string paranoid = read_first_line("/proc/sys/kernel/perf_event_paranoid");
+    if (paranoid.find_first_not_of("-0123456789") != std::string::npos) paranoid.clear();
     return {
         {"host", u.nodename},
         {"kernel", std::string(u.sysname) + " " + u.release},
@@ -94,7 +98,10 @@ nlohmann::json collect_host_env() {
         {"cpus", std::thread::hardware_concurrency()},
         {"thp", thp.empty() ? nlohmann::json(nullptr) : nlohmann::json(thp)},
         {"page_size", ::sysconf(_SC_PAGESIZE)},
+        {"cpu_governor", governor.empty() ? nlohmann::json(nullptr) : nlohmann::json(governor)},
+        {"perf_event_paranoid", paranoid.empty() ? nlohmann::json(nullptr) : nlohmann::json(std::stoi(paranoid))},
         {"compiler", std::string("g++ ") + __VERSION__},
+        {"compiler_flags", ALLOCMETER_CXX_FLAGS},
         {"build_type", ALLOCMETER_BUILD_TYPE},
         {"allocmeter_version", ALLOCMETER_VERSION},
         {"started_at", iso_now()},

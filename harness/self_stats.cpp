@@ -27,7 +27,8 @@ usage_snapshot read_usage() noexcept {
     rusage ru{};
     ::getrusage(RUSAGE_SELF, &ru);
     return {seconds(ru.ru_utime), seconds(ru.ru_stime), static_cast<std::uint64_t>(ru.ru_minflt),
-            static_cast<std::uint64_t>(ru.ru_majflt)};
+            static_cast<std::uint64_t>(ru.ru_majflt), static_cast<std::uint64_t>(ru.ru_nvcsw),
+            static_cast<std::uint64_t>(ru.ru_nivcsw)};
 }
 
 std::optional<rss_snapshot> read_rss() noexcept {

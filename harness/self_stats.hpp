@@ -13,6 +13,8 @@ struct usage_snapshot {
     double sys_s = 0;
     std::uint64_t minor_faults = 0;
     std::uint64_t major_faults = 0;
+    std::uint64_t voluntary_switches = 0;    ///< the thread blocked (ru_nvcsw)
+    std::uint64_t involuntary_switches = 0;  ///< the scheduler took the CPU away (ru_nivcsw)
 };
 
 /// getrusage(RUSAGE_SELF).
