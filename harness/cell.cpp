@@ -12,6 +12,7 @@
 #include "harness/child_process.hpp"
 #include "harness/library_probe.hpp"
 #include "harness/perf_counters.hpp"
+#include "harness/rss_sampler.hpp"
 #include "harness/registry.hpp"
 #include "harness/self_stats.hpp"
 #include "workloads/trace/replay_plan_file.hpp"
@@ -20,23 +21,53 @@ namespace allocmeter {
 
 namespace {
 
-/// Takes rusage and runs the perf counters at the edges of the timed region.
+/// Takes rusage, and runs the perf counters and the RSS sampler, at the edges of the timed region.
 class usage_region final : public timed_region {
 public:
-    explicit usage_region(perf_counters& counters) : counters_(counters) {}
-    void begin() override {
+    usage_region(perf_counters& counters, rss_sampler& sampler) : counters_(counters), sampler_(sampler) {}
+    void begin(const live_board& live) override {
+        sampler_.start(&live.live);
         before = read_usage();
         counters_.start();
     }
     void end() override {
         counters_.stop();
         after = read_usage();
+        sampler_.stop();
     }
     usage_snapshot before, after;
 
 private:
     perf_counters& counters_;
+    rss_sampler& sampler_;
 };
+
+/// The RSS series: at most max_points samples (evenly thinned, the last one kept).
+nlohmann::json series_json(const rss_sampler& sampler, std::size_t max_points = 512) {
+    if (!sampler.available()) return nullptr;
+    const std::vector<rss_sample> all = sampler.samples();
+    const std::size_t step = all.size() <= max_points ? 1 : (all.size() + max_points - 1) / max_points;
+    nlohmann::json t = nlohmann::json::array(), rss = nlohmann::json::array(), live = nlohmann::json::array();
+    for (std::size_t i = 0; i < all.size(); i += step) {
+        const rss_sample& x = (i + step >= all.size()) ? all.back() : all[i];
+        t.push_back(static_cast<double>(x.t_ns) * 1e-6);
+        rss.push_back(x.rss_bytes);
+        live.push_back(x.live_bytes);
+    }
+    return {{"interval_ms", static_cast<double>(sampler.interval().count()) / 1000.0},
+            {"samples", all.size()},
+            {"t_ms", t},
+            {"rss_bytes", rss},
+            {"live_bytes", live}};
+}
+
+nlohmann::json smaps_json(const smaps_rollup& r) {
+    const auto v = [](std::int64_t x) { return x < 0 ? nlohmann::json(nullptr) : nlohmann::json(x); };
+    return {{"rss_bytes", v(r.rss)},
+            {"anonymous_bytes", v(r.anonymous)},
+            {"lazy_free_bytes", v(r.lazy_free)},
+            {"anon_huge_pages_bytes", v(r.anon_huge_pages)}};
+}
 
 /// The `pmu` metrics: each counter's value, per operation, the share of the region it was
 /// counting, or null with the reason; and instructions per cycle where both counted.
@@ -125,6 +156,7 @@ std::vector<std::string> cell_request::to_args() const {
                                   "--threads",   std::to_string(config.threads),
                                   "--scale",     std::string(to_string(config.size)),
                                   "--seed",      std::to_string(config.seed)};
+    args.insert(args.end(), {"--sample-us", std::to_string(sample_interval.count())});
     if (!pmu_events.empty()) {
         std::string list;
         for (const std::string& e : pmu_events) list += (list.empty() ? "" : ",") + e;
@@ -186,14 +218,17 @@ int run_cell(const cell_request& request) {
         std::fprintf(stderr, "--pmu-events: %s\n", e.what());
         return 2;
     }
+    // The sampler's thread starts before the counters open, so they do not count it.
+    rss_sampler sampler(request.sample_interval);
     perf_counters counters(specs);
     const bool peak_reset = reset_peak_rss();
     const auto baseline = read_rss();
-    usage_region usage(counters);
+    usage_region usage(counters, sampler);
     const std::optional<measured> r =
         is_trace ? run_trace(request, plan->view(), &usage, about_trace) : run_synthetic(request, &usage);
     if (!r) return 2;
     const auto end = read_rss();
+    const smaps_rollup rollup = read_smaps_rollup();
 
     const auto& u0 = usage.before;
     const auto& u1 = usage.after;
@@ -211,6 +246,8 @@ int run_cell(const cell_request& request) {
           {"involuntary", u1.involuntary_switches - u0.involuntary_switches}}},
         {"peak_live_bytes", r->peak_live_bytes},
         {"pmu", pmu_json(counters.read(), r->ops)},
+        {"rss_series", series_json(sampler)},
+        {"smaps_rollup", smaps_json(rollup)},
     };
     char checksum[19];
     std::snprintf(checksum, sizeof checksum, "%016llx", static_cast<unsigned long long>(r->checksum));

@@ -2,6 +2,7 @@
 // hidden `__cell` sub-command), and the child's side, which runs it and reports JSON.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,7 @@ struct cell_request {
     workload_config config;
     trace_settings trace;
     std::vector<std::string> pmu_events;  ///< libpfm4 names in place of the default hardware counters
+    std::chrono::microseconds sample_interval{2000};  ///< RSS sampling; 0: off
 
     /// The hidden sub-command's arguments (after "__cell").
     std::vector<std::string> to_args() const;

@@ -198,6 +198,8 @@ int cmd_run(const std::vector<std::string>& args, const std::string& full_comman
         "timeout", po::value(&o.timeout_s)->default_value(o.timeout_s), "seconds before a cell is killed")(
         "touch", po::value(&touch), "none | page | full: what a trace replay writes into each new block (default: page)")(
         "replay", po::value(&replay), "threads | serial: a trace replays on its recorded threads, or on one (default: threads)")(
+        "sample-ms", po::value(&o.sample_ms)->default_value(o.sample_ms),
+        "RSS and live bytes sampled every this many ms during each cell (0: off)")(
         "pmu-events", po::value(&pmu_events),
         "comma-separated libpfm4 event names counted in place of the default hardware counters "
         "(cycles, instructions, L1d/LLC/dTLB misses, branch misses)");
@@ -256,6 +258,9 @@ int cmd_run(const std::vector<std::string>& args, const std::string& full_comman
         usage_fail("run", "nothing to run: give at least one allocator, workload and thread count");
     if (o.reps < 1) usage_fail("run", "--reps must be at least 1");
     if (!(o.timeout_s > 0)) usage_fail("run", "--timeout must be a positive number of seconds");
+    if (!(o.sample_ms >= 0) || o.sample_ms > 10000)
+        usage_fail("run", "--sample-ms must be from 0 (off) to 10000, e.g. --sample-ms 5");
+    if (o.sample_ms > 0 && o.sample_ms < 0.1) usage_fail("run", "--sample-ms below 0.1 would cost more than it shows; use 0.1 or more");
     o.command_line = full_command;
     // Last, once every other option is known good: each trace is read, planned and its plan
     // saved for the cells.
@@ -286,11 +291,13 @@ int cmd_cell(const std::vector<std::string>& args) {
     po::options_description opts;
     cell_request r;
     std::string scale_name, touch = "page", replay = "threads", cell_pmu_events;
+    long long sample_us = 2000;
     opts.add_options()("allocator", po::value(&r.allocator)->required())("runner", po::value(&r.runner)->required())(
         "workload", po::value(&r.workload)->required())("expect-library", po::value(&r.expect_library))(
         "threads", po::value(&r.config.threads)->required())("scale", po::value(&scale_name)->required())(
         "seed", po::value(&r.config.seed)->required())("trace", po::value(&r.trace.path))(
         "plan", po::value(&r.trace.plan_path))("pmu-events", po::value(&cell_pmu_events))(
+        "sample-us", po::value(&sample_us))(
         "touch", po::value(&touch))("replay", po::value(&replay));
     const auto vm = parse(cell_command, opts, args);
     const auto size = parse_scale(scale_name);
@@ -302,6 +309,7 @@ int cmd_cell(const std::vector<std::string>& args) {
     r.trace.touch = *touch_policy;
     r.trace.order = *order;
     r.pmu_events = split_list(cell_pmu_events);
+    r.sample_interval = std::chrono::microseconds(sample_us);
     return run_cell(r);
 }
 

@@ -101,6 +101,7 @@ nlohmann::json run_one(const planned_cell& c, const run_options& o, const std::s
                                                             : c.allocator->library;
     request.config = {o.size, o.seed, c.threads};
     request.pmu_events = o.pmu_events;
+    request.sample_interval = std::chrono::microseconds(static_cast<long long>(o.sample_ms * 1000));
     if (c.trace != nullptr) {
         request.workload = std::string(trace_workload_name);
         request.trace = {c.trace->path, c.trace->plan_path, o.touch, o.replay};
@@ -213,6 +214,7 @@ int run_matrix(const run_options& o, const allocator_catalog& catalog) {
     env["reps"] = o.reps;
     env["threads"] = o.threads;
     env["pmu_events"] = o.pmu_events;
+    env["sample_ms"] = o.sample_ms;
     if (!o.traces.empty()) {
         env["touch"] = trace::to_string(o.touch);
         env["replay"] = trace::to_string(o.replay);

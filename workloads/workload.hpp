@@ -151,7 +151,7 @@ constexpr std::uint64_t mix_operation(std::uint64_t hash, std::uint64_t kind, st
     return std::rotl(hash ^ v, 23) * 0x9e3779b97f4a7c15ULL;
 }
 
-/// Live bytes summed across threads (only when threads > 1). Threads fold their changes in
+/// Live bytes summed across threads (a sampler reads it too). Threads fold their changes in
 /// batches, so the peak is exact to within threads x op_meter::flush_bytes.
 struct live_board {
     alignas(64) std::atomic<std::int64_t> live{0};
@@ -404,18 +404,20 @@ private:
 };
 
 /// Called by the runner at the edges of the timed region (the harness reads rusage there).
+/// `live` is the workers' shared count of live requested bytes, which they fold in every
+/// live_meter::flush_bytes, for a sampler to read during the region.
 class timed_region {
 public:
     virtual ~timed_region() = default;
-    virtual void begin() = 0;
+    virtual void begin(const live_board& live) = 0;
     virtual void end() = 0;
 };
 
 /// Runner: waits for `n` workers to arrive, opens the gate between region->begin() and
 /// region->end(), and waits for all of them to finish. Returns the gate's span.
-inline double run_gate(start_gate& gate, unsigned n, timed_region* region) {
+inline double run_gate(start_gate& gate, unsigned n, timed_region* region, const live_board& live) {
     for (unsigned r; (r = gate.ready.load(std::memory_order_acquire)) < n;) gate.ready.wait(r);
-    if (region != nullptr) region->begin();
+    if (region != nullptr) region->begin(live);
     gate.go.store(true, std::memory_order_release);
     gate.go.notify_all();
     for (unsigned d; (d = gate.done.load(std::memory_order_acquire)) < n;) gate.done.wait(d);
@@ -442,13 +444,13 @@ workload_result run_workload(const workload_config& config, timed_region* region
     start_gate gate;
     std::vector<std::unique_ptr<thread_context>> contexts;
     for (unsigned i = 0; i < n; ++i)
-        contexts.push_back(std::make_unique<thread_context>(i, config, n > 1 ? &board : nullptr, gate));
+        contexts.push_back(std::make_unique<thread_context>(i, config, &board, gate));
 
     std::vector<std::thread> workers;
     for (unsigned i = 0; i < n; ++i)
         workers.emplace_back([&, i] { W::template run_thread<A>(*contexts[i], shared); });
 
-    const double wall_s = run_gate(gate, n, region);
+    const double wall_s = run_gate(gate, n, region, board);
     for (auto& w : workers) w.join();
     if constexpr (requires { shared.heap; }) contexts[0]->add_stats(shared.heap);
 

@@ -181,6 +181,24 @@ TEST_F(matrix_fixture, CsvHasARowPerCell) {
     EXPECT_EQ(lines[1].rfind("system,frame,1,1,ok,", 0), 0u) << lines[1];
 }
 
+// Every ok cell has an RSS series over its timed region (at least a first and a last sample,
+// the three arrays alike, time increasing, resident bytes above zero) and its smaps_rollup.
+TEST_F(matrix_fixture, OkCellsHaveAnRssSeries) {
+    for (const auto& c : (*doc)["cells"]) {
+        if (c["status"] != "ok") continue;
+        const auto& s = c["metrics"]["rss_series"];
+        ASSERT_TRUE(s.is_object()) << c.dump();
+        const auto& t = s["t_ms"];
+        ASSERT_GE(t.size(), 2u) << s.dump();
+        EXPECT_EQ(s["rss_bytes"].size(), t.size());
+        EXPECT_EQ(s["live_bytes"].size(), t.size());
+        EXPECT_EQ(s["samples"].get<std::size_t>(), t.size());  // short cells: not thinned
+        for (std::size_t i = 1; i < t.size(); ++i) EXPECT_GE(t[i].get<double>(), t[i - 1].get<double>());
+        for (const auto& r : s["rss_bytes"]) EXPECT_GT(r.get<std::uint64_t>(), 0u);
+        EXPECT_GT(c["metrics"]["smaps_rollup"]["anonymous_bytes"].get<std::int64_t>(), 0);
+    }
+}
+
 // --pmu-events puts the named events in place of the default hardware counters: a software
 // one counts, a hardware one has a value or null with the reason; the run records the list.
 TEST(PmuEvents, NamedEventsAreCountedInEveryCell) {

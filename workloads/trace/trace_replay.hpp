@@ -523,7 +523,7 @@ replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touc
     live_board board;
     start_gate gate;
     std::vector<std::unique_ptr<live_meter>> meters;
-    for (unsigned i = 0; i < n; ++i) meters.push_back(std::make_unique<live_meter>(n > 1 ? &board : nullptr));
+    for (unsigned i = 0; i < n; ++i) meters.push_back(std::make_unique<live_meter>(&board));
 
     std::vector<std::thread> workers;
     workers.reserve(n);
@@ -534,7 +534,7 @@ replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touc
             meters[i]->flush();
             gate.finish();
         });
-    r.wall_s = n == 0 ? 0.0 : run_gate(gate, n, region);
+    r.wall_s = n == 0 ? 0.0 : run_gate(gate, n, region, board);
     for (auto& w : workers) w.join();
 
     for (unsigned i = 0; i < n; ++i) r.ops += progress[i].done.load(std::memory_order_acquire);  // a slot is an operation

@@ -1,0 +1,67 @@
+// rss_sampler: a thread that samples the cell's resident set (/proc/self/statm, read with
+// pread) and the workload's live requested bytes at a set interval during the timed region,
+// into memory mapped up front: the sampler allocates nothing while it runs. Past its capacity
+// it keeps every other sample and doubles its interval, so a long cell stays bounded.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+namespace allocmeter {
+
+/// One sample: time since the region began, resident bytes, live requested bytes.
+struct rss_sample {
+    std::uint64_t t_ns;
+    std::uint64_t rss_bytes;
+    std::int64_t live_bytes;
+};
+
+class rss_sampler {
+public:
+    /// Starts the (idle) sampler thread; create it before the threads a perf counter should
+    /// count, so the sampler's own work is not in them. `interval` of zero: sampling off.
+    explicit rss_sampler(std::chrono::microseconds interval, std::size_t capacity = 4096);
+    rss_sampler(const rss_sampler&) = delete;
+    rss_sampler& operator=(const rss_sampler&) = delete;
+    ~rss_sampler();
+
+    /// Samples from now on, reading live bytes from `live` (one sample at once).
+    void start(const std::atomic<std::int64_t>* live) noexcept;
+    /// Takes a last sample and stops.
+    void stop() noexcept;
+
+    /// The samples taken, in time order.
+    std::vector<rss_sample> samples() const;
+    /// The interval between samples at the end (doubled each time the capacity filled).
+    std::chrono::microseconds interval() const noexcept { return interval_; }
+    /// False when /proc/self/statm could not be opened (no samples then).
+    bool available() const noexcept { return statm_fd_ >= 0; }
+
+private:
+    void run() noexcept;
+    void take(std::uint64_t t_ns) noexcept;
+
+    std::chrono::microseconds interval_;
+    std::size_t capacity_;
+    rss_sample* buffer_ = nullptr;  ///< mapped, capacity_ entries
+    std::size_t count_ = 0;         ///< written by the sampler thread only while running
+    int statm_fd_ = -1;
+    long page_bytes_;
+    std::chrono::steady_clock::time_point t0_;
+    const std::atomic<std::int64_t>* live_ = nullptr;
+    std::atomic<int> state_{0};     ///< 0 idle, 1 sampling, 2 stopping a run, 3 quit
+    std::thread thread_;
+};
+
+/// The smaps_rollup breakdown of this process now, in bytes; fields are -1 where unreadable.
+struct smaps_rollup {
+    std::int64_t rss = -1, anonymous = -1, lazy_free = -1, anon_huge_pages = -1;
+};
+
+/// Reads /proc/self/smaps_rollup.
+smaps_rollup read_smaps_rollup() noexcept;
+
+}  // namespace allocmeter
