@@ -24,7 +24,8 @@ namespace {
 /// Takes rusage, and runs the perf counters and the RSS sampler, at the edges of the timed region.
 class usage_region final : public timed_region {
 public:
-    usage_region(perf_counters& counters, rss_sampler& sampler) : counters_(counters), sampler_(sampler) {}
+    usage_region(perf_counters& counters, rss_sampler& sampler, bool external)
+        : counters_(counters), sampler_(sampler), external_(external) {}
     void begin(const live_board& live) override {
         sampler_.start(&live.live);
         before = read_usage();
@@ -34,13 +35,47 @@ public:
         counters_.stop();
         after = read_usage();
         sampler_.stop();
+        if (external_) malloc_stats = read_malloc_stats();  // at the end of the timed work, as reference stats are
     }
     usage_snapshot before, after;
+    malloc_report malloc_stats;
 
 private:
     perf_counters& counters_;
     rss_sampler& sampler_;
+    bool external_;
 };
+
+nlohmann::json malloc_stats_json(const malloc_report& r) {
+    nlohmann::json out = {{"source", r.source.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.source)}};
+    for (const auto& [name, bytes] : r.fields) out[name] = bytes;
+    if (r.fields.empty()) out["reason"] = r.reason;
+    return out;
+}
+
+/// Peak RSS growth over peak live bytes; its time-weighted mean over the series (while live
+/// bytes are above zero); and RSS after the purge over the same peak. Byte counts below zero
+/// are unknown; a figure that needs one is null.
+nlohmann::json fragmentation_json(double baseline, double peak_rss, std::int64_t peak_live, const rss_sampler& sampler,
+                                  double purged_rss) {
+    const auto ratio = [&](double rss) -> nlohmann::json {
+        if (baseline < 0 || rss < 0 || peak_live <= 0) return nullptr;
+        return (rss - baseline) / static_cast<double>(peak_live);
+    };
+    nlohmann::json mean = nullptr;
+    if (baseline >= 0 && sampler.available()) {
+        const std::vector<rss_sample> s = sampler.samples();
+        double weighted = 0, span = 0;
+        for (std::size_t i = 1; i < s.size(); ++i) {
+            if (s[i - 1].live_bytes <= 0) continue;
+            const double dt = static_cast<double>(s[i].t_ns - s[i - 1].t_ns);
+            weighted += dt * (static_cast<double>(s[i - 1].rss_bytes) - baseline) / static_cast<double>(s[i - 1].live_bytes);
+            span += dt;
+        }
+        if (span > 0) mean = weighted / span;
+    }
+    return {{"peak", ratio(peak_rss)}, {"time_weighted_mean", mean}, {"post_purge", ratio(purged_rss)}};
+}
 
 /// The RSS series: at most max_points samples (evenly thinned, the last one kept).
 nlohmann::json series_json(const rss_sampler& sampler, std::size_t max_points = 512) {
@@ -223,12 +258,18 @@ int run_cell(const cell_request& request) {
     perf_counters counters(specs);
     const bool peak_reset = reset_peak_rss();
     const auto baseline = read_rss();
-    usage_region usage(counters, sampler);
+    usage_region usage(counters, sampler, request.runner == malloc_runner_name);
     const std::optional<measured> r =
         is_trace ? run_trace(request, plan->view(), &usage, about_trace) : run_synthetic(request, &usage);
     if (!r) return 2;
     const auto end = read_rss();
     const smaps_rollup rollup = read_smaps_rollup();
+    // The workload has freed everything it held; a library may still hold it as free memory.
+    const std::string purged_by = request.runner == malloc_runner_name ? purge_malloc() : "the instance was destroyed";
+    const auto purged = read_rss();
+    const double peak_rss = end ? static_cast<double>(end->hwm_bytes) : -1;
+    const double base_rss = baseline ? static_cast<double>(baseline->rss_bytes) : -1;
+    const double purged_rss = purged ? static_cast<double>(purged->rss_bytes) : -1;
 
     const auto& u0 = usage.before;
     const auto& u1 = usage.after;
@@ -248,6 +289,9 @@ int run_cell(const cell_request& request) {
         {"pmu", pmu_json(counters.read(), r->ops)},
         {"rss_series", series_json(sampler)},
         {"smaps_rollup", smaps_json(rollup)},
+        {"post_purge_rss_bytes", purged ? nlohmann::json(purged->rss_bytes) : nlohmann::json(nullptr)},
+        {"purge", purged_by.empty() ? nlohmann::json(nullptr) : nlohmann::json(purged_by)},
+        {"fragmentation", fragmentation_json(base_rss, peak_rss, r->peak_live_bytes, sampler, purged_rss)},
     };
     char checksum[19];
     std::snprintf(checksum, sizeof checksum, "%016llx", static_cast<unsigned long long>(r->checksum));
@@ -256,7 +300,7 @@ int run_cell(const cell_request& request) {
         {"op_checksum", checksum},
         {"baseline_rss_bytes", baseline ? nlohmann::json(baseline->rss_bytes) : nlohmann::json(nullptr)},
         {"peak_rss_from", peak_reset ? "workload start" : "process start"},
-        {"allocator_stats", stats_json(r->stats)},
+        {"allocator_stats", request.runner == malloc_runner_name ? malloc_stats_json(usage.malloc_stats) : stats_json(r->stats)},
         {"library", library},
     };
     if (is_trace) result["trace"] = about_trace;

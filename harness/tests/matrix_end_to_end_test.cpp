@@ -219,3 +219,47 @@ TEST(PmuEvents, NamedEventsAreCountedInEveryCell) {
         EXPECT_GT(pmu["task_clock_ns"]["value"].get<double>(), 0);
     }
 }
+
+// Each external allocator's own statistics are read through its own call, found in the library
+// that serves malloc; each is asked to purge, and RSS after the purge is recorded, with the
+// fragmentation figures; a reference allocator reports its own counters.
+TEST(AllocatorStats, EachLibraryReportsThroughItsOwnCall) {
+    const auto out = fresh_dir("stats");
+    const auto r = run_allocmeter("run --workloads request --allocators system,jemalloc,tcmalloc,mimalloc,tbbmalloc,segregated "
+                                  "--threads 1 --reps 1 --scale quick --out " + out.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const std::map<std::string, std::pair<std::string, std::string>> expect{
+        {"system", {"mallinfo2()", "in_use_bytes"}},
+        {"jemalloc", {"mallctl(\"stats.*\") after an epoch refresh", "allocated_bytes"}},
+        {"tcmalloc", {"MallocExtension_GetNumericProperty()", "generic.heap_size"}},
+        {"mimalloc", {"mi_process_info()", "current_commit_bytes"}},
+    };
+    const std::map<std::string, std::string> purge{
+        {"system", "malloc_trim(0)"},
+        {"jemalloc", "mallctl(\"arena.<all>.purge\")"},
+        {"tcmalloc", "MallocExtension_ReleaseFreeMemory()"},
+        {"mimalloc", "mi_collect(true)"},
+        {"tbbmalloc", "scalable_allocation_command(TBBMALLOC_CLEAN_ALL_BUFFERS)"},
+        {"segregated", "the instance was destroyed"},
+    };
+    for (const auto& c : latest_results(out)["cells"]) {
+        const std::string a = c["allocator"];
+        if (c["status"] == "skipped") continue;  // a library this host lacks
+        ASSERT_EQ(c["status"], "ok") << c.dump();
+        const auto& s = c["allocator_stats"];
+        if (const auto it = expect.find(a); it != expect.end()) {
+            EXPECT_EQ(s["source"], it->second.first) << a;
+            EXPECT_GT(s[it->second.second].get<std::uint64_t>(), 0u) << a << ": " << s.dump();
+        } else if (a == "tbbmalloc") {
+            EXPECT_TRUE(s["source"].is_null());
+            EXPECT_FALSE(s["reason"].get<std::string>().empty());
+        } else {
+            EXPECT_GT(s["bytes_reserved"].get<std::uint64_t>(), 0u) << a;
+        }
+        const auto& m = c["metrics"];
+        EXPECT_EQ(m["purge"], purge.at(a)) << a;
+        EXPECT_GT(m["post_purge_rss_bytes"].get<std::uint64_t>(), 0u) << a;
+        EXPECT_GT(m["fragmentation"]["peak"].get<double>(), 0) << a;
+        EXPECT_TRUE(m["fragmentation"]["post_purge"].is_number()) << a;
+    }
+}
