@@ -21,6 +21,16 @@ namespace allocmeter {
 
 namespace {
 
+/// What every cell measures, whatever its workload.
+struct measured {
+    double wall_s = 0;
+    std::uint64_t ops = 0;
+    std::uint64_t checksum = 0;
+    std::int64_t peak_live_bytes = 0;
+    std::optional<allocator_stats> stats;
+    latency_histogram alloc_ticks, free_ticks;
+};
+
 /// Takes rusage, and runs the perf counters and the RSS sampler, at the edges of the timed region.
 class usage_region final : public timed_region {
 public:
@@ -30,8 +40,14 @@ public:
         sampler_.start(&live.live);
         before = read_usage();
         counters_.start();
+        ticks0_ = read_ticks();
+        clock0_ = std::chrono::steady_clock::now();
     }
     void end() override {
+        const std::uint64_t ticks = read_ticks();
+        const auto clock = std::chrono::steady_clock::now();
+        const double ns = std::chrono::duration<double, std::nano>(clock - clock0_).count();
+        ticks_per_ns = ns > 0 ? static_cast<double>(ticks - ticks0_) / ns : 0;
         counters_.stop();
         after = read_usage();
         sampler_.stop();
@@ -39,12 +55,27 @@ public:
     }
     usage_snapshot before, after;
     malloc_report malloc_stats;
+    double ticks_per_ns = 0;  ///< the time-stamp counter's rate over the region
 
 private:
+    std::uint64_t ticks0_ = 0;
+    std::chrono::steady_clock::time_point clock0_;
     perf_counters& counters_;
     rss_sampler& sampler_;
     bool external_;
 };
+
+/// Sampled latency percentiles in ns, for allocations and frees; null when sampling was off.
+nlohmann::json latency_json(const measured& m, std::uint64_t every, double ticks_per_ns) {
+    if (every == 0 || ticks_per_ns <= 0) return nullptr;
+    const auto one = [&](const latency_histogram& h) -> nlohmann::json {
+        if (h.count() == 0) return nullptr;
+        const auto ns = [&](double ticks) { return ticks / ticks_per_ns; };
+        return {{"samples", h.count()},          {"p50", ns(h.quantile(0.5))},   {"p90", ns(h.quantile(0.9))},
+                {"p99", ns(h.quantile(0.99))},   {"p999", ns(h.quantile(0.999))}, {"max", ns(static_cast<double>(h.max()))}};
+    };
+    return {{"every", every}, {"ticks_per_ns", ticks_per_ns}, {"alloc", one(m.alloc_ticks)}, {"free", one(m.free_ticks)}};
+}
 
 nlohmann::json malloc_stats_json(const malloc_report& r) {
     nlohmann::json out = {{"source", r.source.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.source)}};
@@ -133,14 +164,6 @@ nlohmann::json stats_json(const std::optional<allocator_stats>& s) {
             {"blocks", s->blocks}};
 }
 
-/// What every cell measures, whatever its workload.
-struct measured {
-    double wall_s = 0;
-    std::uint64_t ops = 0;
-    std::uint64_t checksum = 0;
-    std::int64_t peak_live_bytes = 0;
-    std::optional<allocator_stats> stats;
-};
 
 /// Runs a registered synthetic workload.
 std::optional<measured> run_synthetic(const cell_request& request, timed_region* region) {
@@ -151,7 +174,7 @@ std::optional<measured> run_synthetic(const cell_request& request, timed_region*
         return std::nullopt;
     }
     const workload_result r = run(request.config, region);
-    return measured{r.wall_s, r.ops, r.checksum, r.peak_live_bytes, r.stats};
+    return measured{r.wall_s, r.ops, r.checksum, r.peak_live_bytes, r.stats, r.alloc_ticks, r.free_ticks};
 }
 
 /// Replays request.trace with its mapped plan; fills `about`.
@@ -163,7 +186,7 @@ std::optional<measured> run_trace(const cell_request& request, const trace::repl
                      request.runner.c_str());
         return std::nullopt;
     }
-    const trace_run r = run(plan, request.trace.touch, region);
+    const trace_run r = run(plan, request.trace.touch, region, request.config.latency_every);
     about["leaked_objects"] = r.replay.leaked_objects;
     about["complete"] = r.replay.complete;
     if (!r.replay.complete) {
@@ -171,7 +194,8 @@ std::optional<measured> run_trace(const cell_request& request, const trace::repl
                      request.trace.path.c_str());
         return std::nullopt;
     }
-    return measured{r.replay.wall_s, r.replay.ops, r.replay.checksum, r.replay.peak_live_bytes, r.stats};
+    return measured{r.replay.wall_s, r.replay.ops,         r.replay.checksum,   r.replay.peak_live_bytes,
+                    r.stats,         r.replay.alloc_ticks, r.replay.free_ticks};
 }
 
 bool write_all(int fd, const std::string& text) {
@@ -190,7 +214,8 @@ std::vector<std::string> cell_request::to_args() const {
                                   "--workload",  workload,        "--expect-library", expect_library,
                                   "--threads",   std::to_string(config.threads),
                                   "--scale",     std::string(to_string(config.size)),
-                                  "--seed",      std::to_string(config.seed)};
+                                  "--seed",      std::to_string(config.seed),
+                                  "--latency-every", std::to_string(config.latency_every)};
     args.insert(args.end(), {"--sample-us", std::to_string(sample_interval.count())});
     if (!pmu_events.empty()) {
         std::string list;
@@ -287,6 +312,7 @@ int run_cell(const cell_request& request) {
           {"involuntary", u1.involuntary_switches - u0.involuntary_switches}}},
         {"peak_live_bytes", r->peak_live_bytes},
         {"pmu", pmu_json(counters.read(), r->ops)},
+        {"latency_ns", latency_json(*r, request.config.latency_every, usage.ticks_per_ns)},
         {"rss_series", series_json(sampler)},
         {"smaps_rollup", smaps_json(rollup)},
         {"post_purge_rss_bytes", purged ? nlohmann::json(purged->rss_bytes) : nlohmann::json(nullptr)},

@@ -183,7 +183,7 @@ std::string command_line(int argc, char** argv) {
 int cmd_run(const std::vector<std::string>& args, const std::string& full_command) {
     po::options_description opts("allocmeter run: run the benchmark matrix\n\noptions");
     std::string allocators, workload_list = join(workload_names()), threads = "1,2", scale_name = "default";
-    std::string touch = "page", replay = "threads", pmu_events;
+    std::string touch = "page", replay = "threads", pmu_events, latency = "64";
     std::vector<std::string> custom;
     run_options o;
     opts.add_options()("help,h", "show this help")(
@@ -198,6 +198,7 @@ int cmd_run(const std::vector<std::string>& args, const std::string& full_comman
         "timeout", po::value(&o.timeout_s)->default_value(o.timeout_s), "seconds before a cell is killed")(
         "touch", po::value(&touch), "none | page | full: what a trace replay writes into each new block (default: page)")(
         "replay", po::value(&replay), "threads | serial: a trace replays on its recorded threads, or on one (default: threads)")(
+        "latency", po::value(&latency), "N | off: time one allocation and free in every N (a power of two; default 64)")(
         "sample-ms", po::value(&o.sample_ms)->default_value(o.sample_ms),
         "RSS and live bytes sampled every this many ms during each cell (0: off)")(
         "pmu-events", po::value(&pmu_events),
@@ -222,6 +223,15 @@ int cmd_run(const std::vector<std::string>& args, const std::string& full_comman
         if (catalog.find(a) == nullptr)
             usage_fail("run", "--allocators: unknown allocator '" + a + "'; valid: " + catalog.names() +
                                   " (or add a library with --allocator NAME=/path/lib.so)");
+    if (latency == "off") {
+        o.latency_every = 0;
+    } else {
+        char* end = nullptr;
+        const unsigned long long n = std::strtoull(latency.c_str(), &end, 10);
+        if (*end != '\0' || n == 0 || (n & (n - 1)) != 0 || n > (1ull << 30))
+            usage_fail("run", "--latency " + latency + ": give a power of two (e.g. 64: one operation in 64 is timed) or off");
+        o.latency_every = n;
+    }
     o.pmu_events = split_list(pmu_events);
     for (const std::string& e : o.pmu_events) {
         std::string error;
@@ -297,7 +307,7 @@ int cmd_cell(const std::vector<std::string>& args) {
         "threads", po::value(&r.config.threads)->required())("scale", po::value(&scale_name)->required())(
         "seed", po::value(&r.config.seed)->required())("trace", po::value(&r.trace.path))(
         "plan", po::value(&r.trace.plan_path))("pmu-events", po::value(&cell_pmu_events))(
-        "sample-us", po::value(&sample_us))(
+        "sample-us", po::value(&sample_us))("latency-every", po::value(&r.config.latency_every))(
         "touch", po::value(&touch))("replay", po::value(&replay));
     const auto vm = parse(cell_command, opts, args);
     const auto size = parse_scale(scale_name);

@@ -99,7 +99,7 @@ nlohmann::json run_one(const planned_cell& c, const run_options& o, const std::s
     request.expect_library = c.allocator->in_process()        ? ""
                              : c.allocator->library.empty() ? "libc"
                                                             : c.allocator->library;
-    request.config = {o.size, o.seed, c.threads};
+    request.config = {o.size, o.seed, c.threads, o.latency_every};
     request.pmu_events = o.pmu_events;
     request.sample_interval = std::chrono::microseconds(static_cast<long long>(o.sample_ms * 1000));
     if (c.trace != nullptr) {
@@ -215,6 +215,7 @@ int run_matrix(const run_options& o, const allocator_catalog& catalog) {
     env["threads"] = o.threads;
     env["pmu_events"] = o.pmu_events;
     env["sample_ms"] = o.sample_ms;
+    env["latency_every"] = o.latency_every;
     if (!o.traces.empty()) {
         env["touch"] = trace::to_string(o.touch);
         env["replay"] = trace::to_string(o.replay);

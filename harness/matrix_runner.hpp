@@ -43,6 +43,7 @@ struct run_options {
     std::filesystem::path plan_dir;       ///< where trace plans are saved for the cells (a temp folder)
     std::vector<std::string> pmu_events;  ///< --pmu-events: libpfm4 names, checked by the CLI
     double sample_ms = 2;                 ///< --sample-ms: RSS sampling interval, 0 = off
+    std::uint64_t latency_every = 64;     ///< --latency: one operation in this many is timed; 0 = off
     std::vector<unsigned> threads{1, 2};
     unsigned reps = 5;
     scale size = scale::standard;

@@ -31,10 +31,11 @@ struct trace_runner_entry {
 constexpr workload_needs trace_needs{.individual_free = true};
 
 template <allocator A>
-trace_run run_trace(const trace::replay_view& plan, trace::touch_policy touch, timed_region* region) {
+trace_run run_trace(const trace::replay_view& plan, trace::touch_policy touch, timed_region* region,
+                    std::uint64_t latency_every) {
     A heap;
     trace_run r;
-    r.replay = trace::replay<A>(plan, heap, touch, region);
+    r.replay = trace::replay<A>(plan, heap, touch, region, latency_every);
     if constexpr (reports_stats<A>) r.stats = heap.stats();
     return r;
 }

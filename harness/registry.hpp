@@ -23,7 +23,8 @@ struct trace_run {
 };
 
 /// Replays a trace's plan on a fresh instance of one allocator type, in this process.
-using trace_runner = trace_run (*)(const trace::replay_view&, trace::touch_policy, timed_region*);
+using trace_runner = trace_run (*)(const trace::replay_view&, trace::touch_policy, timed_region*,
+                                   std::uint64_t latency_every);
 
 /// The name of trace workloads in the registry; the CLI spells them "trace:FILE".
 inline constexpr std::string_view trace_workload_name = "trace";

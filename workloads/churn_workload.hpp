@@ -83,7 +83,7 @@ struct churn_workload {
     template <allocator A>
     static void drain(handoff_ring& inbox, A& heap, op_meter& meter) noexcept {
         for (block b; inbox.try_pop(b);) {
-            heap.deallocate(b.p, b.size, b.align);
+            timed_deallocate(heap, meter.latency, b.p, b.size, b.align);
             meter.released(b.size);
         }
     }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "allocators/adapter.hpp"
+#include "workloads/latency.hpp"
 #include "workloads/rng.hpp"
 
 namespace allocmeter {
@@ -52,6 +53,7 @@ struct workload_config {
     scale size = scale::standard;  ///< operation counts
     std::uint64_t seed = 1;        ///< PRNG seed; thread i draws stream i
     unsigned threads = 1;          ///< worker threads
+    std::uint64_t latency_every = 64;  ///< time one allocation or free in this many (a power of two); 0: none
 };
 
 /// What a workload needs from an allocator; the matrix skips a cell that lacks it.
@@ -202,7 +204,10 @@ class op_meter {
 public:
     static constexpr std::int64_t flush_bytes = live_meter::flush_bytes;
 
-    explicit op_meter(live_board* board) noexcept : live_(board) {}
+    explicit op_meter(live_board* board, std::uint64_t latency_every = 0, std::uint64_t latency_phase = 0)
+        : latency(latency_every, latency_phase), live_(board) {}
+
+    latency_recorder latency;  ///< which operations to time, and their histograms
 
     /// An allocation of `size` bytes succeeded.
     void allocated(std::size_t size, std::size_t align) noexcept {
@@ -262,6 +267,25 @@ inline void touch(void* p, std::size_t size, std::uint64_t value) noexcept {
     if (size != 0) bytes[size - 1] = v;
 }
 
+/// a.allocate(), timed when the latency sampler says so.
+template <allocator A>
+inline void* timed_allocate(A& a, latency_recorder& latency, std::size_t size, std::size_t align) {
+    if (!latency.alloc_due()) [[likely]] return a.allocate(size, align);
+    const std::uint64_t t0 = read_ticks();
+    void* p = a.allocate(size, align);
+    latency.record_alloc(read_ticks() - t0);
+    return p;
+}
+
+/// a.deallocate(), timed when the latency sampler says so.
+template <allocator A>
+inline void timed_deallocate(A& a, latency_recorder& latency, void* p, std::size_t size, std::size_t align) noexcept {
+    if (!latency.free_due()) [[likely]] return a.deallocate(p, size, align);
+    const std::uint64_t t0 = read_ticks();
+    a.deallocate(p, size, align);
+    latency.record_free(read_ticks() - t0);
+}
+
 /// The handle a workload allocates through: calls the allocator directly (a template, no
 /// virtual call) and keeps the meter in step.
 template <allocator A>
@@ -274,7 +298,7 @@ public:
 
     /// Allocates or ends the cell with a clear message.
     void* alloc(std::size_t size, std::size_t align = 16) {
-        void* p = a_.allocate(size, align);
+        void* p = timed_allocate(a_, meter_.latency, size, align);
         if (p == nullptr) [[unlikely]] allocation_failed(size, align);
         meter_.allocated(size, align);
         return p;
@@ -288,7 +312,7 @@ public:
     /// Frees one block; only for allocators with individual free.
     void free(const block& b) noexcept {
         static_assert(A::caps.individual_free);
-        a_.deallocate(b.p, b.size, b.align);
+        timed_deallocate(a_, meter_.latency, b.p, b.size, b.align);
         meter_.died(b.size, b.align);
     }
     /// The block is dead: freed now where A frees in any order, else retired (its memory
@@ -325,6 +349,15 @@ private:
     A& a_;
     op_meter& meter_;
 };
+
+/// Which of every `latency_every` operations thread `index` times: from the seed, but not from
+/// the thread's operation stream, which timing must not change.
+constexpr std::uint64_t latency_phase(std::uint64_t seed, unsigned index) noexcept {
+    std::uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (index + 1);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
 
 /// Start and finish lines shared by the runner and its worker threads. Each worker reads the
 /// clock itself as it passes each line, so the timed span (first start to last finish) holds
@@ -370,7 +403,7 @@ private:
 /// A worker thread's view of the run.
 struct thread_context {
     thread_context(unsigned i, const workload_config& c, live_board* board, start_gate& g)
-        : index(i), config(c), random(c.seed, i), meter(board), gate(g) {}
+        : index(i), config(c), random(c.seed, i), meter(board, c.latency_every, latency_phase(c.seed, i)), gate(g) {}
 
     unsigned index;                ///< 0 .. threads-1
     const workload_config& config;
@@ -432,6 +465,7 @@ struct workload_result {
     std::uint64_t checksum = 0;        ///< sum of the per-thread operation checksums
     std::int64_t peak_live_bytes = 0;  ///< peak requested bytes live (see live_board)
     std::optional<allocator_stats> stats;  ///< the allocator's own counters, where it keeps them
+    latency_histogram alloc_ticks, free_ticks;  ///< sampled latencies, all threads (config.latency_every)
 };
 
 /// Runs workload W on allocator A: one worker per thread, released together; times the span
@@ -459,6 +493,10 @@ workload_result run_workload(const workload_config& config, timed_region* region
     allocator_stats total{};
     bool any_stats = false;
     for (const auto& c : contexts) {
+        if (c->meter.latency.enabled()) {
+            r.alloc_ticks.merge(c->meter.latency.allocs());
+            r.free_ticks.merge(c->meter.latency.frees());
+        }
         r.ops += c->meter.ops();
         r.checksum += c->meter.checksum();
         total.bytes_requested += c->stats.bytes_requested;

@@ -199,6 +199,46 @@ TEST_F(matrix_fixture, OkCellsHaveAnRssSeries) {
     }
 }
 
+// Every ok cell has sampled latency percentiles, in order from p50 to max, for its allocations
+// (and its frees, where it frees one by one).
+TEST_F(matrix_fixture, OkCellsHaveLatencyPercentiles) {
+    for (const auto& c : (*doc)["cells"]) {
+        if (c["status"] != "ok") continue;
+        const auto& l = c["metrics"]["latency_ns"];
+        ASSERT_TRUE(l.is_object()) << c.dump();
+        EXPECT_EQ(l["every"], 64);
+        EXPECT_GT(l["ticks_per_ns"].get<double>(), 0);
+        ASSERT_TRUE(l["alloc"].is_object()) << l.dump();
+        for (const char* kind : {"alloc", "free"}) {
+            const auto& k = l[kind];
+            if (k.is_null()) continue;  // a reset frees nothing one by one
+            EXPECT_GT(k["samples"].get<std::uint64_t>(), 0u);
+            double last = 0;
+            for (const char* q : {"p50", "p90", "p99", "p999", "max"}) {
+                EXPECT_GE(k[q].get<double>(), last) << kind << " " << q << ": " << k.dump();
+                last = k[q].get<double>();
+            }
+            EXPECT_GT(last, 0) << kind;
+        }
+    }
+}
+
+// --latency off leaves latency_ns null; anything but a power of two is refused.
+TEST(Latency, OffAndBadValues) {
+    const auto out = fresh_dir("latency-off");
+    const auto r = run_allocmeter("run --latency off --workloads frame --allocators system --threads 1 --reps 1 "
+                                  "--scale quick --out " + out.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto doc = latest_results(out);
+    EXPECT_TRUE(doc["cells"][0]["metrics"]["latency_ns"].is_null());
+    EXPECT_EQ(doc["env"]["latency_every"], 0);
+    for (const char* bad : {"--latency 0", "--latency 48", "--latency often"}) {
+        const auto b = run_allocmeter(std::string("run ") + bad + " --out " + out.string());
+        EXPECT_EQ(b.exit_code, 2) << bad << "\n" << b.output;
+        EXPECT_NE(b.output.find("power of two"), std::string::npos) << b.output;
+    }
+}
+
 // --pmu-events puts the named events in place of the default hardware counters: a software
 // one counts, a hardware one has a value or null with the reason; the run records the list.
 TEST(PmuEvents, NamedEventsAreCountedInEveryCell) {

@@ -440,7 +440,7 @@ inline void replay_touch(void* p, std::size_t from, std::size_t to, unsigned cha
 /// allocation that returns nullptr for a non-zero size ends the process (allocation_failed).
 template <allocator A>
 void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** table, replay_progress* progress,
-                   touch_policy touch, live_meter& meter) {
+                   touch_policy touch, live_meter& meter, latency_recorder& latency) {
     // A copy in a local, so the live-bytes chain stays in registers instead of going through
     // memory on every step (stores to the table may alias a referenced meter).
     live_meter live = meter;
@@ -457,7 +457,7 @@ void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** tab
         const std::size_t align = s.align();
         switch (s.kind()) {
             case step_kind::alloc: {
-                void* p = heap.allocate(size, align);
+                void* p = timed_allocate(heap, latency, size, align);
                 if (p == nullptr && size != 0) [[unlikely]] allocation_failed(size, align);
                 table[s.id] = p;
                 live.change(static_cast<std::int64_t>(size));
@@ -467,7 +467,7 @@ void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** tab
             }
             case step_kind::free: {
                 void* p = table[s.id];
-                if (p != nullptr) [[likely]] heap.deallocate(p, size, align);
+                if (p != nullptr) [[likely]] timed_deallocate(heap, latency, p, size, align);
                 table[s.id] = nullptr;
                 live.change(-static_cast<std::int64_t>(size));
                 ++i;
@@ -477,13 +477,13 @@ void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** tab
                 const replay_step o = steps[i + 1];  // the old object's free slot
                 const std::size_t old_size = static_cast<std::size_t>(o.size());
                 void* old = table[o.id];
-                void* p = heap.allocate(size, align);
+                void* p = timed_allocate(heap, latency, size, align);
                 if (p == nullptr && size != 0) [[unlikely]] allocation_failed(size, align);
                 // Contents move only where the replay writes them: with touch none a replay
                 // never writes into a block, so a realloc copies nothing either.
                 const std::size_t keep = touch == touch_policy::none ? 0 : std::min(size, old_size);
                 if (p != nullptr && old != nullptr && keep != 0) std::memcpy(p, old, keep);
-                if (old != nullptr) heap.deallocate(old, old_size, o.align());
+                if (old != nullptr) timed_deallocate(heap, latency, old, old_size, o.align());
                 table[o.id] = nullptr;
                 table[s.id] = p;
                 live.change(static_cast<std::int64_t>(size) - static_cast<std::int64_t>(old_size));
@@ -507,13 +507,14 @@ struct replay_result {
     std::int64_t peak_live_bytes = 0;  ///< exact with one thread, else within threads x 64 KiB
     std::uint64_t leaked_objects = 0;  ///< objects the trace never freed, released after timing
     bool complete = false;             ///< every step ran and every freed object was freed
+    latency_histogram alloc_ticks, free_ticks;  ///< sampled latencies (latency_every), all threads
 };
 
 /// Replays `plan` on `heap`: one std::thread per recorded thread, released together. The
 /// pointer table is made before and leaks are released after the timed region.
 template <allocator A>
 replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touch_policy::none,
-                     timed_region* region = nullptr) {
+                     timed_region* region = nullptr, std::uint64_t latency_every = 0) {
     const unsigned n = static_cast<unsigned>(plan.threads.size());
     replay_result r;
     // The pointer table is the harness's memory, not the program's: mapped, not allocated.
@@ -523,14 +524,18 @@ replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touc
     live_board board;
     start_gate gate;
     std::vector<std::unique_ptr<live_meter>> meters;
-    for (unsigned i = 0; i < n; ++i) meters.push_back(std::make_unique<live_meter>(&board));
+    std::vector<std::unique_ptr<latency_recorder>> latency;
+    for (unsigned i = 0; i < n; ++i) {
+        meters.push_back(std::make_unique<live_meter>(&board));
+        latency.push_back(std::make_unique<latency_recorder>(latency_every, latency_phase(plan.checksum, i)));
+    }
 
     std::vector<std::thread> workers;
     workers.reserve(n);
     for (unsigned i = 0; i < n; ++i)
         workers.emplace_back([&, i] {
             gate.arrive_and_wait();
-            replay_thread<A>(plan, i, heap, table, progress.get(), touch, *meters[i]);
+            replay_thread<A>(plan, i, heap, table, progress.get(), touch, *meters[i], *latency[i]);
             meters[i]->flush();
             gate.finish();
         });
@@ -539,6 +544,11 @@ replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touc
 
     for (unsigned i = 0; i < n; ++i) r.ops += progress[i].done.load(std::memory_order_acquire);  // a slot is an operation
     r.checksum = plan.checksum;
+    for (const auto& l : latency)
+        if (l->enabled()) {
+            r.alloc_ticks.merge(l->allocs());
+            r.free_ticks.merge(l->frees());
+        }
     r.peak_live_bytes = n > 1 ? board.peak.load() : (n == 1 ? meters[0]->peak() : 0);
 
     // After timing: every thread finished, and only the trace's leaks are still in the table.
@@ -561,8 +571,8 @@ replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touc
 /// Replays `plan` on `heap` (see the replay_view overload).
 template <allocator A>
 replay_result replay(const replay_plan& plan, A& heap, touch_policy touch = touch_policy::none,
-                     timed_region* region = nullptr) {
-    return replay<A>(plan.view(), heap, touch, region);
+                     timed_region* region = nullptr, std::uint64_t latency_every = 0) {
+    return replay<A>(plan.view(), heap, touch, region, latency_every);
 }
 
 /// Replays `plan` on a fresh, default-constructed instance of A.
