@@ -160,16 +160,23 @@ unsigned plan_number() {
 }
 
 /// Says once per run which perf counters this host cannot give (their metrics are null, with
-/// the reason in each cell). True once the first ok cell has been looked at.
-bool note_missing_counters(const nlohmann::json& cell, bool tty) {
+/// the reason in each cell), and records in env which ones opened. True once the first ok
+/// cell has been looked at.
+bool note_missing_counters(const nlohmann::json& cell, bool tty, results_writer& writer) {
     const auto& pmu = cell["metrics"]["pmu"];
     if (!pmu.is_object()) return true;
     std::string names, reason;
+    nlohmann::json opened = nlohmann::json::array();
     for (const auto& [name, c] : pmu.items()) {
-        if (!c.is_object() || !c["value"].is_null()) continue;
+        if (!c.is_object()) continue;
+        if (!c["value"].is_null()) {
+            opened.push_back(name);
+            continue;
+        }
         names += (names.empty() ? "" : ", ") + name;
         if (reason.empty()) reason = c["reason"].get<std::string>();
     }
+    writer.set_env("pmu_opened", opened);
     if (!names.empty())
         std::fprintf(stderr, "%sallocmeter run: note: %s: null in these results: %s\n", tty ? "\r\033[K" : "",
                      names.c_str(), reason.c_str());
@@ -245,10 +252,10 @@ int run_matrix(const run_options& o, const allocator_catalog& catalog) {
         const std::string label = cell_label(cells[i], o);
         if (tty) std::fprintf(stderr, "\r\033[K[%3zu/%zu] %s running", i + 1, cells.size(), label.c_str());
         const nlohmann::json cell = run_one(cells[i], o, exe);
-        writer.add(cell);
         const std::string status = cell["status"];
         ++counts[status];
-        if (status == "ok" && !pmu_noted) pmu_noted = note_missing_counters(cell, tty);
+        if (status == "ok" && !pmu_noted) pmu_noted = note_missing_counters(cell, tty, writer);
+        writer.add(cell);
         std::string detail = status;
         if (status == "ok") {
             char buf[64];

@@ -23,6 +23,9 @@ public:
     /// Records a finished cell and rewrites the files.
     void add(const nlohmann::json& cell);
 
+    /// Sets env[key] (learned during the run, e.g. from the first ok cell); written with the next cell.
+    void set_env(const std::string& key, nlohmann::json value) { doc_["env"][key] = std::move(value); }
+
     /// Points `out_dir`/latest at this run.
     void link_latest();
 

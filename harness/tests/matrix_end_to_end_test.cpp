@@ -3,6 +3,7 @@
 // every ok cell, the serving library's version, identical operation streams, and the CSV.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -142,6 +143,11 @@ TEST_F(matrix_fixture, OkCellsHavePerfCounters) {
         return n;
     }();
     EXPECT_EQ(notes, any_null ? 1u : 0u) << run->output;
+    // env lists the counters that opened: the software ones at least.
+    const auto& opened = (*doc)["env"]["pmu_opened"];
+    ASSERT_TRUE(opened.is_array()) << (*doc)["env"].dump();
+    EXPECT_NE(std::find(opened.begin(), opened.end(), "task_clock_ns"), opened.end()) << opened.dump();
+    EXPECT_EQ(std::find(opened.begin(), opened.end(), "cycles") != opened.end(), !any_null);
 }
 
 // External cells name the library that served them and its version; reference cells name none.
