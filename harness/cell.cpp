@@ -230,8 +230,9 @@ std::vector<std::string> cell_request::to_args() const {
 }
 
 int run_cell(const cell_request& request) {
+    const bool external = request.runner == malloc_runner_name;  // malloc, from a preload or glibc
     nlohmann::json library = nullptr;
-    if (request.runner == malloc_runner_name) {
+    if (external) {
         const library_identity id = identify_malloc();
         const bool expected = request.expect_library == "libc"
                                   ? id.is_libc
@@ -283,14 +284,14 @@ int run_cell(const cell_request& request) {
     perf_counters counters(specs);
     const bool peak_reset = reset_peak_rss();
     const auto baseline = read_rss();
-    usage_region usage(counters, sampler, request.runner == malloc_runner_name);
+    usage_region usage(counters, sampler, external);
     const std::optional<measured> r =
         is_trace ? run_trace(request, plan->view(), &usage, about_trace) : run_synthetic(request, &usage);
     if (!r) return 2;
     const auto end = read_rss();
     const smaps_rollup rollup = read_smaps_rollup();
     // The workload has freed everything it held; a library may still hold it as free memory.
-    const std::string purged_by = request.runner == malloc_runner_name ? purge_malloc() : "the instance was destroyed";
+    const std::string purged_by = external ? purge_malloc() : "the instance was destroyed";
     const auto purged = read_rss();
     const double peak_rss = end ? static_cast<double>(end->hwm_bytes) : -1;
     const double base_rss = baseline ? static_cast<double>(baseline->rss_bytes) : -1;
@@ -326,7 +327,7 @@ int run_cell(const cell_request& request) {
         {"op_checksum", checksum},
         {"baseline_rss_bytes", baseline ? nlohmann::json(baseline->rss_bytes) : nlohmann::json(nullptr)},
         {"peak_rss_from", peak_reset ? "workload start" : "process start"},
-        {"allocator_stats", request.runner == malloc_runner_name ? malloc_stats_json(usage.malloc_stats) : stats_json(r->stats)},
+        {"allocator_stats", external ? malloc_stats_json(usage.malloc_stats) : stats_json(r->stats)},
         {"library", library},
     };
     if (is_trace) result["trace"] = about_trace;
