@@ -15,6 +15,7 @@
 
 #include "harness/allocator_catalog.hpp"
 #include "harness/cell.hpp"
+#include "harness/compare_command.hpp"
 #include "harness/matrix_runner.hpp"
 #include "harness/perf_counters.hpp"
 #include "harness/record_command.hpp"
@@ -37,6 +38,7 @@ commands:
   run     run the benchmark matrix: allocators x workloads x threads x repetitions
   record  record a program's allocations into a trace (LD_PRELOAD)
   trace   inspect a recorded allocation trace, or import one: info, validate, import
+  compare is a difference real? two results files, or two allocators in one (Mann-Whitney U)
 
 examples:
   allocmeter list
@@ -45,6 +47,7 @@ examples:
   allocmeter run --allocator mine=./libmymalloc.so --allocators system,mine
   allocmeter record -o app.trace -- ./app --its-args
   allocmeter trace info app.trace
+  allocmeter compare results/latest --allocators system,jemalloc
   allocmeter trace import --format mtrace app.mtrace
 
 'allocmeter <command> --help' shows a command's options.
@@ -344,8 +347,9 @@ int main(int argc, char** argv) {
     if (command == "run") return cmd_run(rest, command_line(argc, argv));
     if (command == "trace") return trace_command(rest);
     if (command == "record") return record_command(rest);
+    if (command == "compare") return compare_command(rest);
     if (command == cell_command) return cmd_cell(rest);
-    std::fprintf(stderr, "allocmeter: unknown command '%s'; commands: list, run, record, trace (see 'allocmeter --help')\n",
+    std::fprintf(stderr, "allocmeter: unknown command '%s'; commands: list, run, record, trace, compare (see 'allocmeter --help')\n",
                  command.c_str());
     return exit_usage;
 }

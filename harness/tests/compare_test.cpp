@@ -1,0 +1,114 @@
+// `allocmeter compare` on results files written here with known samples: identical samples
+// give no difference, clearly shifted ones a significant difference in the right direction,
+// for two files and for two allocators in one; bad input is refused with exit 2.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "harness/tests/test_support.hpp"
+
+using namespace allocmeter::testing;
+
+namespace {
+
+/// A results file with one ok cell per value: (allocator, workload, threads 1, ns_per_op).
+std::string write_results(const std::filesystem::path& dir, const std::string& name,
+                          const std::vector<std::tuple<std::string, std::string, double>>& cells) {
+    nlohmann::json doc = {{"schema", "allocmeter-results/1"}, {"env", nlohmann::json::object()}, {"cells", nlohmann::json::array()}};
+    unsigned rep = 0;
+    for (const auto& [allocator, workload, ns] : cells)
+        doc["cells"].push_back({{"allocator", allocator}, {"workload", workload}, {"threads", 1}, {"rep", ++rep},
+                                {"status", "ok"}, {"metrics", {{"ns_per_op", ns}, {"peak_rss_bytes", 1000}}}});
+    doc["cells"].push_back({{"allocator", "system"}, {"workload", "frame"}, {"threads", 1}, {"status", "skipped"},
+                            {"reason", "not counted"}, {"metrics", nullptr}});
+    const std::string path = (dir / name).string();
+    std::ofstream(path) << doc.dump();
+    return path;
+}
+
+std::vector<std::tuple<std::string, std::string, double>> samples(const std::string& a, const std::string& w,
+                                                                  std::initializer_list<double> v) {
+    std::vector<std::tuple<std::string, std::string, double>> out;
+    for (const double x : v) out.emplace_back(a, w, x);
+    return out;
+}
+
+/// The output line of workload `w`.
+std::string line_of(const std::string& out, const std::string& w) {
+    const auto at = out.find("\n  " + w);
+    if (at == std::string::npos) return {};
+    return out.substr(at + 1, out.find('\n', at + 1) - at - 1);
+}
+
+}  // namespace
+
+// Before and after: identical samples, no difference (p = 1); shifted down, faster; up, slower.
+TEST(Compare, TwoFilesKnownAnswers) {
+    const auto dir = fresh_dir("compare");
+    auto before = samples("system", "frame", {20, 21, 22, 23, 24});
+    auto more = samples("system", "churn", {50, 51, 52, 53, 54});
+    before.insert(before.end(), more.begin(), more.end());
+    more = samples("system", "parser", {30, 31, 32, 33, 34});
+    before.insert(before.end(), more.begin(), more.end());
+    auto after = samples("system", "frame", {20, 21, 22, 23, 24});  // identical
+    more = samples("system", "churn", {40, 41, 42, 43, 44});          // clearly lower
+    after.insert(after.end(), more.begin(), more.end());
+    more = samples("system", "parser", {40, 41, 42, 43, 44});         // clearly higher
+    after.insert(after.end(), more.begin(), more.end());
+    const auto r = run_allocmeter("compare " + write_results(dir, "before.json", before) + " " +
+                                  write_results(dir, "after.json", after));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const std::string frame = line_of(r.output, "frame"), churn = line_of(r.output, "churn"), parser = line_of(r.output, "parser");
+    EXPECT_NE(frame.find("no significant difference"), std::string::npos) << r.output;
+    EXPECT_NE(frame.find("1.0000"), std::string::npos) << frame;  // the p-value
+    EXPECT_NE(frame.find("1.000x"), std::string::npos) << frame;
+    EXPECT_NE(churn.find("faster"), std::string::npos) << r.output;
+    EXPECT_NE(churn.find("0.0079"), std::string::npos) << churn;  // 2/252, exact
+    EXPECT_NE(churn.find("0.808x"), std::string::npos) << churn;  // 42 / 52
+    EXPECT_NE(parser.find("slower"), std::string::npos) << r.output;
+}
+
+// Two allocators in one file, in a run folder: the second against the first.
+TEST(Compare, TwoAllocatorsInOneFile) {
+    const auto dir = fresh_dir("compare-one");
+    auto cells = samples("system", "frame", {30, 31, 32, 33, 34});
+    auto more = samples("jemalloc", "frame", {20, 21, 22, 23, 24});
+    cells.insert(cells.end(), more.begin(), more.end());
+    std::filesystem::create_directories(dir / "run");
+    write_results(dir / "run", "results.json", cells);
+    const auto r = run_allocmeter("compare " + (dir / "run").string() + " --allocators system,jemalloc");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const std::string frame = line_of(r.output, "frame");
+    EXPECT_NE(frame.find("jemalloc vs system"), std::string::npos) << r.output;
+    EXPECT_NE(frame.find("faster"), std::string::npos) << frame;
+    EXPECT_EQ(frame.find("[few reps]"), std::string::npos) << frame;
+
+    // Three repetitions a side: flagged, and the test cannot reach 0.05 (the least p is 0.1).
+    const auto three = write_results(dir, "three.json", samples("system", "frame", {30, 31, 32}));
+    const auto three_b = write_results(dir, "three_b.json", samples("system", "frame", {20, 21, 22}));
+    const auto t = run_allocmeter("compare " + three + " " + three_b);
+    EXPECT_NE(t.output.find("[few reps]"), std::string::npos) << t.output;
+    EXPECT_NE(t.output.find("no significant difference"), std::string::npos) << t.output;
+}
+
+// Mistakes: exit 2 with the input named.
+TEST(Compare, BadInput) {
+    const auto dir = fresh_dir("compare-bad");
+    const std::string junk = (dir / "junk.json").string();
+    std::ofstream(junk) << "{ not json";
+    const auto good = write_results(dir, "good.json", samples("system", "frame", {1, 2, 3, 4, 5}));
+    const std::pair<std::string, std::string> cases[] = {
+        {"compare", "give two results files"},
+        {"compare " + junk + " " + good, "junk.json: not an allocmeter results file"},
+        {"compare " + (dir / "missing.json").string() + " " + good, "missing.json: cannot open"},
+        {"compare " + good + " --allocators system,nosuch", "no ok cells of allocator 'nosuch'"},
+        {"compare " + good + " " + good + " --metric bogus", "no numeric metric 'bogus'"},
+        {"compare " + good + " " + good + " --alpha 2", "--alpha 2"},
+    };
+    for (const auto& [args, must_say] : cases) {
+        const auto r = run_allocmeter(args);
+        EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
+        EXPECT_NE(r.output.find(must_say), std::string::npos) << args << "\n" << r.output;
+    }
+    EXPECT_EQ(run_allocmeter("compare --help").exit_code, 0);
+}
