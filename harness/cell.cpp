@@ -109,7 +109,7 @@ nlohmann::json fragmentation_json(double baseline, double peak_rss, std::int64_t
 }
 
 /// The RSS series: at most max_points samples (evenly thinned, the last one kept).
-nlohmann::json series_json(const rss_sampler& sampler, std::size_t max_points = 512) {
+nlohmann::json series_json(const rss_sampler& sampler, std::size_t max_points = 128) {
     if (!sampler.available()) return nullptr;
     const std::vector<rss_sample> all = sampler.samples();
     const std::size_t step = all.size() <= max_points ? 1 : (all.size() + max_points - 1) / max_points;
