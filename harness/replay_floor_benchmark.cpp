@@ -1,12 +1,14 @@
 // allocmeter-replay-floor: what the replay engine itself costs per recorded call. Each trace is
 // replayed into an allocator that does nothing, so what is left is the engine: walking the
-// plan, the pointer table, cross-thread waits and the copy a realloc makes. Prints medians.
+// plan, the pointer table and cross-thread waits (touch none: no block is written, no realloc
+// copies). Prints medians.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "harness/statistics.hpp"
 #include "workloads/trace/trace_replay.hpp"
 
 namespace allocmeter {
@@ -23,12 +25,6 @@ struct null_allocator {
     void* allocate(std::size_t, std::size_t align) noexcept { return reinterpret_cast<void*>(align); }
     void deallocate(void*, std::size_t, std::size_t) noexcept {}
 };
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /// The traces committed with the sources, for a run without arguments.
 std::vector<std::string> sample_traces() {
@@ -88,7 +84,7 @@ int main(int argc, char** argv) {
                 }
                 ns.push_back(res.wall_s * 1e9 / static_cast<double>(plan.steps == 0 ? 1 : plan.steps));
             }
-            const double med = median(ns);
+            const double med = summarize(ns).median;
             const bool met = med <= target_ns_per_call;
             all_met = all_met && met;
             const std::string name = path.substr(path.find_last_of('/') + 1);

@@ -5,6 +5,8 @@
 #include <map>
 #include <string>
 
+#include "harness/statistics.hpp"
+
 namespace allocmeter {
 
 namespace {
@@ -17,6 +19,8 @@ struct group {
     std::string version;
 };
 
+double median(const std::vector<double>& v) { return summarize(v).median; }
+
 std::string mib(double bytes) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024.0));
@@ -24,13 +28,6 @@ std::string mib(double bytes) {
 }
 
 }  // namespace
-
-double median(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 void print_summary(const nlohmann::json& doc, std::FILE* out) {
     std::vector<std::pair<std::string, unsigned>> tables;

@@ -9,9 +9,6 @@
 
 namespace allocmeter {
 
-/// The median of `v` (the mean of the middle two for an even count); 0 for none.
-double median(std::vector<double> v);
-
 /// Prints the summary of a results document.
 void print_summary(const nlohmann::json& doc, std::FILE* out);
 
