@@ -53,9 +53,7 @@ std::string trace_skip_reason(const capabilities& caps, const trace_workload& t)
     if (first_missing(caps, t.needs, t.threads) == missing_capability::thread_safety)
         return "the trace replays on " + std::to_string(t.threads) +
                " threads sharing one instance and the allocator is not thread-safe (--replay serial replays it on one thread)";
-    std::string why = skip_reason(caps, t.needs, t.threads);
-    if (why.rfind("the workload ", 0) == 0) why.replace(0, 12, "the trace");
-    return why;
+    return skip_reason(caps, t.needs, t.threads, "the trace");
 }
 
 /// The last few non-empty lines of a child's stderr, joined, for a failure reason.

@@ -79,21 +79,23 @@ constexpr missing_capability first_missing(const capabilities& caps, const workl
 }
 
 /// Why an allocator with `caps` cannot serve a workload at `threads`; empty when it can.
-inline std::string skip_reason(const capabilities& caps, const workload_needs& needs, unsigned threads) {
+/// `what` names the workload in the sentence ("the workload", "the trace").
+inline std::string skip_reason(const capabilities& caps, const workload_needs& needs, unsigned threads,
+                               const std::string& what = "the workload") {
     switch (first_missing(caps, needs, threads)) {
         case missing_capability::none: return {};
         case missing_capability::individual_free:
-            return "the workload frees objects one by one and the allocator has no individual free";
+            return what + " frees objects one by one and the allocator has no individual free";
         case missing_capability::any_order_free:
-            return "the workload frees objects in any order and the allocator frees only the newest block";
+            return what + " frees objects in any order and the allocator frees only the newest block";
         case missing_capability::thread_safety:
             return "with " + std::to_string(threads) +
-                   " threads the workload frees blocks across threads and the allocator is not thread-safe";
+                   " threads " + what + " frees blocks across threads and the allocator is not thread-safe";
         case missing_capability::size:
-            return "the workload requests up to " + std::to_string(needs.max_request) +
+            return what + " requests up to " + std::to_string(needs.max_request) +
                    " bytes and the allocator serves at most " + std::to_string(caps.max_size);
         case missing_capability::alignment:
-            return "the workload requests alignment " + std::to_string(needs.max_align) +
+            return what + " requests alignment " + std::to_string(needs.max_align) +
                    " and the allocator serves at most " + std::to_string(caps.max_align);
     }
     return {};
