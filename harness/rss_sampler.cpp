@@ -61,6 +61,7 @@ void rss_sampler::start(const std::atomic<std::int64_t>* live) noexcept {
     live_ = live;
     count_ = 0;
     t0_ = std::chrono::steady_clock::now();
+    take(0);  // the region's start, here: the thread may wake late, or only once the region is over
     state_.store(1, std::memory_order_release);
     state_.notify_all();
 }
@@ -97,8 +98,8 @@ void rss_sampler::run() noexcept {
         while ((s = state_.load(std::memory_order_acquire)) == 0) state_.wait(0);
         if (s == 3) return;
         while (state_.load(std::memory_order_acquire) == 1) {
-            take(since_start());
             sleep_for(interval_);
+            if (state_.load(std::memory_order_acquire) == 1) take(since_start());
         }
         if (state_.load(std::memory_order_acquire) == 3) return;
         take(since_start());  // the region's end

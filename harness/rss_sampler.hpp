@@ -28,7 +28,8 @@ public:
     rss_sampler& operator=(const rss_sampler&) = delete;
     ~rss_sampler();
 
-    /// Samples from now on, reading live bytes from `live` (one sample at once).
+    /// Samples from now on, reading live bytes from `live`: one sample here, then one per
+    /// interval from the sampler thread, and a last one at stop(), so at least two.
     void start(const std::atomic<std::int64_t>* live) noexcept;
     /// Takes a last sample and stops.
     void stop() noexcept;
