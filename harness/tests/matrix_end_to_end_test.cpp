@@ -198,7 +198,15 @@ TEST_F(matrix_fixture, OkCellsHaveAnRssSeries) {
         ASSERT_GE(t.size(), 2u) << s.dump();
         EXPECT_EQ(s["rss_bytes"].size(), t.size());
         EXPECT_EQ(s["live_bytes"].size(), t.size());
-        EXPECT_EQ(s["samples"].get<std::size_t>(), t.size());  // short cells: not thinned
+        // Up to 128 samples come out as taken; more are thinned to at most 128 points (a cell
+        // the host slowed down can take that many even at quick scale).
+        const std::size_t taken = s["samples"].get<std::size_t>();
+        if (taken <= 128) {
+            EXPECT_EQ(taken, t.size());
+        } else {
+            EXPECT_LE(t.size(), 128u);
+            EXPECT_GE(t.size(), 64u);
+        }
         for (std::size_t i = 1; i < t.size(); ++i) EXPECT_GE(t[i].get<double>(), t[i - 1].get<double>());
         for (const auto& r : s["rss_bytes"]) EXPECT_GT(r.get<std::uint64_t>(), 0u);
         EXPECT_GT(c["metrics"]["smaps_rollup"]["anonymous_bytes"].get<std::int64_t>(), 0);
