@@ -5,13 +5,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <tuple>
 
 #include "harness/allocator_catalog.hpp"
+#include "harness/results_writer.hpp"
 #include "harness/statistics.hpp"
 
 namespace allocmeter {
@@ -48,13 +48,7 @@ struct loaded {
 [[noreturn]] void fail(const std::string& message) { throw std::invalid_argument(message); }
 
 loaded load(const std::string& given, const std::string& metric) {
-    std::filesystem::path p = given;
-    if (std::filesystem::is_directory(p)) p /= "results.json";
-    std::ifstream in(p);
-    if (!in) fail(p.string() + ": cannot open; give a results.json or a run folder such as results/latest");
-    const nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
-    if (doc.is_discarded() || !doc.is_object() || !doc.contains("cells") || !doc["cells"].is_array())
-        fail(p.string() + ": not an allocmeter results file (no \"cells\" array)");
+    const auto [p, doc] = read_results(given);
     loaded l{p.string(), {}, {}};
     for (const auto& c : doc["cells"]) {
         if (c.value("status", "") != "ok" || !c["metrics"].is_object()) continue;
@@ -82,15 +76,13 @@ void print(const std::vector<row>& rows, const std::string& metric, double alpha
     for (const row& r : rows) {
         const sample_summary sa = summarize(r.a), sb = summarize(r.b);
         const mann_whitney t = mann_whitney_u(r.b, r.a);
-        const char* verdict = t.p_value >= alpha ? "no significant difference"
-                              : sb.median < sa.median ? "faster"
-                                                      : "slower";
         std::string mark;
-        if (sa.n < 5 || sb.n < 5) mark += " [few reps]", few = true;
-        if (sa.cv > 0.05 || sb.cv > 0.05) mark += " [high CV]", noisy = true;
+        if (sa.n < few_repetitions || sb.n < few_repetitions) mark += " [few reps]", few = true;
+        if (sa.cv > high_cv || sb.cv > high_cv) mark += " [high CV]", noisy = true;
         const std::string compared = r.label_a == r.label_b ? r.label_a : r.label_b + " vs " + r.label_a;
         std::printf("  %-26s %3u  %-24s %12.4g %12.4g %7.3fx %8.4f  %s%s\n", r.workload.c_str(), r.threads, compared.c_str(),
-                    sa.median, sb.median, sa.median != 0 ? sb.median / sa.median : 0.0, t.p_value, verdict, mark.c_str());
+                    sa.median, sb.median, sa.median != 0 ? sb.median / sa.median : 0.0, t.p_value,
+                    verdict(t, alpha, sa.median, sb.median), mark.c_str());
     }
     if (few) std::printf("\n[few reps]: fewer than 5 repetitions on a side; the test can hardly reach significance.\n");
     if (noisy) std::printf("[high CV]: a side's coefficient of variation is above 5%%; read the verdict with care.\n");

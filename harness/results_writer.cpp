@@ -74,6 +74,17 @@ nlohmann::json column_value(const nlohmann::json& cell, const std::string& col) 
 
 }  // namespace
 
+loaded_results read_results(const std::string& given) {
+    std::filesystem::path p = given;
+    if (std::filesystem::is_directory(p)) p /= "results.json";
+    std::ifstream in(p);
+    if (!in) throw std::invalid_argument(p.string() + ": cannot open; give a results.json or a run folder such as results/latest");
+    nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object() || !doc.contains("cells") || !doc["cells"].is_array())
+        throw std::invalid_argument(p.string() + ": not an allocmeter results file (no \"cells\" array)");
+    return {p, std::move(doc)};
+}
+
 const std::vector<std::string>& csv_columns() {
     static const std::vector<std::string> columns{
         "allocator", "workload", "threads", "rep", "status", "reason", "wall_s", "user_s", "sys_s", "ops",

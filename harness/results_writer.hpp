@@ -41,6 +41,15 @@ private:
     nlohmann::json doc_;
 };
 
+/// The results.json that `given` names: the file itself, or the one in a run folder
+/// (results/latest), with the document; throws std::invalid_argument naming the file and what
+/// to give instead when it cannot be read or is not an allocmeter results file.
+struct loaded_results {
+    std::filesystem::path path;
+    nlohmann::json doc;
+};
+loaded_results read_results(const std::string& given);
+
 /// The CSV columns, in order.
 const std::vector<std::string>& csv_columns();
 

@@ -103,4 +103,9 @@ mann_whitney mann_whitney_u(const std::vector<double>& a, const std::vector<doub
     return r;
 }
 
+const char* verdict(const mann_whitney& test, double alpha, double first_median, double second_median) {
+    if (test.p_value >= alpha) return "no significant difference";
+    return second_median < first_median ? "faster" : "slower";
+}
+
 }  // namespace allocmeter

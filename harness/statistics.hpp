@@ -29,4 +29,13 @@ struct mann_whitney {
 
 mann_whitney mann_whitney_u(const std::vector<double>& a, const std::vector<double>& b);
 
+/// Fewer repetitions than this are flagged: the test can hardly reach significance.
+inline constexpr std::size_t few_repetitions = 5;
+/// A coefficient of variation above this is flagged: the timings are noisy.
+inline constexpr double high_cv = 0.05;
+
+/// "faster", "slower" or "no significant difference": `second` against `first` (lower is
+/// better) at significance level `alpha`, from the test and the two medians.
+const char* verdict(const mann_whitney& test, double alpha, double first_median, double second_median);
+
 }  // namespace allocmeter

@@ -1,25 +1,15 @@
-// Groups cells by (workload, threads, allocator) in the order they first appear.
+// Groups cells by (workload, threads, allocator) in the order they first appear, summarizes
+// each group's repetitions, and prints one table per workload x threads.
 #include "harness/summary_table.hpp"
 
 #include <algorithm>
 #include <map>
-#include <string>
-
-#include "harness/statistics.hpp"
+#include <regex>
+#include <utility>
 
 namespace allocmeter {
 
 namespace {
-
-struct group {
-    std::string allocator;
-    std::vector<double> ns_per_op;
-    std::vector<double> rss;
-    std::string status;  // of a non-ok cell, shown when no cell is ok
-    std::string version;
-};
-
-double median(const std::vector<double>& v) { return summarize(v).median; }
 
 std::string mib(double bytes) {
     char buf[32];
@@ -27,53 +17,105 @@ std::string mib(double bytes) {
     return buf;
 }
 
+/// "[38.10, 40.22]": the interval with as many decimals as the median's column shows.
+std::string interval(const sample_summary& s) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "[%.2f, %.2f]", s.ci_low, s.ci_high);
+    return buf;
+}
+
 }  // namespace
 
-void print_summary(const nlohmann::json& doc, std::FILE* out) {
-    std::vector<std::pair<std::string, unsigned>> tables;
-    std::map<std::pair<std::string, unsigned>, std::vector<group>> rows;
-    for (const auto& cell : doc["cells"]) {
-        const std::pair<std::string, unsigned> key{cell["workload"], cell["threads"]};
-        if (!rows.contains(key)) tables.push_back(key);
-        auto& groups = rows[key];
+std::string short_version(const std::string& version) {
+    static const std::regex git_suffix("-[0-9]+-g[0-9a-f]{7,}$");
+    return std::regex_replace(version, git_suffix, "");
+}
+
+run_summary summarize_run(const nlohmann::json& doc) {
+    run_summary run;
+    const auto& cells = doc["cells"];
+    const bool has_system = std::any_of(cells.begin(), cells.end(), [](const auto& c) { return c["allocator"] == "system"; });
+    if (!cells.empty()) run.baseline = has_system ? "system" : cells[0]["allocator"].get<std::string>();
+    std::map<std::pair<std::string, unsigned>, std::size_t> group_of;
+    for (const auto& cell : cells) {
         const std::string name = cell["allocator"];
-        auto it = std::find_if(groups.begin(), groups.end(), [&](const group& g) { return g.allocator == name; });
-        if (it == groups.end()) it = groups.insert(groups.end(), group{name, {}, {}, {}, {}});
+        const std::pair<std::string, unsigned> key{cell["workload"], cell["threads"]};
+        auto [slot, added] = group_of.try_emplace(key, run.groups.size());
+        if (added) run.groups.push_back({key.first, key.second, {}});
+        auto& rows = run.groups[slot->second].rows;
+        auto it = std::find_if(rows.begin(), rows.end(), [&](const summary_row& r) { return r.allocator == name; });
+        if (it == rows.end()) {
+            it = rows.emplace(rows.end());
+            it->allocator = name;
+        }
         if (cell["status"] == "ok") {
-            it->ns_per_op.push_back(cell["metrics"]["ns_per_op"]);
-            if (cell["metrics"]["peak_rss_bytes"].is_number()) it->rss.push_back(cell["metrics"]["peak_rss_bytes"]);
+            const auto& m = cell["metrics"];
+            it->ns_per_op.push_back(m["ns_per_op"]);
+            if (m["peak_rss_bytes"].is_number()) it->peak_rss_bytes.push_back(m["peak_rss_bytes"]);
             if (cell["library"].is_object() && cell["library"]["version"].is_string())
-                it->version = cell["library"]["version"];
-        } else if (it->status.empty()) {
-            it->status = cell["status"].get<std::string>() + ": " + cell.value("reason", std::string());
+                it->version = short_version(cell["library"]["version"]);
+        } else if (it->not_ok.empty()) {
+            it->not_ok = cell["status"].get<std::string>() + ": " + cell.value("reason", std::string());
         }
     }
-    for (const auto& key : tables) {
-        const auto& groups = rows[key];
-        double system_ns = 0;
-        for (const group& g : groups)
-            if (g.allocator == "system" && !g.ns_per_op.empty()) system_ns = median(g.ns_per_op);
-        std::fprintf(out, "\n%s, %u thread%s\n", key.first.c_str(), key.second, key.second == 1 ? "" : "s");
-        std::fprintf(out, "  %-18s %12s %8s %12s %10s  %s\n", "allocator", "ns/op (med)", "spread", "peak RSS",
-                     "vs system", "library");
-        for (const group& g : groups) {
-            if (g.ns_per_op.empty()) {
-                std::string why = g.status.size() > 100 ? g.status.substr(0, 97) + "..." : g.status;
-                std::fprintf(out, "  %-18s %s\n", g.allocator.c_str(), why.c_str());
+    for (summary_group& g : run.groups) {
+        for (summary_row& r : g.rows) r.time = summarize(r.ns_per_op), r.rss = summarize(r.peak_rss_bytes);
+        const auto base = std::find_if(g.rows.begin(), g.rows.end(),
+                                       [&](const summary_row& r) { return r.allocator == run.baseline && r.ok(); });
+        if (base == g.rows.end()) continue;
+        for (summary_row& r : g.rows) {
+            if (!r.ok()) continue;
+            if (base->time.median > 0) r.time_ratio = r.time.median / base->time.median;
+            if (base->rss.n > 0 && r.rss.n > 0 && base->rss.median > 0) r.rss_ratio = r.rss.median / base->rss.median;
+            if (&r == &*base) continue;
+            r.time_test = mann_whitney_u(r.ns_per_op, base->ns_per_op);
+            if (r.rss.n > 0 && base->rss.n > 0) r.rss_test = mann_whitney_u(r.peak_rss_bytes, base->peak_rss_bytes);
+        }
+    }
+    return run;
+}
+
+void print_summary(const nlohmann::json& doc, std::FILE* out) {
+    const run_summary run = summarize_run(doc);
+    std::map<std::size_t, double> ci_levels;  // repetitions -> the interval's coverage
+    bool any_few = false, any_noisy = false;
+    const std::string vs = "vs " + run.baseline;
+    for (const summary_group& g : run.groups) {
+        std::fprintf(out, "\n%s, %u thread%s\n", g.workload.c_str(), g.threads, g.threads == 1 ? "" : "s");
+        std::fprintf(out, "  %-18s %11s  %-17s %6s %10s %10s  %-11s %s\n", "allocator", "ns/op (med)", "CI", "CV",
+                     "peak RSS", vs.c_str(), "library", "check");
+        for (const summary_row& r : g.rows) {
+            if (!r.ok()) {
+                const std::string why = r.not_ok.size() > 100 ? r.not_ok.substr(0, 97) + "..." : r.not_ok;
+                std::fprintf(out, "  %-18s %s\n", r.allocator.c_str(), why.c_str());
                 continue;
             }
-            const double med = median(g.ns_per_op);
-            const auto [lo, hi] = std::minmax_element(g.ns_per_op.begin(), g.ns_per_op.end());
-            const double spread = med > 0 ? 50.0 * (*hi - *lo) / med : 0;
+            ci_levels[r.time.n] = r.time.ci_level;
+            any_few = any_few || r.few_reps();
+            any_noisy = any_noisy || r.noisy();
+            const std::string check = r.noisy() && r.few_reps() ? "high CV, few reps"
+                                      : r.noisy()                ? "high CV"
+                                      : r.few_reps()             ? "few reps"
+                                                                 : "";
             char ratio[16] = "-";
-            if (system_ns > 0) std::snprintf(ratio, sizeof ratio, "%.2fx", med / system_ns);
-            std::fprintf(out, "  %-18s %12.2f %7.1f%% %12s %10s  %s\n", g.allocator.c_str(), med, spread,
-                         g.rss.empty() ? "-" : mib(median(g.rss)).c_str(), ratio,
-                         g.version.empty() ? "" : g.version.c_str());
+            if (r.time_ratio) std::snprintf(ratio, sizeof ratio, "%.2fx", *r.time_ratio);
+            std::fprintf(out, "  %-18s %11.2f  %-17s %5.1f%% %10s %10s  %-11s %s\n", r.allocator.c_str(), r.time.median,
+                         interval(r.time).c_str(), 100 * r.time.cv, r.rss.n ? mib(r.rss.median).c_str() : "-", ratio,
+                         r.version.c_str(), check.c_str());
         }
     }
-    std::fprintf(out, "\nspread: half the min-max range over repetitions, as %% of the median; "
-                      "vs system: median ns/op over system's.\n");
+    std::fprintf(out, "\nCI: the interval of order statistics around the median ns/op, distribution-free; its coverage is");
+    const char* sep = " ";
+    for (const auto& [n, level] : ci_levels) {
+        std::fprintf(out, "%s%.1f%% at %zu rep%s", sep, 100 * level, n, n == 1 ? "" : "s");
+        sep = ", ";
+    }
+    std::fprintf(out, " (95%% needs 6 or more).\nCV: standard deviation over mean. %s: median ns/op over %s's. "
+                      "Median peak RSS.\n", vs.c_str(), run.baseline.c_str());
+    if (any_noisy || any_few)
+        std::fprintf(out, "check: %s%s%s: read those ratios with care; 'allocmeter compare' tests a difference.\n",
+                     any_noisy ? "high CV, above 5%" : "", any_noisy && any_few ? "; " : "",
+                     any_few ? "few reps, fewer than 5" : "");
 }
 
 }  // namespace allocmeter
