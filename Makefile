@@ -1,6 +1,6 @@
 # The two quick-start commands: `make run` and `make test`. Both install what is missing
-# (Debian packages), build in Release into build/, then run the default matrix or every
-# test; `make test` also runs the unit tests under ASan+UBSan and the threaded ones under TSan,
+# (Debian packages), build in Release into build/, then run the default matrix (ending with
+# its report.html and charts) or every test; `make test` also runs the unit tests under ASan+UBSan and the threaded ones under TSan,
 # then fuzzes the trace reader for FUZZ_SECONDS (`make fuzz`).
 BUILD ?= build
 JOBS ?= $(shell nproc)
@@ -21,7 +21,7 @@ build: deps
 	@cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	$(BUILD)/allocmeter run $(RUN_ARGS)
+	$(BUILD)/allocmeter run --report $(RUN_ARGS)
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

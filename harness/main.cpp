@@ -20,6 +20,7 @@
 #include "harness/perf_counters.hpp"
 #include "harness/record_command.hpp"
 #include "harness/registry.hpp"
+#include "harness/report_command.hpp"
 #include "harness/trace_command.hpp"
 
 namespace po = boost::program_options;
@@ -39,6 +40,8 @@ commands:
   record  record a program's allocations into a trace (LD_PRELOAD)
   trace   inspect a recorded allocation trace, or import one: info, validate, import
   compare is a difference real? two results files, or two allocators in one (Mann-Whitney U)
+  plot    charts of a results file (PNG and SVG): heat maps, relative time and RSS, scaling, latency
+  report  one self-contained HTML page for a design review: tables, tests, charts, method
 
 examples:
   allocmeter list
@@ -48,6 +51,7 @@ examples:
   allocmeter record -o app.trace -- ./app --its-args
   allocmeter trace info app.trace
   allocmeter compare results/latest --allocators system,jemalloc
+  allocmeter report results/latest
   allocmeter trace import --format mtrace app.mtrace
 
 'allocmeter <command> --help' shows a command's options.
@@ -60,6 +64,7 @@ examples:
   allocmeter run --allocators system,bump,arena --workloads frame --threads 1
   allocmeter run --allocator mine=/opt/lib/libmine.so --allocators system,mine
   allocmeter run --out /tmp/results --timeout 60
+  allocmeter run --scale quick --report            then the run's report.html, charts embedded
   allocmeter run --workloads trace:app.trace,frame --allocators system,jemalloc,segregated
   allocmeter run --workloads trace:app.trace --replay serial --touch full
   allocmeter run --pmu-events cycles,instructions,perf::PERF_COUNT_HW_CACHE_DTLB:READ:MISS
@@ -206,7 +211,9 @@ int cmd_run(const std::vector<std::string>& args, const std::string& full_comman
         "RSS and live bytes sampled every this many ms during each cell (0: off)")(
         "pmu-events", po::value(&pmu_events),
         "comma-separated libpfm4 event names counted in place of the default hardware counters "
-        "(cycles, instructions, L1d/LLC/dTLB misses, branch misses)");
+        "(cycles, instructions, L1d/LLC/dTLB misses, branch misses)")(
+        "report", po::bool_switch(&o.report),
+        "at the end, write the run's report.html and charts (as 'allocmeter report' does)");
     const auto vm = parse("run", opts, args);
     if (vm.count("help")) {
         std::cout << opts << run_examples;
@@ -348,8 +355,10 @@ int main(int argc, char** argv) {
     if (command == "trace") return trace_command(rest);
     if (command == "record") return record_command(rest);
     if (command == "compare") return compare_command(rest);
+    if (command == "plot") return plot_command(rest);
+    if (command == "report") return report_command(rest);
     if (command == cell_command) return cmd_cell(rest);
-    std::fprintf(stderr, "allocmeter: unknown command '%s'; commands: list, run, record, trace, compare (see 'allocmeter --help')\n",
+    std::fprintf(stderr, "allocmeter: unknown command '%s'; commands: list, run, record, trace, compare, plot, report (see 'allocmeter --help')\n",
                  command.c_str());
     return exit_usage;
 }

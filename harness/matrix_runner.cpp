@@ -14,6 +14,7 @@
 #include "harness/library_probe.hpp"
 #include "harness/registry.hpp"
 #include "harness/results_writer.hpp"
+#include "harness/report_command.hpp"
 #include "harness/summary_table.hpp"
 #include "workloads/trace/replay_plan_file.hpp"
 
@@ -271,7 +272,7 @@ int run_matrix(const run_options& o, const allocator_catalog& catalog) {
     std::printf("\n%d ok, %d skipped, %d failed, %d timeout\nresults: %s\n         %s\n", counts["ok"], counts["skipped"],
                 counts["failed"], counts["timeout"], (writer.dir() / "results.json").c_str(),
                 (writer.dir() / "results.csv").c_str());
-    return 0;
+    return o.report ? report_for_run(writer.dir().string()) : 0;
 }
 
 }  // namespace allocmeter

@@ -51,6 +51,7 @@ struct run_options {
     std::filesystem::path out = "results";
     double timeout_s = 300;
     std::string command_line;
+    bool report = false;                  ///< --report: write the run's report.html at the end
 };
 
 /// Runs the matrix, prints progress and the summary; returns the process exit code.

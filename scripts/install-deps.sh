@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages allocmeter builds and runs with, when any is missing:
 # apt-get as root, through sudo otherwise. Prints what it installs; a no-op when all are there.
+# Extra package names given as arguments are installed the same way (scripts/report-screenshot.sh
+# asks for chromium).
 set -euo pipefail
 
 packages=(
@@ -10,6 +12,9 @@ packages=(
   # make fuzz: clang++ (the clang package) and libFuzzer with the sanitizer runtimes, which
   # Debian 12 ships apart from the compiler.
   clang libclang-rt-14-dev
+  # allocmeter plot / report: the chart script runs on Debian's Python with matplotlib.
+  python3 python3-matplotlib
+  "$@"
 )
 
 missing=()

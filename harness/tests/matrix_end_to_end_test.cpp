@@ -22,7 +22,7 @@ struct matrix_fixture : ::testing::Test {
     static void SetUpTestSuite() {
         out = new std::filesystem::path(fresh_dir("e2e"));
         run = new command_result(run_allocmeter("run --allocators system,jemalloc,bump,pool --workloads frame,churn "
-                                            "--threads 1,2 --reps 2 --scale quick --seed 11 --out " + out->string()));
+                                            "--threads 1,2 --reps 2 --scale quick --seed 11 --report --out " + out->string()));
         jemalloc_listed = run_allocmeter("list").output.find("libjemalloc.so.2") != std::string::npos;
         doc = new nlohmann::json(latest_results(*out));
     }
@@ -51,6 +51,20 @@ TEST_F(matrix_fixture, RunsAndLinksLatest) {
     EXPECT_EQ(env["scale"], "quick");
     EXPECT_FALSE(env["cpu_model"].get<std::string>().empty());
     EXPECT_NE(env["command_line"].get<std::string>().find("--seed 11"), std::string::npos);
+}
+
+// The table has the CI and CV columns and flags 2 repetitions as few; --report leaves the
+// run's report.html and its charts in the run folder and says where.
+TEST_F(matrix_fixture, SummaryChecksAndReport) {
+    for (const char* expected : {"  allocator          ns/op (med)  CI                    CV", "few reps",
+                                 "its coverage is 50.0% at 2 reps", "check: "})
+        EXPECT_NE(run->output.find(expected), std::string::npos) << expected << "\n" << run->output;
+    const auto dir = std::filesystem::canonical(*out / "latest");
+    EXPECT_NE(run->output.find("report: " + (dir / "report.html").string()), std::string::npos) << run->output;
+    EXPECT_GT(std::filesystem::file_size(dir / "report.html"), 100'000u);
+    for (const char* chart : {"heatmap-time", "heatmap-rss", "time-frame", "time-churn", "scaling", "latency-churn",
+                              "rss-frame"})
+        EXPECT_GT(std::filesystem::file_size(dir / "charts" / (std::string(chart) + ".png")), 10'000u) << chart;
 }
 
 // One cell per combination, with repetitions outermost so allocators interleave.
