@@ -21,12 +21,12 @@ namespace {
 
 const char* const style = R"(
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d1d1f; margin: 0 auto;
-       max-width: 1240px; padding: 0 24px 48px; }
+       max-width: 1320px; padding: 0 24px 48px; }
 h1 { font-size: 26px; margin: 28px 0 4px; } h2 { font-size: 20px; margin: 36px 0 10px; border-bottom: 1px solid #ddd; }
 h3 { font-size: 16px; margin: 22px 0 6px; }
 .sub { color: #555; margin: 0 0 16px; }
 table { border-collapse: collapse; margin: 6px 0 14px; font-size: 13.5px; }
-th, td { padding: 3px 9px; text-align: right; border-bottom: 1px solid #eee; white-space: nowrap; }
+th, td { padding: 3px 7px; text-align: right; border-bottom: 1px solid #eee; white-space: nowrap; }
 th { background: #f4f4f6; font-weight: 600; } td.l, th.l { text-align: left; } tr:hover td { background: #fafafa; }
 .faster { color: #0a7a32; font-weight: 600; } .slower { color: #b3261e; font-weight: 600; } .same { color: #666; }
 .note { background: #fff7e0; border-left: 4px solid #e0a400; padding: 8px 12px; margin: 12px 0; }
@@ -100,8 +100,8 @@ std::string significance(const std::optional<mann_whitney>& test, double base_me
     if (!test) return "<td class=\"l muted\">baseline</td>";
     const std::string v = verdict(*test, report_alpha, base_median, median);
     const char* cls = v == "faster" ? "faster" : v == "slower" ? "slower" : "same";
-    const std::string shown = v == "faster" ? "lower" : v == "slower" ? "higher" : "no sig. difference";
-    return "<td class=\"l " + std::string(cls) + "\">" + shown + fmt(" (p %.3g)", test->p_value) + "</td>";
+    const std::string shown = v == "faster" ? "lower" : v == "slower" ? "higher" : "no sig. diff.";
+    return "<td class=\"l " + std::string(cls) + "\">" + shown + fmt(", p %.2g", test->p_value) + "</td>";
 }
 
 const summary_row* baseline_row(const summary_group& g, const std::string& baseline) {
@@ -140,16 +140,15 @@ void at_a_glance(std::ostream& o, const run_summary& run) {
 
 void detail_tables(std::ostream& o, const run_summary& run) {
     o << "<h2 id=\"tables\">Every comparison</h2>\n<p>Medians over the repetitions, the median's confidence interval "
-         "from order statistics (its coverage in the level column), the coefficient of variation, "
-         "and each allocator against <b>"
-      << escape(run.baseline) << "</b> in the same workload and thread count: the ratio of medians and the two-sided "
+         "from order statistics (its coverage: "
+      << ci_coverage_text(run) << "), the coefficient of variation, and each allocator against <b>" << escape(run.baseline) << "</b> in the same workload and thread count: the ratio of medians and the two-sided "
          "Mann-Whitney U test (\"lower\"/\"higher\" when p &lt; "
       << report_alpha << "). <i>check</i> flags a CV above " << fmt("%.0f%%", 100 * high_cv) << " or fewer than "
       << few_repetitions << " repetitions.</p>\n";
     for (const summary_group& g : run.groups) {
         const summary_row* base = baseline_row(g, run.baseline);
         o << "<h3>" << escape(label(g)) << "</h3>\n<table class=\"full\"><tr><th class=\"l\">allocator</th><th class=\"l\">library</th>"
-             "<th>reps</th><th>ns/op</th><th>CI</th><th>level</th><th>CV</th><th>vs base</th><th class=\"l\">time test</th>"
+             "<th>reps</th><th>ns/op</th><th>CI</th><th>CV</th><th>vs base</th><th class=\"l\">time test</th>"
              "<th>peak RSS</th><th>vs base</th><th class=\"l\">RSS test</th><th class=\"l\">check</th></tr>\n";
         for (const summary_row& r : g.rows) {
             o << "<tr><td class=\"l\">" << escape(r.allocator) << "</td>";
@@ -160,7 +159,7 @@ void detail_tables(std::ostream& o, const run_summary& run) {
             const std::string check = std::string(r.noisy() ? "high CV " : "") + (r.few_reps() ? "few reps" : "");
             o << "<td class=\"l\">" << escape(r.version.empty() ? "reference" : r.version) << "</td><td>" << r.time.n
               << "</td><td>" << fmt("%.2f", r.time.median) << "</td><td>" << fmt("%.2f", r.time.ci_low) << " &ndash; "
-              << fmt("%.2f", r.time.ci_high) << "</td><td>" << fmt("%.1f%%", 100 * r.time.ci_level) << "</td><td>"
+              << fmt("%.2f", r.time.ci_high) << "</td><td>"
               << fmt("%.1f%%", 100 * r.time.cv) << "</td><td>" << (r.time_ratio ? fmt("%.2fx", *r.time_ratio) : "-")
               << "</td>" << (base ? significance(r.time_test, base->time.median, r.time.median) : "<td></td>") << "<td>"
               << (r.rss.n ? mib(r.rss.median) : "-") << "</td><td>" << (r.rss_ratio ? fmt("%.2fx", *r.rss_ratio) : "-")
@@ -236,7 +235,7 @@ void method_section(std::ostream& o, const nlohmann::json& env, const run_summar
          "region's wall time over its operations (allocations plus frees), all threads together; peak RSS is the "
          "process's high-water mark from the workload's start. Per workload and thread count the report takes the "
          "median of the repetitions, its distribution-free confidence interval from order statistics (at least 95% "
-         "from 6 repetitions; the level is given per row), and the CV. Each allocator is compared with "
+         "from 6 repetitions), and the CV. Each allocator is compared with "
       << escape(run.baseline) << " by a two-sided Mann-Whitney U test on its repetitions (exact without ties, up to 30 "
          "a side; otherwise the normal approximation with tie correction). The "
       << comparisons << " tests are not corrected for multiplicity: at alpha " << report_alpha << ", about "

@@ -24,6 +24,17 @@ std::string interval(const sample_summary& s) {
     return buf;
 }
 
+template <typename... Args>
+std::string fmt(const char* format, Args... args) {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, format, args...);
+    return buf;
+}
+
+std::string pad(const std::string& s, int width) {
+    return s.size() >= static_cast<std::size_t>(width) ? s : s + std::string(static_cast<std::size_t>(width) - s.size(), ' ');
+}
+
 }  // namespace
 
 std::string short_version(const std::string& version) {
@@ -75,22 +86,36 @@ run_summary summarize_run(const nlohmann::json& doc) {
     return run;
 }
 
+std::string ci_coverage_text(const run_summary& run) {
+    std::map<std::size_t, double> levels;  // repetitions -> the interval's coverage
+    for (const summary_group& g : run.groups)
+        for (const summary_row& r : g.rows)
+            if (r.ok()) levels[r.time.n] = r.time.ci_level;
+    std::string text;
+    for (const auto& [n, level] : levels) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%s%.1f%% at %zu rep%s", text.empty() ? "" : ", ", 100 * level, n, n == 1 ? "" : "s");
+        text += buf;
+    }
+    return text;
+}
+
 void print_summary(const nlohmann::json& doc, std::FILE* out) {
     const run_summary run = summarize_run(doc);
-    std::map<std::size_t, double> ci_levels;  // repetitions -> the interval's coverage
     bool any_few = false, any_noisy = false;
     const std::string vs = "vs " + run.baseline;
     for (const summary_group& g : run.groups) {
+        int library_width = 7;
+        for (const summary_row& r : g.rows) library_width = std::max(library_width, static_cast<int>(r.version.size()));
         std::fprintf(out, "\n%s, %u thread%s\n", g.workload.c_str(), g.threads, g.threads == 1 ? "" : "s");
-        std::fprintf(out, "  %-18s %11s  %-17s %6s %10s %10s  %-11s %s\n", "allocator", "ns/op (med)", "CI", "CV",
-                     "peak RSS", vs.c_str(), "library", "check");
+        std::fprintf(out, "  %-18s %11s  %-17s %6s %10s %10s  %-*s  %s\n", "allocator", "ns/op (med)", "CI", "CV",
+                     "peak RSS", vs.c_str(), library_width, "library", "check");
         for (const summary_row& r : g.rows) {
             if (!r.ok()) {
                 const std::string why = r.not_ok.size() > 100 ? r.not_ok.substr(0, 97) + "..." : r.not_ok;
                 std::fprintf(out, "  %-18s %s\n", r.allocator.c_str(), why.c_str());
                 continue;
             }
-            ci_levels[r.time.n] = r.time.ci_level;
             any_few = any_few || r.few_reps();
             any_noisy = any_noisy || r.noisy();
             const std::string check = r.noisy() && r.few_reps() ? "high CV, few reps"
@@ -99,19 +124,16 @@ void print_summary(const nlohmann::json& doc, std::FILE* out) {
                                                                  : "";
             char ratio[16] = "-";
             if (r.time_ratio) std::snprintf(ratio, sizeof ratio, "%.2fx", *r.time_ratio);
-            std::fprintf(out, "  %-18s %11.2f  %-17s %5.1f%% %10s %10s  %-11s %s\n", r.allocator.c_str(), r.time.median,
-                         interval(r.time).c_str(), 100 * r.time.cv, r.rss.n ? mib(r.rss.median).c_str() : "-", ratio,
-                         r.version.c_str(), check.c_str());
+            const std::string line = "  " + pad(r.allocator, 18) + " " + fmt("%11.2f", r.time.median) + "  " +
+                                     pad(interval(r.time), 17) + " " + fmt("%5.1f%%", 100 * r.time.cv) + " " +
+                                     fmt("%10s", r.rss.n ? mib(r.rss.median).c_str() : "-") + " " + fmt("%10s", ratio) +
+                                     "  " + pad(r.version, library_width) + "  " + check;
+            std::fprintf(out, "%s\n", line.substr(0, line.find_last_not_of(' ') + 1).c_str());
         }
     }
-    std::fprintf(out, "\nCI: the interval of order statistics around the median ns/op, distribution-free; its coverage is");
-    const char* sep = " ";
-    for (const auto& [n, level] : ci_levels) {
-        std::fprintf(out, "%s%.1f%% at %zu rep%s", sep, 100 * level, n, n == 1 ? "" : "s");
-        sep = ", ";
-    }
-    std::fprintf(out, " (95%% needs 6 or more).\nCV: standard deviation over mean. %s: median ns/op over %s's. "
-                      "Median peak RSS.\n", vs.c_str(), run.baseline.c_str());
+    std::fprintf(out, "\nCI: the interval of order statistics around the median ns/op, distribution-free; its coverage is "
+                      "%s (95%% needs 6 or more).\nCV: standard deviation over mean. %s: median ns/op over %s's. "
+                      "Median peak RSS.\n", ci_coverage_text(run).c_str(), vs.c_str(), run.baseline.c_str());
     if (any_noisy || any_few)
         std::fprintf(out, "check: %s%s%s: read those ratios with care; 'allocmeter compare' tests a difference.\n",
                      any_noisy ? "high CV, above 5%" : "", any_noisy && any_few ? "; " : "",

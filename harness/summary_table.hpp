@@ -45,6 +45,9 @@ struct run_summary {
 /// Groups the cells of a results document and summarizes each group.
 run_summary summarize_run(const nlohmann::json& doc);
 
+/// The confidence intervals' coverage for each number of repetitions in the run: "93.8% at 5 reps".
+std::string ci_coverage_text(const run_summary& run);
+
 /// A library version short enough for a table: a git suffix ("5.3.0-0-g54eaed1d...") cut off.
 std::string short_version(const std::string& version);
 

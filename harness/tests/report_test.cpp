@@ -108,7 +108,7 @@ TEST(Report, FixtureTablesMethodAndEnvironment) {
          {"run 20261201-220058", "--scale quick --reps 5", "Mann-Whitney U", "130 cells ok, 20 skipped", "<h3>frame, 2 threads</h3>",
           "<h3>trace:workloads/traces/sqlite-index.trace, 1 thread</h3>", "jemalloc</td><td class=\"l\">5.3.0</td>",
           "the workload frees objects one by one and the allocator has no individual free", "mi_version()",
-          "93.8%", "lower (p 0.00794)", "not corrected for multiplicity"})
+          "its coverage: 93.8% at 5 reps", "lower, p 0.0079", "not corrected for multiplicity"})
         EXPECT_NE(html.find(expected), std::string::npos) << expected;
     // Every allocator has a row in every group it ran in: 5 groups x 6 allocators.
     std::size_t rows = 0;
