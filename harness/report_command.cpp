@@ -98,6 +98,7 @@ parsed parse(const std::string& command, const char* usage, const std::vector<st
 
 int write_and_say(const loaded_results& results, const std::filesystem::path& html) {
     const std::filesystem::path charts = (html.has_parent_path() ? html.parent_path() : ".") / std::filesystem::path("charts");
+    std::fprintf(stderr, "allocmeter report: drawing the charts into %s\n", charts.c_str());
     const report_outcome r = write_report(results, html, charts);
     if (!r.charts_problem.empty()) {
         std::fprintf(stderr, "allocmeter report: no charts: %s\n", r.charts_problem.c_str());
@@ -116,6 +117,7 @@ int plot_command(const std::vector<std::string>& args) {
     try {
         const loaded_results results = read_results(p.results);
         const std::filesystem::path dir = p.out.empty() ? results.path.parent_path() / "charts" : std::filesystem::path(p.out);
+        std::fprintf(stderr, "allocmeter plot: drawing the charts into %s\n", dir.c_str());
         const std::vector<chart> charts = make_charts(results.path, dir);
         for (const chart& c : charts) std::printf("  %-24s %s\n", c.name.c_str(), c.title.c_str());
         std::printf("%zu charts (PNG and SVG) in %s\n", charts.size(), dir.c_str());

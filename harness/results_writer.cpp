@@ -82,6 +82,22 @@ loaded_results read_results(const std::string& given) {
     nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
     if (doc.is_discarded() || !doc.is_object() || !doc.contains("cells") || !doc["cells"].is_array())
         throw std::invalid_argument(p.string() + ": not an allocmeter results file (no \"cells\" array)");
+    // What every reader of the cells relies on, checked once so a damaged file is named, not crashed on.
+    for (std::size_t i = 0; i < doc["cells"].size(); ++i) {
+        const auto& c = doc["cells"][i];
+        std::string missing;
+        if (!c.is_object()) missing = "is not an object";
+        else if (!c.contains("allocator") || !c["allocator"].is_string()) missing = "has no allocator name";
+        else if (!c.contains("workload") || !c["workload"].is_string()) missing = "has no workload name";
+        else if (!c.contains("threads") || !c["threads"].is_number_unsigned()) missing = "has no thread count";
+        else if (!c.contains("status") || !c["status"].is_string()) missing = "has no status";
+        else if (c["status"] == "ok" && (!c.contains("metrics") || !c["metrics"].is_object() ||
+                                         !c["metrics"].contains("ns_per_op") || !c["metrics"]["ns_per_op"].is_number()))
+            missing = "is ok but has no metrics.ns_per_op";
+        if (!missing.empty())
+            throw std::invalid_argument(p.string() + ": cell " + std::to_string(i) + " " + missing +
+                                        "; the file is damaged: rerun 'allocmeter run', or restore the file");
+    }
     return {p, std::move(doc)};
 }
 

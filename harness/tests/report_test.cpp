@@ -136,10 +136,14 @@ TEST(Report, PlotCommandWritesTheCharts) {
     EXPECT_FALSE(std::filesystem::exists(dir / "out" / "time-churn.png"));
 }
 
-// Bad input: a missing file, a file that is not results, a second file, an unknown option.
+// Bad input: a missing file, a file that is not results, a damaged one, a second file, an
+// unknown option, no file.
 TEST(Report, BadInputExits2) {
     const auto dir = fresh_dir("report-bad");
     std::ofstream(dir / "other.json") << R"({"not": "results"})";
+    std::ofstream(dir / "damaged.json") << R"({"cells": [{"allocator": "system", "workload": "frame", "threads": 1,
+                                                "status": "ok", "metrics": {"ns_per_op": 5}},
+                                               {"allocator": "system", "threads": 1, "status": "ok"}]})";
     for (const char* command : {"report", "plot"}) {
         SCOPED_TRACE(command);
         auto r = run_allocmeter(std::string(command) + " " + (dir / "missing.json").string());
@@ -148,6 +152,9 @@ TEST(Report, BadInputExits2) {
         r = run_allocmeter(std::string(command) + " " + (dir / "other.json").string());
         EXPECT_EQ(r.exit_code, 2);
         EXPECT_NE(r.output.find("not an allocmeter results file"), std::string::npos) << r.output;
+        r = run_allocmeter(std::string(command) + " " + (dir / "damaged.json").string());
+        EXPECT_EQ(r.exit_code, 2);
+        EXPECT_NE(r.output.find("damaged.json: cell 1 has no workload name"), std::string::npos) << r.output;
         r = run_allocmeter(std::string(command) + " a.json b.json");
         EXPECT_EQ(r.exit_code, 2);
         r = run_allocmeter(std::string(command) + " --frobnicate x");
