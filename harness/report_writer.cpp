@@ -95,7 +95,7 @@ std::string label(const summary_group& g) {
     return g.workload + ", " + std::to_string(g.threads) + " thread" + (g.threads == 1 ? "" : "s");
 }
 
-/// "faster (p 0.008)" in its colour, against the baseline.
+/// "lower, p 0.0079" in its colour: the test of a row against the baseline, as a table cell.
 std::string significance(const std::optional<mann_whitney>& test, double base_median, double median) {
     if (!test) return "<td class=\"l muted\">baseline</td>";
     const std::string v = verdict(*test, report_alpha, base_median, median);
