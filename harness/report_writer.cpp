@@ -71,14 +71,6 @@ std::string read_file(const std::filesystem::path& p) {
     return s.str();
 }
 
-std::string fmt(const char* format, double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, format, v);
-    return buf;
-}
-
-std::string mib(double bytes) { return fmt("%.1f MiB", bytes / (1024.0 * 1024.0)); }
-
 /// An env value as text: strings as they are, arrays joined, null as "n/a".
 std::string text(const nlohmann::json& v) {
     if (v.is_null()) return "n/a";
@@ -101,7 +93,7 @@ std::string significance(const std::optional<mann_whitney>& test, double base_me
     const std::string v = verdict(*test, report_alpha, base_median, median);
     const char* cls = v == "faster" ? "faster" : v == "slower" ? "slower" : "same";
     const std::string shown = v == "faster" ? "lower" : v == "slower" ? "higher" : "no sig. diff.";
-    return "<td class=\"l " + std::string(cls) + "\">" + shown + fmt(", p %.2g", test->p_value) + "</td>";
+    return "<td class=\"l " + std::string(cls) + "\">" + shown + format_text(", p %.2g", test->p_value) + "</td>";
 }
 
 const summary_row* baseline_row(const summary_group& g, const std::string& baseline) {
@@ -127,11 +119,11 @@ void at_a_glance(std::ostream& o, const run_summary& run) {
         if (!fast) continue;
         const summary_row* base = baseline_row(g, run.baseline);
         o << "<tr><td class=\"l wrap\">" << escape(label(g)) << "</td><td class=\"l\">" << escape(fast->allocator) << "</td><td>"
-          << fmt("%.2f", fast->time.median) << "</td><td>" << (fast->time_ratio ? fmt("%.2fx", *fast->time_ratio) : "-")
+          << format_text("%.2f", fast->time.median) << "</td><td>" << (fast->time_ratio ? format_text("%.2fx", *fast->time_ratio) : "-")
           << "</td>" << (base ? significance(fast->time_test, base->time.median, fast->time.median) : "<td></td>");
         if (small)
-            o << "<td class=\"l\">" << escape(small->allocator) << "</td><td>" << mib(small->rss.median) << "</td><td>"
-              << (small->rss_ratio ? fmt("%.2fx", *small->rss_ratio) : "-") << "</td>"
+            o << "<td class=\"l\">" << escape(small->allocator) << "</td><td>" << mib_text(small->rss.median) << "</td><td>"
+              << (small->rss_ratio ? format_text("%.2fx", *small->rss_ratio) : "-") << "</td>"
               << (base && base->rss.n ? significance(small->rss_test, base->rss.median, small->rss.median) : "<td></td>");
         o << "</tr>\n";
     }
@@ -143,7 +135,7 @@ void detail_tables(std::ostream& o, const run_summary& run) {
          "from order statistics (its coverage: "
       << ci_coverage_text(run) << "), the coefficient of variation, and each allocator against <b>" << escape(run.baseline) << "</b> in the same workload and thread count: the ratio of medians and the two-sided "
          "Mann-Whitney U test (\"lower\"/\"higher\" when p &lt; "
-      << report_alpha << "). <i>check</i> flags a CV above " << fmt("%.0f%%", 100 * high_cv) << " or fewer than "
+      << report_alpha << "). <i>check</i> flags a CV above " << format_text("%.0f%%", 100 * high_cv) << " or fewer than "
       << few_repetitions << " repetitions.</p>\n";
     for (const summary_group& g : run.groups) {
         const summary_row* base = baseline_row(g, run.baseline);
@@ -158,11 +150,11 @@ void detail_tables(std::ostream& o, const run_summary& run) {
             }
             const std::string check = std::string(r.noisy() ? "high CV " : "") + (r.few_reps() ? "few reps" : "");
             o << "<td class=\"l\">" << escape(r.version.empty() ? "reference" : r.version) << "</td><td>" << r.time.n
-              << "</td><td>" << fmt("%.2f", r.time.median) << "</td><td>" << fmt("%.2f", r.time.ci_low) << " &ndash; "
-              << fmt("%.2f", r.time.ci_high) << "</td><td>"
-              << fmt("%.1f%%", 100 * r.time.cv) << "</td><td>" << (r.time_ratio ? fmt("%.2fx", *r.time_ratio) : "-")
+              << "</td><td>" << format_text("%.2f", r.time.median) << "</td><td>" << format_text("%.2f", r.time.ci_low) << " &ndash; "
+              << format_text("%.2f", r.time.ci_high) << "</td><td>"
+              << format_text("%.1f%%", 100 * r.time.cv) << "</td><td>" << (r.time_ratio ? format_text("%.2fx", *r.time_ratio) : "-")
               << "</td>" << (base ? significance(r.time_test, base->time.median, r.time.median) : "<td></td>") << "<td>"
-              << (r.rss.n ? mib(r.rss.median) : "-") << "</td><td>" << (r.rss_ratio ? fmt("%.2fx", *r.rss_ratio) : "-")
+              << (r.rss.n ? mib_text(r.rss.median) : "-") << "</td><td>" << (r.rss_ratio ? format_text("%.2fx", *r.rss_ratio) : "-")
               << "</td>"
               << (base && base->rss.n && r.rss.n ? significance(r.rss_test, base->rss.median, r.rss.median) : "<td></td>")
               << "<td class=\"l slower\">" << check << "</td></tr>\n";
@@ -239,7 +231,7 @@ void method_section(std::ostream& o, const nlohmann::json& env, const run_summar
       << escape(run.baseline) << " by a two-sided Mann-Whitney U test on its repetitions (exact without ties, up to 30 "
          "a side; otherwise the normal approximation with tie correction). The "
       << comparisons << " tests are not corrected for multiplicity: at alpha " << report_alpha << ", about "
-      << fmt("%.1f", comparisons * report_alpha) << " could come out significant by chance alone. "
+      << format_text("%.1f", comparisons * report_alpha) << " could come out significant by chance alone. "
          "<code>allocmeter compare</code> tests any two allocators, or two runs.</p>\n";
 }
 
@@ -320,7 +312,7 @@ report_outcome write_report(const loaded_results& results, const std::filesystem
       << "<nav><a href=\"#glance\">At a glance</a><a href=\"#charts\">Charts</a><a href=\"#tables\">Every comparison</a>"
          "<a href=\"#notok\">Not run</a><a href=\"#method\">Method</a><a href=\"#env\">Environment</a></nav>\n";
     if (flagged)
-        o << "<p class=\"note\">" << flagged << " of " << rows << " results have a CV above " << fmt("%.0f%%", 100 * high_cv)
+        o << "<p class=\"note\">" << flagged << " of " << rows << " results have a CV above " << format_text("%.0f%%", 100 * high_cv)
           << " or fewer than " << few_repetitions << " repetitions (marked in <a href=\"#tables\">Every comparison</a>): "
              "read their ratios with care, and rerun with more <code>--reps</code> on a quieter machine to firm them up.</p>\n";
     if (!outcome.charts_problem.empty())

@@ -11,31 +11,16 @@ namespace allocmeter {
 
 namespace {
 
-std::string mib(double bytes) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024.0));
-    return buf;
-}
-
 /// "[38.10, 40.22]": the interval with as many decimals as the median's column shows.
-std::string interval(const sample_summary& s) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "[%.2f, %.2f]", s.ci_low, s.ci_high);
-    return buf;
-}
-
-template <typename... Args>
-std::string fmt(const char* format, Args... args) {
-    char buf[128];
-    std::snprintf(buf, sizeof buf, format, args...);
-    return buf;
-}
+std::string interval(const sample_summary& s) { return format_text("[%.2f, %.2f]", s.ci_low, s.ci_high); }
 
 std::string pad(const std::string& s, int width) {
     return s.size() >= static_cast<std::size_t>(width) ? s : s + std::string(static_cast<std::size_t>(width) - s.size(), ' ');
 }
 
 }  // namespace
+
+std::string mib_text(double bytes) { return format_text("%.1f MiB", bytes / (1024.0 * 1024.0)); }
 
 std::string short_version(const std::string& version) {
     static const std::regex git_suffix("-[0-9]+-g[0-9a-f]{7,}$");
@@ -92,11 +77,8 @@ std::string ci_coverage_text(const run_summary& run) {
         for (const summary_row& r : g.rows)
             if (r.ok()) levels[r.time.n] = r.time.ci_level;
     std::string text;
-    for (const auto& [n, level] : levels) {
-        char buf[64];
-        std::snprintf(buf, sizeof buf, "%s%.1f%% at %zu rep%s", text.empty() ? "" : ", ", 100 * level, n, n == 1 ? "" : "s");
-        text += buf;
-    }
+    for (const auto& [n, level] : levels)
+        text += format_text("%s%.1f%% at %zu rep%s", text.empty() ? "" : ", ", 100 * level, n, n == 1 ? "" : "s");
     return text;
 }
 
@@ -122,11 +104,10 @@ void print_summary(const nlohmann::json& doc, std::FILE* out) {
                                       : r.noisy()                ? "high CV"
                                       : r.few_reps()             ? "few reps"
                                                                  : "";
-            char ratio[16] = "-";
-            if (r.time_ratio) std::snprintf(ratio, sizeof ratio, "%.2fx", *r.time_ratio);
-            const std::string line = "  " + pad(r.allocator, 18) + " " + fmt("%11.2f", r.time.median) + "  " +
-                                     pad(interval(r.time), 17) + " " + fmt("%5.1f%%", 100 * r.time.cv) + " " +
-                                     fmt("%10s", r.rss.n ? mib(r.rss.median).c_str() : "-") + " " + fmt("%10s", ratio) +
+            const std::string ratio = r.time_ratio ? format_text("%.2fx", *r.time_ratio) : "-";
+            const std::string line = "  " + pad(r.allocator, 18) + " " + format_text("%11.2f", r.time.median) + "  " +
+                                     pad(interval(r.time), 17) + " " + format_text("%5.1f%%", 100 * r.time.cv) + " " +
+                                     format_text("%10s", r.rss.n ? mib_text(r.rss.median).c_str() : "-") + " " + format_text("%10s", ratio.c_str()) +
                                      "  " + pad(r.version, library_width) + "  " + check;
             std::fprintf(out, "%s\n", line.substr(0, line.find_last_not_of(' ') + 1).c_str());
         }

@@ -48,6 +48,17 @@ run_summary summarize_run(const nlohmann::json& doc);
 /// The confidence intervals' coverage for each number of repetitions in the run: "93.8% at 5 reps".
 std::string ci_coverage_text(const run_summary& run);
 
+/// printf-style formatting of a short text (a table cell) into a string.
+template <typename... Args>
+std::string format_text(const char* format, Args... args) {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, format, args...);
+    return buf;
+}
+
+/// Bytes as the tables show them: "7.5 MiB".
+std::string mib_text(double bytes);
+
 /// A library version short enough for a table: a git suffix ("5.3.0-0-g54eaed1d...") cut off.
 std::string short_version(const std::string& version);
 
