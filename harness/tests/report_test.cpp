@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-#include "harness/summary_table.hpp"
+#include "harness/analysis/summary_table.hpp"
 #include "harness/tests/test_support.hpp"
 
 using namespace allocmeter;

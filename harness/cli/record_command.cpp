@@ -1,0 +1,157 @@
+// The `record` command: starts the program with LD_PRELOAD of the recorder shim that sits
+// next to the allocmeter binary and ALLOCMETER_SPOOL naming FILE.spool, waits for it, converts
+// the spool into the trace FILE, checks the trace and says what it holds.
+#include "harness/cli/record_command.hpp"
+
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "harness/run/child_process.hpp"
+#include "workloads/trace/trace_format.hpp"
+#include "workloads/trace/trace_spool.hpp"
+
+extern char** environ;
+
+namespace allocmeter {
+
+namespace {
+
+const char* const usage = R"(allocmeter record: record a program's allocations into a trace
+
+usage: allocmeter record -o FILE [--timestamps] [--] COMMAND [ARGS...]
+
+Runs COMMAND with allocmeter's recorder preloaded (LD_PRELOAD); every malloc, calloc, realloc,
+free, aligned allocation and C++ new/delete of every thread goes to FILE (format:
+docs/trace-format.md). While the program runs, each thread writes raw blocks to FILE.spool;
+when it has exited, record converts them into FILE and deletes the spool. A child the
+program forks is not traced; if the program execs another in its place (a wrapper script's
+'exec'), the trace is of that one. The exit status is the program's own.
+
+options:
+  -o FILE        the trace to write
+  --timestamps   also record when each call happened (CLOCK_MONOTONIC, ns)
+
+examples:
+  allocmeter record -o sort.trace -- sort -n numbers.txt
+  allocmeter record --timestamps -o app.trace -- ./app
+  allocmeter trace info sort.trace
+  allocmeter run --workloads trace:sort.trace
+)";
+
+/// The recorder shim: beside the running binary (the build folder).
+std::string shim_path() {
+    return (std::filesystem::path(self_exe()).parent_path() / "liballocmeter_recorder.so").string();
+}
+
+}  // namespace
+
+int record_command(const std::vector<std::string>& args) {
+    std::string out;
+    bool timestamps = false;
+    std::size_t i = 0;
+    for (; i < args.size(); ++i) {
+        if (args[i] == "-h" || args[i] == "--help") {
+            std::fputs(usage, stdout);
+            return 0;
+        }
+        if (args[i] == "-o" && i + 1 < args.size()) {
+            out = args[++i];
+        } else if (args[i] == "--timestamps") {
+            timestamps = true;
+        } else if (args[i] == "--") {
+            ++i;
+            break;
+        } else if (args[i].rfind("-", 0) == 0) {
+            std::fprintf(stderr, "allocmeter record: unknown option '%s'; see 'allocmeter record --help'\n", args[i].c_str());
+            return 2;
+        } else {
+            break;
+        }
+    }
+    if (out.empty() || i >= args.size()) {
+        std::fprintf(stderr, "allocmeter record: give -o FILE and a command, e.g. 'allocmeter record -o app.trace -- ./app'\n");
+        return 2;
+    }
+    const std::string shim = shim_path();
+    if (::access(shim.c_str(), R_OK) != 0) {
+        std::fprintf(stderr, "allocmeter record: the recorder %s is missing; rebuild allocmeter (make build)\n", shim.c_str());
+        return 2;
+    }
+
+    // The shim creates the spool exclusively (so that no other process can claim it): a spool
+    // left by an earlier run must go first. Absolute, because a wrapper may chdir and then exec
+    // the program it is for, whose shim opens the spool again.
+    const std::string spool = std::filesystem::absolute(out).string() + ".spool";
+    std::error_code ec;
+    std::filesystem::remove(spool, ec);
+    if (ec) {
+        std::fprintf(stderr, "allocmeter record: cannot remove the old spool %s: %s\n", spool.c_str(), ec.message().c_str());
+        return 2;
+    }
+
+    std::vector<std::string> env;
+    const auto ours = [](const char* e) {
+        for (const char* name : {"LD_PRELOAD=", "ALLOCMETER_SPOOL=", "ALLOCMETER_TIMESTAMPS=", "ALLOCMETER_TRACE_OUT="})
+            if (std::strncmp(e, name, std::strlen(name)) == 0) return true;
+        return false;
+    };
+    for (char** e = environ; *e != nullptr; ++e)
+        if (!ours(*e)) env.emplace_back(*e);
+    env.push_back("LD_PRELOAD=" + shim);
+    env.push_back("ALLOCMETER_SPOOL=" + spool);
+    if (timestamps) env.push_back("ALLOCMETER_TIMESTAMPS=1");
+    std::vector<char*> envp, argv;
+    for (auto& s : env) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    std::vector<std::string> command(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+    for (auto& s : command) argv.push_back(s.data());
+    argv.push_back(nullptr);
+
+    pid_t pid = -1;
+    if (const int rc = ::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), envp.data()); rc != 0) {
+        std::fprintf(stderr, "allocmeter record: cannot start '%s': %s\n", argv[0], std::strerror(rc));
+        return 2;
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (WIFSIGNALED(status))
+        std::fprintf(stderr, "allocmeter record: '%s' was killed by %s; the trace may be incomplete\n", argv[0],
+                     describe_signal(WTERMSIG(status)).c_str());
+    if (!std::filesystem::exists(spool)) {
+        std::fprintf(stderr, "allocmeter record: no valid trace came out: the recorder wrote no spool %s (is its folder "
+                     "writable? a statically linked program ignores LD_PRELOAD)\n",
+                     spool.c_str());
+        return code != 0 ? code : 1;
+    }
+    try {
+        // A killed program may have been stopped in the middle of a block's write: convert
+        // what came before it. A program that exited wrote whole blocks; damage is an error.
+        trace::spool_options options;
+        options.salvage = WIFSIGNALED(status);
+        const trace::spool_summary conv = trace::convert_spool(spool, out, options);
+        if (!conv.damage.empty())
+            std::fprintf(stderr, "allocmeter record: the spool ends in a damaged block (%s); the trace holds the blocks before it\n",
+                         conv.damage.c_str());
+        const trace::trace_summary s = trace::validate(out);
+        const auto bytes = std::filesystem::file_size(out);
+        std::fprintf(stderr, "allocmeter record: %s: %llu events in %u thread%s, %llu bytes (%.2f bytes/event)\n",
+                     out.c_str(), static_cast<unsigned long long>(s.events), s.threads, s.threads == 1 ? "" : "s",
+                     static_cast<unsigned long long>(bytes),
+                     s.events ? static_cast<double>(bytes) / static_cast<double>(s.events) : 0.0);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "allocmeter record: no valid trace came out: %s; the spool is kept: %s\n", e.what(), spool.c_str());
+        return code != 0 ? code : 1;
+    }
+    std::filesystem::remove(spool, ec);
+    return code;
+}
+
+}  // namespace allocmeter

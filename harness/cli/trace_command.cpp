@@ -1,0 +1,215 @@
+// The `trace` command: a summary of a trace file (events per kind, threads, duration, peak
+// live bytes and objects, a size histogram), a validity check, and the import of a glibc
+// mtrace() log, all on the trace library.
+#include "harness/cli/trace_command.hpp"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "workloads/trace/mtrace_import.hpp"
+#include "workloads/trace/trace_format.hpp"
+
+namespace allocmeter {
+
+namespace {
+
+using namespace allocmeter::trace;
+
+const char* const usage = R"(allocmeter trace: inspect a recorded allocation trace, or import one
+
+usage: allocmeter trace info FILE       events per kind, threads, duration, peak live, size histogram
+       allocmeter trace validate FILE   check the whole file; exit 0 when valid, 1 when not
+       allocmeter trace import --format mtrace [-o OUT] [--lenient] LOG
+                                        turn a glibc mtrace() log into a trace; exit 1 on a bad log
+
+import options:
+  --format mtrace  the log's format: glibc's mtrace() (MALLOC_TRACE); the only one supported
+  -o OUT           the trace to write (default: LOG with its extension replaced by .trace)
+  --lenient        an address allocated again while still live frees the old block first,
+                   instead of failing (a multithreaded program's log can be out of order)
+The import is one thread with no timestamps; calloc and the aligned calls become mallocs
+(mtrace prints them alike). Frees of blocks allocated before mtrace() are skipped and counted.
+See docs/trace-format.md, "Importing glibc mtrace logs".
+
+examples:
+  allocmeter trace info app.trace
+  allocmeter trace validate app.trace && echo ok
+  LD_PRELOAD=libc_malloc_debug.so.0 MALLOC_TRACE=app.mtrace ./app   # an app that calls mtrace()
+  allocmeter trace import --format mtrace app.mtrace                # writes app.trace
+  allocmeter trace import --format mtrace -o run1.trace --lenient threaded.mtrace
+)";
+
+/// True for an event that creates an object (a realloc counts when it returns one).
+bool allocates(const event& e) {
+    switch (e.kind) {
+        case op::malloc:
+        case op::calloc:
+        case op::aligned:
+        case op::new_:
+        case op::realloc: return e.id != 0;
+        default: return false;
+    }
+}
+
+std::string bytes_text(std::uint64_t b) {
+    char buf[32];
+    if (b >= (1u << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(b) / (1 << 20));
+    else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(b) / 1024);
+    else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+    return buf;
+}
+
+int info(const std::string& path) {
+    const trace_summary summary = validate(path);
+    trace_reader reader(path);
+    const trace_header& h = reader.header();
+    std::map<op, std::uint64_t> per_kind;
+    std::array<std::uint64_t, 50> histogram{};  // bucket b: sizes in (2^(b-1), 2^b]
+    std::uint64_t allocations = 0, allocated = 0, first_ns = UINT64_MAX, last_ns = 0;
+    for (event e; reader.next(e);) {
+        ++per_kind[e.kind];
+        if (h.timestamps) first_ns = std::min(first_ns, e.time_ns), last_ns = std::max(last_ns, e.time_ns);
+        if (!allocates(e)) continue;
+        ++allocations;
+        const std::uint64_t bytes = requested_bytes(e);
+        allocated += bytes;
+        ++histogram[std::min<std::size_t>(bytes <= 1 ? 0 : std::bit_width(bytes - 1), histogram.size() - 1)];
+    }
+    std::printf("trace:        %s (format version %u)\n", path.c_str(), h.version);
+    std::printf("recorded:     %s\n", h.command_line.empty() ? "(no command line)" : h.command_line.c_str());
+    std::printf("host:         %s, page size %u, %u-bit pointers\n", h.host.c_str(), h.page_size, h.pointer_size * 8u);
+    std::printf("events:       %llu in %u thread%s\n", static_cast<unsigned long long>(summary.events), summary.threads,
+                summary.threads == 1 ? "" : "s");
+    if (h.timestamps && last_ns >= first_ns)
+        std::printf("duration:     %.3f s\n", static_cast<double>(last_ns - first_ns) * 1e-9);
+    else
+        std::printf("duration:     not recorded (no timestamps)\n");
+    std::printf("allocations:  %llu, %s requested in all\n", static_cast<unsigned long long>(allocations),
+                bytes_text(allocated).c_str());
+    std::printf("peak live:    %s (%llu bytes) in %llu objects\n", bytes_text(summary.peak_live_bytes).c_str(),
+                static_cast<unsigned long long>(summary.peak_live_bytes),
+                static_cast<unsigned long long>(summary.peak_live_objects));
+    std::printf("\nevents per kind:\n");
+    for (const auto& [kind, n] : per_kind)
+        std::printf("  %-13s %12llu\n", op_name(kind), static_cast<unsigned long long>(n));
+    std::printf("\nallocation sizes:\n");
+    const std::uint64_t most = *std::max_element(histogram.begin(), histogram.end());
+    for (std::size_t b = 0; b < histogram.size(); ++b) {
+        if (histogram[b] == 0) continue;
+        const std::string upto = "<= " + bytes_text(std::uint64_t{1} << b);
+        const int bar = most == 0 ? 0 : static_cast<int>(40 * histogram[b] / most);
+        std::printf("  %-12s %12llu  %s\n", upto.c_str(), static_cast<unsigned long long>(histogram[b]),
+                    std::string(static_cast<std::size_t>(std::max(bar, 1)), '#').c_str());
+    }
+    return 0;
+}
+
+std::string plural(std::uint64_t n, const char* one, const char* many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+// `trace import`: parses its options, imports, and prints a summary line and any notes.
+int import(const std::vector<std::string>& args) {
+    std::string format, out, log;
+    mtrace_options options;
+    for (std::size_t i = 1; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "-h" || a == "--help") {
+            std::fputs(usage, stdout);
+            return 0;
+        }
+        if (a == "--format" && i + 1 < args.size()) {
+            format = args[++i];
+        } else if (a == "-o" && i + 1 < args.size()) {
+            out = args[++i];
+        } else if (a.rfind("--format=", 0) == 0) {
+            format = a.substr(9);
+        } else if (a == "--lenient") {
+            options.lenient = true;
+        } else if (a == "--" && i + 2 == args.size() && log.empty()) {
+            log = args[++i];
+        } else if (a.rfind("-", 0) == 0 && a != "-") {
+            std::fprintf(stderr, "allocmeter trace import: unknown option '%s' (or it lacks its value); see 'allocmeter trace --help'\n",
+                         a.c_str());
+            return 2;
+        } else if (log.empty()) {
+            log = a;
+        } else {
+            std::fprintf(stderr, "allocmeter trace import: give one log; '%s' and '%s' are two\n", log.c_str(), a.c_str());
+            return 2;
+        }
+    }
+    if (format.empty()) {
+        std::fprintf(stderr, "allocmeter trace import: give the log's format, e.g. 'allocmeter trace import --format mtrace app.mtrace' "
+                             "(only mtrace is supported)\n");
+        return 2;
+    }
+    if (format != "mtrace") {
+        std::fprintf(stderr, "allocmeter trace import: unknown format '%s': only mtrace is supported\n", format.c_str());
+        return 2;
+    }
+    if (log.empty()) {
+        std::fprintf(stderr, "allocmeter trace import: give the log to import, e.g. 'allocmeter trace import --format mtrace app.mtrace'\n");
+        return 2;
+    }
+    if (out.empty()) out = std::filesystem::path(log).replace_extension(".trace").string();
+    try {
+        const import_summary s = import_mtrace(log, out, options);
+        const auto bytes = std::filesystem::file_size(out);
+        std::printf("%s: %s from %s, %llu bytes (%.2f bytes/event), peak %llu live objects; %s skipped\n", out.c_str(),
+                    plural(s.events, "event", "events").c_str(), log.c_str(), static_cast<unsigned long long>(bytes),
+                    s.events ? static_cast<double>(bytes) / static_cast<double>(s.events) : 0.0,
+                    static_cast<unsigned long long>(s.trace.peak_live_objects),
+                    plural(s.skipped_frees, "free", "frees").c_str());
+        // Notes, not errors: these are what an mtrace log of a real program normally holds.
+        const auto note = [](const char* what, std::uint64_t n) {
+            if (n != 0) std::fprintf(stderr, "allocmeter trace import: note: %s: %llu\n", what, static_cast<unsigned long long>(n));
+        };
+        note("frees skipped, their address not live (allocated before mtrace() was called)", s.skipped_frees);
+        note("reallocs of blocks allocated before mtrace() (a new block became a malloc; a failure was skipped)",
+             s.untracked_reallocs);
+        note("--lenient: addresses allocated again while live, the old block freed first", s.lenient_fixes);
+        return 0;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "allocmeter trace import: %s\n", e.what());
+        return 1;
+    }
+}
+
+}  // namespace
+
+int trace_command(const std::vector<std::string>& args) {
+    if (args.empty() || args[0] == "-h" || args[0] == "--help") {
+        std::fputs(usage, args.empty() ? stderr : stdout);
+        return args.empty() ? 2 : 0;
+    }
+    const std::string& sub = args[0];
+    if (sub == "import") return import(args);
+    if (sub != "info" && sub != "validate") {
+        std::fprintf(stderr, "allocmeter trace: unknown subcommand '%s'; use info, validate or import (see 'allocmeter trace --help')\n",
+                     sub.c_str());
+        return 2;
+    }
+    if (args.size() != 2) {
+        std::fprintf(stderr, "allocmeter trace %s: give exactly one trace file, e.g. 'allocmeter trace %s app.trace'\n",
+                     sub.c_str(), sub.c_str());
+        return 2;
+    }
+    try {
+        if (sub == "info") return info(args[1]);
+        const trace_summary s = validate(args[1]);
+        std::printf("%s: valid: %llu events, %u thread%s, peak %llu live objects\n", args[1].c_str(),
+                    static_cast<unsigned long long>(s.events), s.threads, s.threads == 1 ? "" : "s",
+                    static_cast<unsigned long long>(s.peak_live_objects));
+        return 0;
+    } catch (const trace_error& e) {
+        std::fprintf(stderr, "allocmeter trace %s: %s\n", sub.c_str(), e.what());
+        return 1;
+    }
+}
+
+}  // namespace allocmeter

@@ -1,0 +1,81 @@
+// The RSS sampler, for real: it sees a known allocation come and go, records the live-bytes
+// count it is given, keeps its samples in time order, and thins them past its capacity.
+#include "harness/os/rss_sampler.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <thread>
+
+using namespace allocmeter;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::size_t big = 64u << 20;
+
+}  // namespace
+
+// 64 MiB touched for 40 ms shows in the series, with the live count it was given; both go
+// back down once it is released.
+TEST(RssSampler, SeesAKnownAllocation) {
+    std::atomic<std::int64_t> live{0};
+    rss_sampler sampler(1ms);
+    ASSERT_TRUE(sampler.available());
+    sampler.start(&live);
+    std::this_thread::sleep_for(20ms);
+    auto* p = static_cast<char*>(::mmap(nullptr, big, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(static_cast<void*>(p), MAP_FAILED);
+    for (std::size_t off = 0; off < big; off += 4096) p[off] = 1;
+    live.store(static_cast<std::int64_t>(big));
+    std::this_thread::sleep_for(40ms);
+    ::munmap(p, big);
+    live.store(0);
+    std::this_thread::sleep_for(20ms);
+    sampler.stop();
+
+    const auto s = sampler.samples();
+    ASSERT_GE(s.size(), 10u);
+    EXPECT_TRUE(std::is_sorted(s.begin(), s.end(), [](const rss_sample& a, const rss_sample& b) { return a.t_ns < b.t_ns; }));
+    const auto low = std::min_element(s.begin(), s.end(), [](auto& a, auto& b) { return a.rss_bytes < b.rss_bytes; });
+    const auto high = std::max_element(s.begin(), s.end(), [](auto& a, auto& b) { return a.rss_bytes < b.rss_bytes; });
+    EXPECT_GE(high->rss_bytes, low->rss_bytes + big - (4u << 20)) << "the 64 MiB did not show";
+    EXPECT_EQ(high->live_bytes, static_cast<std::int64_t>(big));
+    EXPECT_EQ(s.front().live_bytes, 0);
+    EXPECT_EQ(s.back().live_bytes, 0);
+    EXPECT_LT(s.back().rss_bytes, high->rss_bytes - big / 2) << "the release did not show";
+}
+
+// Past its capacity the sampler keeps every other sample and samples half as often.
+TEST(RssSampler, ThinsPastItsCapacity) {
+    std::atomic<std::int64_t> live{0};
+    rss_sampler sampler(500us, 16);
+    sampler.start(&live);
+    std::this_thread::sleep_for(60ms);
+    sampler.stop();
+    const auto s = sampler.samples();
+    EXPECT_LE(s.size(), 16u);
+    EXPECT_GE(s.size(), 8u);
+    EXPECT_GT(sampler.interval(), 500us);
+    EXPECT_TRUE(std::is_sorted(s.begin(), s.end(), [](const rss_sample& a, const rss_sample& b) { return a.t_ns < b.t_ns; }));
+}
+
+// An interval of zero turns sampling off: no thread, no samples.
+TEST(RssSampler, ZeroIntervalIsOff) {
+    rss_sampler sampler(0us);
+    std::atomic<std::int64_t> live{0};
+    sampler.start(&live);
+    sampler.stop();
+    EXPECT_TRUE(sampler.samples().empty());
+    EXPECT_FALSE(sampler.available());
+}
+
+// The smaps_rollup breakdown is read, and counts anonymous memory.
+TEST(RssSampler, SmapsRollupIsRead) {
+    const smaps_rollup r = read_smaps_rollup();
+    EXPECT_GT(r.rss, 0);
+    EXPECT_GT(r.anonymous, 0);
+    EXPECT_GE(r.anon_huge_pages, 0);
+}
