@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "harness/results/results_writer.hpp"
 #include "harness/run/child_process.hpp"
 
 namespace allocmeter {
@@ -75,14 +76,24 @@ std::filesystem::path plot_script() {
     return std::filesystem::path(ALLOCMETER_SOURCE_DIR) / "plots" / "allocmeter_plots.py";
 }
 
-std::vector<chart> make_charts(const std::filesystem::path& results_json, const std::filesystem::path& out_dir) {
+std::vector<chart> make_charts(const run_summary& summary, const std::filesystem::path& results_json,
+                               const std::filesystem::path& out_dir) {
     const std::filesystem::path dir = std::filesystem::absolute(out_dir);
     const std::filesystem::path script = plot_script();
     if (!std::filesystem::is_regular_file(script))
         throw plot_error(script.string() + ": the chart script is missing; run from a full checkout of allocmeter, "
                                            "or set ALLOCMETER_PLOTS_SCRIPT to plots/allocmeter_plots.py");
     const std::string python = find_plot_python();
-    const child_outcome r = run_child({python, {script.string(), results_json.string(), "-o", dir.string()}, {}, {},
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) throw plot_error(dir.string() + ": cannot create the chart folder (" + ec.message() + "); give a writable one");
+    const std::filesystem::path summary_json = dir / "summary.json";
+    try {
+        write_file_atomically(summary_json, summary_json_text(summary, std::filesystem::absolute(results_json).string()) + "\n");
+    } catch (const std::runtime_error& e) {
+        throw plot_error(e.what());
+    }
+    const child_outcome r = run_child({python, {script.string(), summary_json.string(), "-o", dir.string()}, {}, {},
                                        script_timeout_s});
     if (r.how != child_outcome::ending::exited || r.code != 0) {
         std::string why = r.how == child_outcome::ending::timed_out ? "timed out"

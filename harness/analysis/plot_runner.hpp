@@ -1,4 +1,4 @@
-// Runs the chart script (plots/allocmeter_plots.py) on a results file: finds a Python that
+// Runs the chart script (plots/allocmeter_plots.py) on a run's summary: finds a Python that
 // can import matplotlib, runs the script in a child process, and reads back the list of
 // charts it wrote (charts.json, schema allocmeter-charts/1).
 #pragma once
@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "harness/results/record.hpp"
 
 namespace allocmeter {
 
@@ -31,8 +33,10 @@ struct chart {
     std::map<std::string, std::filesystem::path> files;  ///< format ("png", "svg") -> absolute path
 };
 
-/// Writes the charts of `results_json` into `dir` (PNG and SVG) and returns them in reading
-/// order; throws plot_error with the script's own message when it fails.
-std::vector<chart> make_charts(const std::filesystem::path& results_json, const std::filesystem::path& dir);
+/// Writes `summary` (of the results in `results_json`) to dir/summary.json, has the script draw
+/// its charts into `dir` (PNG and SVG), and returns them in reading order; throws plot_error
+/// with the script's own message when it fails.
+std::vector<chart> make_charts(const run_summary& summary, const std::filesystem::path& results_json,
+                               const std::filesystem::path& dir);
 
 }  // namespace allocmeter

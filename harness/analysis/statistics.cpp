@@ -40,6 +40,12 @@ double normal_two_sided(double z) { return std::erfc(std::fabs(z) / std::sqrt(2.
 
 }  // namespace
 
+std::size_t reps_for_ci_target() {
+    std::size_t n = 2;
+    while (1 - 2 * binomial_half_cdf(n, 0) < ci_target) ++n;
+    return n;
+}
+
 sample_summary summarize(std::vector<double> v) {
     sample_summary s;
     s.n = v.size();
@@ -49,7 +55,7 @@ sample_summary summarize(std::vector<double> v) {
     s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
     // The widest symmetric pair of order statistics (x(k), x(n-k+1)), k as large as 95% allows.
     std::size_t k = 1;
-    while (k + 1 <= n / 2 && 1 - 2 * binomial_half_cdf(n, k) >= 0.95) ++k;  // coverage of (x(k+1), x(n-k))
+    while (k + 1 <= n / 2 && 1 - 2 * binomial_half_cdf(n, k) >= ci_target) ++k;  // coverage of (x(k+1), x(n-k))
     s.ci_low = v[k - 1];
     s.ci_high = v[n - k];
     s.ci_level = 1 - 2 * binomial_half_cdf(n, k - 1);

@@ -29,6 +29,14 @@ struct mann_whitney {
 
 mann_whitney mann_whitney_u(const std::vector<double>& a, const std::vector<double>& b);
 
+/// The coverage the median's interval aims at.
+inline constexpr double ci_target = 0.95;
+/// The significance level of the report's and compare's tests, unless told otherwise.
+inline constexpr double default_alpha = 0.05;
+
+/// The fewest repetitions whose [min, max] interval covers the median with ci_target (6).
+std::size_t reps_for_ci_target();
+
 /// Fewer repetitions than this are flagged: the test can hardly reach significance.
 inline constexpr std::size_t few_repetitions = 5;
 /// A coefficient of variation above this is flagged: the timings are noisy.

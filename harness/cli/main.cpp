@@ -14,9 +14,11 @@
 #include <vector>
 
 #include "harness/run/allocator_catalog.hpp"
-#include "harness/cell/cell.hpp"
+#include "harness/cell/run_cell.hpp"
+#include "harness/cli/command_line.hpp"
 #include "harness/cli/compare_command.hpp"
 #include "harness/run/matrix_runner.hpp"
+#include "harness/run/trace_workloads.hpp"
 #include "harness/os/perf_counters.hpp"
 #include "harness/cli/record_command.hpp"
 #include "harness/cell/registry.hpp"
@@ -114,24 +116,10 @@ allocator_catalog catalog_with(const std::vector<std::string>& custom, const std
     allocator_catalog catalog = allocator_catalog::standard();
     try {
         for (const auto& spec : custom) catalog.add_custom(spec);
-    } catch (const usage_error& e) {
+    } catch (const std::invalid_argument& e) {
         usage_fail(command, e.what());
     }
     return catalog;
-}
-
-/// A fresh folder for the run's trace plans, under the system's temp folder.
-std::filesystem::path make_plan_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "allocmeter-plans-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr)
-        usage_fail("run", "cannot make a folder for trace plans in " + std::filesystem::temp_directory_path().string() +
-                              ": " + std::strerror(errno) + "; set TMPDIR to a writable folder");
-    return tmpl;
-}
-
-void remove_plan_dir(const std::filesystem::path& dir) {
-    std::error_code ec;
-    if (!dir.empty()) std::filesystem::remove_all(dir, ec);
 }
 
 po::variables_map parse(const std::string& command, const po::options_description& opts, const std::vector<std::string>& args) {
@@ -283,13 +271,15 @@ int cmd_run(const std::vector<std::string>& args, const std::string& full_comman
     if (o.sample_ms > 0 && o.sample_ms < 0.1) usage_fail("run", "--sample-ms below 0.1 would cost more than it shows; use 0.1 or more");
     o.command_line = full_command;
     // Last, once every other option is known good: each trace is read, planned and its plan
-    // saved for the cells.
-    if (!trace_specs.empty()) o.plan_dir = make_plan_dir();
+    // saved for the cells, in a folder removed when the run ends.
+    std::optional<trace_plan_dir> plans;
     for (const std::string& spec : trace_specs) {
         try {
+            if (!plans) plans.emplace();
+            o.plan_dir = plans->path();
             o.traces.push_back(load_trace_workload(spec, o.replay, o.plan_dir));
         } catch (const std::exception& e) {
-            remove_plan_dir(o.plan_dir);
+            plans.reset();  // usage_fail exits without unwinding
             usage_fail("run", e.what());
         }
         const trace_workload& t = o.traces.back();
@@ -297,40 +287,21 @@ int cmd_run(const std::vector<std::string>& args, const std::string& full_comman
                      t.spec.c_str(), static_cast<unsigned long long>(t.events), t.threads, t.threads == 1 ? "" : "s",
                      static_cast<unsigned long long>(t.peak_live_bytes));
     }
-    int code = 1;
     try {
-        code = run_matrix(o, catalog);
+        const std::filesystem::path dir = run_matrix(o, catalog);
+        return o.report ? report_for_run(dir.string()) : 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "allocmeter run: %s\n", e.what());
+        return 1;
     }
-    remove_plan_dir(o.plan_dir);
-    return code;
 }
 
 int cmd_cell(const std::vector<std::string>& args) {
-    po::options_description opts;
-    cell_request r;
-    std::string scale_name, touch = "page", replay = "threads", cell_pmu_events;
-    long long sample_us = 2000;
-    opts.add_options()("allocator", po::value(&r.allocator)->required())("runner", po::value(&r.runner)->required())(
-        "workload", po::value(&r.workload)->required())("expect-library", po::value(&r.expect_library))(
-        "threads", po::value(&r.config.threads)->required())("scale", po::value(&scale_name)->required())(
-        "seed", po::value(&r.config.seed)->required())("trace", po::value(&r.trace.path))(
-        "plan", po::value(&r.trace.plan_path))("pmu-events", po::value(&cell_pmu_events))(
-        "sample-us", po::value(&sample_us))("latency-every", po::value(&r.config.latency_every))(
-        "touch", po::value(&touch))("replay", po::value(&replay));
-    const auto vm = parse(cell_command, opts, args);
-    const auto size = parse_scale(scale_name);
-    if (!size) usage_fail(cell_command, "--scale " + scale_name + ": expected quick, default or full");
-    r.config.size = *size;
-    const auto touch_policy = trace::parse_touch(touch);
-    const auto order = trace::parse_replay_order(replay);
-    if (!touch_policy || !order) usage_fail(cell_command, "--touch or --replay: unknown value");
-    r.trace.touch = *touch_policy;
-    r.trace.order = *order;
-    r.pmu_events = split_list(cell_pmu_events);
-    r.sample_interval = std::chrono::microseconds(sample_us);
-    return run_cell(r);
+    try {
+        return run_cell(cell_request::from_args(args));
+    } catch (const std::invalid_argument& e) {
+        usage_fail(cell_command, e.what());
+    }
 }
 
 }  // namespace

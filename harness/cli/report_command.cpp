@@ -8,6 +8,7 @@
 
 #include "harness/analysis/plot_runner.hpp"
 #include "harness/analysis/report_writer.hpp"
+#include "harness/analysis/summary.hpp"
 
 namespace allocmeter {
 
@@ -99,7 +100,7 @@ parsed parse(const std::string& command, const char* usage, const std::vector<st
 int write_and_say(const loaded_results& results, const std::filesystem::path& html) {
     const std::filesystem::path charts = (html.has_parent_path() ? html.parent_path() : ".") / std::filesystem::path("charts");
     std::fprintf(stderr, "allocmeter report: drawing the charts into %s\n", charts.c_str());
-    const report_outcome r = write_report(results, html, charts);
+    const report_outcome r = write_report(results, summarize_run(results.doc), html, charts);
     if (!r.charts_problem.empty()) {
         std::fprintf(stderr, "allocmeter report: no charts: %s\n", r.charts_problem.c_str());
         std::printf("report (without charts): %s\n", html.c_str());
@@ -118,11 +119,11 @@ int plot_command(const std::vector<std::string>& args) {
         const loaded_results results = read_results(p.results);
         const std::filesystem::path dir = p.out.empty() ? results.path.parent_path() / "charts" : std::filesystem::path(p.out);
         std::fprintf(stderr, "allocmeter plot: drawing the charts into %s\n", dir.c_str());
-        const std::vector<chart> charts = make_charts(results.path, dir);
+        const std::vector<chart> charts = make_charts(summarize_run(results.doc), results.path, dir);
         for (const chart& c : charts) std::printf("  %-24s %s\n", c.name.c_str(), c.title.c_str());
         std::printf("%zu charts (PNG and SVG) in %s\n", charts.size(), dir.c_str());
         return 0;
-    } catch (const std::invalid_argument& e) {
+    } catch (const results_error& e) {
         std::fprintf(stderr, "allocmeter plot: %s\n", e.what());
         return 2;
     } catch (const plot_error& e) {
@@ -137,7 +138,7 @@ int report_command(const std::vector<std::string>& args) {
     try {
         const loaded_results results = read_results(p.results);
         return write_and_say(results, p.out.empty() ? results.path.parent_path() / "report.html" : std::filesystem::path(p.out));
-    } catch (const std::invalid_argument& e) {
+    } catch (const results_error& e) {
         std::fprintf(stderr, "allocmeter report: %s\n", e.what());
         return 2;
     } catch (const std::exception& e) {

@@ -3,7 +3,6 @@
 // --allocator NAME=/path/lib.so. Says which are available and, when not, why.
 #pragma once
 
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -12,11 +11,6 @@
 #include "allocators/adapter.hpp"
 
 namespace allocmeter {
-
-/// A command-line mistake: the message names the input and what to do.
-struct usage_error : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
 
 struct allocator_entry {
     enum class origin { reference, external, custom };
@@ -33,6 +27,8 @@ struct allocator_entry {
     bool in_process() const { return from == origin::reference; }
     /// The registry type that runs it: its own name, or the malloc adapter.
     std::string_view runner() const;
+    /// "reference", "external" or "user", as results record it.
+    std::string_view kind() const;
 };
 
 class allocator_catalog {
@@ -40,7 +36,8 @@ public:
     /// The built-in allocators, with external libraries looked up on this host.
     static allocator_catalog standard();
 
-    /// Adds a user library from "NAME=/path/lib.so"; throws usage_error when malformed.
+    /// Adds a user library from "NAME=/path/lib.so"; throws std::invalid_argument, naming the
+    /// input and what to give, when malformed.
     void add_custom(std::string_view spec);
 
     /// The entry called `name`, or nullptr.
@@ -54,8 +51,5 @@ public:
 private:
     std::vector<allocator_entry> entries_;
 };
-
-/// Splits "a,b,c" at `sep` (spaces ignored, empty items dropped).
-std::vector<std::string> split_list(std::string_view text, char sep = ',');
 
 }  // namespace allocmeter

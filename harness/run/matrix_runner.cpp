@@ -7,16 +7,17 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
-#include <nlohmann/json.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
-#include "harness/cell/cell.hpp"
+#include "harness/analysis/summary.hpp"
+#include "harness/analysis/summary_table.hpp"
+#include "harness/os/host_info.hpp"
+#include "harness/run/cell_protocol.hpp"
+#include "harness/run/external_allocators.hpp"
 #include "harness/run/child_process.hpp"
-#include "harness/cell/library_probe.hpp"
 #include "harness/cell/registry.hpp"
 #include "harness/results/results_writer.hpp"
-#include "harness/cli/report_command.hpp"
-#include "harness/analysis/summary_table.hpp"
-#include "workloads/trace/replay_plan_file.hpp"
 
 namespace allocmeter {
 
@@ -49,14 +50,6 @@ std::vector<planned_cell> plan(const run_options& o, const allocator_catalog& ca
     return cells;
 }
 
-/// Why an allocator cannot replay a trace; empty when it can.
-std::string trace_skip_reason(const capabilities& caps, const trace_workload& t) {
-    if (first_missing(caps, t.needs, t.threads) == missing_capability::thread_safety)
-        return "the trace replays on " + std::to_string(t.threads) +
-               " threads sharing one instance and the allocator is not thread-safe (--replay serial replays it on one thread)";
-    return skip_reason(caps, t.needs, t.threads, "the trace");
-}
-
 /// The last few non-empty lines of a child's stderr, joined, for a failure reason.
 std::string last_lines(const std::string& text, std::size_t lines = 3) {
     std::vector<std::string> kept;
@@ -74,23 +67,19 @@ std::string last_lines(const std::string& text, std::size_t lines = 3) {
     return out.size() > 400 ? out.substr(out.size() - 400) : out;
 }
 
-nlohmann::json skipped(nlohmann::json cell, const std::string& reason) {
-    cell["status"] = "skipped";
-    cell["reason"] = reason;
+cell_record skipped(cell_record cell, std::string reason) {
+    cell.status = cell_status::skipped;
+    cell.reason = std::move(reason);
     return cell;
 }
 
-nlohmann::json run_one(const planned_cell& c, const run_options& o, const std::string& exe) {
-    nlohmann::json cell = {{"allocator", c.allocator->name}, {"workload", c.workload},
-                           {"threads", c.threads},          {"rep", c.rep},
-                           {"seed", o.seed},                {"scale", to_string(o.size)},
-                           {"status", "ok"},                {"reason", nullptr},
-                           {"metrics", nullptr},            {"library", nullptr}};
-    if (!c.allocator->available()) return skipped(cell, "unavailable: " + c.allocator->unavailable);
-    const std::string why = c.trace != nullptr ? trace_skip_reason(c.allocator->caps, *c.trace)
-                                               : skip_reason(c.allocator->caps, c.needs, c.threads);
-    if (!why.empty()) return skipped(cell, why);
+cell_record failed(cell_record cell, std::string reason) {
+    cell.status = cell_status::failed;
+    cell.reason = std::move(reason);
+    return cell;
+}
 
+cell_request request_for(const planned_cell& c, const run_options& o) {
     cell_request request;
     request.allocator = c.allocator->name;
     request.runner = std::string(c.allocator->runner());
@@ -105,174 +94,147 @@ nlohmann::json run_one(const planned_cell& c, const run_options& o, const std::s
         request.workload = std::string(trace_workload_name);
         request.trace = {c.trace->path, c.trace->plan_path, o.touch, o.replay};
     }
-    child_spec spec{exe, {cell_command}, c.allocator->env, {"LD_PRELOAD", "TBB_VERSION"}, o.timeout_s};
-    const auto args = request.to_args();
-    spec.args.insert(spec.args.end(), args.begin(), args.end());
-    if (!c.allocator->library.empty()) spec.env_set.emplace_back("LD_PRELOAD", c.allocator->library);
+    return request;
+}
 
-    const child_outcome r = run_child(spec);
+/// The cell record for how the child ended.
+cell_record outcome_of(cell_record cell, const child_outcome& r, const allocator_entry& allocator, const run_options& o) {
     const std::string said = last_lines(r.stderr_tail);
     using ending = child_outcome::ending;
-    if (r.how == ending::spawn_failed) {
-        cell["status"] = "failed";
-        cell["reason"] = "could not start the cell process: " + r.spawn_error;
-    } else if (r.how == ending::timed_out) {
-        cell["status"] = "timeout";
-        char why[96];
-        std::snprintf(why, sizeof why, "no result within %g s (--timeout); killed", o.timeout_s);
-        cell["reason"] = why;
-    } else if (r.how == ending::signaled) {
-        cell["status"] = "failed";
-        cell["reason"] = "killed by " + describe_signal(r.code) + (said.empty() ? "" : ": " + said);
-    } else if (r.code != 0) {
-        cell["status"] = "failed";
-        cell["reason"] = (said.empty() ? "the cell process failed" : said) + " (exit code " + std::to_string(r.code) + ")";
-    } else {
-        const auto result = nlohmann::json::parse(r.result, nullptr, false);
-        if (result.is_discarded() || !result.contains("metrics")) {
-            cell["status"] = "failed";
-            cell["reason"] = "the cell process exited without a result" + (said.empty() ? "" : ": " + said);
-        } else {
-            for (const auto& [k, v] : result.items()) cell[k] = v;
-            if (cell["library"].is_object() && cell["library"]["version"].is_null()) {
-                if (std::string v = tbbmalloc_banner_version(r.stderr_tail); !v.empty()) {
-                    cell["library"]["version"] = v;
-                    cell["library"]["version_source"] = "TBB_VERSION banner";
-                }
-            }
-        }
+    cell.cell_wall_s = r.wall_s;
+    if (r.how == ending::spawn_failed) return failed(std::move(cell), "could not start the cell process: " + r.spawn_error);
+    if (r.how == ending::timed_out) {
+        cell.status = cell_status::timeout;
+        cell.reason = fmt::format("no result within {:g} s (--timeout); killed", o.timeout_s);
+        return cell;
     }
-    cell["cell_wall_s"] = r.wall_s;
+    if (r.how == ending::signaled)
+        return failed(std::move(cell), "killed by " + describe_signal(r.code) + (said.empty() ? "" : ": " + said));
+    if (r.code != 0)
+        return failed(std::move(cell), fmt::format("{} (exit code {})", said.empty() ? "the cell process failed" : said, r.code));
+    try {
+        cell.measured = receive_result(r.result);
+    } catch (const results_error&) {
+        return failed(std::move(cell), "the cell process exited without a result" + (said.empty() ? "" : ": " + said));
+    }
+    if (!cell.measured->metrics.ns_per_op)
+        return failed(std::move(cell), "the workload made no operations, so the cell has no time per operation");
+    cell.status = cell_status::ok;
+    if (library_info* lib = cell.measured->library ? &*cell.measured->library : nullptr; lib && !lib->version)
+        if (const external_allocator* known = find_external(allocator.name); known && known->version_from_stderr)
+            if (std::string v = known->version_from_stderr(r.stderr_tail); !v.empty()) {
+                lib->version = v;
+                lib->version_source = std::string(known->stderr_version_source);
+            }
     return cell;
 }
 
-std::string cell_label(const planned_cell& c, const run_options& o) {
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "rep %u/%u  %-8s t=%-2u %-18s", c.rep, o.reps, c.workload.c_str(),
-                  c.threads, c.allocator->name.c_str());
-    return buf;
+cell_record run_one(const planned_cell& c, const run_options& o, const std::string& exe) {
+    cell_record cell{c.allocator->name, c.workload, c.threads, c.rep, o.seed, std::string(to_string(o.size)),
+                     cell_status::ok, std::nullopt, std::nullopt, std::nullopt};
+    if (!c.allocator->available()) return skipped(std::move(cell), "unavailable: " + c.allocator->unavailable);
+    const std::string why = c.trace != nullptr ? trace_skip_reason(c.allocator->caps, *c.trace)
+                                               : skip_reason(c.allocator->caps, c.needs, c.threads);
+    if (!why.empty()) return skipped(std::move(cell), why);
+
+    // Only this allocator's own settings reach the child: the variables of the others are dropped.
+    child_spec spec{exe, {cell_command}, c.allocator->env, external_environment_names(), o.timeout_s};
+    spec.env_unset.push_back("LD_PRELOAD");
+    const auto args = request_for(c, o).to_args();
+    spec.args.insert(spec.args.end(), args.begin(), args.end());
+    if (!c.allocator->library.empty()) spec.env_set.emplace_back("LD_PRELOAD", c.allocator->library);
+    return outcome_of(std::move(cell), run_child(spec), *c.allocator, o);
 }
 
-unsigned plan_number() {
-    static unsigned n = 0;
-    return ++n;
+std::string cell_label(const planned_cell& c, const run_options& o) {
+    return fmt::format("rep {}/{}  {:<8} t={:<2} {:<18}", c.rep, o.reps, c.workload, c.threads, c.allocator->name);
 }
 
 /// Says once per run which perf counters this host cannot give (their metrics are null, with
-/// the reason in each cell), and records in env which ones opened. True once the first ok
-/// cell has been looked at.
-bool note_missing_counters(const nlohmann::json& cell, bool tty, results_writer& writer) {
-    const auto& pmu = cell["metrics"]["pmu"];
-    if (!pmu.is_object()) return true;
-    std::string names, reason;
-    nlohmann::json opened = nlohmann::json::array();
-    for (const auto& [name, c] : pmu.items()) {
-        if (!c.is_object()) continue;
-        if (!c["value"].is_null()) {
-            opened.push_back(name);
+/// the reason in each cell), and records in env which ones opened. Called with the first ok cell.
+void note_missing_counters(const cell_record& cell, bool tty, results_writer& writer) {
+    std::vector<std::string> opened, missing;
+    std::string reason;
+    for (const counter_value& c : cell.measured->metrics.pmu.counters) {
+        if (c.value) {
+            opened.push_back(c.name);
             continue;
         }
-        names += (names.empty() ? "" : ", ") + name;
-        if (reason.empty()) reason = c["reason"].get<std::string>();
+        missing.push_back(c.name);
+        if (reason.empty()) reason = c.reason.value_or("");
     }
-    writer.set_env("pmu_opened", opened);
-    if (!names.empty())
-        std::fprintf(stderr, "%sallocmeter run: note: %s: null in these results: %s\n", tty ? "\r\033[K" : "",
-                     names.c_str(), reason.c_str());
-    return true;
+    writer.env().pmu_opened = opened;
+    if (!missing.empty())
+        fmt::print(stderr, "{}allocmeter run: note: {}: null in these results: {}\n", tty ? "\r\033[K" : "",
+                   fmt::join(missing, ", "), reason);
+}
+
+/// The env of a run: this host, the options, the traces, and what kind each allocator is.
+run_env env_of(const run_options& o, const allocator_catalog& catalog) {
+    run_env env;
+    env.host = collect_host_env();
+    env.command_line = o.command_line;
+    env.seed = o.seed;
+    env.scale = std::string(to_string(o.size));
+    env.reps = o.reps;
+    env.threads = o.threads;
+    env.pmu_events = o.pmu_events;
+    env.sample_ms = o.sample_ms;
+    env.latency_every = o.latency_every;
+    if (!o.traces.empty()) {
+        env.touch = std::string(trace::to_string(o.touch));
+        env.replay = std::string(trace::to_string(o.replay));
+        for (const trace_workload& t : o.traces) env.traces.push_back({t.spec, t.path, t.threads, t.events, t.peak_live_bytes});
+    }
+    for (const std::string& name : o.allocators) env.allocator_kinds[name] = std::string(catalog.find(name)->kind());
+    return env;
 }
 
 }  // namespace
 
-trace_workload load_trace_workload(const std::string& spec, trace::replay_order order,
-                                   const std::filesystem::path& plan_dir) {
-    trace_workload t;
-    t.spec = spec;
-    t.path = spec.substr(trace_prefix.size());
-    if (t.path.empty())
-        throw usage_error("--workloads " + spec + ": no file after 'trace:'; give a trace recorded with 'allocmeter record', e.g. trace:app.trace");
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(t.path, ec))
-        throw usage_error("--workloads " + spec + ": " + t.path +
-                          " is not a file; record one with 'allocmeter record -o " + t.path + " -- PROGRAM'");
-    try {
-        const trace::replay_plan p = trace::replay_plan::load(t.path, order);
-        t.needs = p.needs();
-        t.threads = std::max<unsigned>(1, static_cast<unsigned>(p.threads.size()));
-        t.events = p.steps;
-        t.peak_live_bytes = p.peak_live_bytes;
-        t.plan_path = (plan_dir / ("plan-" + std::to_string(plan_number()) + ".bin")).string();
-        trace::save_plan(p, t.plan_path);
-    } catch (const trace::trace_error& e) {
-        if (e.file != t.path) throw usage_error("--workloads " + spec + ": " + e.what());
-        throw usage_error("--workloads " + spec + ": not a valid trace: " + e.what() +
-                          "; check it with 'allocmeter trace validate " + t.path + "'");
-    }
-    return t;
-}
-
-int run_matrix(const run_options& o, const allocator_catalog& catalog) {
+std::filesystem::path run_matrix(const run_options& o, const allocator_catalog& catalog) {
     const std::vector<planned_cell> cells = plan(o, catalog);
-    nlohmann::json env = collect_host_env();
-    env["command_line"] = o.command_line;
-    env["seed"] = o.seed;
-    env["scale"] = to_string(o.size);
-    env["reps"] = o.reps;
-    env["threads"] = o.threads;
-    env["pmu_events"] = o.pmu_events;
-    env["sample_ms"] = o.sample_ms;
-    env["latency_every"] = o.latency_every;
-    if (!o.traces.empty()) {
-        env["touch"] = trace::to_string(o.touch);
-        env["replay"] = trace::to_string(o.replay);
-        env["traces"] = nlohmann::json::array();
-        for (const trace_workload& t : o.traces)
-            env["traces"].push_back({{"workload", t.spec}, {"path", t.path}, {"threads", t.threads},
-                                     {"steps", t.events}, {"recorded_peak_live_bytes", t.peak_live_bytes}});
-    }
-    env["allocators"] = nlohmann::json::object();
-    results_writer writer(o.out, env);
+    results_writer writer(o.out, env_of(o, catalog));
     writer.link_latest();
 
     const std::size_t traces = o.traces.size(), synthetic = o.workloads.size() - traces;
-    std::string shape = std::to_string(o.allocators.size()) + " allocators x ";
-    if (synthetic > 0)
-        shape += std::to_string(synthetic) + " workloads x " + std::to_string(o.threads.size()) + " thread counts";
+    std::string shape = fmt::format("{} allocators x ", o.allocators.size());
+    if (synthetic > 0) shape += fmt::format("{} workloads x {} thread counts", synthetic, o.threads.size());
     if (synthetic > 0 && traces > 0) shape += " + ";
-    if (traces > 0) shape += std::to_string(traces) + " traces (each on its own threads)";
-    std::fprintf(stderr, "allocmeter run: %zu cells (%s, x %u reps), scale %s, seed %llu\n  results: %s\n", cells.size(),
-                 shape.c_str(), o.reps, std::string(to_string(o.size)).c_str(), static_cast<unsigned long long>(o.seed),
-                 (writer.dir() / "results.json").c_str());
+    if (traces > 0) shape += fmt::format("{} traces (each on its own threads)", traces);
+    fmt::print(stderr, "allocmeter run: {} cells ({}, x {} reps), scale {}, seed {}\n  results: {}\n", cells.size(), shape,
+               o.reps, to_string(o.size), o.seed, (writer.dir() / "results.json").string());
     const bool tty = ::isatty(STDERR_FILENO) != 0;
     const std::string exe = self_exe();
-    std::map<std::string, int> counts;
+    std::map<cell_status, int> counts;
     bool pmu_noted = false;
     for (std::size_t i = 0; i < cells.size(); ++i) {
         const std::string label = cell_label(cells[i], o);
-        if (tty) std::fprintf(stderr, "\r\033[K[%3zu/%zu] %s running", i + 1, cells.size(), label.c_str());
-        const nlohmann::json cell = run_one(cells[i], o, exe);
-        const std::string status = cell["status"];
-        ++counts[status];
-        if (status == "ok" && !pmu_noted) pmu_noted = note_missing_counters(cell, tty, writer);
-        writer.add(cell);
-        std::string detail = status;
-        if (status == "ok") {
-            char buf[64];
-            std::snprintf(buf, sizeof buf, "ok  %.2f ns/op", cell["metrics"]["ns_per_op"].get<double>());
-            detail = buf;
-        } else if (status != "skipped" || !tty) {
-            detail += ": " + cell["reason"].get<std::string>();
+        if (tty) fmt::print(stderr, "\r\033[K[{:3}/{}] {} running", i + 1, cells.size(), label);
+        const cell_record cell = run_one(cells[i], o, exe);
+        ++counts[cell.status];
+        if (cell.ok() && !pmu_noted) {
+            note_missing_counters(cell, tty, writer);
+            pmu_noted = true;
         }
-        const bool keep_line = !tty || status == "failed" || status == "timeout";
-        std::fprintf(stderr, "%s[%3zu/%zu] %s %s%s", tty ? "\r\033[K" : "", i + 1, cells.size(), label.c_str(),
-                     detail.c_str(), keep_line ? "\n" : "");
+        writer.add(cell);
+        std::string detail(to_string(cell.status));
+        if (cell.ok())
+            detail = fmt::format("ok  {:.2f} ns/op", *cell.measured->metrics.ns_per_op);
+        else if (cell.status != cell_status::skipped || !tty)
+            detail += ": " + cell.reason.value_or("");
+        const bool keep_line = !tty || cell.status == cell_status::failed || cell.status == cell_status::timeout;
+        fmt::print(stderr, "{}[{:3}/{}] {} {}{}", tty ? "\r\033[K" : "", i + 1, cells.size(), label, detail, keep_line ? "\n" : "");
     }
-    if (tty) std::fprintf(stderr, "\n");
-    print_summary(writer.document(), stdout);
-    std::printf("\n%d ok, %d skipped, %d failed, %d timeout\nresults: %s\n         %s\n", counts["ok"], counts["skipped"],
-                counts["failed"], counts["timeout"], (writer.dir() / "results.json").c_str(),
-                (writer.dir() / "results.csv").c_str());
-    return o.report ? report_for_run(writer.dir().string()) : 0;
+    if (tty) fmt::print(stderr, "\n");
+    const run_summary summary = summarize_run(writer.document());
+    writer.write_summary(summary);
+    print_summary(summary, stdout);
+    fmt::print("\n{} ok, {} skipped, {} failed, {} timeout\nresults: {}\n         {}\n", counts[cell_status::ok],
+               counts[cell_status::skipped], counts[cell_status::failed], counts[cell_status::timeout],
+               (writer.dir() / "results.json").string(), (writer.dir() / "results.csv").string());
+    std::fflush(stdout);
+    return writer.dir();
 }
 
 }  // namespace allocmeter

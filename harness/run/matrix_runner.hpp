@@ -9,30 +9,11 @@
 #include <vector>
 
 #include "harness/run/allocator_catalog.hpp"
+#include "harness/run/trace_workloads.hpp"
 #include "workloads/trace/trace_replay.hpp"
 #include "workloads/workload.hpp"
 
 namespace allocmeter {
-
-/// The prefix that names a trace workload on the command line: trace:FILE.
-inline constexpr std::string_view trace_prefix = "trace:";
-
-/// A trace:FILE workload, validated and planned once before the matrix starts.
-struct trace_workload {
-    std::string spec;           ///< "trace:FILE" as given: the cells' workload name
-    std::string path;           ///< FILE
-    workload_needs needs;       ///< what an allocator must offer to replay it
-    unsigned threads = 1;       ///< replay threads (recorded threads, or 1 when serial)
-    std::uint64_t events = 0;   ///< allocation and free steps
-    std::uint64_t peak_live_bytes = 0;  ///< in recorded order, as `trace info` reports it
-    std::string plan_path;      ///< the saved plan every cell maps (replay_plan_file.hpp)
-};
-
-/// Reads and plans the trace named by `spec` ("trace:FILE") and saves the plan under
-/// `plan_dir`; throws usage_error, naming the file and the problem, when the trace is missing
-/// or not valid.
-trace_workload load_trace_workload(const std::string& spec, trace::replay_order order,
-                                   const std::filesystem::path& plan_dir);
 
 struct run_options {
     std::vector<std::string> allocators;  ///< names, validated against the catalog
@@ -51,10 +32,10 @@ struct run_options {
     std::filesystem::path out = "results";
     double timeout_s = 300;
     std::string command_line;
-    bool report = false;                  ///< --report: write the run's report.html at the end
+    bool report = false;                  ///< --report: the CLI writes the run's report.html at the end
 };
 
-/// Runs the matrix, prints progress and the summary; returns the process exit code.
-int run_matrix(const run_options& options, const allocator_catalog& catalog);
+/// Runs the matrix, prints progress and the summary table; returns the run's folder.
+std::filesystem::path run_matrix(const run_options& options, const allocator_catalog& catalog);
 
 }  // namespace allocmeter

@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "harness/results/tests/sample_results.hpp"
 #include "harness/tests/test_support.hpp"
 
 using namespace allocmeter::testing;
@@ -14,16 +15,11 @@ namespace {
 /// A results file with one ok cell per value: (allocator, workload, threads 1, ns_per_op).
 std::string write_results(const std::filesystem::path& dir, const std::string& name,
                           const std::vector<std::tuple<std::string, std::string, double>>& cells) {
-    nlohmann::json doc = {{"schema", "allocmeter-results/1"}, {"env", nlohmann::json::object()}, {"cells", nlohmann::json::array()}};
+    std::vector<allocmeter::cell_record> records;
     unsigned rep = 0;
-    for (const auto& [allocator, workload, ns] : cells)
-        doc["cells"].push_back({{"allocator", allocator}, {"workload", workload}, {"threads", 1}, {"rep", ++rep},
-                                {"status", "ok"}, {"metrics", {{"ns_per_op", ns}, {"peak_rss_bytes", 1000}}}});
-    doc["cells"].push_back({{"allocator", "system"}, {"workload", "frame"}, {"threads", 1}, {"status", "skipped"},
-                            {"reason", "not counted"}, {"metrics", nullptr}});
-    const std::string path = (dir / name).string();
-    std::ofstream(path) << doc.dump();
-    return path;
+    for (const auto& [allocator, workload, ns] : cells) records.push_back(ok_cell(allocator, workload, 1, ++rep, ns));
+    records.push_back(not_run_cell("system", "frame", 1, 1, allocmeter::cell_status::skipped, "not counted"));
+    return write_document(sample_document(records), (dir / name).string());
 }
 
 std::vector<std::tuple<std::string, std::string, double>> samples(const std::string& a, const std::string& w,
@@ -99,7 +95,7 @@ TEST(Compare, BadInput) {
     const auto good = write_results(dir, "good.json", samples("system", "frame", {1, 2, 3, 4, 5}));
     const std::pair<std::string, std::string> cases[] = {
         {"compare", "give two results files"},
-        {"compare " + junk + " " + good, "junk.json: not an allocmeter results file"},
+        {"compare " + junk + " " + good, "junk.json: not JSON"},
         {"compare " + (dir / "missing.json").string() + " " + good, "missing.json: cannot open"},
         {"compare " + good + " --allocators system,nosuch", "no ok cells of allocator 'nosuch'"},
         {"compare " + good + " " + good + " --metric bogus", "no numeric metric 'bogus'"},

@@ -1,14 +1,13 @@
 // `allocmeter plot` and `allocmeter report` on the fixture results file (a real quick run): every
 // expected chart is written as a valid PNG and SVG and embedded in the page, the page has the
 // tables, tests, method and environment; without matplotlib the page is still written and the
-// command says how to get it; bad input exits 2. Also summarize_run() on the fixture.
+// command says how to get it; bad input exits 2.
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <set>
 #include <sstream>
 
-#include "harness/analysis/summary_table.hpp"
 #include "harness/tests/test_support.hpp"
 
 using namespace allocmeter;
@@ -141,9 +140,9 @@ TEST(Report, PlotCommandWritesTheCharts) {
 TEST(Report, BadInputExits2) {
     const auto dir = fresh_dir("report-bad");
     std::ofstream(dir / "other.json") << R"({"not": "results"})";
-    std::ofstream(dir / "damaged.json") << R"({"cells": [{"allocator": "system", "workload": "frame", "threads": 1,
-                                                "status": "ok", "metrics": {"ns_per_op": 5}},
-                                               {"allocator": "system", "threads": 1, "status": "ok"}]})";
+    nlohmann::json damaged = nlohmann::json::parse(slurp(PLOTS_FIXTURE));
+    damaged["cells"][1].erase("workload");
+    std::ofstream(dir / "damaged.json") << damaged.dump();
     for (const char* command : {"report", "plot"}) {
         SCOPED_TRACE(command);
         auto r = run_allocmeter(std::string(command) + " " + (dir / "missing.json").string());
@@ -154,7 +153,7 @@ TEST(Report, BadInputExits2) {
         EXPECT_NE(r.output.find("not an allocmeter results file"), std::string::npos) << r.output;
         r = run_allocmeter(std::string(command) + " " + (dir / "damaged.json").string());
         EXPECT_EQ(r.exit_code, 2);
-        EXPECT_NE(r.output.find("damaged.json: cell 1 has no workload name"), std::string::npos) << r.output;
+        EXPECT_NE(r.output.find("damaged.json: cell 1: field 'workload' is missing"), std::string::npos) << r.output;
         r = run_allocmeter(std::string(command) + " a.json b.json");
         EXPECT_EQ(r.exit_code, 2);
         r = run_allocmeter(std::string(command) + " --frobnicate x");
@@ -164,59 +163,4 @@ TEST(Report, BadInputExits2) {
         EXPECT_EQ(r.exit_code, 2);
     }
     EXPECT_FALSE(std::filesystem::exists(dir / "report.html"));
-}
-
-// summarize_run on the fixture: system is the baseline at 1.00x and untested; others are
-// tested against it; a skipped allocator keeps its row with the reason.
-TEST(Report, SummarizeRunOnTheFixture) {
-    const run_summary run = summarize_run(nlohmann::json::parse(slurp(PLOTS_FIXTURE)));
-    EXPECT_EQ(run.baseline, "system");
-    ASSERT_EQ(run.groups.size(), 5u);
-    std::set<std::string> labels;
-    for (const summary_group& g : run.groups) {
-        labels.insert(g.workload + "/" + std::to_string(g.threads));
-        ASSERT_EQ(g.rows.size(), 6u) << g.workload;
-        EXPECT_EQ(g.rows[0].allocator, "system");
-        ASSERT_TRUE(g.rows[0].time_ratio.has_value());
-        EXPECT_DOUBLE_EQ(*g.rows[0].time_ratio, 1.0);
-        EXPECT_FALSE(g.rows[0].time_test.has_value());
-        EXPECT_EQ(g.rows[0].version, "glibc 2.36");
-        for (const summary_row& r : g.rows) {
-            if (r.allocator == "jemalloc") {
-                EXPECT_EQ(r.version, "5.3.0");  // the git suffix cut
-            }
-            if (!r.ok()) {
-                EXPECT_EQ(r.not_ok.rfind("skipped: ", 0), 0u) << r.allocator;
-                EXPECT_FALSE(r.time_ratio.has_value());
-                continue;
-            }
-            EXPECT_EQ(r.time.n, 5u);
-            EXPECT_LE(r.time.ci_low, r.time.median);
-            EXPECT_GE(r.time.ci_high, r.time.median);
-            if (r.allocator != "system") {
-                EXPECT_TRUE(r.time_test.has_value()) << r.allocator;
-            }
-        }
-    }
-    EXPECT_EQ(labels, (std::set<std::string>{"frame/1", "frame/2", "churn/1", "churn/2",
-                                             "trace:workloads/traces/sqlite-index.trace/1"}));
-    // bump frees nothing one by one: skipped on churn, ok on frame.
-    EXPECT_FALSE(run.groups[2].rows[5].ok());
-    EXPECT_TRUE(run.groups[0].rows[5].ok());
-}
-
-// Without system in the results the first allocator is the baseline.
-TEST(Report, BaselineWithoutSystem) {
-    nlohmann::json doc = {{"cells", nlohmann::json::array()}};
-    for (const auto& [name, ns] : {std::pair{"jemalloc", 10.0}, {"mimalloc", 5.0}})
-        for (int rep = 0; rep < 5; ++rep)
-            doc["cells"].push_back({{"allocator", name}, {"workload", "frame"}, {"threads", 1}, {"status", "ok"},
-                                    {"metrics", {{"ns_per_op", ns + rep}, {"peak_rss_bytes", 1000}}}});
-    const run_summary run = summarize_run(doc);
-    EXPECT_EQ(run.baseline, "jemalloc");
-    ASSERT_EQ(run.groups.size(), 1u);
-    ASSERT_TRUE(run.groups[0].rows[1].time_ratio.has_value());
-    EXPECT_DOUBLE_EQ(*run.groups[0].rows[1].time_ratio, 7.0 / 12.0);
-    ASSERT_TRUE(run.groups[0].rows[1].time_test.has_value());
-    EXPECT_NEAR(run.groups[0].rows[1].time_test->p_value, 2.0 / 252, 1e-12);  // every mimalloc rep below every jemalloc one
 }

@@ -1,0 +1,24 @@
+// Compares groups of repetitions: the same allocator x workload x threads in two results
+// files, or two allocators per workload x threads in one, each pair by a two-sided
+// Mann-Whitney U test on a chosen metric.
+#pragma once
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace allocmeter {
+
+struct compare_options {
+    std::vector<std::string> files;       ///< one or two results files or run folders
+    std::vector<std::string> allocators;  ///< with one file: the two allocators, first then second
+    std::string metric = "ns_per_op";     ///< lower is better
+    double alpha = 0.05;                  ///< significance level
+};
+
+/// Prints the comparison table to `out`. Throws results_error when a file is unusable and
+/// std::invalid_argument when the request does not fit the files (no such allocator or
+/// metric).
+void compare_results(const compare_options& options, std::FILE* out);
+
+}  // namespace allocmeter

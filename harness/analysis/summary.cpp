@@ -1,0 +1,190 @@
+// Groups cells by (workload, threads, allocator) in the order they first appear, then
+// summarizes each group against the baseline's group in the same workload and thread count.
+#include "harness/analysis/summary.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <regex>
+#include <utility>
+
+namespace allocmeter {
+
+namespace {
+
+/// The kind of an allocator: as the run recorded it, else inferred (older results files).
+std::string kind_of(const results_document& doc, const std::string& name) {
+    if (const auto it = doc.env.allocator_kinds.find(name); it != doc.env.allocator_kinds.end()) return it->second;
+    if (doc.env.allocators.contains(name)) return "external";
+    for (const cell_record& c : doc.cells)
+        if (c.allocator == name && c.measured && c.measured->library) return "external";
+    return "reference";
+}
+
+allocator_label make_label(const results_document& doc, const std::string& name) {
+    allocator_label l{name, kind_of(doc, name), "", name};
+    std::optional<std::string> version;
+    if (const auto it = doc.env.allocators.find(name); it != doc.env.allocators.end()) version = it->second.version;
+    for (const cell_record& c : doc.cells)
+        if (!version && c.allocator == name && c.measured && c.measured->library) version = c.measured->library->version;
+    if (version && !version->empty()) {
+        l.version = short_version(*version);
+        const bool numeric = std::isdigit(static_cast<unsigned char>(l.version.front())) != 0;
+        l.label = numeric ? name + " " + l.version : name + " (" + l.version + ")";
+    } else if (l.kind == "reference") {
+        l.label = name + " (reference)";
+    }
+    return l;
+}
+
+/// The commonest status among `cells`, ties to the first seen.
+cell_status commonest(const std::vector<const cell_record*>& cells) {
+    std::vector<std::pair<cell_status, int>> counts;
+    for (const cell_record* c : cells) {
+        auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& p) { return p.first == c->status; });
+        if (it == counts.end()) counts.emplace_back(c->status, 1);
+        else ++it->second;
+    }
+    return std::max_element(counts.begin(), counts.end(), [](const auto& a, const auto& b) { return a.second < b.second; })->first;
+}
+
+/// Per percentile, the median over the reps that sampled this side.
+std::optional<latency_percentiles> latency_median(const std::vector<const cell_record*>& ok, bool alloc) {
+    std::vector<double> samples, p50, p90, p99, p999, max;
+    for (const cell_record* c : ok) {
+        const auto& latency = c->measured->metrics.latency;
+        if (!latency) continue;
+        const auto& side = alloc ? latency->alloc : latency->free;
+        if (!side) continue;
+        samples.push_back(static_cast<double>(side->samples));
+        p50.push_back(side->p50), p90.push_back(side->p90), p99.push_back(side->p99);
+        p999.push_back(side->p999), max.push_back(side->max);
+    }
+    if (samples.empty()) return std::nullopt;
+    return latency_percentiles{static_cast<std::uint64_t>(summarize(samples).median), summarize(p50).median,
+                               summarize(p90).median, summarize(p99).median, summarize(p999).median, summarize(max).median};
+}
+
+/// The RSS series of the ok rep whose ns/op is the median one (the lower middle for an even count).
+std::optional<rss_series> median_rep_series(const std::vector<const cell_record*>& ok) {
+    std::vector<const cell_record*> with;
+    for (const cell_record* c : ok)
+        if (c->measured->metrics.series && !c->measured->metrics.series->t_ms.empty()) with.push_back(c);
+    if (with.empty()) return std::nullopt;
+    std::stable_sort(with.begin(), with.end(), [](const cell_record* a, const cell_record* b) {
+        return *a->measured->metrics.ns_per_op < *b->measured->metrics.ns_per_op;
+    });
+    return with[(with.size() - 1) / 2]->measured->metrics.series;
+}
+
+summary_row summarize_row(const std::string& allocator, const std::vector<const cell_record*>& cells) {
+    summary_row r;
+    r.allocator = allocator;
+    std::vector<const cell_record*> ok;
+    std::vector<double> throughput;
+    for (const cell_record* c : cells) {
+        if (!c->ok()) {
+            if (r.not_ok.empty()) r.not_ok = fmt::format("{}: {}", to_string(c->status), c->reason.value_or(""));
+            continue;
+        }
+        ok.push_back(c);
+        const cell_metrics& m = c->measured->metrics;
+        r.ns_per_op.push_back(*m.ns_per_op);
+        if (m.peak_rss_bytes) r.peak_rss_bytes.push_back(static_cast<double>(*m.peak_rss_bytes));
+        if (m.wall_s > 0) throughput.push_back(static_cast<double>(m.ops) / m.wall_s);
+    }
+    r.status = ok.empty() ? commonest(cells) : cell_status::ok;
+    r.time.stats = summarize(r.ns_per_op);
+    r.rss.stats = summarize(r.peak_rss_bytes);
+    r.throughput = summarize(throughput);
+    r.latency_alloc = latency_median(ok, true);
+    r.latency_free = latency_median(ok, false);
+    r.median_rep_series = median_rep_series(ok);
+    r.few_reps = r.ok() && r.time.stats.n < few_repetitions;
+    r.noisy = r.ok() && r.time.stats.cv > high_cv;
+    return r;
+}
+
+/// Ratios of `mine` to the baseline's median, and the test against its values.
+void compare_with(metric_summary& mine, const std::vector<double>& values, const metric_summary& base,
+                  const std::vector<double>& base_values, bool is_baseline) {
+    if (mine.stats.n == 0 || base.stats.n == 0 || !(base.stats.median > 0)) return;
+    mine.ratio = mine.stats.median / base.stats.median;
+    mine.ratio_low = mine.stats.ci_low / base.stats.median;
+    mine.ratio_high = mine.stats.ci_high / base.stats.median;
+    if (!is_baseline) mine.test = mann_whitney_u(values, base_values);
+}
+
+}  // namespace
+
+std::string short_version(const std::string& version) {
+    static const std::regex git_suffix("(-[0-9]+)?-g[0-9a-f]{6,}$");
+    return std::regex_replace(version, git_suffix, "");
+}
+
+run_summary summarize_run(const results_document& doc) {
+    run_summary run;
+    run.alpha = default_alpha;
+    run.few_repetitions = few_repetitions;
+    run.high_cv = high_cv;
+    const auto& cells = doc.cells;
+    const bool has_system = std::any_of(cells.begin(), cells.end(), [](const cell_record& c) { return c.allocator == "system"; });
+    if (!cells.empty()) run.baseline = has_system ? "system" : cells[0].allocator;
+
+    // Groups in first-seen order; each row's cells in run order.
+    std::map<std::pair<std::string, unsigned>, std::size_t> group_of;
+    std::vector<std::vector<std::pair<std::string, std::vector<const cell_record*>>>> members;
+    std::size_t largest = 0;
+    for (const cell_record& c : cells) {
+        if (std::find(run.workloads.begin(), run.workloads.end(), c.workload) == run.workloads.end()) run.workloads.push_back(c.workload);
+        if (std::none_of(run.allocators.begin(), run.allocators.end(), [&](const allocator_label& l) { return l.name == c.allocator; }))
+            run.allocators.push_back(make_label(doc, c.allocator));
+        auto [slot, added] = group_of.try_emplace({c.workload, c.threads}, run.groups.size());
+        if (added) {
+            run.groups.push_back({c.workload, c.threads, {}});
+            members.emplace_back();
+        }
+        auto& rows = members[slot->second];
+        auto it = std::find_if(rows.begin(), rows.end(), [&](const auto& r) { return r.first == c.allocator; });
+        if (it == rows.end()) it = rows.insert(rows.end(), {c.allocator, {}});
+        it->second.push_back(&c);
+        largest = std::max(largest, it->second.size());
+    }
+    run.reps = doc.env.reps > 0 ? doc.env.reps : static_cast<unsigned>(largest);
+
+    for (std::size_t g = 0; g < run.groups.size(); ++g) {
+        auto& rows = run.groups[g].rows;
+        for (const auto& [allocator, group_cells] : members[g]) rows.push_back(summarize_row(allocator, group_cells));
+        const auto base = std::find_if(rows.begin(), rows.end(), [&](const summary_row& r) { return r.allocator == run.baseline && r.ok(); });
+        if (base == rows.end()) continue;
+        const summary_row base_row = *base;
+        for (summary_row& r : rows) {
+            if (!r.ok()) continue;
+            const bool is_base = r.allocator == run.baseline;
+            compare_with(r.time, r.ns_per_op, base_row.time, base_row.ns_per_op, is_base);
+            compare_with(r.rss, r.peak_rss_bytes, base_row.rss, base_row.peak_rss_bytes, is_base);
+        }
+    }
+    return run;
+}
+
+std::string ci_coverage_text(const run_summary& run) {
+    std::map<std::size_t, double> levels;  // repetitions -> the interval's coverage
+    for (const summary_group& g : run.groups)
+        for (const summary_row& r : g.rows)
+            if (r.ok()) levels[r.time.stats.n] = r.time.stats.ci_level;
+    std::string text;
+    for (const auto& [n, level] : levels)
+        text += fmt::format("{}{:.1f}% at {} rep{}", text.empty() ? "" : ", ", 100 * level, n, n == 1 ? "" : "s");
+    return text;
+}
+
+const allocator_label& label_of(const run_summary& run, const std::string& allocator) {
+    for (const allocator_label& l : run.allocators)
+        if (l.name == allocator) return l;
+    static const allocator_label none;
+    return none;
+}
+
+}  // namespace allocmeter

@@ -1,0 +1,289 @@
+// The child's side of a cell: check who serves malloc, run the workload (or replay the trace)
+// once between two usage snapshots, and fill the typed measurement the protocol sends back.
+#include "harness/cell/run_cell.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <stdexcept>
+#include <fmt/format.h>
+
+#include "allocators/malloc_allocator.hpp"
+#include "harness/run/child_process.hpp"
+#include "harness/cell/library_probe.hpp"
+#include "harness/os/perf_counters.hpp"
+#include "harness/os/rss_sampler.hpp"
+#include "harness/cell/registry.hpp"
+#include "harness/os/self_stats.hpp"
+#include "workloads/trace/replay_plan_file.hpp"
+
+namespace allocmeter {
+
+namespace {
+
+/// What every cell measures, whatever its workload.
+struct measured {
+    double wall_s = 0;
+    std::uint64_t ops = 0;
+    std::uint64_t checksum = 0;
+    std::int64_t peak_live_bytes = 0;
+    std::optional<allocator_stats> stats;
+    latency_histogram alloc_ticks, free_ticks;
+};
+
+/// Takes rusage, and runs the perf counters and the RSS sampler, at the edges of the timed region.
+class usage_region final : public timed_region {
+public:
+    usage_region(perf_counters& counters, rss_sampler& sampler, bool external)
+        : counters_(counters), sampler_(sampler), external_(external) {}
+    void begin(const live_board& live) override {
+        sampler_.start(&live.live);
+        before = read_usage();
+        counters_.start();
+        ticks0_ = read_ticks();
+        clock0_ = std::chrono::steady_clock::now();
+    }
+    void end() override {
+        const std::uint64_t ticks = read_ticks();
+        const auto clock = std::chrono::steady_clock::now();
+        const double ns = std::chrono::duration<double, std::nano>(clock - clock0_).count();
+        ticks_per_ns = ns > 0 ? static_cast<double>(ticks - ticks0_) / ns : 0;
+        counters_.stop();
+        after = read_usage();
+        sampler_.stop();
+        if (external_) malloc_stats = read_malloc_stats();  // at the end of the timed work, as reference stats are
+    }
+    usage_snapshot before, after;
+    malloc_report malloc_stats;
+    double ticks_per_ns = 0;  ///< the time-stamp counter's rate over the region
+
+private:
+    std::uint64_t ticks0_ = 0;
+    std::chrono::steady_clock::time_point clock0_;
+    perf_counters& counters_;
+    rss_sampler& sampler_;
+    bool external_;
+};
+
+/// Sampled latency percentiles in ns, for allocations and frees; none when sampling was off.
+std::optional<latency_metrics> latency_of(const measured& m, std::uint64_t every, double ticks_per_ns) {
+    if (every == 0 || ticks_per_ns <= 0) return std::nullopt;
+    const auto one = [&](const latency_histogram& h) -> std::optional<latency_percentiles> {
+        if (h.count() == 0) return std::nullopt;
+        const auto ns = [&](double ticks) { return ticks / ticks_per_ns; };
+        return latency_percentiles{h.count(),           ns(h.quantile(0.5)),   ns(h.quantile(0.9)),
+                                   ns(h.quantile(0.99)), ns(h.quantile(0.999)), ns(static_cast<double>(h.max()))};
+    };
+    return latency_metrics{every, ticks_per_ns, one(m.alloc_ticks), one(m.free_ticks)};
+}
+
+allocator_report library_report(const malloc_report& r) {
+    allocator_report out{true, r.source.empty() ? std::nullopt : std::optional(r.source), r.fields, std::nullopt};
+    if (r.fields.empty()) out.reason = r.reason;
+    return out;
+}
+
+std::optional<allocator_report> reference_report(const std::optional<allocator_stats>& s) {
+    if (!s) return std::nullopt;
+    return allocator_report{false,
+                            std::nullopt,
+                            {{"bytes_requested", s->bytes_requested},
+                             {"bytes_reserved", s->bytes_reserved},
+                             {"chunks", s->chunks},
+                             {"blocks", s->blocks}},
+                            std::nullopt};
+}
+
+/// Peak RSS growth over peak live bytes; its time-weighted mean over the series (while live
+/// bytes are above zero); and RSS after the purge over the same peak. Byte counts below zero
+/// are unknown; a figure that needs one is none.
+fragmentation_metrics fragmentation_of(double baseline, double peak_rss, std::int64_t peak_live, const rss_sampler& sampler,
+                                       double purged_rss) {
+    const auto ratio = [&](double rss) -> std::optional<double> {
+        if (baseline < 0 || rss < 0 || peak_live <= 0) return std::nullopt;
+        return (rss - baseline) / static_cast<double>(peak_live);
+    };
+    std::optional<double> mean;
+    if (baseline >= 0 && sampler.available()) {
+        const std::vector<rss_sample> s = sampler.samples();
+        double weighted = 0, span = 0;
+        for (std::size_t i = 1; i < s.size(); ++i) {
+            if (s[i - 1].live_bytes <= 0) continue;
+            const double dt = static_cast<double>(s[i].t_ns - s[i - 1].t_ns);
+            weighted += dt * (static_cast<double>(s[i - 1].rss_bytes) - baseline) / static_cast<double>(s[i - 1].live_bytes);
+            span += dt;
+        }
+        if (span > 0) mean = weighted / span;
+    }
+    return {ratio(peak_rss), mean, ratio(purged_rss)};
+}
+
+/// The RSS series: at most max_points samples (evenly thinned, the last one kept).
+std::optional<rss_series> series_of(const rss_sampler& sampler, std::size_t max_points = 128) {
+    if (!sampler.available()) return std::nullopt;
+    const std::vector<rss_sample> all = sampler.samples();
+    const std::size_t step = all.size() <= max_points ? 1 : (all.size() + max_points - 1) / max_points;
+    rss_series out{static_cast<double>(sampler.interval().count()) / 1000.0, all.size(), {}, {}, {}};
+    for (std::size_t i = 0; i < all.size(); i += step) {
+        const rss_sample& x = (i + step >= all.size()) ? all.back() : all[i];
+        out.t_ms.push_back(static_cast<double>(x.t_ns) * 1e-6);
+        out.rss_bytes.push_back(x.rss_bytes);
+        out.live_bytes.push_back(x.live_bytes);
+    }
+    return out;
+}
+
+smaps_metrics smaps_of(const smaps_rollup& r) {
+    const auto v = [](std::int64_t x) { return x < 0 ? std::nullopt : std::optional(x); };
+    return {v(r.rss), v(r.anonymous), v(r.lazy_free), v(r.anon_huge_pages)};
+}
+
+/// The `pmu` metrics: each counter's value, per operation, the share of the region it was
+/// counting, or none with the reason; and instructions per cycle where both counted.
+pmu_metrics pmu_of(const std::vector<counter_reading>& readings, std::uint64_t ops) {
+    pmu_metrics out;
+    std::optional<double> cycles, instructions;
+    for (const counter_reading& r : readings) {
+        if (r.value)
+            out.counters.push_back({r.name, r.value, ops > 0 ? std::optional(*r.value / static_cast<double>(ops)) : std::nullopt,
+                                    r.running, std::nullopt});
+        else
+            out.counters.push_back({r.name, std::nullopt, std::nullopt, std::nullopt, r.reason});
+        if (r.name == "cycles") cycles = r.value;
+        if (r.name == "instructions") instructions = r.value;
+    }
+    if (cycles && instructions && *cycles > 0) out.ipc = *instructions / *cycles;
+    return out;
+}
+
+/// Runs a registered synthetic workload.
+std::optional<measured> run_synthetic(const cell_request& request, timed_region* region) {
+    const cell_runner run = find_runner(request.runner, request.workload);
+    if (run == nullptr) {
+        fmt::print(stderr, "no runner for allocator type '{}' and workload '{}'\n", request.runner, request.workload);
+        return std::nullopt;
+    }
+    const workload_result r = run(request.config, region);
+    return measured{r.wall_s, r.ops, r.checksum, r.peak_live_bytes, r.stats, r.alloc_ticks, r.free_ticks};
+}
+
+/// Replays request.trace with its mapped plan; fills `about`.
+std::optional<measured> run_trace(const cell_request& request, const trace::replay_view& plan, timed_region* region,
+                                  trace_cell& about) {
+    const trace_runner run = find_trace_runner(request.runner);
+    if (run == nullptr) {
+        fmt::print(stderr, "allocator type '{}' cannot replay traces (it has no individual free)\n", request.runner);
+        return std::nullopt;
+    }
+    const trace_run r = run(plan, request.trace.touch, region, request.config.latency_every);
+    about.leaked_objects = r.replay.leaked_objects;
+    about.complete = r.replay.complete;
+    if (!r.replay.complete) {
+        fmt::print(stderr, "the replay of {} did not complete: a step did not run or an object was not freed\n",
+                   request.trace.path);
+        return std::nullopt;
+    }
+    return measured{r.replay.wall_s, r.replay.ops,         r.replay.checksum,   r.replay.peak_live_bytes,
+                    r.stats,         r.replay.alloc_ticks, r.replay.free_ticks};
+}
+
+}  // namespace
+
+int run_cell(const cell_request& request) {
+    const bool external = request.runner == malloc_runner_name;  // malloc, from a preload or glibc
+    cell_measurement out;
+    if (external) {
+        const library_identity id = identify_malloc();
+        const bool expected = request.expect_library == "libc"
+                                  ? id.is_libc
+                                  : id.path == canonical_path(request.expect_library);
+        if (!expected) {
+            fmt::print(stderr, "malloc is served by {}, not by {} as asked (was LD_PRELOAD ignored?)\n",
+                       id.path.empty() ? "an unknown object" : id.path,
+                       request.expect_library == "libc" ? "glibc" : request.expect_library);
+            return 2;
+        }
+        const auto freed_by = malloc_allocator::bind_sized_free();
+        out.library = library_info{id.path, id.version.empty() ? std::nullopt : std::optional(id.version), id.version_source,
+                                   std::string(malloc_allocator::name(freed_by))};
+    }
+
+    // A trace's plan was built by the parent; it is mapped here (never allocated from the
+    // allocator under test) before the baseline and the peak reset.
+    const bool is_trace = request.workload == trace_workload_name;
+    std::optional<trace::mapped_plan> plan;
+    if (is_trace) {
+        try {
+            plan.emplace(request.trace.plan_path);
+        } catch (const trace::trace_error& e) {
+            fmt::print(stderr, "{}\n", e.what());
+            return 2;
+        }
+        out.trace = trace_cell{request.trace.path,
+                               std::string(trace::to_string(request.trace.order)),
+                               std::string(trace::to_string(request.trace.touch)),
+                               plan->view().threads.size(),
+                               plan->steps(),
+                               plan->dependencies(),
+                               plan->peak_live_bytes()};
+    }
+
+    // Opened before the workload starts its threads, so every worker inherits them.
+    std::vector<counter_spec> specs;
+    try {
+        specs = cell_counters(request.pmu_events);
+    } catch (const std::invalid_argument& e) {
+        fmt::print(stderr, "--pmu-events: {}\n", e.what());
+        return 2;
+    }
+    // The sampler's thread starts before the counters open, so they do not count it.
+    rss_sampler sampler(request.sample_interval);
+    perf_counters counters(specs);
+    const bool peak_reset = reset_peak_rss();
+    const auto baseline = read_rss();
+    usage_region usage(counters, sampler, external);
+    const std::optional<measured> r =
+        is_trace ? run_trace(request, plan->view(), &usage, *out.trace) : run_synthetic(request, &usage);
+    if (!r) return 2;
+    const auto end = read_rss();
+    const smaps_rollup rollup = read_smaps_rollup();
+    // The workload has freed everything it held; a library may still hold it as free memory.
+    const std::string purged_by = external ? purge_malloc() : "the instance was destroyed";
+    const auto purged = read_rss();
+    const double peak_rss = end ? static_cast<double>(end->hwm_bytes) : -1;
+    const double base_rss = baseline ? static_cast<double>(baseline->rss_bytes) : -1;
+    const double purged_rss = purged ? static_cast<double>(purged->rss_bytes) : -1;
+
+    const auto& u0 = usage.before;
+    const auto& u1 = usage.after;
+    cell_metrics& m = out.metrics;
+    m.wall_s = r->wall_s;
+    m.user_s = u1.user_s - u0.user_s;
+    m.sys_s = u1.sys_s - u0.sys_s;
+    m.ops = r->ops;
+    // No operations, no time per operation: the parent fails such a cell rather than show a zero.
+    if (r->ops > 0) m.ns_per_op = r->wall_s * 1e9 / static_cast<double>(r->ops);
+    if (end) m.peak_rss_bytes = end->hwm_bytes;
+    m.minor_faults = u1.minor_faults - u0.minor_faults;
+    m.major_faults = u1.major_faults - u0.major_faults;
+    m.switches = {u1.voluntary_switches - u0.voluntary_switches, u1.involuntary_switches - u0.involuntary_switches};
+    m.peak_live_bytes = r->peak_live_bytes;
+    m.pmu = pmu_of(counters.read(), r->ops);
+    m.latency = latency_of(*r, request.config.latency_every, usage.ticks_per_ns);
+    m.series = series_of(sampler);
+    m.smaps = smaps_of(rollup);
+    if (purged) m.post_purge_rss_bytes = purged->rss_bytes;
+    if (!purged_by.empty()) m.purge = purged_by;
+    m.fragmentation = fragmentation_of(base_rss, peak_rss, r->peak_live_bytes, sampler, purged_rss);
+    out.op_checksum = fmt::format("{:016x}", r->checksum);
+    if (baseline) out.baseline_rss_bytes = baseline->rss_bytes;
+    out.peak_rss_from = peak_reset ? "workload start" : "process start";
+    out.allocator_stats = external ? std::optional(library_report(usage.malloc_stats)) : reference_report(r->stats);
+    if (!send_result(out)) {
+        std::perror("writing the cell result");
+        return 2;
+    }
+    return 0;
+}
+
+}  // namespace allocmeter

@@ -1,0 +1,268 @@
+// The typed results record: a run's environment, its cells and their metrics, and the
+// per-group summary derived from them. Everything that reads or writes results (the cell, the
+// parent, the CSV, the table, compare, the report and the charts) uses these types; their JSON
+// form (schema allocmeter-results/1) lives in record_json.cpp alone.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "harness/analysis/statistics.hpp"
+
+namespace allocmeter {
+
+inline constexpr std::string_view results_schema = "allocmeter-results/1";
+
+/// How a cell ended.
+enum class cell_status { ok, failed, timeout, skipped };
+
+std::string_view to_string(cell_status s);
+
+/// The library that served malloc in a cell, as the cell found it.
+struct library_info {
+    std::string path;
+    std::optional<std::string> version;  ///< as the library reports it; none when it has no way to
+    std::string version_source;          ///< the call it came from
+    std::string free_function;           ///< the free the cell called (sized where the library has one)
+};
+
+/// One perf counter: its value, or none and the reason.
+struct counter_value {
+    std::string name;
+    std::optional<double> value, per_op, running;  ///< running: the share of the region it counted
+    std::optional<std::string> reason;
+};
+
+struct pmu_metrics {
+    std::vector<counter_value> counters;
+    std::optional<double> ipc;  ///< instructions per cycle, where both counted
+};
+
+/// Sampled latency of one operation, in ns.
+struct latency_percentiles {
+    std::uint64_t samples = 0;
+    double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
+};
+
+struct latency_metrics {
+    std::uint64_t every = 0;  ///< one operation in this many was timed
+    double ticks_per_ns = 0;
+    std::optional<latency_percentiles> alloc, free;
+};
+
+/// RSS and live requested bytes over the timed region.
+struct rss_series {
+    double interval_ms = 0;
+    std::uint64_t samples = 0;  ///< taken; the vectors hold at most a thinned subset
+    std::vector<double> t_ms;
+    std::vector<std::int64_t> rss_bytes, live_bytes;
+};
+
+struct smaps_metrics {
+    std::optional<std::int64_t> rss_bytes, anonymous_bytes, lazy_free_bytes, anon_huge_pages_bytes;
+};
+
+/// RSS growth over peak live bytes: at the peak, time-weighted, and after the purge.
+struct fragmentation_metrics {
+    std::optional<double> peak, time_weighted_mean, post_purge;
+};
+
+struct context_switches {
+    std::uint64_t voluntary = 0, involuntary = 0;
+};
+
+/// What a cell measured in its timed region.
+struct cell_metrics {
+    double wall_s = 0, user_s = 0, sys_s = 0;
+    std::uint64_t ops = 0;
+    std::optional<double> ns_per_op;  ///< none when the cell made no operations
+    std::optional<std::uint64_t> peak_rss_bytes;
+    std::uint64_t minor_faults = 0, major_faults = 0;
+    context_switches switches;
+    std::int64_t peak_live_bytes = 0;
+    pmu_metrics pmu;
+    std::optional<latency_metrics> latency;
+    std::optional<rss_series> series;
+    smaps_metrics smaps;
+    std::optional<std::uint64_t> post_purge_rss_bytes;
+    std::optional<std::string> purge;  ///< the call that returned free memory, if any
+    fragmentation_metrics fragmentation;
+};
+
+/// What the allocator says about its heap: a reference allocator's counters, or the serving
+/// library's own statistics call (source) with its named fields, or the reason it has none.
+struct allocator_report {
+    bool from_library = false;
+    std::optional<std::string> source;
+    std::vector<std::pair<std::string, std::uint64_t>> fields;
+    std::optional<std::string> reason;
+};
+
+/// How a trace cell replayed.
+struct trace_cell {
+    std::string path, replay, touch;
+    std::uint64_t replay_threads = 0, steps = 0, dependencies = 0, recorded_peak_live_bytes = 0;
+    std::uint64_t leaked_objects = 0;
+    bool complete = false;
+};
+
+/// What a child process reports for a cell that ran (the child -> parent half of the protocol).
+struct cell_measurement {
+    cell_metrics metrics;
+    std::string op_checksum;
+    std::optional<std::uint64_t> baseline_rss_bytes;
+    std::string peak_rss_from;  ///< "workload start", or "process start" when the reset was refused
+    std::optional<allocator_report> allocator_stats;
+    std::optional<library_info> library;
+    std::optional<trace_cell> trace;
+};
+
+/// One allocator x workload x threads x repetition.
+struct cell_record {
+    std::string allocator, workload;
+    unsigned threads = 1, rep = 1;
+    std::uint64_t seed = 0;
+    std::string scale;
+    cell_status status = cell_status::ok;
+    std::optional<std::string> reason;
+    std::optional<cell_measurement> measured;  ///< present when the cell ran to a result
+    std::optional<double> cell_wall_s;         ///< the child process's lifetime; none when skipped
+
+    bool ok() const { return status == cell_status::ok && measured.has_value(); }
+};
+
+/// A trace workload of the run.
+struct trace_env {
+    std::string workload, path;
+    unsigned threads = 1;
+    std::uint64_t steps = 0, recorded_peak_live_bytes = 0;
+};
+
+/// This host and build.
+struct host_env {
+    std::string host, kernel, machine, cpu_model;
+    unsigned cpus = 0;
+    std::optional<std::string> thp, cpu_governor;
+    long page_size = 0;
+    std::optional<int> perf_event_paranoid;
+    std::string compiler, compiler_flags, build_type, allocmeter_version, started_at;
+};
+
+/// The run's settings and what it learned about the host and libraries.
+struct run_env {
+    host_env host;
+    std::string command_line;
+    std::uint64_t seed = 0;
+    std::string scale;
+    unsigned reps = 0;
+    std::vector<unsigned> threads;
+    std::vector<std::string> pmu_events;
+    double sample_ms = 0;
+    std::uint64_t latency_every = 0;
+    std::optional<std::string> touch, replay;  ///< set when the run has traces
+    std::vector<trace_env> traces;
+    std::map<std::string, library_info> allocators;  ///< external ones, by name, from their first ok cell
+    std::map<std::string, std::string> allocator_kinds;  ///< every allocator run: reference, external or user
+    std::optional<std::vector<std::string>> pmu_opened;  ///< counters that gave a value in the first ok cell
+};
+
+// ----- the summary: per workload x threads x allocator, computed once (analysis/summary.cpp)
+
+/// A metric's repetitions against the baseline's.
+struct metric_summary {
+    sample_summary stats;
+    std::optional<double> ratio, ratio_low, ratio_high;  ///< median and CI ends over the baseline's median
+    std::optional<mann_whitney> test;                     ///< against the baseline; none on the baseline's row
+};
+
+/// One allocator in one workload x threads group.
+struct summary_row {
+    std::string allocator;
+    cell_status status = cell_status::ok;  ///< ok when any rep is; else the commonest status
+    std::string not_ok;                    ///< "skipped: why", from the first cell that did not run
+    std::vector<double> ns_per_op;         ///< the ok reps, in run order
+    std::vector<double> peak_rss_bytes;
+    metric_summary time, rss;
+    sample_summary throughput;                  ///< operations per second
+    std::optional<latency_percentiles> latency_alloc, latency_free;  ///< each percentile's median over the ok reps
+    std::optional<rss_series> median_rep_series;  ///< the series of the rep with the median ns/op
+    bool few_reps = false, noisy = false;
+
+    bool ok() const { return !ns_per_op.empty(); }
+};
+
+struct summary_group {
+    std::string workload;
+    unsigned threads = 1;
+    std::vector<summary_row> rows;  ///< in the order the allocators first ran
+};
+
+/// How an allocator is named on every table and chart.
+struct allocator_label {
+    std::string name;
+    std::string kind;     ///< reference, external or user
+    std::string version;  ///< the serving library's, shortened; "" for reference allocators
+    std::string label;    ///< "jemalloc 5.3.0", "system (glibc 2.36)", "bump (reference)"
+};
+
+struct run_summary {
+    std::string baseline;  ///< system when the run has it, else the first allocator that ran
+    double alpha = 0;
+    std::size_t few_repetitions = 0;
+    double high_cv = 0;
+    unsigned reps = 0;
+    std::vector<allocator_label> allocators;  ///< in run order
+    std::vector<std::string> workloads;       ///< in run order
+    std::vector<summary_group> groups;
+};
+
+/// A whole results file.
+struct results_document {
+    std::string schema{results_schema};
+    std::string run_id;
+    run_env env;
+    std::vector<cell_record> cells;
+    std::optional<run_summary> summary;
+};
+
+/// A results file that is not what it should be; the message names the file, the cell and the field.
+struct results_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// ----- JSON (record_json.cpp)
+
+/// The document as JSON text, indented.
+std::string to_json_text(const results_document& doc);
+/// Parses a results file's text; throws results_error naming `file` (and the cell and field).
+results_document results_from_json_text(const std::string& text, const std::string& file);
+
+/// A child's measurement as JSON text, and back (the result channel of the cell protocol).
+std::string to_json_text(const cell_measurement& m);
+cell_measurement measurement_from_json_text(const std::string& text);
+
+/// The summary alone, as JSON text (the chart script's input, schema allocmeter-summary/1).
+std::string summary_json_text(const run_summary& s, const std::string& results_path);
+
+/// The CSV header and one cell's row (the same names as the JSON).
+const std::vector<std::string>& csv_columns();
+std::vector<std::string> csv_row(const cell_record& cell);
+
+/// A top-level numeric metric of a cell by its results name (ns_per_op, peak_rss_bytes, ...),
+/// for `compare --metric`; none when the name is unknown or the cell has no value.
+std::optional<double> metric_by_name(const cell_metrics& m, std::string_view name);
+/// The names metric_by_name knows.
+std::vector<std::string> metric_names();
+
+/// The env's settings as (results name, text) pairs, for the report's method table.
+std::vector<std::pair<std::string, std::string>> env_settings(const run_env& env);
+/// The host's facts as (results name, text) pairs, for the report's environment table.
+std::vector<std::pair<std::string, std::string>> host_facts(const host_env& host);
+
+}  // namespace allocmeter

@@ -1,0 +1,629 @@
+// The JSON form of the results record: the only file that spells the results' keys. Writing
+// is plain; reading is strict: a field that is missing or of the wrong type is a results_error
+// naming the file, the cell and the field, so no reader downstream meets a damaged value.
+#include <fmt/format.h>
+
+#include <climits>
+#include <nlohmann/json.hpp>
+
+#include "harness/results/record.hpp"
+
+namespace allocmeter {
+
+using json = nlohmann::json;
+
+namespace {
+
+// ----- reading, strictly
+
+/// Where a value sits, for messages: the file, the cell and the field path.
+struct place {
+    const std::string& file;
+    std::string cell;    ///< "cell 3 (system, frame, 1 thread, rep 2)", or "" outside the cells
+    std::string prefix;  ///< "metrics." inside an object
+
+    place in(std::string_view key) const { return {file, cell, prefix + std::string(key) + "."}; }
+
+    [[noreturn]] void fail(std::string_view key, std::string_view what) const {
+        throw results_error(fmt::format("{}: {}field '{}{}' {}; the file is damaged: rerun 'allocmeter run', or restore it",
+                                        file, cell.empty() ? "" : cell + ": ", prefix, key, what));
+    }
+};
+
+std::string_view type_name(const json& v) {
+    if (v.is_null()) return "null";
+    if (v.is_boolean()) return "a boolean";
+    if (v.is_number()) return "a number";
+    if (v.is_string()) return "a string";
+    if (v.is_array()) return "an array";
+    return "an object";
+}
+
+template <typename T>
+bool holds(const json& v) {
+    if constexpr (std::is_same_v<T, std::string>) return v.is_string();
+    else if constexpr (std::is_same_v<T, bool>) return v.is_boolean();
+    else if constexpr (std::is_same_v<T, double>) return v.is_number();
+    else if constexpr (std::is_same_v<T, unsigned>) return v.is_number_unsigned() && v.get<std::uint64_t>() <= UINT_MAX;
+    else if constexpr (std::is_unsigned_v<T>) return v.is_number_unsigned();
+    else if constexpr (std::is_integral_v<T>) return v.is_number_integer();
+    else return false;
+}
+
+template <typename T>
+std::string_view wanted() {
+    if constexpr (std::is_same_v<T, std::string>) return "a string";
+    else if constexpr (std::is_same_v<T, bool>) return "a boolean";
+    else if constexpr (std::is_same_v<T, double>) return "a number";
+    else if constexpr (std::is_unsigned_v<T>) return "a whole number of 0 or more";
+    else return "a whole number";
+}
+
+/// The object at `key` (which must be one).
+const json& object_at(const json& o, std::string_view key, const place& at) {
+    const auto it = o.find(key);
+    if (it == o.end()) at.fail(key, "is missing");
+    if (!it->is_object()) at.fail(key, fmt::format("is {}, not an object", type_name(*it)));
+    return *it;
+}
+
+/// A value that must be present and not null.
+template <typename T>
+T required(const json& o, std::string_view key, const place& at) {
+    const auto it = o.find(key);
+    if (it == o.end()) at.fail(key, "is missing");
+    if (!holds<T>(*it)) at.fail(key, fmt::format("is {}, not {}", type_name(*it), wanted<T>()));
+    return it->get<T>();
+}
+
+/// A value that must be present and may be null.
+template <typename T>
+std::optional<T> nullable(const json& o, std::string_view key, const place& at) {
+    const auto it = o.find(key);
+    if (it == o.end()) at.fail(key, "is missing");
+    if (it->is_null()) return std::nullopt;
+    if (!holds<T>(*it)) at.fail(key, fmt::format("is {}, not {} or null", type_name(*it), wanted<T>()));
+    return it->get<T>();
+}
+
+/// A value that may be absent or null.
+template <typename T>
+std::optional<T> optional_value(const json& o, std::string_view key, const place& at) {
+    return o.contains(key) ? nullable<T>(o, key, at) : std::nullopt;
+}
+
+/// An array of T at `key`.
+template <typename T>
+std::vector<T> array_of(const json& o, std::string_view key, const place& at) {
+    const auto it = o.find(key);
+    if (it == o.end()) at.fail(key, "is missing");
+    if (!it->is_array()) at.fail(key, fmt::format("is {}, not an array", type_name(*it)));
+    std::vector<T> out;
+    for (std::size_t i = 0; i < it->size(); ++i) {
+        const json& v = (*it)[i];
+        if (!holds<T>(v)) at.fail(fmt::format("{}[{}]", key, i), fmt::format("is {}, not {}", type_name(v), wanted<T>()));
+        out.push_back(v.get<T>());
+    }
+    return out;
+}
+
+// ----- writing
+
+template <typename T>
+json or_null(const std::optional<T>& v) {
+    return v ? json(*v) : json(nullptr);
+}
+
+// ----- the parts, both ways
+
+constexpr std::pair<cell_status, std::string_view> status_names[] = {
+    {cell_status::ok, "ok"}, {cell_status::failed, "failed"}, {cell_status::timeout, "timeout"}, {cell_status::skipped, "skipped"}};
+
+cell_status status_from(const json& o, std::string_view key, const place& at) {
+    const std::string s = required<std::string>(o, key, at);
+    for (const auto& [status, name] : status_names)
+        if (name == s) return status;
+    at.fail(key, fmt::format("is '{}', not ok, failed, timeout or skipped", s));
+}
+
+json library_json(const library_info& l) {
+    return {{"path", l.path}, {"version", or_null(l.version)}, {"version_source", l.version_source},
+            {"free_function", l.free_function}};
+}
+
+library_info library_from(const json& o, const place& at) {
+    return {required<std::string>(o, "path", at), nullable<std::string>(o, "version", at),
+            required<std::string>(o, "version_source", at), required<std::string>(o, "free_function", at)};
+}
+
+std::optional<library_info> nullable_library(const json& o, std::string_view key, const place& at) {
+    if (!o.contains(key)) at.fail(key, "is missing");
+    if (o[key].is_null()) return std::nullopt;
+    return library_from(object_at(o, key, at), at.in(key));
+}
+
+json pmu_json(const pmu_metrics& p) {
+    json out = json::object();
+    for (const counter_value& c : p.counters)
+        out[c.name] = {{"value", or_null(c.value)}, {"per_op", or_null(c.per_op)}, {"running", or_null(c.running)},
+                       {"reason", or_null(c.reason)}};
+    out["ipc"] = or_null(p.ipc);
+    return out;
+}
+
+pmu_metrics pmu_from(const json& o, const place& at) {
+    pmu_metrics p;
+    for (const auto& [name, v] : o.items()) {
+        if (name == "ipc") continue;
+        const place here = at.in(name);
+        if (!v.is_object()) at.fail(name, fmt::format("is {}, not an object", type_name(v)));
+        p.counters.push_back({name, nullable<double>(v, "value", here), nullable<double>(v, "per_op", here),
+                              nullable<double>(v, "running", here), nullable<std::string>(v, "reason", here)});
+    }
+    p.ipc = nullable<double>(o, "ipc", at);
+    return p;
+}
+
+json percentiles_json(const latency_percentiles& p) {
+    return {{"samples", p.samples}, {"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"p999", p.p999}, {"max", p.max}};
+}
+
+latency_percentiles percentiles_from(const json& o, const place& at) {
+    return {required<std::uint64_t>(o, "samples", at), required<double>(o, "p50", at), required<double>(o, "p90", at),
+            required<double>(o, "p99", at),             required<double>(o, "p999", at), required<double>(o, "max", at)};
+}
+
+std::optional<latency_percentiles> nullable_percentiles(const json& o, std::string_view key, const place& at) {
+    if (!o.contains(key)) at.fail(key, "is missing");
+    if (o[key].is_null()) return std::nullopt;
+    return percentiles_from(object_at(o, key, at), at.in(key));
+}
+
+json optional_percentiles_json(const std::optional<latency_percentiles>& p) { return p ? percentiles_json(*p) : json(nullptr); }
+
+json series_json(const rss_series& s) {
+    return {{"interval_ms", s.interval_ms}, {"samples", s.samples}, {"t_ms", s.t_ms}, {"rss_bytes", s.rss_bytes},
+            {"live_bytes", s.live_bytes}};
+}
+
+rss_series series_from(const json& o, const place& at) {
+    rss_series s{required<double>(o, "interval_ms", at), required<std::uint64_t>(o, "samples", at),
+                 array_of<double>(o, "t_ms", at), array_of<std::int64_t>(o, "rss_bytes", at),
+                 array_of<std::int64_t>(o, "live_bytes", at)};
+    if (s.rss_bytes.size() != s.t_ms.size() || s.live_bytes.size() != s.t_ms.size())
+        at.fail("t_ms", "has a different length from rss_bytes or live_bytes");
+    return s;
+}
+
+json metrics_json(const cell_metrics& m) {
+    const smaps_metrics& r = m.smaps;
+    const fragmentation_metrics& f = m.fragmentation;
+    json latency = nullptr;
+    if (m.latency)
+        latency = {{"every", m.latency->every}, {"ticks_per_ns", m.latency->ticks_per_ns},
+                   {"alloc", optional_percentiles_json(m.latency->alloc)}, {"free", optional_percentiles_json(m.latency->free)}};
+    return {
+        {"wall_s", m.wall_s},
+        {"user_s", m.user_s},
+        {"sys_s", m.sys_s},
+        {"ops", m.ops},
+        {"ns_per_op", or_null(m.ns_per_op)},
+        {"peak_rss_bytes", or_null(m.peak_rss_bytes)},
+        {"minor_faults", m.minor_faults},
+        {"major_faults", m.major_faults},
+        {"context_switches", {{"voluntary", m.switches.voluntary}, {"involuntary", m.switches.involuntary}}},
+        {"peak_live_bytes", m.peak_live_bytes},
+        {"pmu", pmu_json(m.pmu)},
+        {"latency_ns", latency},
+        {"rss_series", m.series ? series_json(*m.series) : json(nullptr)},
+        {"smaps_rollup",
+         {{"rss_bytes", or_null(r.rss_bytes)},
+          {"anonymous_bytes", or_null(r.anonymous_bytes)},
+          {"lazy_free_bytes", or_null(r.lazy_free_bytes)},
+          {"anon_huge_pages_bytes", or_null(r.anon_huge_pages_bytes)}}},
+        {"post_purge_rss_bytes", or_null(m.post_purge_rss_bytes)},
+        {"purge", or_null(m.purge)},
+        {"fragmentation",
+         {{"peak", or_null(f.peak)}, {"time_weighted_mean", or_null(f.time_weighted_mean)}, {"post_purge", or_null(f.post_purge)}}},
+    };
+}
+
+cell_metrics metrics_from(const json& o, const place& at) {
+    cell_metrics m;
+    m.wall_s = required<double>(o, "wall_s", at);
+    m.user_s = required<double>(o, "user_s", at);
+    m.sys_s = required<double>(o, "sys_s", at);
+    m.ops = required<std::uint64_t>(o, "ops", at);
+    m.ns_per_op = nullable<double>(o, "ns_per_op", at);
+    m.peak_rss_bytes = nullable<std::uint64_t>(o, "peak_rss_bytes", at);
+    m.minor_faults = required<std::uint64_t>(o, "minor_faults", at);
+    m.major_faults = required<std::uint64_t>(o, "major_faults", at);
+    const json& cs = object_at(o, "context_switches", at);
+    m.switches = {required<std::uint64_t>(cs, "voluntary", at.in("context_switches")),
+                  required<std::uint64_t>(cs, "involuntary", at.in("context_switches"))};
+    m.peak_live_bytes = required<std::int64_t>(o, "peak_live_bytes", at);
+    m.pmu = pmu_from(object_at(o, "pmu", at), at.in("pmu"));
+    if (!o.contains("latency_ns")) at.fail("latency_ns", "is missing");
+    if (!o["latency_ns"].is_null()) {
+        const json& l = object_at(o, "latency_ns", at);
+        const place in = at.in("latency_ns");
+        m.latency = latency_metrics{required<std::uint64_t>(l, "every", in), required<double>(l, "ticks_per_ns", in),
+                                    nullable_percentiles(l, "alloc", in), nullable_percentiles(l, "free", in)};
+    }
+    if (!o.contains("rss_series")) at.fail("rss_series", "is missing");
+    if (!o["rss_series"].is_null()) m.series = series_from(object_at(o, "rss_series", at), at.in("rss_series"));
+    const json& r = object_at(o, "smaps_rollup", at);
+    const place in_r = at.in("smaps_rollup");
+    m.smaps = {nullable<std::int64_t>(r, "rss_bytes", in_r), nullable<std::int64_t>(r, "anonymous_bytes", in_r),
+               nullable<std::int64_t>(r, "lazy_free_bytes", in_r), nullable<std::int64_t>(r, "anon_huge_pages_bytes", in_r)};
+    m.post_purge_rss_bytes = nullable<std::uint64_t>(o, "post_purge_rss_bytes", at);
+    m.purge = nullable<std::string>(o, "purge", at);
+    const json& f = object_at(o, "fragmentation", at);
+    const place in_f = at.in("fragmentation");
+    m.fragmentation = {nullable<double>(f, "peak", in_f), nullable<double>(f, "time_weighted_mean", in_f),
+                       nullable<double>(f, "post_purge", in_f)};
+    return m;
+}
+
+json report_json(const allocator_report& r) {
+    json out = json::object();
+    if (r.from_library) out["source"] = or_null(r.source);
+    for (const auto& [name, bytes] : r.fields) out[name] = bytes;
+    if (r.reason) out["reason"] = *r.reason;
+    return out;
+}
+
+allocator_report report_from(const json& o, const place& at) {
+    allocator_report r;
+    r.from_library = o.contains("source");
+    if (r.from_library) r.source = nullable<std::string>(o, "source", at);
+    r.reason = optional_value<std::string>(o, "reason", at);
+    for (const auto& [name, v] : o.items())
+        if (name != "source" && name != "reason") r.fields.emplace_back(name, required<std::uint64_t>(o, name, at));
+    return r;
+}
+
+json trace_json(const trace_cell& t) {
+    return {{"path", t.path}, {"replay", t.replay}, {"touch", t.touch}, {"replay_threads", t.replay_threads},
+            {"steps", t.steps}, {"dependencies", t.dependencies}, {"recorded_peak_live_bytes", t.recorded_peak_live_bytes},
+            {"leaked_objects", t.leaked_objects}, {"complete", t.complete}};
+}
+
+trace_cell trace_from(const json& o, const place& at) {
+    return {required<std::string>(o, "path", at),
+            required<std::string>(o, "replay", at),
+            required<std::string>(o, "touch", at),
+            required<std::uint64_t>(o, "replay_threads", at),
+            required<std::uint64_t>(o, "steps", at),
+            required<std::uint64_t>(o, "dependencies", at),
+            required<std::uint64_t>(o, "recorded_peak_live_bytes", at),
+            required<std::uint64_t>(o, "leaked_objects", at),
+            required<bool>(o, "complete", at)};
+}
+
+/// The measurement's fields, merged into `out` (a cell object, or the child's own object).
+void put_measurement(json& out, const cell_measurement& m) {
+    out["metrics"] = metrics_json(m.metrics);
+    out["op_checksum"] = m.op_checksum;
+    out["baseline_rss_bytes"] = or_null(m.baseline_rss_bytes);
+    out["peak_rss_from"] = m.peak_rss_from;
+    out["allocator_stats"] = m.allocator_stats ? report_json(*m.allocator_stats) : json(nullptr);
+    out["library"] = m.library ? library_json(*m.library) : json(nullptr);
+    if (m.trace) out["trace"] = trace_json(*m.trace);
+}
+
+cell_measurement measurement_from(const json& o, const place& at) {
+    cell_measurement m;
+    m.metrics = metrics_from(object_at(o, "metrics", at), at.in("metrics"));
+    m.op_checksum = required<std::string>(o, "op_checksum", at);
+    m.baseline_rss_bytes = nullable<std::uint64_t>(o, "baseline_rss_bytes", at);
+    m.peak_rss_from = required<std::string>(o, "peak_rss_from", at);
+    if (!o.contains("allocator_stats")) at.fail("allocator_stats", "is missing");
+    if (!o["allocator_stats"].is_null())
+        m.allocator_stats = report_from(object_at(o, "allocator_stats", at), at.in("allocator_stats"));
+    m.library = nullable_library(o, "library", at);
+    if (o.contains("trace")) m.trace = trace_from(object_at(o, "trace", at), at.in("trace"));
+    return m;
+}
+
+json cell_json(const cell_record& c) {
+    json out = {{"allocator", c.allocator}, {"workload", c.workload}, {"threads", c.threads}, {"rep", c.rep},
+                {"seed", c.seed},           {"scale", c.scale},       {"status", to_string(c.status)},
+                {"reason", or_null(c.reason)}, {"metrics", nullptr},  {"library", nullptr}};
+    if (c.measured) put_measurement(out, *c.measured);
+    if (c.cell_wall_s) out["cell_wall_s"] = *c.cell_wall_s;
+    return out;
+}
+
+cell_record cell_from(const json& o, const std::string& file, std::size_t index) {
+    place at{file, fmt::format("cell {}", index), ""};
+    if (!o.is_object()) throw results_error(fmt::format("{}: cell {} is {}, not an object; the file is damaged", file, index, type_name(o)));
+    cell_record c;
+    c.allocator = required<std::string>(o, "allocator", at);
+    c.workload = required<std::string>(o, "workload", at);
+    c.threads = required<unsigned>(o, "threads", at);
+    c.rep = required<unsigned>(o, "rep", at);
+    at.cell = fmt::format("cell {} ({}, {}, {} thread{}, rep {})", index, c.allocator, c.workload, c.threads,
+                          c.threads == 1 ? "" : "s", c.rep);
+    c.seed = required<std::uint64_t>(o, "seed", at);
+    c.scale = required<std::string>(o, "scale", at);
+    c.status = status_from(o, "status", at);
+    c.reason = nullable<std::string>(o, "reason", at);
+    c.cell_wall_s = optional_value<double>(o, "cell_wall_s", at);
+    if (!o.contains("metrics")) at.fail("metrics", "is missing");
+    if (c.status == cell_status::ok) {
+        c.measured = measurement_from(o, at);
+        if (!c.measured->metrics.ns_per_op) at.fail("metrics.ns_per_op", "is null in an ok cell");
+    } else if (!o["metrics"].is_null()) {
+        at.fail("metrics", fmt::format("is set in a cell whose status is {}", to_string(c.status)));
+    }
+    return c;
+}
+
+json host_json(const host_env& h) {
+    return {{"host", h.host},
+            {"kernel", h.kernel},
+            {"machine", h.machine},
+            {"cpu_model", h.cpu_model},
+            {"cpus", h.cpus},
+            {"thp", or_null(h.thp)},
+            {"page_size", h.page_size},
+            {"cpu_governor", or_null(h.cpu_governor)},
+            {"perf_event_paranoid", or_null(h.perf_event_paranoid)},
+            {"compiler", h.compiler},
+            {"compiler_flags", h.compiler_flags},
+            {"build_type", h.build_type},
+            {"allocmeter_version", h.allocmeter_version},
+            {"started_at", h.started_at}};
+}
+
+host_env host_from(const json& o, const place& at) {
+    host_env h;
+    h.host = required<std::string>(o, "host", at);
+    h.kernel = required<std::string>(o, "kernel", at);
+    h.machine = required<std::string>(o, "machine", at);
+    h.cpu_model = required<std::string>(o, "cpu_model", at);
+    h.cpus = required<unsigned>(o, "cpus", at);
+    h.thp = nullable<std::string>(o, "thp", at);
+    h.page_size = required<long>(o, "page_size", at);
+    h.cpu_governor = nullable<std::string>(o, "cpu_governor", at);
+    h.perf_event_paranoid = nullable<int>(o, "perf_event_paranoid", at);
+    h.compiler = required<std::string>(o, "compiler", at);
+    h.compiler_flags = required<std::string>(o, "compiler_flags", at);
+    h.build_type = required<std::string>(o, "build_type", at);
+    h.allocmeter_version = required<std::string>(o, "allocmeter_version", at);
+    h.started_at = required<std::string>(o, "started_at", at);
+    return h;
+}
+
+json env_json(const run_env& e) {
+    json out = host_json(e.host);
+    out["command_line"] = e.command_line;
+    out["seed"] = e.seed;
+    out["scale"] = e.scale;
+    out["reps"] = e.reps;
+    out["threads"] = e.threads;
+    out["pmu_events"] = e.pmu_events;
+    out["sample_ms"] = e.sample_ms;
+    out["latency_every"] = e.latency_every;
+    if (!e.traces.empty()) {
+        out["touch"] = or_null(e.touch);
+        out["replay"] = or_null(e.replay);
+        out["traces"] = json::array();
+        for (const trace_env& t : e.traces)
+            out["traces"].push_back({{"workload", t.workload}, {"path", t.path}, {"threads", t.threads}, {"steps", t.steps},
+                                     {"recorded_peak_live_bytes", t.recorded_peak_live_bytes}});
+    }
+    out["allocators"] = json::object();
+    for (const auto& [name, lib] : e.allocators) out["allocators"][name] = library_json(lib);
+    out["allocator_kinds"] = e.allocator_kinds;
+    if (e.pmu_opened) out["pmu_opened"] = *e.pmu_opened;
+    return out;
+}
+
+run_env env_from(const json& o, const place& at) {
+    run_env e;
+    e.host = host_from(o, at);
+    e.command_line = required<std::string>(o, "command_line", at);
+    e.seed = required<std::uint64_t>(o, "seed", at);
+    e.scale = required<std::string>(o, "scale", at);
+    e.reps = required<unsigned>(o, "reps", at);
+    e.threads = array_of<unsigned>(o, "threads", at);
+    e.pmu_events = array_of<std::string>(o, "pmu_events", at);
+    e.sample_ms = required<double>(o, "sample_ms", at);
+    e.latency_every = required<std::uint64_t>(o, "latency_every", at);
+    if (o.contains("traces")) {
+        e.touch = nullable<std::string>(o, "touch", at);
+        e.replay = nullable<std::string>(o, "replay", at);
+        const json& traces = o["traces"];
+        if (!traces.is_array()) at.fail("traces", "is not an array");
+        for (std::size_t i = 0; i < traces.size(); ++i) {
+            const place in = at.in(fmt::format("traces[{}]", i));
+            e.traces.push_back({required<std::string>(traces[i], "workload", in), required<std::string>(traces[i], "path", in),
+                                required<unsigned>(traces[i], "threads", in), required<std::uint64_t>(traces[i], "steps", in),
+                                required<std::uint64_t>(traces[i], "recorded_peak_live_bytes", in)});
+        }
+    }
+    for (const auto& [name, lib] : object_at(o, "allocators", at).items())
+        e.allocators[name] = library_from(lib, at.in("allocators").in(name));
+    // Added after the first results files: absent in older ones, where readers infer the kind.
+    if (o.contains("allocator_kinds"))
+        for (const auto& [name, kind] : object_at(o, "allocator_kinds", at).items())
+            e.allocator_kinds[name] = required<std::string>(o["allocator_kinds"], name, at.in("allocator_kinds"));
+    if (o.contains("pmu_opened")) e.pmu_opened = array_of<std::string>(o, "pmu_opened", at);
+    return e;
+}
+
+json stats_json(const sample_summary& s) {
+    if (s.n == 0) return nullptr;
+    return {{"n", s.n}, {"median", s.median}, {"ci_low", s.ci_low}, {"ci_high", s.ci_high}, {"ci_level", s.ci_level}, {"cv", s.cv}};
+}
+
+json metric_summary_json(const metric_summary& m) {
+    json out = stats_json(m.stats);
+    if (out.is_null()) return out;
+    out["ratio"] = or_null(m.ratio);
+    out["ratio_ci_low"] = or_null(m.ratio_low);
+    out["ratio_ci_high"] = or_null(m.ratio_high);
+    out["p_value"] = m.test ? json(m.test->p_value) : json(nullptr);
+    return out;
+}
+
+json summary_json(const run_summary& s) {
+    json allocators = json::array();
+    for (const allocator_label& a : s.allocators)
+        allocators.push_back({{"name", a.name}, {"kind", a.kind}, {"version", a.version}, {"label", a.label}});
+    json groups = json::array();
+    for (const summary_group& g : s.groups) {
+        json rows = json::array();
+        for (const summary_row& r : g.rows)
+            rows.push_back({{"allocator", r.allocator},
+                            {"status", to_string(r.status)},
+                            {"not_ok", r.not_ok},
+                            {"time", metric_summary_json(r.time)},
+                            {"rss", metric_summary_json(r.rss)},
+                            {"throughput", stats_json(r.throughput)},
+                            {"latency_alloc", optional_percentiles_json(r.latency_alloc)},
+                            {"latency_free", optional_percentiles_json(r.latency_free)},
+                            {"median_rep_series", r.median_rep_series ? series_json(*r.median_rep_series) : json(nullptr)},
+                            {"few_reps", r.few_reps},
+                            {"noisy", r.noisy}});
+        groups.push_back({{"workload", g.workload}, {"threads", g.threads}, {"rows", rows}});
+    }
+    return {{"baseline", s.baseline}, {"alpha", s.alpha}, {"few_repetitions", s.few_repetitions}, {"high_cv", s.high_cv},
+            {"reps", s.reps}, {"allocators", allocators}, {"workloads", s.workloads}, {"groups", groups}};
+}
+
+}  // namespace
+
+std::string_view to_string(cell_status s) {
+    for (const auto& [status, name] : status_names)
+        if (status == s) return name;
+    return "?";
+}
+
+std::string to_json_text(const results_document& doc) {
+    json cells = json::array();
+    for (const cell_record& c : doc.cells) cells.push_back(cell_json(c));
+    return json{{"schema", doc.schema}, {"run_id", doc.run_id}, {"env", env_json(doc.env)}, {"cells", std::move(cells)}}.dump(2);
+}
+
+results_document results_from_json_text(const std::string& text, const std::string& file) {
+    json j = json::parse(text, nullptr, false);
+    if (j.is_discarded())
+        throw results_error(file + ": not JSON (cut off or damaged); give the results.json that 'allocmeter run' wrote");
+    if (!j.is_object() || !j.contains("cells") || !j["cells"].is_array())
+        throw results_error(file + ": not an allocmeter results file (no \"cells\" array)");
+    const place at{file, "", ""};
+    results_document doc;
+    doc.schema = required<std::string>(j, "schema", at);
+    if (doc.schema != results_schema)
+        throw results_error(fmt::format("{}: schema '{}' is not one this allocmeter reads ({})", file, doc.schema, results_schema));
+    doc.run_id = required<std::string>(j, "run_id", at);
+    doc.env = env_from(object_at(j, "env", at), at.in("env"));
+    const json& cells = j["cells"];
+    for (std::size_t i = 0; i < cells.size(); ++i) doc.cells.push_back(cell_from(cells[i], file, i));
+    return doc;
+}
+
+std::string to_json_text(const cell_measurement& m) {
+    json out = json::object();
+    put_measurement(out, m);
+    return out.dump();
+}
+
+cell_measurement measurement_from_json_text(const std::string& text) {
+    const json j = json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) throw results_error("the cell's result is not a JSON object");
+    static const std::string channel = "the cell's result";
+    return measurement_from(j, place{channel, "", ""});
+}
+
+std::string summary_json_text(const run_summary& s, const std::string& results_path) {
+    json out = summary_json(s);
+    out["schema"] = "allocmeter-summary/1";
+    out["results"] = results_path;
+    return out.dump(1);
+}
+
+const std::vector<std::string>& csv_columns() {
+    static const std::vector<std::string> columns{
+        "allocator", "workload", "threads", "rep", "status", "reason", "wall_s", "user_s", "sys_s", "ops",
+        "ns_per_op", "peak_rss_bytes", "minor_faults", "major_faults", "peak_live_bytes", "op_checksum",
+        "library_version"};
+    return columns;
+}
+
+std::vector<std::string> csv_row(const cell_record& c) {
+    const auto number = [](const auto& v) { return fmt::format("{}", v); };
+    const auto maybe = [&](const auto& v) { return v ? number(*v) : std::string(); };
+    std::vector<std::string> row{c.allocator, c.workload, number(c.threads), number(c.rep), std::string(to_string(c.status)),
+                                 c.reason.value_or("")};
+    if (!c.measured) {
+        row.resize(csv_columns().size());
+        return row;
+    }
+    const cell_metrics& m = c.measured->metrics;
+    const json as_json{m.wall_s, m.user_s, m.sys_s, m.ns_per_op ? json(*m.ns_per_op) : json(nullptr)};  // JSON's number text
+    row.insert(row.end(), {as_json[0].dump(), as_json[1].dump(), as_json[2].dump(), number(m.ops),
+                           m.ns_per_op ? as_json[3].dump() : "", maybe(m.peak_rss_bytes), number(m.minor_faults),
+                           number(m.major_faults), number(m.peak_live_bytes), c.measured->op_checksum,
+                           c.measured->library ? c.measured->library->version.value_or("") : ""});
+    return row;
+}
+
+std::optional<double> metric_by_name(const cell_metrics& m, std::string_view name) {
+    const auto num = [](auto v) { return std::optional<double>(static_cast<double>(v)); };
+    if (name == "wall_s") return m.wall_s;
+    if (name == "user_s") return m.user_s;
+    if (name == "sys_s") return m.sys_s;
+    if (name == "ops") return num(m.ops);
+    if (name == "ns_per_op") return m.ns_per_op;
+    if (name == "peak_rss_bytes") return m.peak_rss_bytes ? num(*m.peak_rss_bytes) : std::nullopt;
+    if (name == "minor_faults") return num(m.minor_faults);
+    if (name == "major_faults") return num(m.major_faults);
+    if (name == "peak_live_bytes") return num(m.peak_live_bytes);
+    if (name == "post_purge_rss_bytes") return m.post_purge_rss_bytes ? num(*m.post_purge_rss_bytes) : std::nullopt;
+    return std::nullopt;
+}
+
+std::vector<std::string> metric_names() {
+    return {"ns_per_op", "peak_rss_bytes", "wall_s", "user_s", "sys_s", "ops", "minor_faults", "major_faults",
+            "peak_live_bytes", "post_purge_rss_bytes"};
+}
+
+namespace {
+
+/// An env value as text: strings as they are, arrays joined, null as "n/a".
+std::string text_of(const json& v) {
+    if (v.is_null()) return "n/a";
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_array()) {
+        std::string s;
+        for (const auto& e : v) s += (s.empty() ? "" : ", ") + text_of(e);
+        return s.empty() ? "none" : s;
+    }
+    return v.dump();
+}
+
+std::vector<std::pair<std::string, std::string>> pairs_of(const json& o, std::initializer_list<const char*> keys) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const char* k : keys)
+        if (o.contains(k)) out.emplace_back(k, text_of(o[k]));
+    return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> env_settings(const run_env& env) {
+    return pairs_of(env_json(env), {"reps", "scale", "seed", "threads", "sample_ms", "latency_every", "touch", "replay",
+                                    "pmu_events", "pmu_opened"});
+}
+
+std::vector<std::pair<std::string, std::string>> host_facts(const host_env& host) {
+    return pairs_of(host_json(host), {"host", "cpu_model", "cpus", "machine", "kernel", "thp", "page_size", "cpu_governor",
+                                      "perf_event_paranoid", "compiler", "compiler_flags", "build_type", "allocmeter_version",
+                                      "started_at"});
+}
+
+}  // namespace allocmeter

@@ -1,0 +1,112 @@
+// The results record's JSON: a real results file read and written again is the same JSON; the
+// child's measurement crosses the protocol intact; a damaged file is refused with the file,
+// the cell and the field named.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "harness/results/record.hpp"
+#include "harness/results/results_csv.hpp"
+#include "harness/results/tests/sample_results.hpp"
+
+using namespace allocmeter;
+using namespace allocmeter::testing;
+
+namespace {
+
+std::string fixture_text() {
+    std::ifstream in(PLOTS_FIXTURE);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+/// The error that reading `doc` raises ("" when it reads).
+std::string error_of(const nlohmann::json& doc) {
+    try {
+        results_from_json_text(doc.dump(), "f.json");
+    } catch (const results_error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+// Every field of a real run survives a read and a write (the kinds are new in this version).
+TEST(RecordJson, FixtureRoundTrips) {
+    const nlohmann::json original = nlohmann::json::parse(fixture_text());
+    nlohmann::json again = nlohmann::json::parse(to_json_text(results_from_json_text(fixture_text(), "fixture")));
+    ASSERT_TRUE(again["env"].contains("allocator_kinds"));
+    again["env"].erase("allocator_kinds");
+    EXPECT_EQ(again, original) << nlohmann::json::diff(original, again).dump(1);
+}
+
+// The child's measurement, sent and received, is the parent's cell as it was.
+TEST(RecordJson, MeasurementCrossesTheProtocol) {
+    const results_document doc = results_from_json_text(fixture_text(), "fixture");
+    for (const cell_record& c : doc.cells) {
+        if (!c.measured) continue;
+        const cell_measurement back = measurement_from_json_text(to_json_text(*c.measured));
+        EXPECT_EQ(to_json_text(back), to_json_text(*c.measured));
+    }
+}
+
+// Missing fields, wrong types and unknown statuses name the file, the cell and the field.
+TEST(RecordJson, DamagedFilesAreNamed) {
+    const nlohmann::json good = nlohmann::json::parse(fixture_text());
+    EXPECT_EQ(error_of(good), "");
+    auto doc = good;
+    doc["cells"][3]["metrics"].erase("ns_per_op");
+    EXPECT_NE(error_of(doc).find("f.json: cell 3 (segregated, frame, 1 thread, rep 1): field 'metrics.ns_per_op' is missing"),
+              std::string::npos) << error_of(doc);
+    doc = good;
+    doc["cells"][0]["threads"] = "two";
+    EXPECT_NE(error_of(doc).find("f.json: cell 0: field 'threads' is a string, not a whole number of 0 or more"), std::string::npos) << error_of(doc);
+    doc = good;
+    doc["cells"][0]["status"] = "great";
+    EXPECT_NE(error_of(doc).find("field 'status' is 'great', not ok, failed, timeout or skipped"), std::string::npos);
+    doc = good;
+    doc["cells"][0]["metrics"]["pmu"]["cycles"]["value"] = "many";
+    EXPECT_NE(error_of(doc).find("field 'metrics.pmu.cycles.value' is a string, not a number or null"), std::string::npos)
+        << error_of(doc);
+    doc = good;
+    doc["env"].erase("reps");
+    EXPECT_NE(error_of(doc).find("f.json: field 'env.reps' is missing"), std::string::npos) << error_of(doc);
+    doc = good;
+    doc["schema"] = "allocmeter-results/9";
+    EXPECT_NE(error_of(doc).find("schema 'allocmeter-results/9'"), std::string::npos);
+    EXPECT_NE(error_of(nlohmann::json::array()).find("not an allocmeter results file"), std::string::npos);
+    try {
+        results_from_json_text("{\"cells\": [", "cut.json");
+        ADD_FAILURE() << "cut-off JSON was read";
+    } catch (const results_error& e) {
+        EXPECT_NE(std::string(e.what()).find("cut.json: not JSON"), std::string::npos) << e.what();
+    }
+}
+
+// A skipped cell has no metrics; an ok cell without ns/op is refused.
+TEST(RecordJson, StatusAndMetricsAgree) {
+    auto doc = nlohmann::json::parse(to_json_text(sample_document({not_run_cell("bump", "churn", 1, 1, cell_status::skipped, "no free")})));
+    EXPECT_EQ(error_of(doc), "");
+    EXPECT_TRUE(doc["cells"][0]["metrics"].is_null());
+    doc["cells"][0]["status"] = "ok";
+    EXPECT_NE(error_of(doc).find("(bump, churn, 1 thread, rep 1): field 'metrics' is null, not an object"), std::string::npos)
+        << error_of(doc);
+    cell_record no_ops = ok_cell("system", "frame", 1, 1, 5);
+    no_ops.measured->metrics.ns_per_op.reset();
+    EXPECT_NE(error_of(nlohmann::json::parse(to_json_text(sample_document({no_ops})))).find("is null in an ok cell"),
+              std::string::npos);
+}
+
+// The CSV: the header names the record's columns; fields with commas and quotes are quoted.
+TEST(RecordJson, CsvLines) {
+    EXPECT_EQ(csv_header_line().rfind("allocator,workload,threads,rep,status,reason,wall_s", 0), 0u);
+    const std::string skipped = csv_line(not_run_cell("bump", "churn", 1, 2, cell_status::skipped, "no \"free\", no reset"));
+    EXPECT_EQ(skipped, "bump,churn,1,2,skipped,\"no \"\"free\"\", no reset\",,,,,,,,,,,\n");
+    const std::string ok = csv_line(ok_cell("system", "frame", 2, 1, 12.5, 4096));
+    EXPECT_NE(ok.find("system,frame,2,1,ok,,"), std::string::npos) << ok;
+    EXPECT_NE(ok.find(",12.5,4096,"), std::string::npos) << ok;
+}
