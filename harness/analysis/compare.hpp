@@ -7,12 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "harness/results/record.hpp"
+
 namespace allocmeter {
 
 struct compare_options {
     std::vector<std::string> files;       ///< one or two results files or run folders
     std::vector<std::string> allocators;  ///< with one file: the two allocators, first then second
-    std::string metric = "ns_per_op";     ///< lower is better
+    std::string metric = metric_names().front();  ///< a numeric metric of the cells; lower is better
     double alpha = 0.05;                  ///< significance level
 };
 

@@ -95,7 +95,7 @@ data glance_rows(const run_summary& run) {
                            {"rss_test", test_cell(small->rss, base ? base->rss : metric_summary{}, base != nullptr)}};
         rows << object{{"group", group_name(g)},
                        {"fastest", fast->allocator},
-                       {"ns_per_op", fmt::format("{:.2f}", fast->time.stats.median)},
+                       {"time_median", fmt::format("{:.2f}", fast->time.stats.median)},
                        {"time_ratio", ratio_text(fast->time.ratio)},
                        {"time_test", test_cell(fast->time, base ? base->time : metric_summary{}, base != nullptr)},
                        {"least_memory", least}};
@@ -110,15 +110,15 @@ data comparison_groups(const run_summary& run) {
         data rows{data::type::list};
         for (const summary_row& r : g.rows) {
             if (!r.ok()) {
-                rows << object{{"allocator", r.allocator}, {"not_ok", object{{"reason", r.not_ok}}}};
+                rows << object{{"allocator", r.allocator}, {"not_ok", object{{"why", r.not_ok}}}};
                 continue;
             }
             const std::string& version = label_of(run, r.allocator).version;
             rows << object{{"allocator", r.allocator},
                            {"not_ok", data(false)},
-                           {"library", version.empty() ? "reference" : version},
+                           {"library_version", version.empty() ? "reference" : version},
                            {"reps", std::to_string(r.time.stats.n)},
-                           {"ns_per_op", fmt::format("{:.2f}", r.time.stats.median)},
+                           {"time_median", fmt::format("{:.2f}", r.time.stats.median)},
                            {"ci_low", fmt::format("{:.2f}", r.time.stats.ci_low)},
                            {"ci_high", fmt::format("{:.2f}", r.time.stats.ci_high)},
                            {"cv", fmt::format("{:.1f}%", 100 * r.time.stats.cv)},
@@ -162,42 +162,29 @@ data not_run_rows(const std::vector<cell_record>& cells) {
     data rows{data::type::list};
     for (const key& k : order) {
         const auto& [status, allocator, threads, workload, reason] = k;
-        rows << object{{"class", status == cell_status::skipped ? "muted" : "slower"}, {"status", std::string(to_string(status))},
-                       {"allocator", allocator}, {"workload", workload}, {"threads", std::to_string(threads)},
-                       {"reps", std::to_string(count[k])}, {"reason", reason}};
+        rows << object{{"class", status == cell_status::skipped ? "muted" : "slower"}, {"outcome", std::string(to_string(status))},
+                       {"allocator", allocator}, {"workload_name", workload}, {"thread_count", std::to_string(threads)},
+                       {"reps", std::to_string(count[k])}, {"why", reason}};
     }
     return rows;
 }
 
 data settings_rows(const run_env& env) {
-    static const std::map<std::string, std::string> meaning{
-        {"reps", "repetitions of each cell, interleaved across allocators"},
-        {"scale", "operations per cell"},
-        {"seed", "the same seed gives the same operations on every allocator"},
-        {"threads", "thread counts"},
-        {"sample_ms", "RSS sampling interval (ms)"},
-        {"latency_every", "one allocation and one free in this many timed"},
-        {"touch", "what a trace replay writes into each new block"},
-        {"replay", "trace replay order"},
-        {"pmu_events", "counters asked for (empty: the default set)"},
-        {"pmu_opened", "counters that gave a value"},
-    };
     data rows{data::type::list};
-    for (const auto& [name, value] : env_settings(env))
-        rows << object{{"name", name}, {"value", value}, {"meaning", meaning.contains(name) ? meaning.at(name) : ""}};
+    for (const env_setting& e : env_settings(env)) rows << object{{"name", e.name}, {"value", e.value}, {"meaning", e.meaning}};
     return rows;
 }
 
 data environment(const run_env& env, object& page) {
     data facts{data::type::list};
-    for (const auto& [name, value] : host_facts(env.host)) facts << object{{"name", name}, {"value", value}};
+    for (const env_setting& e : host_facts(env.host)) facts << object{{"name", e.name}, {"value", e.value}};
     data libraries{data::type::list};
     for (const auto& [name, lib] : env.allocators)
         libraries << object{{"name", name}, {"version", lib.version.value_or("n/a")}, {"source", lib.version_source},
                             {"path", lib.path}, {"free_function", lib.free_function}};
     data traces{data::type::list};
     for (const trace_env& t : env.traces)
-        traces << object{{"workload", t.workload}, {"threads", std::to_string(t.threads)}, {"steps", std::to_string(t.steps)},
+        traces << object{{"workload_name", t.workload}, {"thread_count", std::to_string(t.threads)}, {"steps", std::to_string(t.steps)},
                          {"peak_live", std::to_string(t.recorded_peak_live_bytes)}};
     page.emplace("has_libraries", data(!env.allocators.empty()));
     page.emplace("libraries", libraries);
@@ -245,7 +232,7 @@ report_outcome write_report(const loaded_results& results, const run_summary& ru
         {"kernel", env.host.kernel},
         {"allocator_count", std::to_string(allocators.size())},
         {"workload_count", std::to_string(workloads.size())},
-        {"threads", fmt::format("{}", fmt::join(env.threads, ", "))},
+        {"thread_counts", fmt::format("{}", fmt::join(env.threads, ", "))},
         {"reps", std::to_string(env.reps)},
         {"scale", env.scale},
         {"seed", std::to_string(env.seed)},

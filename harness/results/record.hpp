@@ -257,12 +257,16 @@ std::vector<std::string> csv_row(const cell_record& cell);
 /// A top-level numeric metric of a cell by its results name (ns_per_op, peak_rss_bytes, ...),
 /// for `compare --metric`; none when the name is unknown or the cell has no value.
 std::optional<double> metric_by_name(const cell_metrics& m, std::string_view name);
-/// The names metric_by_name knows.
+/// The names metric_by_name knows, ns_per_op first.
 std::vector<std::string> metric_names();
 
-/// The env's settings as (results name, text) pairs, for the report's method table.
-std::vector<std::pair<std::string, std::string>> env_settings(const run_env& env);
-/// The host's facts as (results name, text) pairs, for the report's environment table.
-std::vector<std::pair<std::string, std::string>> host_facts(const host_env& host);
+/// One env field for a reader: its results name, its value as text, and what it means.
+struct env_setting {
+    std::string name, value, meaning;
+};
+/// The run's settings, for the report's method table.
+std::vector<env_setting> env_settings(const run_env& env);
+/// The host's facts, for the report's environment table.
+std::vector<env_setting> host_facts(const host_env& host);
 
 }  // namespace allocmeter

@@ -587,6 +587,7 @@ std::optional<double> metric_by_name(const cell_metrics& m, std::string_view nam
     return std::nullopt;
 }
 
+// The first is compare's default: time per operation.
 std::vector<std::string> metric_names() {
     return {"ns_per_op", "peak_rss_bytes", "wall_s", "user_s", "sys_s", "ops", "minor_faults", "major_faults",
             "peak_live_bytes", "post_purge_rss_bytes"};
@@ -606,24 +607,34 @@ std::string text_of(const json& v) {
     return v.dump();
 }
 
-std::vector<std::pair<std::string, std::string>> pairs_of(const json& o, std::initializer_list<const char*> keys) {
-    std::vector<std::pair<std::string, std::string>> out;
-    for (const char* k : keys)
-        if (o.contains(k)) out.emplace_back(k, text_of(o[k]));
+/// The fields `keys` of `o` that it has, with their meanings.
+std::vector<env_setting> settings_of(const json& o, std::initializer_list<std::pair<const char*, const char*>> keys) {
+    std::vector<env_setting> out;
+    for (const auto& [key, meaning] : keys)
+        if (o.contains(key)) out.push_back({key, text_of(o[key]), meaning});
     return out;
 }
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> env_settings(const run_env& env) {
-    return pairs_of(env_json(env), {"reps", "scale", "seed", "threads", "sample_ms", "latency_every", "touch", "replay",
-                                    "pmu_events", "pmu_opened"});
+std::vector<env_setting> env_settings(const run_env& env) {
+    return settings_of(env_json(env), {{"reps", "repetitions of each cell, interleaved across allocators"},
+                                       {"scale", "operations per cell"},
+                                       {"seed", "the same seed gives the same operations on every allocator"},
+                                       {"threads", "thread counts"},
+                                       {"sample_ms", "RSS sampling interval (ms)"},
+                                       {"latency_every", "one allocation and one free in this many timed"},
+                                       {"touch", "what a trace replay writes into each new block"},
+                                       {"replay", "trace replay order"},
+                                       {"pmu_events", "counters asked for (empty: the default set)"},
+                                       {"pmu_opened", "counters that gave a value"}});
 }
 
-std::vector<std::pair<std::string, std::string>> host_facts(const host_env& host) {
-    return pairs_of(host_json(host), {"host", "cpu_model", "cpus", "machine", "kernel", "thp", "page_size", "cpu_governor",
-                                      "perf_event_paranoid", "compiler", "compiler_flags", "build_type", "allocmeter_version",
-                                      "started_at"});
+std::vector<env_setting> host_facts(const host_env& host) {
+    return settings_of(host_json(host), {{"host", ""}, {"cpu_model", ""}, {"cpus", ""}, {"machine", ""}, {"kernel", ""},
+                                         {"thp", ""}, {"page_size", ""}, {"cpu_governor", ""},
+                                         {"perf_event_paranoid", ""}, {"compiler", ""}, {"compiler_flags", ""},
+                                         {"build_type", ""}, {"allocmeter_version", ""}, {"started_at", ""}});
 }
 
 }  // namespace allocmeter
