@@ -15,6 +15,8 @@
 #include "harness/rss_sampler.hpp"
 #include "harness/registry.hpp"
 #include "harness/self_stats.hpp"
+#include "workloads/live_meter.hpp"
+#include "workloads/timed_region.hpp"
 #include "workloads/trace/replay_plan_file.hpp"
 
 namespace allocmeter {

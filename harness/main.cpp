@@ -22,6 +22,7 @@
 #include "harness/registry.hpp"
 #include "harness/report_command.hpp"
 #include "harness/trace_command.hpp"
+#include "workloads/scale.hpp"
 
 namespace po = boost::program_options;
 using namespace allocmeter;

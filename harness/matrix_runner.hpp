@@ -9,8 +9,9 @@
 #include <vector>
 
 #include "harness/allocator_catalog.hpp"
+#include "workloads/scale.hpp"
 #include "workloads/trace/trace_replay.hpp"
-#include "workloads/workload.hpp"
+#include "workloads/workload_needs.hpp"
 
 namespace allocmeter {
 

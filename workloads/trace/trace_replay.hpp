@@ -26,8 +26,14 @@
 
 #include "allocators/adapter.hpp"
 #include "allocators/os_pages.hpp"
+#include "workloads/latency.hpp"
+#include "workloads/live_meter.hpp"
+#include "workloads/operation_checksum.hpp"
+#include "workloads/start_gate.hpp"
+#include "workloads/timed_allocation.hpp"
+#include "workloads/timed_region.hpp"
 #include "workloads/trace/trace_format.hpp"
-#include "workloads/workload.hpp"
+#include "workloads/workload_needs.hpp"
 
 namespace allocmeter::trace {
 
