@@ -17,7 +17,7 @@
 #include "harness/self_stats.hpp"
 #include "workloads/live_meter.hpp"
 #include "workloads/timed_region.hpp"
-#include "workloads/trace/replay_plan_file.hpp"
+#include "workloads/trace/replay/replay_plan_file.hpp"
 
 namespace allocmeter {
 

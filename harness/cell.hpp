@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "workloads/trace/trace_replay.hpp"
+#include "workloads/trace/replay/trace_replay.hpp"
 #include "workloads/workload.hpp"
 
 namespace allocmeter {

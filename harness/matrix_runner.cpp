@@ -16,7 +16,7 @@
 #include "harness/results_writer.hpp"
 #include "harness/report_command.hpp"
 #include "harness/summary_table.hpp"
-#include "workloads/trace/replay_plan_file.hpp"
+#include "workloads/trace/replay/replay_plan_file.hpp"
 
 namespace allocmeter {
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "harness/statistics.hpp"
-#include "workloads/trace/trace_replay.hpp"
+#include "workloads/trace/replay/trace_replay.hpp"
 
 namespace allocmeter {
 namespace {

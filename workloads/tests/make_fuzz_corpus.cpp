@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "workloads/tests/trace_fuzz_input.hpp"
-#include "workloads/trace/trace_format.hpp"
+#include "workloads/trace/format/trace_format.hpp"
 
 using namespace allocmeter::trace;
 using allocmeter::trace::fuzz::input_mode;

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "workloads/tests/trace_fuzz_input.hpp"
-#include "workloads/trace/trace_format.hpp"
-#include "workloads/trace/trace_replay.hpp"
+#include "workloads/trace/format/trace_format.hpp"
+#include "workloads/trace/replay/trace_replay.hpp"
 
 using namespace allocmeter::trace;
 

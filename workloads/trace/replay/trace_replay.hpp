@@ -32,7 +32,7 @@
 #include "workloads/start_gate.hpp"
 #include "workloads/timed_allocation.hpp"
 #include "workloads/timed_region.hpp"
-#include "workloads/trace/trace_format.hpp"
+#include "workloads/trace/format/trace_format.hpp"
 #include "workloads/workload_needs.hpp"
 
 namespace allocmeter::trace {
