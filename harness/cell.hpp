@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "workloads/trace/replay/replay_plan.hpp"
 #include "workloads/trace/replay/trace_replay.hpp"
 #include "workloads/workload.hpp"
 

@@ -23,6 +23,8 @@
 #include "harness/report_command.hpp"
 #include "harness/trace_command.hpp"
 #include "workloads/scale.hpp"
+#include "workloads/trace/replay/replay_plan.hpp"
+#include "workloads/trace/replay/trace_replay.hpp"
 
 namespace po = boost::program_options;
 using namespace allocmeter;

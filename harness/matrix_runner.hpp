@@ -10,6 +10,7 @@
 
 #include "harness/allocator_catalog.hpp"
 #include "workloads/scale.hpp"
+#include "workloads/trace/replay/replay_plan.hpp"
 #include "workloads/trace/replay/trace_replay.hpp"
 #include "workloads/workload_needs.hpp"
 

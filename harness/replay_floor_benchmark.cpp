@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "harness/statistics.hpp"
+#include "workloads/trace/replay/replay_plan.hpp"
 #include "workloads/trace/replay/trace_replay.hpp"
 
 namespace allocmeter {

@@ -13,7 +13,7 @@
 
 #include "workloads/tests/trace_fuzz_input.hpp"
 #include "workloads/trace/format/trace_format.hpp"
-#include "workloads/trace/replay/trace_replay.hpp"
+#include "workloads/trace/replay/replay_plan.hpp"
 
 using namespace allocmeter::trace;
 

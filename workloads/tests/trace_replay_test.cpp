@@ -1,6 +1,7 @@
 // Trace replay: the plan (steps per thread, dependencies only where an object or an id changes
 // threads, peak live bytes equal to validate()'s), and replays on the malloc adapter, the
 // thread-cache allocator and an instrumented allocator that checks sizes, alignments and contents.
+#include "workloads/trace/replay/replay_plan.hpp"
 #include "workloads/trace/replay/trace_replay.hpp"
 
 #include <gtest/gtest.h>

@@ -1,7 +1,5 @@
-// trace_replay: replays an allocmeter trace (docs/trace-format.md) on any allocator adapter.
-// A replay_plan is built outside the timed region: one vector of 16-byte slots per replay
-// thread, object sizes and alignments carried to their free slots, and a dependency only
-// where an object (or a reused object id) changes hands between threads. The replay runs one
+// trace_replay: replays an allocmeter trace (docs/trace-format.md) on any allocator adapter,
+// from a replay_plan built outside the timed region (replay_plan.hpp). The replay runs one
 // thread per recorded thread over a flat pointer table indexed by object id; a step with a
 // dependency waits for the other thread's published progress, and only steps that some other
 // step depends on publish (so the common path has no atomic store).
@@ -9,41 +7,29 @@
 
 #include <algorithm>
 #include <atomic>
-#include <bit>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <memory>
 #include <optional>
-#include <span>
-#include <string>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "allocators/adapter.hpp"
 #include "allocators/os_pages.hpp"
 #include "workloads/latency.hpp"
 #include "workloads/live_meter.hpp"
-#include "workloads/operation_checksum.hpp"
 #include "workloads/start_gate.hpp"
 #include "workloads/timed_allocation.hpp"
 #include "workloads/timed_region.hpp"
-#include "workloads/trace/format/trace_format.hpp"
-#include "workloads/workload_needs.hpp"
+#include "workloads/trace/replay/replay_plan.hpp"
 
 namespace allocmeter::trace {
 
 /// What a replay writes into a new block: nothing, one byte per 4096, or every byte. A
 /// realloc carries the old contents over unless the policy is none.
 enum class touch_policy { none, page, full };
-
-/// How recorded threads map to replay threads: one each, or all on one thread in recorded
-/// (global sequence) order, which any single-threaded allocator can serve.
-enum class replay_order { threads, serial };
 
 inline std::string_view to_string(touch_policy t) {
     return t == touch_policy::none ? "none" : t == touch_policy::page ? "page" : "full";
@@ -54,337 +40,11 @@ inline std::optional<touch_policy> parse_touch(std::string_view s) {
     if (s == "full") return touch_policy::full;
     return std::nullopt;
 }
-inline std::string_view to_string(replay_order o) { return o == replay_order::threads ? "threads" : "serial"; }
-inline std::optional<replay_order> parse_replay_order(std::string_view s) {
-    if (s == "threads") return replay_order::threads;
-    if (s == "serial") return replay_order::serial;
-    return std::nullopt;
-}
-
-/// What a replay step does.
-enum class step_kind : std::uint8_t {
-    alloc,    ///< table[id] = allocate(size, align)
-    free,     ///< deallocate(table[id], size, align): size/align of the object's allocation
-    realloc,  ///< table[id] = allocate(size, align); copy; free the old object (the next slot)
-};
-
-/// A (thread, slot index) that must have completed before a step runs.
-struct replay_dependency {
-    static constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
-    std::uint32_t thread = none;
-    std::uint64_t step = 0;
-
-    bool operator==(const replay_dependency&) const = default;
-};
-
-/// One slot of a thread's plan: 16 bytes, so a plan streams through the cache. A realloc
-/// takes two slots: its head (the new object, old_id) and right after it a free slot for
-/// the old object, which carries that object's size and alignment.
-class replay_step {
-public:
-    static constexpr unsigned size_bits = 49;  ///< sizes up to trace::max_size (2^48) inclusive
-
-    static replay_step make(step_kind kind, std::uint32_t id, std::uint64_t size, std::size_t align,
-                            std::uint32_t old_id = 0) noexcept {
-        replay_step s;
-        s.id = id;
-        s.old_id = old_id;
-        s.word_ = size | static_cast<std::uint64_t>(std::countr_zero(align)) << size_bits |
-                  static_cast<std::uint64_t>(kind) << kind_shift;
-        return s;
-    }
-
-    std::uint32_t id = 0;      ///< alloc/realloc: the object created; free: the object freed
-    std::uint32_t old_id = 0;  ///< realloc head: the object passed in
-
-    step_kind kind() const noexcept { return static_cast<step_kind>((word_ >> kind_shift) & 3); }
-    std::uint64_t size() const noexcept { return word_ & ((std::uint64_t{1} << size_bits) - 1); }
-    /// The alignment to ask for (at least the natural 16).
-    std::size_t align() const noexcept { return std::size_t{1} << ((word_ >> size_bits) & 63); }
-    /// Waits before this step: 0, 1 or 2 entries of the thread's waits list, in order.
-    unsigned waits() const noexcept { return static_cast<unsigned>((word_ >> waits_shift) & 3); }
-    /// Another thread's step depends on this one, so its completion is published.
-    bool publish() const noexcept { return ((word_ >> publish_shift) & 1) != 0; }
-
-    void set_waits(unsigned n) noexcept {
-        word_ = (word_ & ~(std::uint64_t{3} << waits_shift)) | static_cast<std::uint64_t>(n) << waits_shift;
-    }
-    void set_publish() noexcept { word_ |= std::uint64_t{1} << publish_shift; }
-
-private:
-    static constexpr unsigned kind_shift = size_bits + 6;
-    static constexpr unsigned waits_shift = kind_shift + 2;
-    static constexpr unsigned publish_shift = waits_shift + 2;
-    std::uint64_t word_ = 0;
-};
-static_assert(sizeof(replay_step) == 16);
-
-/// An object the trace never frees: released by the replayer after timing.
-struct replay_leak {
-    std::uint64_t id;
-    std::uint64_t size;
-    std::uint32_t align;
-};
-
-/// Alignment a replay asks the allocator for: the recorded one, at least the natural 16.
-constexpr std::size_t effective_align(std::uint32_t recorded) noexcept {
-    return recorded < alignof(std::max_align_t) ? alignof(std::max_align_t) : recorded;
-}
 
 /// The byte a `full` touch writes into object `id` (tests check contents with it).
 constexpr unsigned char replay_fill_byte(std::uint64_t id) noexcept {
     return static_cast<unsigned char>((id * 0x9dU) | 1U);
 }
-
-/// What the replay engine reads of a plan: spans over a replay_plan's vectors, or over a plan
-/// file mapped into memory (replay_plan_file.hpp), so that a cell's plan never comes from the
-/// allocator under test.
-struct replay_view {
-    std::vector<std::span<const replay_step>> threads;      ///< slots per replay thread
-    std::vector<std::span<const replay_dependency>> waits;  ///< per thread, its slots' waits in order
-    std::span<const replay_leak> leaks;                     ///< live at the end of the trace
-    std::uint64_t max_id = 0;                               ///< the pointer table holds max_id + 1
-    std::uint64_t checksum = 0;                             ///< over every slot
-};
-
-/// Everything a replay needs, built from a trace outside the timed region.
-struct replay_plan {
-    /// Object ids are the pointer table's index: at most this many.
-    static constexpr std::uint64_t max_replay_id = std::numeric_limits<std::uint32_t>::max();
-
-    std::vector<std::vector<replay_step>> threads;        ///< slots per replay thread
-    std::vector<std::vector<replay_dependency>> waits;    ///< per thread, the waits of its slots, in order
-    std::uint64_t max_id = 0;                       ///< highest id in the slots; the pointer table holds max_id + 1
-    std::uint64_t peak_live_bytes = 0;              ///< requested bytes, in global order
-    std::uint64_t largest_request = 0;              ///< bytes
-    std::uint64_t largest_alignment = 0;            ///< recorded (0 when all natural)
-    std::uint64_t steps = 0;                        ///< recorded calls replayed, all threads
-    std::uint64_t allocs = 0, frees = 0, reallocs = 0;
-    std::uint64_t dependencies = 0;                 ///< cross-thread waits in the plan
-    std::uint64_t checksum = operation_hash_seed;   ///< over every slot (kind, size, alignment)
-    bool cross_thread = false;                      ///< some object is freed by another thread
-    std::vector<replay_leak> leaks;                 ///< live at the end of the trace
-
-    /// Operations a replay counts: an allocation or a free each, two for a realloc (one a slot).
-    std::uint64_t operations() const noexcept { return allocs + frees + 2 * reallocs; }
-
-    /// What an allocator must offer to replay this plan (for skip_reason()). Replay threads
-    /// share one instance, so with more than one the allocator must be thread-safe even
-    /// when no object crosses threads: that need is reported as cross_thread_free.
-    workload_needs needs() const noexcept {
-        workload_needs n;
-        n.individual_free = true;
-        n.cross_thread_free = threads.size() > 1;
-        n.max_request = static_cast<std::size_t>(largest_request);
-        n.max_align = std::max<std::size_t>(effective_align(static_cast<std::uint32_t>(largest_alignment)), 16);
-        return n;
-    }
-
-    /// Spans over this plan, which must outlive them.
-    replay_view view() const {
-        replay_view v;
-        for (const auto& t : threads) v.threads.emplace_back(t);
-        for (const auto& w : waits) v.waits.emplace_back(w);
-        v.leaks = leaks;
-        v.max_id = max_id;
-        v.checksum = checksum;
-        return v;
-    }
-
-    /// The waits of slot `slot` of `thread` (for tests and diagnostics; linear time).
-    std::vector<replay_dependency> waits_of(unsigned thread, std::size_t slot) const {
-        std::size_t first = 0;
-        for (std::size_t i = 0; i < slot; ++i) first += threads[thread][i].waits();
-        const auto& w = waits[thread];
-        return {w.begin() + static_cast<std::ptrdiff_t>(first),
-                w.begin() + static_cast<std::ptrdiff_t>(first + threads[thread][slot].waits())};
-    }
-
-    /// Validates `path` (throws trace_error on bad input) and builds the plan; `serial`
-    /// puts every event on one replay thread, in global order.
-    static replay_plan load(const std::string& path, replay_order order = replay_order::threads) {
-        const trace_summary summary = validate(path);
-        std::vector<event> events = load_sorted(path);
-        if (order == replay_order::serial) {
-            for (event& e : events) e.thread = 0;
-            return build(events, summary.threads == 0 ? 0 : 1, summary.max_id, path);
-        }
-        return build(events, summary.threads, summary.max_id, path);
-    }
-
-    /// Builds the plan from events in global order (as load_sorted gives them) of a trace
-    /// that validate() accepted. Slots carry the trace's object ids, except in a trace whose
-    /// max_id exceeds its event count: its ids are renumbered 1, 2, ... in order of first use.
-    /// Throws trace_error, naming `source`, for a trace of more than max_replay_id objects.
-    static replay_plan build(const std::vector<event>& events, std::uint32_t thread_count, std::uint64_t max_id,
-                             const std::string& source = "trace") {
-        replay_plan plan;
-        plan.threads.resize(thread_count);
-        plan.waits.resize(thread_count);
-
-        struct object {
-            std::uint32_t creator = replay_dependency::none;  ///< thread of the last alloc/realloc
-            std::uint32_t freer = replay_dependency::none;    ///< thread of the last free
-            std::uint64_t created_at = 0;
-            std::uint64_t freed_at = 0;
-            std::uint64_t size = 0;
-            std::uint32_t align = 0;
-            bool live = false;
-        };
-        // The object table here and the replay's pointer table are indexed by id. A recorder's
-        // ids are dense (the smallest id not live), so max_id stays below the event count, but
-        // validate() accepts any id up to 2^48: one malloc of id 2^40 must not make a table of
-        // 2^40 entries. Sparse ids are renumbered instead, so no table outgrows the trace.
-        const bool renumber = max_id > events.size();
-        std::vector<object> objects(renumber ? 1 : max_id + 1);
-        std::unordered_map<std::uint64_t, std::uint64_t> renumbered;
-        const auto slot = [&](std::uint64_t id) -> std::uint64_t {
-            if (!renumber || id == 0) return id;
-            const auto [it, first_use] = renumbered.try_emplace(id, objects.size());
-            if (first_use) objects.emplace_back();
-            return it->second;
-        };
-        if (std::min<std::uint64_t>(max_id, events.size()) > max_replay_id)
-            throw trace_error(source, trace_error::no_offset,
-                              "more than 2^32 - 1 objects: too many for the replay's pointer table");
-
-        // waited[t * T + u]: highest slot of u that thread t already waits for (+1), so a
-        // dependency implied by an earlier wait is not recorded twice.
-        const bool elide = thread_count <= 1024;
-        std::vector<std::uint64_t> waited(elide ? std::size_t{thread_count} * thread_count : 0, 0);
-
-        std::uint64_t live_bytes = 0;
-        replay_dependency deps[2];  // the waits of the step being built
-        const auto add_dep = [&](std::uint32_t t, std::uint32_t other, std::uint64_t slot) {
-            if (other == replay_dependency::none || other == t) return;
-            if (elide) {
-                std::uint64_t& w = waited[std::size_t{t} * thread_count + other];
-                if (w > slot) return;
-                w = slot + 1;
-            }
-            plan.threads[other][slot].set_publish();
-            for (replay_dependency& d : deps) {
-                if (d.thread == other) {
-                    d.step = std::max(d.step, slot);
-                    return;
-                }
-                if (d.thread == replay_dependency::none) {
-                    d = {other, slot};
-                    ++plan.dependencies;
-                    return;
-                }
-            }
-        };
-        const auto sanitize_align = [](std::uint64_t a) -> std::uint32_t {
-            if (a == 0) return 0;
-            if (!std::has_single_bit(a)) a = std::bit_ceil(a);
-            return static_cast<std::uint32_t>(std::min<std::uint64_t>(a, std::uint64_t{1} << 31));
-        };
-        // The object `id` ends at slot `index` of thread t.
-        const auto release = [&](std::uint32_t t, std::uint64_t index, std::uint64_t id) {
-            object& o = objects[id];
-            add_dep(t, o.creator, o.created_at);
-            if (o.creator != t) plan.cross_thread = true;
-            o.freer = t;
-            o.freed_at = index;
-            o.live = false;
-            live_bytes -= o.size;
-        };
-        // The object `id` starts at slot `index` of thread t.
-        const auto create = [&](std::uint32_t t, std::uint64_t index, std::uint64_t id, std::uint64_t size,
-                                std::uint32_t align) {
-            object& o = objects[id];
-            add_dep(t, o.freer, o.freed_at);
-            o.creator = t;
-            o.created_at = index;
-            o.size = size;
-            o.align = align;
-            o.live = true;
-            live_bytes += size;
-            plan.peak_live_bytes = std::max(plan.peak_live_bytes, live_bytes);
-            plan.largest_request = std::max(plan.largest_request, size);
-            plan.largest_alignment = std::max<std::uint64_t>(plan.largest_alignment, align);
-        };
-        const auto id32 = [](std::uint64_t id) { return static_cast<std::uint32_t>(id); };
-        const auto free_of = [&](std::uint64_t id) {
-            return replay_step::make(step_kind::free, id32(id), objects[id].size, effective_align(objects[id].align));
-        };
-
-        for (const event& e : events) {
-            const std::uint32_t t = e.thread;
-            std::vector<replay_step>& steps = plan.threads[t];
-            const std::uint64_t index = steps.size();
-            deps[0] = deps[1] = replay_dependency{};
-            replay_step s, old_free;  // old_free: a realloc's second slot
-            bool is_realloc = false;
-            const std::uint64_t size = requested_bytes(e);
-            const std::uint64_t id = slot(e.id), old_id = slot(e.old_id);
-            switch (e.kind) {
-                case op::thread_start:
-                case op::thread_exit: continue;
-                case op::calloc:
-                case op::malloc:
-                case op::aligned:
-                case op::new_: {
-                    if (id == 0) continue;  // the call returned NULL
-                    std::uint32_t align = 0;
-                    if (e.kind == op::aligned || (e.kind == op::new_ && (e.flags & new_aligned) != 0))
-                        align = sanitize_align(e.alignment);
-                    s = replay_step::make(step_kind::alloc, id32(id), size, effective_align(align));
-                    create(t, index, id, size, align);
-                    ++plan.allocs;
-                    break;
-                }
-                case op::free:
-                case op::free_sized:
-                case op::delete_:
-                    if (id == 0) continue;  // free(NULL)
-                    s = free_of(id);
-                    release(t, index, id);
-                    ++plan.frees;
-                    break;
-                case op::realloc:
-                    if (id == 0 && e.size != 0) continue;  // failed: the old block stays live
-                    if (id == 0) {                          // realloc(p, 0) freed p
-                        if (old_id == 0) continue;
-                        s = free_of(old_id);
-                        release(t, index, old_id);
-                        ++plan.frees;
-                    } else if (old_id == 0) {  // realloc(NULL, n) = malloc(n)
-                        s = replay_step::make(step_kind::alloc, id32(id), e.size, effective_align(0));
-                        create(t, index, id, e.size, 0);
-                        ++plan.allocs;
-                    } else {
-                        s = replay_step::make(step_kind::realloc, id32(id), e.size, effective_align(0), id32(old_id));
-                        old_free = free_of(old_id);
-                        release(t, index, old_id);
-                        create(t, index, id, e.size, 0);
-                        is_realloc = true;
-                        ++plan.reallocs;
-                    }
-                    break;
-            }
-            unsigned n_waits = 0;
-            for (const replay_dependency& d : deps)
-                if (d.thread != replay_dependency::none) {
-                    plan.waits[t].push_back(d);
-                    ++n_waits;
-                }
-            s.set_waits(n_waits);
-            steps.push_back(s);
-            plan.checksum = mix_operation(plan.checksum, static_cast<std::uint64_t>(s.kind()) + 1, s.size(), s.align());
-            if (is_realloc) {
-                steps.push_back(old_free);
-                plan.checksum = mix_operation(plan.checksum, 2, old_free.size(), old_free.align());
-            }
-            ++plan.steps;
-        }
-        plan.max_id = objects.size() - 1;
-        for (std::uint64_t id = 1; id <= plan.max_id; ++id)
-            if (objects[id].live) plan.leaks.push_back({id, objects[id].size, objects[id].align});
-        return plan;
-    }
-};
 
 /// A replay thread's published progress: the number of its steps completed (at least up to
 /// the last step marked publish). One cache line each.
