@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "workloads/tests/trace_fuzz_input.hpp"
 #include "workloads/trace/format/trace_format.hpp"
+#include "workloads/trace/fuzz/trace_fuzz_input.hpp"
 #include "workloads/trace/replay/replay_plan.hpp"
 
 using namespace allocmeter::trace;
