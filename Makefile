@@ -47,9 +47,9 @@ fuzz: deps
 	  -DCMAKE_CXX_COMPILER=clang++ -DALLOCMETER_FUZZ=ON > /dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	@mkdir -p $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/findings
-	@cp workloads/tests/fuzz_corpus/* $(FUZZ_BUILD)/corpus/
+	@cp workloads/trace/fuzz/fuzz_corpus/* $(FUZZ_BUILD)/corpus/
 	$(FUZZ_BUILD)/trace_reader_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-	  -print_final_stats=1 -dict=workloads/tests/trace_reader_fuzz.dict \
+	  -print_final_stats=1 -dict=workloads/trace/fuzz/trace_reader_fuzz.dict \
 	  -artifact_prefix=$(FUZZ_BUILD)/findings/ $(FUZZ_BUILD)/corpus
 
 # The recorder's overhead (unrecorded vs the recorder vs the old global-lock recorder), printed.

@@ -19,6 +19,9 @@
 #include "allocators/malloc_allocator.hpp"
 #include "harness/cell/reference_allocators.hpp"
 #include "workloads/churn_workload.hpp"
+#include "workloads/scale.hpp"
+#include "workloads/workload.hpp"
+#include "workloads/workload_needs.hpp"
 
 namespace allocmeter {
 namespace {

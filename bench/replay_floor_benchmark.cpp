@@ -9,7 +9,8 @@
 #include <vector>
 
 #include "harness/analysis/statistics.hpp"
-#include "workloads/trace/trace_replay.hpp"
+#include "workloads/trace/replay/replay_plan.hpp"
+#include "workloads/trace/replay/trace_replay.hpp"
 
 namespace allocmeter {
 namespace {

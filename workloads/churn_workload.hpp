@@ -4,11 +4,22 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "allocators/adapter.hpp"
+#include "workloads/fixed_vector.hpp"
+#include "workloads/op_meter.hpp"
+#include "workloads/rng.hpp"
+#include "workloads/scale.hpp"
+#include "workloads/timed_allocation.hpp"
+#include "workloads/tracked_heap.hpp"
 #include "workloads/workload.hpp"
+#include "workloads/workload_needs.hpp"
 
 namespace allocmeter {
 

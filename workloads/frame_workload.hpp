@@ -3,9 +3,17 @@
 // dies at once: one reset() where the allocator has it, one free per temporary where not.
 #pragma once
 
+#include <cstdint>
+#include <string_view>
 #include <vector>
 
+#include "allocators/adapter.hpp"
+#include "workloads/fixed_vector.hpp"
+#include "workloads/rng.hpp"
+#include "workloads/scale.hpp"
+#include "workloads/tracked_heap.hpp"
 #include "workloads/workload.hpp"
+#include "workloads/workload_needs.hpp"
 
 namespace allocmeter {
 

@@ -134,4 +134,13 @@ private:
     std::unique_ptr<latency_histogram[]> histograms_;
 };
 
+/// Which of every `latency_every` operations thread `index` times: from the seed, but not from
+/// the thread's operation stream, which timing must not change.
+constexpr std::uint64_t latency_phase(std::uint64_t seed, unsigned index) noexcept {
+    std::uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (index + 1);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
 }  // namespace allocmeter

@@ -4,9 +4,17 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
+#include <string_view>
 #include <vector>
 
+#include "allocators/adapter.hpp"
+#include "workloads/fixed_vector.hpp"
+#include "workloads/rng.hpp"
+#include "workloads/scale.hpp"
+#include "workloads/tracked_heap.hpp"
 #include "workloads/workload.hpp"
+#include "workloads/workload_needs.hpp"
 
 namespace allocmeter {
 

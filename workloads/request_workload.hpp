@@ -3,9 +3,18 @@
 // outlive many requests, grow now and then, and die when the session closes.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
 #include <vector>
 
+#include "allocators/adapter.hpp"
+#include "workloads/fixed_vector.hpp"
+#include "workloads/rng.hpp"
+#include "workloads/scale.hpp"
+#include "workloads/tracked_heap.hpp"
 #include "workloads/workload.hpp"
+#include "workloads/workload_needs.hpp"
 
 namespace allocmeter {
 

@@ -8,8 +8,12 @@
 #include <vector>
 
 #include "allocators/adapter.hpp"
-#include "workloads/trace/trace_replay.hpp"
+#include "workloads/scale.hpp"
+#include "workloads/timed_region.hpp"
+#include "workloads/trace/replay/replay_plan.hpp"
+#include "workloads/trace/replay/trace_replay.hpp"
 #include "workloads/workload.hpp"
+#include "workloads/workload_needs.hpp"
 
 namespace allocmeter {
 

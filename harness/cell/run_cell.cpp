@@ -15,7 +15,7 @@
 #include "harness/os/rss_sampler.hpp"
 #include "harness/cell/registry.hpp"
 #include "harness/os/self_stats.hpp"
-#include "workloads/trace/replay_plan_file.hpp"
+#include "workloads/trace/replay/replay_plan_file.hpp"
 
 namespace allocmeter {
 

@@ -13,17 +13,20 @@
 #include <string>
 #include <vector>
 
-#include "harness/run/allocator_catalog.hpp"
+#include "harness/cell/registry.hpp"
 #include "harness/cell/run_cell.hpp"
 #include "harness/cli/command_line.hpp"
 #include "harness/cli/compare_command.hpp"
-#include "harness/run/matrix_runner.hpp"
-#include "harness/run/trace_workloads.hpp"
-#include "harness/os/perf_counters.hpp"
 #include "harness/cli/record_command.hpp"
-#include "harness/cell/registry.hpp"
 #include "harness/cli/report_command.hpp"
 #include "harness/cli/trace_command.hpp"
+#include "harness/os/perf_counters.hpp"
+#include "harness/run/allocator_catalog.hpp"
+#include "harness/run/matrix_runner.hpp"
+#include "harness/run/trace_workloads.hpp"
+#include "workloads/scale.hpp"
+#include "workloads/trace/replay/replay_plan.hpp"
+#include "workloads/trace/replay/trace_replay.hpp"
 
 namespace po = boost::program_options;
 using namespace allocmeter;

@@ -13,8 +13,8 @@
 #include <filesystem>
 
 #include "harness/run/child_process.hpp"
-#include "workloads/trace/trace_format.hpp"
-#include "workloads/trace/trace_spool.hpp"
+#include "workloads/trace/format/trace_format.hpp"
+#include "workloads/trace/recording/trace_spool.hpp"
 
 extern char** environ;
 

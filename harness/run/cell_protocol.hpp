@@ -9,7 +9,7 @@
 
 #include "harness/results/record.hpp"
 #include "harness/run/child_process.hpp"
-#include "workloads/trace/trace_replay.hpp"
+#include "workloads/trace/replay/trace_replay.hpp"
 #include "workloads/workload.hpp"
 
 namespace allocmeter {

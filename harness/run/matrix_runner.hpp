@@ -10,8 +10,10 @@
 
 #include "harness/run/allocator_catalog.hpp"
 #include "harness/run/trace_workloads.hpp"
-#include "workloads/trace/trace_replay.hpp"
-#include "workloads/workload.hpp"
+#include "workloads/scale.hpp"
+#include "workloads/trace/replay/replay_plan.hpp"
+#include "workloads/trace/replay/trace_replay.hpp"
+#include "workloads/workload_needs.hpp"
 
 namespace allocmeter {
 

@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include <stdexcept>
-#include "workloads/trace/replay_plan_file.hpp"
+#include "workloads/trace/replay/replay_plan_file.hpp"
 
 namespace allocmeter {
 

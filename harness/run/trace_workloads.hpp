@@ -9,8 +9,8 @@
 #include <string_view>
 
 #include "allocators/adapter.hpp"
-#include "workloads/trace/trace_replay.hpp"
-#include "workloads/workload.hpp"
+#include "workloads/trace/replay/replay_plan.hpp"
+#include "workloads/workload_needs.hpp"
 
 namespace allocmeter {
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "harness/tests/test_support.hpp"
-#include "workloads/trace/trace_format.hpp"
+#include "workloads/trace/format/trace_format.hpp"
 
 using namespace allocmeter::testing;
 namespace tr = allocmeter::trace;

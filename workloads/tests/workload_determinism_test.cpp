@@ -10,6 +10,9 @@
 #include "workloads/frame_workload.hpp"
 #include "workloads/parser_workload.hpp"
 #include "workloads/request_workload.hpp"
+#include "workloads/scale.hpp"
+#include "workloads/workload.hpp"
+#include "workloads/workload_needs.hpp"
 
 using namespace allocmeter;
 

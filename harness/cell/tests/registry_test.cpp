@@ -28,8 +28,11 @@ TEST(Registry, TraceRunners) {
     EXPECT_EQ(find_trace_runner("bump"), nullptr);
     EXPECT_EQ(find_trace_runner("stack"), nullptr);
     EXPECT_EQ(find_trace_runner("nosuch"), nullptr);
-    for (const reference_info& r : reference_allocators())
-        if (r.caps.individual_free && !r.caps.lifo_free_only) EXPECT_NE(find_trace_runner(r.name), nullptr) << r.name;
+    for (const reference_info& r : reference_allocators()) {
+        if (r.caps.individual_free && !r.caps.lifo_free_only) {
+            EXPECT_NE(find_trace_runner(r.name), nullptr) << r.name;
+        }
+    }
 }
 
 // A runner runs its workload at quick scale and reports operations and time.

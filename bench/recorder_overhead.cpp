@@ -27,8 +27,8 @@
 #include <thread>
 #include <vector>
 
-#include "workloads/trace/trace_format.hpp"
-#include "workloads/trace/trace_spool.hpp"
+#include "workloads/trace/format/trace_format.hpp"
+#include "workloads/trace/recording/trace_spool.hpp"
 
 #ifndef RECORDER_SHIM
 #error "RECORDER_SHIM must name the recorder shared library"

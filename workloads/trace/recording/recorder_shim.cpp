@@ -61,7 +61,7 @@
 //   are recorded as requested; the converter clamps those above 2^48. A free of an address the
 //   recording never saw allocated (allocated before recording started) is dropped by the converter.
 
-#include "workloads/trace/trace_spool.hpp"
+#include "workloads/trace/recording/trace_spool.hpp"
 
 #include <dlfcn.h>
 #include <errno.h>

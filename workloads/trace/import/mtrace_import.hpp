@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "workloads/trace/trace_format.hpp"
+#include "workloads/trace/format/trace_format.hpp"
 
 namespace allocmeter::trace {
 

@@ -1,7 +1,8 @@
 // Trace replay: the plan (steps per thread, dependencies only where an object or an id changes
 // threads, peak live bytes equal to validate()'s), and replays on the malloc adapter, the
 // thread-cache allocator and an instrumented allocator that checks sizes, alignments and contents.
-#include "workloads/trace/trace_replay.hpp"
+#include "workloads/trace/replay/replay_plan.hpp"
+#include "workloads/trace/replay/trace_replay.hpp"
 
 #include <gtest/gtest.h>
 
@@ -20,7 +21,7 @@
 
 #include "allocators/malloc_allocator.hpp"
 #include "allocators/thread_cache_allocator.hpp"
-#include "workloads/trace/replay_plan_file.hpp"
+#include "workloads/trace/replay/replay_plan_file.hpp"
 
 using namespace allocmeter;
 using namespace allocmeter::trace;

@@ -27,7 +27,7 @@
 #include <thread>
 #include <vector>
 
-#include "workloads/tests/target_support.hpp"
+#include "workloads/trace/tests/target_support.hpp"
 
 namespace {
 

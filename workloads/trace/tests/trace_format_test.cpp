@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "workloads/trace/trace_format.hpp"
+#include "workloads/trace/format/trace_format.hpp"
 
 using namespace allocmeter::trace;
 

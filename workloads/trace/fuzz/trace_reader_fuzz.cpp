@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "workloads/tests/trace_fuzz_input.hpp"
-#include "workloads/trace/trace_format.hpp"
-#include "workloads/trace/trace_replay.hpp"
+#include "workloads/trace/format/trace_format.hpp"
+#include "workloads/trace/fuzz/trace_fuzz_input.hpp"
+#include "workloads/trace/replay/replay_plan.hpp"
 
 using namespace allocmeter::trace;
 

@@ -1,7 +1,7 @@
 // The plan file: a fixed header, then per thread its slot and wait counts, then every
 // thread's slots, every thread's waits, and the leaks, as the structs lie in memory. Written
 // and read by the same build (the header checks the magic, the version and the struct sizes).
-#include "workloads/trace/replay_plan_file.hpp"
+#include "workloads/trace/replay/replay_plan_file.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>

@@ -1,7 +1,7 @@
 // trace_spool: reading the recorder's spool and converting it into a trace. Two passes over
 // the mapped file: the first checks every block (framing, checksum, records) and indexes each
 // thread's blocks; the second merges the threads by seq and turns addresses into dense ids.
-#include "workloads/trace/trace_spool.hpp"
+#include "workloads/trace/recording/trace_spool.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>

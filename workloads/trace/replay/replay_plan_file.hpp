@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "workloads/trace/trace_replay.hpp"
+#include "workloads/trace/replay/replay_plan.hpp"
 
 namespace allocmeter::trace {
 

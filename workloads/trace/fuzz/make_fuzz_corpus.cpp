@@ -1,9 +1,11 @@
-// make_fuzz_corpus: writes the seed corpus of trace_reader_fuzz (workloads/tests/fuzz_corpus/),
-// valid traces made with trace_writer and one hand-built file per kind of bad input, each in
-// the fuzz target's encoding (trace_fuzz_input.hpp), and checks that each is what it claims.
+// make_fuzz_corpus: writes the seed corpus of trace_reader_fuzz
+// (workloads/trace/fuzz/fuzz_corpus/), valid traces made with trace_writer and one hand-built
+// file per kind of bad input, each in the fuzz target's encoding (trace_fuzz_input.hpp), and
+// checks that each is what it claims.
 //
 // Regenerate, from the repository root (any build folder of the normal build will do):
-//   cmake --build build --target make_fuzz_corpus && build/make_fuzz_corpus workloads/tests/fuzz_corpus
+//   cmake --build build --target make_fuzz_corpus &&
+//     build/make_fuzz_corpus workloads/trace/fuzz/fuzz_corpus
 // `make_fuzz_corpus --check DIR` only checks the files already in DIR (ctest TraceFuzzCorpus).
 #include <unistd.h>
 #include <zstd.h>
@@ -15,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "workloads/tests/trace_fuzz_input.hpp"
-#include "workloads/trace/trace_format.hpp"
+#include "workloads/trace/format/trace_format.hpp"
+#include "workloads/trace/fuzz/trace_fuzz_input.hpp"
 
 using namespace allocmeter::trace;
 using allocmeter::trace::fuzz::input_mode;
@@ -456,7 +458,7 @@ int main(int argc, char** argv) {
     const std::string usage =
         "usage: make_fuzz_corpus DIR          write the seed corpus of trace_reader_fuzz into DIR, then check it\n"
         "       make_fuzz_corpus --check DIR  check the seeds in DIR: each valid, or refused as its name says\n"
-        "example: build/make_fuzz_corpus workloads/tests/fuzz_corpus\n";
+        "example: build/make_fuzz_corpus workloads/trace/fuzz/fuzz_corpus\n";
     const std::string first = argc > 1 ? argv[1] : "";
     if (argc == 3 && first == "--check") return check(argv[2]);
     if (argc != 2 || first == "--help" || first == "-h" || first.starts_with("-")) {

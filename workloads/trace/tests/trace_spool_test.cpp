@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "workloads/trace/trace_format.hpp"
-#include "workloads/trace/trace_spool.hpp"
+#include "workloads/trace/format/trace_format.hpp"
+#include "workloads/trace/recording/trace_spool.hpp"
 
 using namespace allocmeter::trace;
 

@@ -1,7 +1,7 @@
 // trace_format: encoding and decoding of the version-1 trace file (docs/trace-format.md).
 // The writer keeps one encoded buffer per thread and compresses whole chunks; the reader
 // decodes byte by byte from a zstd stream, so no allocation ever depends on a length field.
-#include "workloads/trace/trace_format.hpp"
+#include "workloads/trace/format/trace_format.hpp"
 
 #include <zstd.h>
 

@@ -8,7 +8,8 @@
 #include "allocators/malloc_allocator.hpp"
 #include "allocators/segregated_allocator.hpp"
 #include "allocators/thread_cache_allocator.hpp"
-#include "workloads/trace/trace_replay.hpp"
+#include "workloads/trace/replay/replay_plan.hpp"
+#include "workloads/trace/replay/trace_replay.hpp"
 
 using namespace allocmeter;
 using namespace allocmeter::trace;

@@ -30,7 +30,7 @@
 //   is recorded as 2^48, the recorder's convention. A successful one above 2^48 is an error.
 // - An allocation at an address that is live is an error (a lost free, or a multithreaded
 //   program's lines out of order), unless lenient: then the old object is freed just before.
-#include "workloads/trace/mtrace_import.hpp"
+#include "workloads/trace/import/mtrace_import.hpp"
 
 #include <sys/utsname.h>
 #include <unistd.h>

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "workloads/trace/mtrace_import.hpp"
-#include "workloads/trace/trace_format.hpp"
+#include "workloads/trace/format/trace_format.hpp"
+#include "workloads/trace/import/mtrace_import.hpp"
 
 using namespace allocmeter::trace;
 

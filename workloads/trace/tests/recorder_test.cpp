@@ -2,8 +2,8 @@
 // LD_PRELOAD recorder, converts the spool into a trace (as `allocmeter record` does) and checks
 // the trace. Their paths and the shim's are compile definitions (RECORDER_TARGET, ...).
 
-#include "workloads/trace/trace_format.hpp"
-#include "workloads/trace/trace_spool.hpp"
+#include "workloads/trace/format/trace_format.hpp"
+#include "workloads/trace/recording/trace_spool.hpp"
 
 #include <gtest/gtest.h>
 

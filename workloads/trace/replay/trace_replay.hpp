@@ -1,0 +1,252 @@
+// trace_replay: replays an allocmeter trace (docs/trace-format.md) on any allocator adapter,
+// from a replay_plan built outside the timed region (replay_plan.hpp). The replay runs one
+// thread per recorded thread over a flat pointer table indexed by object id; a step with a
+// dependency waits for the other thread's published progress, and only steps that some other
+// step depends on publish (so the common path has no atomic store).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "allocators/adapter.hpp"
+#include "allocators/os_pages.hpp"
+#include "workloads/latency.hpp"
+#include "workloads/live_meter.hpp"
+#include "workloads/start_gate.hpp"
+#include "workloads/timed_allocation.hpp"
+#include "workloads/timed_region.hpp"
+#include "workloads/trace/replay/replay_plan.hpp"
+
+namespace allocmeter::trace {
+
+/// What a replay writes into a new block: nothing, one byte per 4096, or every byte. A
+/// realloc carries the old contents over unless the policy is none.
+enum class touch_policy { none, page, full };
+
+inline std::string_view to_string(touch_policy t) {
+    return t == touch_policy::none ? "none" : t == touch_policy::page ? "page" : "full";
+}
+inline std::optional<touch_policy> parse_touch(std::string_view s) {
+    if (s == "none") return touch_policy::none;
+    if (s == "page") return touch_policy::page;
+    if (s == "full") return touch_policy::full;
+    return std::nullopt;
+}
+
+/// The byte a `full` touch writes into object `id` (tests check contents with it).
+constexpr unsigned char replay_fill_byte(std::uint64_t id) noexcept {
+    return static_cast<unsigned char>((id * 0x9dU) | 1U);
+}
+
+/// A replay thread's published progress: the number of its steps completed (at least up to
+/// the last step marked publish). One cache line each.
+struct alignas(64) replay_progress {
+    std::atomic<std::uint64_t> done{0};
+};
+
+namespace detail {
+
+inline void replay_pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield" ::: "memory");
+#endif
+}
+
+/// Spins until thread d.thread has completed step d.step; yields after a while.
+inline void replay_wait(const replay_progress* progress, const replay_dependency& d) noexcept {
+    const std::atomic<std::uint64_t>& p = progress[d.thread].done;
+    for (unsigned spins = 0; p.load(std::memory_order_acquire) <= d.step; ++spins) {
+        if (spins < 256)
+            replay_pause();
+        else
+            std::this_thread::yield();
+    }
+}
+
+/// `entries` null pointers in memory mapped for them, unmapped at the end. Written once here,
+/// so its pages fault in before the timed region rather than inside it.
+struct pointer_table {
+    explicit pointer_table(std::uint64_t entries)
+        : bytes(os::round_to_pages(static_cast<std::size_t>(entries) * sizeof(void*))),
+          slots(static_cast<void**>(os::map_pages(bytes))) {
+        if (slots == nullptr) allocation_failed(bytes, os::page_size());
+        std::memset(static_cast<void*>(slots), 0, bytes);
+    }
+    pointer_table(const pointer_table&) = delete;
+    pointer_table& operator=(const pointer_table&) = delete;
+    ~pointer_table() { os::unmap_pages(slots, bytes); }
+
+    std::size_t bytes;
+    void** slots;
+};
+
+inline void replay_touch(void* p, std::size_t from, std::size_t to, unsigned char value, touch_policy touch) noexcept {
+    if (touch == touch_policy::full) {
+        if (to > from) std::memset(static_cast<unsigned char*>(p) + from, value, to - from);
+    } else if (touch == touch_policy::page) {
+        auto* bytes = static_cast<volatile unsigned char*>(p);
+        for (std::size_t off = (from + 4095) & ~std::size_t{4095}; off < to; off += 4096) bytes[off] = value;
+    }
+}
+
+}  // namespace detail
+
+/// Runs every slot of replay thread `thread` of `plan` on `heap`, with `table` the shared
+/// pointer table (max_id + 1 entries) and `progress` one counter per replay thread. An
+/// allocation that returns nullptr for a non-zero size ends the process (allocation_failed).
+template <allocator A>
+void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** table, replay_progress* progress,
+                   touch_policy touch, live_meter& meter, latency_recorder& latency) {
+    // A copy in a local, so the live-bytes chain stays in registers instead of going through
+    // memory on every step (stores to the table may alias a referenced meter).
+    live_meter live = meter;
+    const replay_step* const steps = plan.threads[thread].data();
+    const replay_dependency* wait = plan.waits[thread].data();
+    const std::size_t n = plan.threads[thread].size();
+    for (std::size_t i = 0; i < n;) {
+        const replay_step s = steps[i];
+        if (s.waits() != 0) [[unlikely]] {
+            detail::replay_wait(progress, *wait++);
+            if (s.waits() == 2) detail::replay_wait(progress, *wait++);
+        }
+        const std::size_t size = static_cast<std::size_t>(s.size());
+        const std::size_t align = s.align();
+        switch (s.kind()) {
+            case step_kind::alloc: {
+                void* p = timed_allocate(heap, latency, size, align);
+                if (p == nullptr && size != 0) [[unlikely]] allocation_failed(size, align);
+                table[s.id] = p;
+                live.change(static_cast<std::int64_t>(size));
+                if (touch != touch_policy::none && p != nullptr) detail::replay_touch(p, 0, size, replay_fill_byte(s.id), touch);
+                ++i;
+                break;
+            }
+            case step_kind::free: {
+                void* p = table[s.id];
+                if (p != nullptr) [[likely]] timed_deallocate(heap, latency, p, size, align);
+                table[s.id] = nullptr;
+                live.change(-static_cast<std::int64_t>(size));
+                ++i;
+                break;
+            }
+            case step_kind::realloc: {
+                const replay_step o = steps[i + 1];  // the old object's free slot
+                const std::size_t old_size = static_cast<std::size_t>(o.size());
+                void* old = table[o.id];
+                void* p = timed_allocate(heap, latency, size, align);
+                if (p == nullptr && size != 0) [[unlikely]] allocation_failed(size, align);
+                // Contents move only where the replay writes them: with touch none a replay
+                // never writes into a block, so a realloc copies nothing either.
+                const std::size_t keep = touch == touch_policy::none ? 0 : std::min(size, old_size);
+                if (p != nullptr && old != nullptr && keep != 0) std::memcpy(p, old, keep);
+                if (old != nullptr) timed_deallocate(heap, latency, old, old_size, o.align());
+                table[o.id] = nullptr;
+                table[s.id] = p;
+                live.change(static_cast<std::int64_t>(size) - static_cast<std::int64_t>(old_size));
+                if (touch != touch_policy::none && p != nullptr)
+                    detail::replay_touch(p, keep, size, replay_fill_byte(s.id), touch);
+                i += 2;
+                break;
+            }
+        }
+        if (s.publish()) progress[thread].done.store(i, std::memory_order_release);
+    }
+    meter = live;
+    progress[thread].done.store(n, std::memory_order_release);
+}
+
+/// What one replay produced.
+struct replay_result {
+    double wall_s = 0;                 ///< from the first replay thread's start to the last one's end
+    std::uint64_t ops = 0;             ///< allocations + frees (a realloc counts both) that ran
+    std::uint64_t checksum = 0;        ///< the plan's checksum: the same on every allocator
+    std::int64_t peak_live_bytes = 0;  ///< exact with one thread, else within threads x 64 KiB
+    std::uint64_t leaked_objects = 0;  ///< objects the trace never freed, released after timing
+    bool complete = false;             ///< every step ran and every freed object was freed
+    latency_histogram alloc_ticks, free_ticks;  ///< sampled latencies (latency_every), all threads
+};
+
+/// Replays `plan` on `heap`: one std::thread per recorded thread, released together. The
+/// pointer table is made before and leaks are released after the timed region.
+template <allocator A>
+replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touch_policy::none,
+                     timed_region* region = nullptr, std::uint64_t latency_every = 0) {
+    const unsigned n = static_cast<unsigned>(plan.threads.size());
+    replay_result r;
+    // The pointer table is the harness's memory, not the program's: mapped, not allocated.
+    const detail::pointer_table mapping(plan.max_id + 1);
+    void** const table = mapping.slots;
+    std::unique_ptr<replay_progress[]> progress(new replay_progress[n == 0 ? 1 : n]);
+    live_board board;
+    start_gate gate;
+    std::vector<std::unique_ptr<live_meter>> meters;
+    std::vector<std::unique_ptr<latency_recorder>> latency;
+    for (unsigned i = 0; i < n; ++i) {
+        meters.push_back(std::make_unique<live_meter>(&board));
+        latency.push_back(std::make_unique<latency_recorder>(latency_every, latency_phase(plan.checksum, i)));
+    }
+
+    std::vector<std::thread> workers;
+    workers.reserve(n);
+    for (unsigned i = 0; i < n; ++i)
+        workers.emplace_back([&, i] {
+            gate.arrive_and_wait();
+            replay_thread<A>(plan, i, heap, table, progress.get(), touch, *meters[i], *latency[i]);
+            meters[i]->flush();
+            gate.finish();
+        });
+    r.wall_s = n == 0 ? 0.0 : run_gate(gate, n, region, board);
+    for (auto& w : workers) w.join();
+
+    for (unsigned i = 0; i < n; ++i) r.ops += progress[i].done.load(std::memory_order_acquire);  // a slot is an operation
+    r.checksum = plan.checksum;
+    for (const auto& l : latency)
+        if (l->enabled()) {
+            r.alloc_ticks.merge(l->allocs());
+            r.free_ticks.merge(l->frees());
+        }
+    r.peak_live_bytes = n > 1 ? board.peak.load() : (n == 1 ? meters[0]->peak() : 0);
+
+    // After timing: every thread finished, and only the trace's leaks are still in the table.
+    bool complete = true;
+    for (unsigned i = 0; i < n; ++i)
+        complete = complete && progress[i].done.load(std::memory_order_acquire) == plan.threads[i].size();
+    for (const replay_leak& l : plan.leaks) {
+        void*& p = table[l.id];
+        if (p == nullptr && l.size != 0) complete = false;
+        if (p != nullptr) heap.deallocate(p, static_cast<std::size_t>(l.size), effective_align(l.align));
+        p = nullptr;
+        ++r.leaked_objects;
+    }
+    for (std::uint64_t id = 0; id <= plan.max_id; ++id)
+        if (table[id] != nullptr) complete = false;
+    r.complete = complete;
+    return r;
+}
+
+/// Replays `plan` on `heap` (see the replay_view overload).
+template <allocator A>
+replay_result replay(const replay_plan& plan, A& heap, touch_policy touch = touch_policy::none,
+                     timed_region* region = nullptr, std::uint64_t latency_every = 0) {
+    return replay<A>(plan.view(), heap, touch, region, latency_every);
+}
+
+/// Replays `plan` on a fresh, default-constructed instance of A.
+template <allocator A>
+replay_result replay(const replay_plan& plan, touch_policy touch = touch_policy::none,
+                     timed_region* region = nullptr) {
+    A heap;
+    return replay<A>(plan, heap, touch, region);
+}
+
+}  // namespace allocmeter::trace
