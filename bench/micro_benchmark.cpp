@@ -2,6 +2,7 @@
 // bare pointer bump, malloc, std::pmr's monotonic and pool resources, mimalloc), on Google
 // Benchmark. Ends with the ratio table the README quotes: our time over the anchor's.
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 #include <dlfcn.h>
 #include <malloc.h>
 
@@ -283,9 +284,7 @@ void print_ratios(const ratio_reporter& r) {
         for (const std::size_t size : sizes) {
             const std::string s = "/" + std::to_string(size);
             const double ratio = r.ns(p.ours + s) / r.ns(p.anchor + s);
-            char buf[16];
-            std::snprintf(buf, sizeof buf, " %8.2f", ratio);
-            cells += std::isnan(ratio) ? std::string("        -") : std::string(buf);
+            cells += std::isnan(ratio) ? std::string("        -") : fmt::format(" {:8.2f}", ratio);
             if (!std::isnan(ratio)) worst = std::max(worst, ratio);
         }
         std::fprintf(stderr, "  %-28s %-26s%s %7.2f  %s\n", p.ours, p.anchor, cells.c_str(), p.target,

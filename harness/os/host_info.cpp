@@ -35,15 +35,6 @@ std::string bracketed(const std::string& modes) {
 
 std::optional<std::string> unless_empty(std::string s) { return s.empty() ? std::nullopt : std::optional(std::move(s)); }
 
-std::string iso_now() {
-    const std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
 /// The compiler that built this binary, by its own predefined macros.
 std::string compiler_name() {
 #if defined(__clang__)
@@ -56,6 +47,15 @@ std::string compiler_name() {
 }
 
 }  // namespace
+
+std::string now_text(const char* format, bool utc) {
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    if (utc) ::gmtime_r(&t, &tm);
+    else ::localtime_r(&t, &tm);
+    char buf[64];
+    return std::strftime(buf, sizeof buf, format, &tm) > 0 ? buf : "";
+}
 
 host_env collect_host_env() {
     utsname u{};
@@ -76,7 +76,7 @@ host_env collect_host_env() {
     h.compiler_flags = ALLOCMETER_CXX_FLAGS;
     h.build_type = ALLOCMETER_BUILD_TYPE;
     h.allocmeter_version = ALLOCMETER_VERSION;
-    h.started_at = iso_now();
+    h.started_at = now_text("%Y-%m-%dT%H:%M:%SZ", true);
     return h;
 }
 

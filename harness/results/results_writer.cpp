@@ -3,28 +3,15 @@
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 #include <stdexcept>
 
+#include "harness/os/host_info.hpp"
 #include "harness/results/results_csv.hpp"
 
 namespace allocmeter {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-std::string run_id_now() {
-    const std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    ::localtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
-    return buf;
-}
-
-}  // namespace
 
 void write_file_atomically(const fs::path& path, const std::string& text) {
     const fs::path tmp = path.string() + ".tmp";
@@ -45,7 +32,7 @@ results_writer::results_writer(const fs::path& out_dir, run_env env) : out_dir_(
     std::error_code ec;
     fs::create_directories(out_dir_, ec);
     if (ec) throw std::runtime_error("cannot create " + out_dir_.string() + ": " + ec.message());
-    const std::string base = run_id_now();
+    const std::string base = now_text("%Y%m%d-%H%M%S", false);  // the run id: local time, sortable
     std::string id = base;
     for (int n = 2; !fs::create_directory(out_dir_ / id, ec); ++n) {
         if (ec) throw std::runtime_error("cannot create " + (out_dir_ / id).string() + ": " + ec.message());
