@@ -20,7 +20,6 @@ const void* object_base(const void* sym) {
 }
 
 std::pair<std::string, std::string> no_version(const void*) { return {}; }
-std::string no_purge(const void*) { return {}; }
 
 // ----- jemalloc: mallctl
 
@@ -191,7 +190,7 @@ const std::vector<external_allocator>& external_allocators() {
          {is_mimalloc, mimalloc_version, mimalloc_stats, mimalloc_purge}},
         // TBB_VERSION=1 makes tbbmalloc print its version banner, which is how it reports it.
         {"tbbmalloc", "libtbbmalloc_proxy.so.2", "libtbbmalloc2", "oneTBB scalable allocator (malloc proxy)", {"TBB_VERSION", "1"},
-         {is_tbbmalloc, no_version, tbbmalloc_stats, tbbmalloc_purge}, tbbmalloc_banner_version, "TBB_VERSION banner"},
+         {is_tbbmalloc, no_version, tbbmalloc_stats, tbbmalloc_purge}, tbbmalloc_banner_version, "TBB_VERSION banner", "TBBmalloc:"},
     };
     return table;
 }
@@ -200,6 +199,12 @@ const external_allocator* find_external(std::string_view name) {
     for (const external_allocator& e : external_allocators())
         if (e.name == name) return &e;
     return nullptr;
+}
+
+bool is_library_banner(std::string_view line) {
+    for (const external_allocator& e : external_allocators())
+        if (!e.banner_prefix.empty() && line.starts_with(e.banner_prefix)) return true;
+    return false;
 }
 
 std::vector<std::string> external_environment_names() {

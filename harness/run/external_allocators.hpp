@@ -44,6 +44,8 @@ struct external_allocator {
     /// there (tbbmalloc's TBB_VERSION banner); null when not needed.
     std::string (*version_from_stderr)(const std::string& stderr_text) = nullptr;
     std::string_view stderr_version_source = {};
+    /// How the lines of that banner start: not a cell's failure message.
+    std::string_view banner_prefix = {};
 };
 
 /// The table, in the order runs list them: system (glibc) first.
@@ -51,6 +53,9 @@ const std::vector<external_allocator>& external_allocators();
 
 /// The entry called `name`, or nullptr.
 const external_allocator* find_external(std::string_view name);
+
+/// True when `line` is a library's own banner (tbbmalloc's version line), not a message of the cell's.
+bool is_library_banner(std::string_view line);
 
 /// The environment variables any entry sets: dropped from every cell that is not that entry's.
 std::vector<std::string> external_environment_names();

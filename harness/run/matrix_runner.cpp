@@ -50,7 +50,8 @@ std::vector<planned_cell> plan(const run_options& o, const allocator_catalog& ca
     return cells;
 }
 
-/// The last few non-empty lines of a child's stderr, joined, for a failure reason.
+/// The last few non-empty lines of a child's stderr, joined, for a failure reason; a library's
+/// banner is not one of them.
 std::string last_lines(const std::string& text, std::size_t lines = 3) {
     std::vector<std::string> kept;
     std::size_t end = text.size();
@@ -58,7 +59,7 @@ std::string last_lines(const std::string& text, std::size_t lines = 3) {
         const std::size_t start = text.rfind('\n', end - 1);
         const std::size_t from = start == std::string::npos ? 0 : start + 1;
         std::string line = text.substr(from, end - from);
-        if (!line.empty() && line.rfind("TBBmalloc:", 0) != 0) kept.insert(kept.begin(), line);
+        if (!line.empty() && !is_library_banner(line)) kept.insert(kept.begin(), line);
         if (start == std::string::npos) break;
         end = start;
     }

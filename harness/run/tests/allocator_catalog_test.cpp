@@ -94,6 +94,8 @@ TEST(ExternalAllocators, TbbBannerVersion) {
     ASSERT_NE(tbb->version_from_stderr, nullptr);
     EXPECT_EQ(tbb->version_from_stderr("noise\nTBBmalloc: VERSION\t\t2021.8\nmore"), "oneTBB tbbmalloc 2021.8");
     EXPECT_EQ(tbb->version_from_stderr("nothing here"), "");
+    EXPECT_TRUE(is_library_banner("TBBmalloc: VERSION\t\t2021.8"));
+    EXPECT_FALSE(is_library_banner("Segmentation fault"));
     EXPECT_EQ(find_external("jemalloc")->version_from_stderr, nullptr);
     EXPECT_EQ(find_external("bump"), nullptr);
 }
