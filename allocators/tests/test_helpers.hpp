@@ -115,14 +115,17 @@ public:
         unsigned char fill;
     };
 
-    explicit shadow_heap(A& a) : a_(a) {}
+    /// `fill` 0 gives each block the next of 251 fill bytes in turn; another value gives every
+    /// block that byte, so heaps over different instances tell their blocks apart.
+    explicit shadow_heap(A& a, unsigned char fill = 0) : a_(a), fixed_fill_(fill) {}
 
     /// Allocates, checks alignment and overlap, fills `filled` bytes (at least size); returns
     /// false when the allocator said no.
     bool allocate(std::size_t size, std::size_t align, std::size_t filled = 0) {
         void* p = a_.allocate(size, align);
         if (p == nullptr) return false;
-        const live_block b{p, size, align, std::max(size, filled), static_cast<unsigned char>(1 + next_fill_++ % 251)};
+        const auto fill = fixed_fill_ != 0 ? fixed_fill_ : static_cast<unsigned char>(1 + next_fill_++ % 251);
+        const live_block b{p, size, align, std::max(size, filled), fill};
         check_placement(b);
         std::memset(p, b.fill, b.filled);
         insert(b);
@@ -251,6 +254,7 @@ private:
     std::vector<live_block> blocks_;
     std::map<std::uintptr_t, std::size_t> by_address_;  ///< start -> filled bytes, blocks of 1 B or more
     std::multiset<std::uintptr_t> zero_sized_;           ///< the zero-size blocks' addresses
+    unsigned char fixed_fill_;
     unsigned next_fill_ = 0;
 };
 

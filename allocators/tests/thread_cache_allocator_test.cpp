@@ -149,8 +149,8 @@ TEST(ThreadCacheAllocator, ManyInstancesAliveAtOnce) {
     std::set<std::uint64_t> ids;
     for (auto& h : heaps) ids.insert(h->id());
     EXPECT_EQ(ids.size(), heaps.size());
-    std::vector<shadow_heap<tca>> live;
-    for (auto& h : heaps) live.emplace_back(*h);
+    std::vector<shadow_heap<tca>> live;  // instance i fills with i + 1: a block shared across instances shows
+    for (int i = 0; i < kInstances; ++i) live.emplace_back(*heaps[i], static_cast<unsigned char>(i + 1));
     for (int round = 0; round < 3; ++round)
         for (int i = 0; i < kInstances; ++i)
             for (std::size_t k = 0; k < 20; ++k) {
