@@ -5,13 +5,9 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <random>
-#include <utility>
-#include <vector>
 
 using namespace allocmeter::test_helpers;
 
@@ -24,29 +20,15 @@ using allocmeter::os::page_size;
 constexpr std::size_t kKiB = 1024;
 constexpr std::size_t kMiB = kKiB * kKiB;
 
-// Every power-of-two alignment up to a page yields an aligned pointer whose full size is writable.
-TEST(ArenaAllocator, HonoursEveryAlignmentUpToPage) {
-    arena_allocator a;
-    for (std::size_t align = 1; align <= 4096; align *= 2) {
-        ASSERT_NE(a.allocate(1, 1), nullptr);  // knock the bump pointer off alignment first
-        const std::size_t size = align + 5;
-        void* p = a.allocate(size, align);
-        ASSERT_NE(p, nullptr) << "align " << align;
-        EXPECT_TRUE(is_aligned(p, align)) << "align " << align;
-        std::memset(p, 0xAB, size);
-    }
-}
-
 // Alignments past the oversize threshold (64 KiB, 1 MiB) are served from a dedicated chunk.
 TEST(ArenaAllocator, HonoursAlignmentPastThreshold) {
     arena_allocator a(64 * kKiB);
+    shadow_heap heap(a);
     for (std::size_t align : {std::size_t{1} << 16, std::size_t{1} << 20}) {
-        ASSERT_NE(a.allocate(1, 1), nullptr);
-        void* p = a.allocate(100, align);
-        ASSERT_NE(p, nullptr) << "align " << align;
-        EXPECT_TRUE(is_aligned(p, align)) << "align " << align;
-        std::memset(p, 0xCD, 100);
+        ASSERT_TRUE(heap.allocate(1, 1));  // knock the bump pointer off alignment first
+        ASSERT_TRUE(heap.allocate(100, align)) << "align " << align;
     }
+    heap.verify_all();
 }
 
 // A zero-size request is served with an aligned non-null pointer, even before any chunk exists.
@@ -109,19 +91,11 @@ TEST(ArenaAllocator, OversizeRequestGetsOwnChunk) {
 // max_oversize_spares of them mapped, and trim unmaps those.
 TEST(ArenaAllocator, ManyOversizeRequests) {
     arena_allocator a(64 * kKiB);
-    std::vector<std::pair<void*, std::size_t>> blocks;
-    for (std::size_t i = 0; i < 100; ++i) {
-        const std::size_t size = 200 * kKiB + i * 37;
-        void* p = a.allocate(size, 16);
-        ASSERT_NE(p, nullptr);
-        std::memset(p, static_cast<int>(i + 1), size);
-        blocks.emplace_back(p, size);
-    }
+    shadow_heap heap(a);
+    for (std::size_t i = 0; i < 100; ++i) ASSERT_TRUE(heap.allocate(200 * kKiB + i * 37, 16)) << "block " << i;
     EXPECT_EQ(a.stats().chunks, 100u);
     EXPECT_EQ(a.stats().blocks, 100u);
-    for (std::size_t i = 0; i < blocks.size(); ++i)
-        EXPECT_TRUE(holds(blocks[i].first, blocks[i].second, static_cast<unsigned char>(i + 1)));
-    a.reset();
+    heap.reset();
     EXPECT_EQ(a.stats().chunks, arena_allocator::max_oversize_spares);
     EXPECT_EQ(a.stats().blocks, 0u);
     a.trim();
@@ -149,11 +123,7 @@ TEST(ArenaAllocator, HugeRequestsFailCleanly) {
     arena_allocator a;
     ASSERT_NE(a.allocate(32, 8), nullptr);
     const auto before = a.stats();
-    for (std::size_t size : {kMax, kMax - 1, kMax - 4096, kMax / 2, std::size_t{1} << 50}) {
-        for (std::size_t align : {std::size_t{1}, std::size_t{4096}, std::size_t{1} << 20}) {
-            EXPECT_EQ(a.allocate(size, align), nullptr) << "size " << size << " align " << align;
-        }
-    }
+    expect_refused(a, {kMax, kMax - 1, kMax - 4096, kMax / 2, std::size_t{1} << 50}, {1, 4096, std::size_t{1} << 20});
     EXPECT_EQ(a.allocate(1, std::size_t{1} << 63), nullptr);
     expect_same(a.stats(), before);
 }
@@ -161,17 +131,11 @@ TEST(ArenaAllocator, HugeRequestsFailCleanly) {
 // When the current chunk is full a new one is mapped, and earlier blocks keep their contents.
 TEST(ArenaAllocator, GrowsIntoNewChunks) {
     arena_allocator a(64 * kKiB);
-    std::vector<void*> blocks;
-    while (a.stats().chunks < 3) {
-        void* p = a.allocate(1000, 8);
-        ASSERT_NE(p, nullptr);
-        std::memset(p, static_cast<int>(1 + blocks.size() % 251), 1000);
-        blocks.push_back(p);
-    }
+    shadow_heap heap(a);
+    while (a.stats().chunks < 3) ASSERT_TRUE(heap.allocate(1000, 8));
     EXPECT_EQ(a.stats().bytes_reserved, 3 * 64 * kKiB);
-    EXPECT_EQ(blocks.size(), 2 * ((64 * kKiB - 16) / 1000) + 1);  // 16: the chunk header
-    for (std::size_t i = 0; i < blocks.size(); ++i)
-        EXPECT_TRUE(holds(blocks[i], 1000, static_cast<unsigned char>(1 + i % 251)));
+    EXPECT_EQ(heap.blocks().size(), 2 * ((64 * kKiB - 16) / 1000) + 1);  // 16: the chunk header
+    heap.verify_all();
 }
 
 // reset unmaps oversize chunks, keeps normal ones as spares, and reuses the first chunk first.
@@ -260,36 +224,20 @@ TEST(ArenaAllocator, NestedCheckpoints) {
 // Randomly sized and aligned blocks, some oversize, never overlap: each keeps its byte pattern.
 TEST(ArenaAllocator, BlocksDoNotOverlap) {
     arena_allocator a(64 * kKiB);
+    shadow_heap heap(a);
     std::mt19937_64 rng(7);
-    struct block { unsigned char* p; std::size_t size; unsigned char tag; };
-    std::vector<block> blocks;
     for (int i = 0; i < 3000; ++i) {
         const std::size_t size = rng() % 8 == 0 ? rng() % (40 * kKiB) : rng() % 700;
         const std::size_t align = std::size_t{1} << (rng() % 13);
-        auto* p = static_cast<unsigned char*>(a.allocate(size, align));
-        ASSERT_NE(p, nullptr);
-        ASSERT_TRUE(is_aligned(p, align));
-        const auto tag = static_cast<unsigned char>(1 + i % 251);
-        std::memset(p, tag, size);
-        blocks.push_back({p, size, tag});
+        ASSERT_TRUE(heap.allocate(size, align)) << "block " << i;
     }
-    for (const block& b : blocks) EXPECT_TRUE(holds(b.p, b.size, b.tag));
-    // A zero-size block may share its address with the next block; order it first.
-    std::sort(blocks.begin(), blocks.end(), [](const block& x, const block& y) {
-        return x.p != y.p ? x.p < y.p : x.size < y.size;
-    });
-    for (std::size_t i = 1; i < blocks.size(); ++i)
-        EXPECT_LE(blocks[i - 1].p + blocks[i - 1].size, blocks[i].p);
+    heap.verify_all();
 }
 
 // deallocate is a no-op: a freed block is not handed out again, and the counters keep it.
 TEST(ArenaAllocator, DeallocateDoesNotReuse) {
     arena_allocator a;
-    void* p = a.allocate(64, 8);
-    a.deallocate(p, 64, 8);
-    EXPECT_NE(a.allocate(64, 8), p);
-    EXPECT_EQ(a.stats().blocks, 2u);
-    EXPECT_EQ(a.stats().bytes_requested, 128u);
+    expect_deallocate_is_noop(a);
 }
 
 // stats: bytes_requested and blocks sum what was handed out; bytes_reserved sums held chunks.

@@ -6,11 +6,9 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <random>
 #include <vector>
 
@@ -214,33 +212,15 @@ TEST(BuddyAllocator, StatsTrackLiveBlocks) {
 // coalesces back to one whole arena.
 TEST(BuddyAllocator, ChurnKeepsContentsAndCoalescesFully) {
     buddy_allocator<256 * 1024> a;
+    shadow_heap heap(a);
     std::mt19937_64 rng(7);
-    struct live_block { unsigned char* p; std::size_t size, align; unsigned char tag; };
-    std::vector<live_block> live;
-    for (int i = 0; i < 20000; ++i) {
-        if (!live.empty() && rng() % 2 == 0) {
-            const std::size_t k = rng() % live.size();
-            const live_block b = live[k];
-            ASSERT_TRUE(holds(b.p, b.size, b.tag)) << "op " << i;
-            a.deallocate(b.p, b.size, b.align);
-            live[k] = live.back();
-            live.pop_back();
-        } else {
-            const std::size_t size = rng() % 8 == 0 ? rng() % 70000 : rng() % 600;
-            const std::size_t align = std::size_t{1} << (rng() % 13);
-            auto* p = static_cast<unsigned char*>(a.allocate(size, align));
-            ASSERT_NE(p, nullptr);
-            ASSERT_EQ(addr(p) % align, 0u);
-            const auto tag = static_cast<unsigned char>(1 + i % 251);
-            std::memset(p, tag, size);
-            live.push_back({p, size, align, tag});
-        }
-    }
-    EXPECT_EQ(a.stats().blocks, live.size());
-    for (const live_block& b : live) {
-        ASSERT_TRUE(holds(b.p, b.size, b.tag));
-        a.deallocate(b.p, b.size, b.align);
-    }
+    const auto pick = [&rng] {
+        const std::size_t size = rng() % 8 == 0 ? rng() % 70000 : rng() % 600;
+        return request{.size = size, .align = std::size_t{1} << (rng() % 13)};
+    };
+    ASSERT_NO_FATAL_FAILURE(churn(heap, rng, 20000, pick));
+    EXPECT_EQ(a.stats().blocks, heap.blocks().size());
+    heap.free_all();
     EXPECT_EQ(a.stats().chunks, 1u);
     EXPECT_EQ(a.free_blocks_of_size(256 * 1024), 1u);
     EXPECT_EQ(a.bytes_in_blocks(), 0u);

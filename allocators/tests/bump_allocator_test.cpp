@@ -5,12 +5,9 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <random>
-#include <vector>
 
 using namespace allocmeter::test_helpers;
 
@@ -22,29 +19,15 @@ using allocmeter::os::round_to_pages;
 
 constexpr std::size_t kMiB = std::size_t{1} << 20;
 
-// Every power-of-two alignment up to a page yields an aligned pointer whose full size is writable.
-TEST(BumpAllocator, HonoursEveryAlignmentUpToPage) {
-    bump_allocator a(4 * kMiB);
-    for (std::size_t align = 1; align <= 4096; align *= 2) {
-        ASSERT_NE(a.allocate(1, 1), nullptr);  // knock the offset off alignment first
-        const std::size_t size = align + 3;
-        void* p = a.allocate(size, align);
-        ASSERT_NE(p, nullptr) << "align " << align;
-        EXPECT_TRUE(is_aligned(p, align)) << "align " << align;
-        std::memset(p, 0xAB, size);
-    }
-}
-
 // Alignments past the page size (64 KiB, 1 MiB) are honoured when the padding fits.
 TEST(BumpAllocator, HonoursAlignmentPastPage) {
     bump_allocator a(8 * kMiB);
+    shadow_heap heap(a);
     for (std::size_t align : {std::size_t{1} << 16, std::size_t{1} << 20}) {
-        ASSERT_NE(a.allocate(1, 1), nullptr);
-        void* p = a.allocate(100, align);
-        ASSERT_NE(p, nullptr) << "align " << align;
-        EXPECT_TRUE(is_aligned(p, align)) << "align " << align;
-        std::memset(p, 0xCD, 100);
+        ASSERT_TRUE(heap.allocate(1, 1));  // knock the offset off alignment first
+        ASSERT_TRUE(heap.allocate(100, align)) << "align " << align;
     }
+    heap.verify_all();
 }
 
 // A zero-size request returns an aligned, non-null pointer and consumes only its padding.
@@ -80,11 +63,7 @@ TEST(BumpAllocator, HugeRequestsDoNotWrap) {
     ASSERT_NE(a.allocate(24, 8), nullptr);
     const auto before = a.stats();
     const std::size_t used = a.used();
-    for (std::size_t size : {kMax, kMax - 1, kMax - 15, kMax - used, kMax - used + 1, kMax / 2 + 1}) {
-        for (std::size_t align : {std::size_t{1}, std::size_t{16}, std::size_t{4096}}) {
-            EXPECT_EQ(a.allocate(size, align), nullptr) << "size " << size << " align " << align;
-        }
-    }
+    expect_refused(a, {kMax, kMax - 1, kMax - 15, kMax - used, kMax - used + 1, kMax / 2 + 1}, {1, 16, 4096});
     EXPECT_EQ(a.allocate(1, std::size_t{1} << 63), nullptr);
     EXPECT_EQ(a.allocate(0, std::size_t{1} << 62), nullptr);  // user addresses are below 2^47
     EXPECT_EQ(a.used(), used);
@@ -126,12 +105,7 @@ TEST(BumpAllocator, DefaultReservationIsLazy) {
 // deallocate is a no-op: a freed block is not handed out again until reset or rollback.
 TEST(BumpAllocator, DeallocateDoesNotReuse) {
     bump_allocator a(kMiB);
-    void* p = a.allocate(64, 8);
-    a.deallocate(p, 64, 8);
-    void* q = a.allocate(64, 8);
-    EXPECT_NE(q, p);
-    EXPECT_EQ(a.stats().blocks, 2u);
-    EXPECT_EQ(a.stats().bytes_requested, 128u);
+    expect_deallocate_is_noop(a);
 }
 
 // reset rewinds to the start: the first allocation after it gets the first address again.
@@ -184,29 +158,17 @@ TEST(BumpAllocator, NestedCheckpoints) {
     EXPECT_EQ(a.allocate(10, 8), p1);
 }
 
-// Randomly sized and aligned blocks never overlap: each keeps its byte pattern to the end.
+// Randomly sized and aligned blocks, size 0 among them, never overlap: each keeps its byte pattern to the end.
 TEST(BumpAllocator, BlocksDoNotOverlap) {
     bump_allocator a(16 * kMiB);
+    shadow_heap heap(a);
     std::mt19937_64 rng(42);
-    struct block { unsigned char* p; std::size_t size; unsigned char tag; };
-    std::vector<block> blocks;
     for (int i = 0; i < 4000; ++i) {
         const std::size_t size = rng() % 600;
         const std::size_t align = std::size_t{1} << (rng() % 9);
-        auto* p = static_cast<unsigned char*>(a.allocate(size, align));
-        ASSERT_NE(p, nullptr);
-        ASSERT_TRUE(is_aligned(p, align));
-        const auto tag = static_cast<unsigned char>(1 + i % 251);
-        std::memset(p, tag, size);
-        blocks.push_back({p, size, tag});
+        ASSERT_TRUE(heap.allocate(size, align)) << "block " << i;
     }
-    for (const block& b : blocks) EXPECT_TRUE(holds(b.p, b.size, b.tag));
-    // A zero-size block may share its address with the next block; order it first.
-    std::sort(blocks.begin(), blocks.end(), [](const block& x, const block& y) {
-        return x.p != y.p ? x.p < y.p : x.size < y.size;
-    });
-    for (std::size_t i = 1; i < blocks.size(); ++i)
-        EXPECT_LE(blocks[i - 1].p + blocks[i - 1].size, blocks[i].p);
+    heap.verify_all();
 }
 
 // bytes_requested sums the sizes; bytes_reserved is the page-rounded high-water offset, kept

@@ -6,10 +6,8 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -179,27 +177,11 @@ TEST(DebugAllocator, BumpWrapperReportsOnlyOnRequest) {
 // Random churn with random frees keeps every live block intact and the counters exact.
 TEST(DebugAllocator, ChurnKeepsGuardsIntact) {
     debug_pool a;
+    shadow_heap heap(a);  // every free checks the block, then deallocate aborts if a neighbour hit the guards
     std::mt19937_64 rng(5);
-    struct block { unsigned char* p; std::size_t size; unsigned char tag; };
-    std::vector<block> live;
-    for (int i = 0; i < 20000; ++i) {
-        if (!live.empty() && rng() % 2 == 0) {
-            const std::size_t k = rng() % live.size();
-            ASSERT_TRUE(holds(live[k].p, live[k].size, live[k].tag));
-            a.deallocate(live[k].p, live[k].size, 16);  // aborts if a neighbour hit the guards
-            live[k] = live.back();
-            live.pop_back();
-        } else {
-            const std::size_t size = rng() % 113;
-            auto* p = static_cast<unsigned char*>(a.allocate(size, 16));
-            ASSERT_NE(p, nullptr);
-            const auto tag = static_cast<unsigned char>(1 + i % 251);
-            std::memset(p, tag, size);
-            live.push_back({p, size, tag});
-        }
-    }
-    EXPECT_EQ(a.live_blocks(), live.size());
-    a.reset();
+    ASSERT_NO_FATAL_FAILURE(churn(heap, rng, 20000, [&rng] { return request{.size = rng() % 113, .align = 16}; }));
+    EXPECT_EQ(a.live_blocks(), heap.blocks().size());
+    heap.reset();
 }
 
 // Freeing a block twice names the pointer and says it was already freed.

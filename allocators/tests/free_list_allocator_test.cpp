@@ -6,13 +6,10 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <random>
-#include <set>
 #include <vector>
 
 using namespace allocmeter::test_helpers;
@@ -149,20 +146,11 @@ TYPED_TEST(FreeListAllocator, AlignedBlocksFreeBackWhole) {
 TYPED_TEST(FreeListAllocator, GrowsToMultipleChunks) {
     TypeParam a(4096);
     ASSERT_EQ(a.chunk_size(), 4096u);
-    std::vector<unsigned char*> blocks;
-    for (int i = 0; i < 200; ++i) {
-        auto* p = static_cast<unsigned char*>(a.allocate(200, 16));
-        ASSERT_NE(p, nullptr);
-        std::memset(p, 1 + i % 251, 200);
-        blocks.push_back(p);
-    }
+    shadow_heap heap(a);  // checks each block apart from every other
+    for (int i = 0; i < 200; ++i) ASSERT_TRUE(heap.allocate(200, 16)) << "block " << i;
     EXPECT_GE(a.stats().chunks, 200u / (4048 / 224));
     EXPECT_EQ(a.stats().bytes_reserved, a.stats().chunks * 4096);
-    EXPECT_EQ(std::set<unsigned char*>(blocks.begin(), blocks.end()).size(), blocks.size());
-    for (std::size_t i = 0; i < blocks.size(); ++i) {
-        EXPECT_TRUE(holds(blocks[i], 200, static_cast<unsigned char>(1 + i % 251)));
-        a.deallocate(blocks[i], 200, 16);
-    }
+    heap.free_all();
     expect_same(a.stats(), {.bytes_requested = 0, .bytes_reserved = 4096, .chunks = 1, .blocks = 0});
     EXPECT_EQ(a.free_blocks(), 1u);
 }
@@ -263,37 +251,15 @@ TYPED_TEST(FreeListAllocator, RejectsOveralignedAndHuge) {
 // single empty chunk remains as one free block.
 TYPED_TEST(FreeListAllocator, ChurnKeepsContentsAndCoalescesFully) {
     TypeParam a(64 * 1024);
+    shadow_heap heap(a);
     std::mt19937_64 rng(42);
-    struct live_block { unsigned char* p; std::size_t size, align; unsigned char tag; };
-    std::vector<live_block> live;
-    std::uint64_t live_bytes = 0;
-    for (int i = 0; i < 20000; ++i) {
-        if (!live.empty() && rng() % 2 == 0) {
-            const std::size_t k = rng() % live.size();
-            const live_block b = live[k];
-            ASSERT_TRUE(holds(b.p, b.size, b.tag)) << "op " << i;
-            a.deallocate(b.p, b.size, b.align);
-            live_bytes -= b.size;
-            live[k] = live.back();
-            live.pop_back();
-        } else {
-            const std::size_t size = rng() % 16 == 0 ? 70000 + rng() % 50000 : rng() % 2000;
-            const std::size_t align = std::size_t{1} << (rng() % 9);
-            auto* p = static_cast<unsigned char*>(a.allocate(size, align));
-            ASSERT_NE(p, nullptr);
-            ASSERT_TRUE(is_aligned(p, align));
-            const auto tag = static_cast<unsigned char>(1 + i % 251);
-            std::memset(p, tag, size);
-            live.push_back({p, size, align, tag});
-            live_bytes += size;
-        }
-    }
-    EXPECT_EQ(a.stats().blocks, live.size());
-    EXPECT_EQ(a.stats().bytes_requested, live_bytes);
-    for (const live_block& b : live) {
-        ASSERT_TRUE(holds(b.p, b.size, b.tag));
-        a.deallocate(b.p, b.size, b.align);
-    }
+    const auto pick = [&rng] {
+        const std::size_t size = rng() % 16 == 0 ? 70000 + rng() % 50000 : rng() % 2000;
+        return request{.size = size, .align = std::size_t{1} << (rng() % 9)};
+    };
+    ASSERT_NO_FATAL_FAILURE(churn(heap, rng, 20000, pick));
+    heap.expect_stats_match();
+    heap.free_all();
     EXPECT_EQ(a.stats().chunks, 1u);
     EXPECT_EQ(a.free_blocks(), 1u);
     EXPECT_EQ(a.stats().blocks, 0u);

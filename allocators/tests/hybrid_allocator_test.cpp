@@ -6,13 +6,10 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <iterator>
-#include <limits>
 #include <random>
-#include <vector>
 
 using namespace allocmeter::test_helpers;
 
@@ -87,13 +84,11 @@ TEST(HybridAllocator, RoutesByAlignment) {
 // Every alignment 1..4096 is honoured in every part, and each block frees back to its part.
 TEST(HybridAllocator, HonoursEveryAlignmentInEveryPart) {
     hybrid a;
+    shadow_heap heap(a);
     for (std::size_t size : {std::size_t{0}, std::size_t{40}, std::size_t{700}, std::size_t{5000}}) {
         for (std::size_t align = 1; align <= 4096; align *= 2) {
-            void* p = a.allocate(size, align);
-            ASSERT_NE(p, nullptr) << "size " << size << " align " << align;
-            EXPECT_TRUE(is_aligned(p, align)) << "size " << size << " align " << align;
-            std::memset(p, 0xAB, size);
-            a.deallocate(p, size, align);
+            ASSERT_TRUE(heap.allocate(size, align)) << "size " << size << " align " << align;
+            heap.free_newest();
         }
     }
     EXPECT_EQ(a.stats().blocks, 0u);
@@ -158,9 +153,7 @@ TEST(HybridAllocator, ZeroAndHugeRequests) {
     ASSERT_NE(z, nullptr);
     a.deallocate(z, 0, 1);
     constexpr std::size_t kTiB = std::size_t{1} << 40;
-    for (std::size_t size : {kMax, kMax - 1, kMax - 64, kMax / 2, kMax / 4 + 1, kTiB + 1})
-        for (std::size_t align : {std::size_t{1}, std::size_t{64}, std::size_t{4096}})
-            EXPECT_EQ(a.allocate(size, align), nullptr) << "size " << size << " align " << align;
+    expect_refused(a, {kMax, kMax - 1, kMax - 64, kMax / 2, kMax / 4 + 1, kTiB + 1}, {1, 64, 4096});
     EXPECT_EQ(a.allocate(1, std::size_t{1} << 63), nullptr);
     EXPECT_EQ(a.allocate(0, std::size_t{1} << 62), nullptr);
     EXPECT_EQ(a.allocate(0, kTiB * 2), nullptr);
@@ -201,40 +194,18 @@ TEST(HybridAllocator, ArenaChunkFitsArenaMax) {
 // Mixed sizes across all parts, freed in random order, never overlap while live.
 TEST(HybridAllocator, MixedChurnKeepsContents) {
     hybrid a;
+    shadow_heap heap(a);
     std::mt19937_64 rng(2024);
-    struct block { unsigned char* p; std::size_t size; std::size_t align; unsigned char tag; };
-    std::vector<block> live;
-    std::uint64_t live_bytes = 0;
     const std::size_t sizes[] = {8, 24, 64, 65, 200, 1024, 1025, 4000, 20000};
-    for (int i = 0; i < 20000; ++i) {
-        if (!live.empty() && rng() % 2 == 0) {
-            const std::size_t k = rng() % live.size();
-            const block b = live[k];
-            ASSERT_TRUE(holds(b.p, b.size, b.tag)) << "op " << i;
-            a.deallocate(b.p, b.size, b.align);
-            live_bytes -= b.size;
-            live[k] = live.back();
-            live.pop_back();
-        } else {
-            const std::size_t size = sizes[rng() % std::size(sizes)];
-            const std::size_t align = std::size_t{1} << (rng() % 8);
-            auto* p = static_cast<unsigned char*>(a.allocate(size, align));
-            ASSERT_NE(p, nullptr);
-            ASSERT_TRUE(is_aligned(p, align));
-            const auto tag = static_cast<unsigned char>(1 + i % 251);
-            std::memset(p, tag, size);
-            live.push_back({p, size, align, tag});
-            live_bytes += size;
-        }
-        if (i % 5000 == 4999) {  // a reset frees everything, whatever part served it
-            a.reset();
-            live.clear();
-            live_bytes = 0;
-        }
+    const auto pick = [&] {
+        const std::size_t size = sizes[rng() % std::size(sizes)];
+        return request{.size = size, .align = std::size_t{1} << (rng() % 8)};
+    };
+    for (int round = 0; round < 4; ++round) {
+        ASSERT_NO_FATAL_FAILURE(churn(heap, rng, 5000, pick));
+        heap.reset();  // a reset frees everything, whatever part served it
     }
-    for (const block& b : live) EXPECT_TRUE(holds(b.p, b.size, b.tag));
-    EXPECT_EQ(a.stats().blocks, live.size());
-    EXPECT_EQ(a.stats().bytes_requested, live_bytes);
+    heap.expect_stats_match();
 }
 
 }  // namespace

@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <cstdint>
@@ -17,6 +16,7 @@
 #include "allocators/arena_allocator.hpp"
 #include "allocators/bump_allocator.hpp"
 #include "allocators/pool_allocator.hpp"
+#include "allocators/tests/test_helpers.hpp"
 
 namespace {
 
@@ -151,7 +151,7 @@ TEST(LockedAllocator, ConcurrentBlocksDoNotOverlap) {
     constexpr int kThreads = 4;
     constexpr int kPerThread = 5000;
     locked<bump_allocator> bump(64 * kMiB);
-    struct block { unsigned char* p; std::size_t size; unsigned char tag; };
+    struct block { unsigned char* p; std::size_t size; std::size_t align; unsigned char tag; };
     std::vector<std::vector<block>> blocks(kThreads);
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
@@ -164,22 +164,16 @@ TEST(LockedAllocator, ConcurrentBlocksDoNotOverlap) {
                 if (p == nullptr || reinterpret_cast<std::uintptr_t>(p) % align != 0) return;
                 const auto tag = static_cast<unsigned char>(t * 50 + i % 50 + 1);
                 std::memset(p, tag, size);
-                mine.push_back({p, size, tag});
+                mine.push_back({p, size, align, tag});
             }
         });
     }
     for (auto& t : threads) t.join();
-    std::vector<block> all;
+    allocmeter::test_helpers::shadow_heap heap(bump);  // checks each block aligned, intact, apart
     for (const auto& mine : blocks) {
         ASSERT_EQ(mine.size(), std::size_t{kPerThread});
-        all.insert(all.end(), mine.begin(), mine.end());
+        for (const block& b : mine) heap.adopt(b.p, b.size, b.align, b.tag);
     }
-    for (const block& b : all)
-        ASSERT_TRUE(std::all_of(b.p, b.p + b.size, [&b](unsigned char c) { return c == b.tag; }));
-    std::sort(all.begin(), all.end(), [](const block& x, const block& y) {
-        return x.p != y.p ? x.p < y.p : x.size < y.size;
-    });
-    for (std::size_t i = 1; i < all.size(); ++i) EXPECT_LE(all[i - 1].p + all[i - 1].size, all[i].p);
     EXPECT_EQ(bump.stats().blocks, std::uint64_t{kThreads} * kPerThread);
 }
 

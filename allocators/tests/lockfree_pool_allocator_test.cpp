@@ -6,11 +6,8 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <cstring>
-#include <limits>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -25,8 +22,6 @@ using allocmeter::lockfree_pool_allocator;
 using allocmeter::detail::lockfree_block;
 using allocmeter::detail::tagged_free_stack;
 
-bool is_aligned(const void* p, std::size_t align) { return reinterpret_cast<std::uintptr_t>(p) % align == 0; }
-
 // Caps: thread-safe individual free of one size at the block's natural alignment, no reset.
 static_assert(lockfree_pool_allocator<>::caps.fixed_size == 64 && lockfree_pool_allocator<>::caps.max_size == 64);
 static_assert(lockfree_pool_allocator<>::caps.max_align == 64);
@@ -40,17 +35,7 @@ static_assert(capabilities_consistent<lockfree_pool_allocator<24, 1>>());
 // Freed blocks come back last-in first-out.
 TEST(LockfreePoolAllocator, FreedBlocksAreReusedLifo) {
     lockfree_pool_allocator<32> a;
-    void* x = a.allocate(32, 8);
-    void* y = a.allocate(32, 8);
-    void* z = a.allocate(32, 8);
-    a.deallocate(y, 32, 8);
-    a.deallocate(z, 32, 8);
-    EXPECT_EQ(a.allocate(32, 8), z);
-    EXPECT_EQ(a.allocate(32, 8), y);
-    void* fresh = a.allocate(32, 8);
-    EXPECT_NE(fresh, x);
-    EXPECT_NE(fresh, y);
-    EXPECT_NE(fresh, z);
+    expect_reused_lifo(a, 32, 8);
 }
 
 // The pool grows a chunk at a time; blocks are distinct, aligned, and keep their contents.
@@ -59,19 +44,11 @@ TEST(LockfreePoolAllocator, GrowsAcrossSeveralChunks) {
     const std::size_t per_chunk = a.blocks_per_chunk();
     ASSERT_GE(per_chunk, 16u);
     EXPECT_EQ((per_chunk + 1) * 64, a.chunk_bytes());
-    std::vector<unsigned char*> blocks;
-    for (std::size_t i = 0; i < 3 * per_chunk + 1; ++i) {
-        auto* p = static_cast<unsigned char*>(a.allocate(64, 64));
-        ASSERT_NE(p, nullptr);
-        ASSERT_TRUE(is_aligned(p, 64));
-        std::memset(p, static_cast<int>(1 + i % 251), 64);
-        blocks.push_back(p);
-    }
+    shadow_heap heap(a);  // checks each block aligned and apart from every other
+    for (std::size_t i = 0; i < 3 * per_chunk + 1; ++i) ASSERT_TRUE(heap.allocate(64, 64)) << "block " << i;
     EXPECT_EQ(a.stats().chunks, 4u);
     EXPECT_EQ(a.stats().bytes_reserved, 4 * a.chunk_bytes());
-    EXPECT_EQ(std::set<unsigned char*>(blocks.begin(), blocks.end()).size(), blocks.size());
-    for (std::size_t i = 0; i < blocks.size(); ++i)
-        for (std::size_t k = 0; k < 64; ++k) ASSERT_EQ(blocks[i][k], static_cast<unsigned char>(1 + i % 251));
+    heap.verify_all();
 }
 
 // Sizes above BlockSize and alignments above the block's are refused without mapping anything.
@@ -89,16 +66,12 @@ TEST(LockfreePoolAllocator, RejectsOversizeAndOveraligned) {
 // Size 0 gets a block; every alignment up to 4096 is met by 4096-byte blocks.
 TEST(LockfreePoolAllocator, ZeroSizeAndEveryAlignment) {
     lockfree_pool_allocator<4096, 4> a;
-    void* z = a.allocate(0, 1);
-    ASSERT_NE(z, nullptr);
-    for (std::size_t align = 1; align <= 4096; align *= 2) {
-        void* p = a.allocate(4096, align);
-        ASSERT_NE(p, nullptr);
-        EXPECT_TRUE(is_aligned(p, align));
-        std::memset(p, 0x5A, 4096);
-    }
-    a.deallocate(z, 0, 1);
+    shadow_heap heap(a);
+    ASSERT_TRUE(heap.allocate(0, 1));
+    for (std::size_t align = 1; align <= 4096; align *= 2) ASSERT_TRUE(heap.allocate(4096, align)) << "align " << align;
+    heap.free_at(0);  // the zero-size block
     EXPECT_EQ(a.stats().blocks, 13u);
+    heap.verify_all();
 }
 
 // stats count live blocks and requested bytes; nullptr frees change nothing.

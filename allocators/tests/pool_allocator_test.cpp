@@ -5,12 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <cstdint>
-#include <cstring>
-#include <limits>
 #include <random>
-#include <set>
 #include <vector>
 
 using namespace allocmeter::test_helpers;
@@ -39,12 +34,9 @@ static_assert(capabilities_consistent<pool_allocator<12288>>());
 template <std::size_t N>
 void check_block_alignment() {
     pool_allocator<N, 4> a;
-    for (int i = 0; i < 200; ++i) {
-        void* p = a.allocate(N, a.caps.max_align);
-        ASSERT_NE(p, nullptr);
-        EXPECT_TRUE(is_aligned(p, a.caps.max_align)) << "block size " << N;
-        std::memset(p, 0x77, N);
-    }
+    shadow_heap heap(a);
+    for (int i = 0; i < 200; ++i) ASSERT_TRUE(heap.allocate(N, a.caps.max_align)) << "block size " << N;
+    heap.verify_all();
 }
 
 // Odd block sizes (24, 48, 96, 12288) get blocks at their declared alignment, fully writable.
@@ -58,12 +50,9 @@ TEST(PoolAllocator, BlocksHaveDeclaredAlignment) {
 // With 4096-byte blocks every alignment 1..4096 is served, aligned, and the whole block writable.
 TEST(PoolAllocator, HonoursEveryAlignmentUpToBlockAlignment) {
     pool_allocator<4096> a;
-    for (std::size_t align = 1; align <= 4096; align *= 2) {
-        void* p = a.allocate(4096, align);
-        ASSERT_NE(p, nullptr) << "align " << align;
-        EXPECT_TRUE(is_aligned(p, align)) << "align " << align;
-        std::memset(p, 0xAB, 4096);
-    }
+    shadow_heap heap(a);
+    for (std::size_t align = 1; align <= 4096; align *= 2) ASSERT_TRUE(heap.allocate(4096, align)) << "align " << align;
+    heap.verify_all();
 }
 
 // A zero-size request gets a distinct block of its own and counts as a live block of 0 bytes.
@@ -94,17 +83,7 @@ TEST(PoolAllocator, RejectsOversizeAndOveraligned) {
 // Freed blocks come back last-in first-out, before any untouched block is carved.
 TEST(PoolAllocator, FreedBlocksAreReusedLifo) {
     pool_allocator<32> a;
-    void* x = a.allocate(32, 8);
-    void* y = a.allocate(32, 8);
-    void* z = a.allocate(32, 8);
-    a.deallocate(y, 32, 8);
-    a.deallocate(z, 32, 8);
-    EXPECT_EQ(a.allocate(32, 8), z);
-    EXPECT_EQ(a.allocate(32, 8), y);
-    void* fresh = a.allocate(32, 8);
-    EXPECT_NE(fresh, x);
-    EXPECT_NE(fresh, y);
-    EXPECT_NE(fresh, z);
+    expect_reused_lifo(a, 32, 8);
 }
 
 // The pool grows one chunk at a time; every block is distinct, aligned, and keeps its contents.
@@ -114,19 +93,11 @@ TEST(PoolAllocator, GrowsAcrossSeveralChunks) {
     ASSERT_GE(per_chunk, 16u);
     EXPECT_EQ(a.chunk_bytes() % page_size(), 0u);
     EXPECT_EQ((per_chunk + 1) * 64, a.chunk_bytes());  // the page-rounded tail is used too
-    std::vector<unsigned char*> blocks;
-    for (std::size_t i = 0; i < 5 * per_chunk + 1; ++i) {
-        auto* p = static_cast<unsigned char*>(a.allocate(64, 64));
-        ASSERT_NE(p, nullptr);
-        ASSERT_TRUE(is_aligned(p, 64));
-        std::memset(p, static_cast<int>(1 + i % 251), 64);
-        blocks.push_back(p);
-    }
+    shadow_heap heap(a);  // checks each block aligned and apart from every other
+    for (std::size_t i = 0; i < 5 * per_chunk + 1; ++i) ASSERT_TRUE(heap.allocate(64, 64)) << "block " << i;
     EXPECT_EQ(a.stats().chunks, 6u);
     EXPECT_EQ(a.stats().bytes_reserved, 6 * a.chunk_bytes());
-    EXPECT_EQ(std::set<unsigned char*>(blocks.begin(), blocks.end()).size(), blocks.size());
-    for (std::size_t i = 0; i < blocks.size(); ++i)
-        EXPECT_TRUE(holds(blocks[i], 64, static_cast<unsigned char>(1 + i % 251)));
+    heap.verify_all();
 }
 
 // reset frees every block; the chunks are kept and carved again in order, same addresses first.
@@ -183,33 +154,14 @@ TEST(PoolAllocator, DeallocateNullIsNoop) {
 TEST(PoolAllocator, BlocksDoNotOverlapUnderChurn) {
     constexpr std::size_t kBlock = 48;
     pool_allocator<kBlock, 32> a;
+    shadow_heap heap(a);
     std::mt19937_64 rng(1234);
-    struct block { unsigned char* p; std::size_t size; unsigned char tag; };
-    std::vector<block> live;
-    std::uint64_t live_bytes = 0;
-    for (int i = 0; i < 20000; ++i) {
-        if (!live.empty() && rng() % 5 < 2) {
-            const std::size_t k = rng() % live.size();
-            const block b = live[k];
-            ASSERT_TRUE(holds(b.p, kBlock, b.tag)) << "op " << i;
-            a.deallocate(b.p, b.size, 16);
-            live_bytes -= b.size;
-            live[k] = live.back();
-            live.pop_back();
-        } else {
-            const std::size_t size = rng() % (kBlock + 1);
-            auto* p = static_cast<unsigned char*>(a.allocate(size, 16));
-            ASSERT_NE(p, nullptr);
-            ASSERT_TRUE(is_aligned(p, 16));
-            const auto tag = static_cast<unsigned char>(1 + i % 251);
-            std::memset(p, tag, kBlock);  // the whole block is the caller's, not just `size`
-            live.push_back({p, size, tag});
-            live_bytes += size;
-        }
-    }
-    for (const block& b : live) EXPECT_TRUE(holds(b.p, kBlock, b.tag));
-    EXPECT_EQ(a.stats().blocks, live.size());
-    EXPECT_EQ(a.stats().bytes_requested, live_bytes);
+    const auto pick = [&rng] {  // the whole block is the caller's, not just `size`
+        return request{.size = rng() % (kBlock + 1), .align = 16, .filled = kBlock};
+    };
+    ASSERT_NO_FATAL_FAILURE(churn(heap, rng, 20000, pick, {.num = 2, .den = 5}));
+    heap.verify_all();
+    heap.expect_stats_match();
 }
 
 }  // namespace

@@ -6,11 +6,9 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <random>
 #include <set>
 #include <vector>
@@ -82,15 +80,7 @@ TEST(SegregatedAllocator, ObjectsOfAClassShareASpan) {
 // A freed object is the next one handed out for its class, last in first out.
 TEST(SegregatedAllocator, FreedObjectReusedLifo) {
     seg a;
-    void* x = a.allocate(40, 8);
-    void* y = a.allocate(48, 8);
-    void* z = a.allocate(33, 8);
-    a.deallocate(y, 48, 8);
-    a.deallocate(z, 33, 8);
-    EXPECT_EQ(a.allocate(48, 16), z);
-    EXPECT_EQ(a.allocate(35, 1), y);
-    void* fresh = a.allocate(48, 8);
-    EXPECT_TRUE(fresh != x && fresh != y && fresh != z);
+    expect_reused_lifo(a, {{{40, 8}, {48, 8}, {33, 8}}}, {{{48, 16}, {35, 1}, {48, 8}}});  // all of class 48
     // An object freed into a full span that had left its class list is reused next, too.
     seg b;
     std::vector<void*> first_span;
@@ -228,14 +218,12 @@ TEST(SegregatedAllocator, AlignmentUpTo4096) {
     for (std::size_t c = 0; c < seg::class_count; ++c)
         for (int i = 0; i < 3; ++i)
             EXPECT_TRUE(is_aligned(a.allocate(seg::class_size(c), seg::class_align(c)), seg::class_align(c)));
+    shadow_heap heap(a);
     for (std::size_t align = 1; align <= 4096; align *= 2)
         for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{24}, align, align + 8,
-                                 std::size_t{5000}, std::size_t{40000}}) {
-            void* p = a.allocate(size, align);
-            ASSERT_NE(p, nullptr) << size << "/" << align;
-            EXPECT_TRUE(is_aligned(p, align)) << size << "/" << align;
-            std::memset(p, 0x11, size);
-        }
+                                 std::size_t{5000}, std::size_t{40000}})
+            ASSERT_TRUE(heap.allocate(size, align)) << size << "/" << align;
+    heap.verify_all();
     seg b;
     char* p = static_cast<char*>(b.allocate(24, 64));
     EXPECT_EQ(static_cast<char*>(b.allocate(24, 64)), p + 64);  // class 64, not 32
@@ -310,37 +298,16 @@ TEST(SegregatedAllocator, StatsTrackLiveBlocks) {
 // contents, stats stay exact, and freeing everything then trim() returns every mapping.
 TEST(SegregatedAllocator, ChurnKeepsBlocksIntactAndReturnsMemory) {
     seg a(2, 64, allocmeter::os::purge_mode::eager);
+    shadow_heap heap(a);
     std::mt19937_64 rng(99);
-    struct block { unsigned char* p; std::size_t size; std::size_t align; unsigned char tag; };
-    std::vector<block> live;
-    std::uint64_t live_bytes = 0;
-    for (int i = 0; i < 30000; ++i) {
-        if (!live.empty() && (live.size() > 3000 || rng() % 2 == 0)) {
-            const std::size_t k = rng() % live.size();
-            const block b = live[k];
-            ASSERT_TRUE(holds(b.p, b.size, b.tag)) << "op " << i;
-            a.deallocate(b.p, b.size, b.align);
-            live_bytes -= b.size;
-            live[k] = live.back();
-            live.pop_back();
-        } else {
-            const std::size_t size = rng() % 64 == 0 ? 32768 + rng() % 100000 : (std::size_t{1} << rng() % 15) + rng() % 600;
-            const std::size_t align = std::size_t{1} << rng() % 13;
-            auto* p = static_cast<unsigned char*>(a.allocate(size, align));
-            ASSERT_NE(p, nullptr);
-            ASSERT_TRUE(is_aligned(p, align));
-            const auto tag = static_cast<unsigned char>(1 + i % 251);
-            std::memset(p, tag, size);
-            live.push_back({p, size, align, tag});
-            live_bytes += size;
-        }
-    }
-    std::sort(live.begin(), live.end(), [](const block& x, const block& y) { return x.p < y.p; });
-    for (std::size_t i = 0; i + 1 < live.size(); ++i) EXPECT_LE(live[i].p + live[i].size, live[i + 1].p);
-    for (const block& b : live) EXPECT_TRUE(holds(b.p, b.size, b.tag));
-    EXPECT_EQ(a.stats().blocks, live.size());
-    EXPECT_EQ(a.stats().bytes_requested, live_bytes);
-    for (const block& b : live) a.deallocate(b.p, b.size, b.align);
+    const auto pick = [&rng] {
+        const std::size_t size = rng() % 64 == 0 ? 32768 + rng() % 100000 : (std::size_t{1} << rng() % 15) + rng() % 600;
+        return request{.size = size, .align = std::size_t{1} << rng() % 13};
+    };
+    ASSERT_NO_FATAL_FAILURE(churn(heap, rng, 30000, pick, {.max_live = 3001}));
+    heap.verify_all();
+    heap.expect_stats_match();
+    heap.free_all();
     a.trim();
     expect_same(a.stats(), {});
 }

@@ -8,10 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
-#include <limits>
 #include <random>
-#include <set>
 #include <vector>
 
 using namespace allocmeter::test_helpers;
@@ -131,15 +128,7 @@ TEST(SlabAllocator, EmptySlabCapReturnsSlabsToOs) {
 // was full.
 TEST(SlabAllocator, FreedObjectReusedLifo) {
     slab_allocator a;
-    void* x = a.allocate(40, 8);
-    void* y = a.allocate(48, 8);
-    void* z = a.allocate(33, 8);
-    a.deallocate(y, 48, 8);
-    a.deallocate(z, 33, 8);
-    EXPECT_EQ(a.allocate(48, 16), z);
-    EXPECT_EQ(a.allocate(35, 1), y);
-    void* fresh = a.allocate(48, 8);
-    EXPECT_TRUE(fresh != x && fresh != y && fresh != z);
+    expect_reused_lifo(a, {{{40, 8}, {48, 8}, {33, 8}}}, {{{48, 16}, {35, 1}, {48, 8}}});  // all of class 48
     std::vector<void*> first_slab;
     for (std::size_t i = 0; i < a.objects_per_slab(1000); ++i) first_slab.push_back(a.allocate(1000, 8));
     ASSERT_NE(a.allocate(1000, 8), nullptr);  // second slab
@@ -156,13 +145,11 @@ TEST(SlabAllocator, AlignmentUpTo4096) {
             void* p = a.allocate(slab_allocator::class_size(c), slab_allocator::class_align(c));
             ASSERT_TRUE(is_aligned(p, slab_allocator::class_align(c))) << "cache " << c;
         }
+    shadow_heap heap(a);
     for (std::size_t align = 1; align <= 4096; align *= 2)
         for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{24}, align, std::min<std::size_t>(align + 8, 4096)}) {
-            void* p = a.allocate(size, align);
-            ASSERT_NE(p, nullptr) << size << "/" << align;
-            EXPECT_TRUE(is_aligned(p, align)) << size << "/" << align;
-            std::memset(p, 0x22, size);
-            a.deallocate(p, size, align);
+            ASSERT_TRUE(heap.allocate(size, align)) << size << "/" << align;
+            heap.free_newest();
         }
     slab_allocator b;
     auto* p = static_cast<char*>(b.allocate(24, 64));
@@ -232,37 +219,16 @@ TEST(SlabAllocator, StatsTrackLiveBlocks) {
 // stats stay exact, and once all is freed each cache holds at most the cap of empty slabs.
 TEST(SlabAllocator, ChurnKeepsObjectsIntact) {
     slab_allocator a;
+    shadow_heap heap(a);
     std::mt19937_64 rng(7);
-    struct block { unsigned char* p; std::size_t size; std::size_t align; unsigned char tag; };
-    std::vector<block> live;
-    std::uint64_t live_bytes = 0;
-    for (int i = 0; i < 30000; ++i) {
-        if (!live.empty() && (live.size() > 3000 || rng() % 2 == 0)) {
-            const std::size_t k = rng() % live.size();
-            const block b = live[k];
-            ASSERT_TRUE(holds(b.p, b.size, b.tag)) << "op " << i;
-            a.deallocate(b.p, b.size, b.align);
-            live_bytes -= b.size;
-            live[k] = live.back();
-            live.pop_back();
-        } else {
-            const std::size_t size = std::min<std::size_t>(4096, (std::size_t{1} << rng() % 12) + rng() % 300);
-            const std::size_t align = std::size_t{1} << rng() % 13;
-            auto* p = static_cast<unsigned char*>(a.allocate(size, align));
-            ASSERT_NE(p, nullptr);
-            ASSERT_TRUE(is_aligned(p, align));
-            const auto tag = static_cast<unsigned char>(1 + i % 251);
-            std::memset(p, tag, size);
-            live.push_back({p, size, align, tag});
-            live_bytes += size;
-        }
-    }
-    std::sort(live.begin(), live.end(), [](const block& x, const block& y) { return x.p < y.p; });
-    for (std::size_t i = 0; i + 1 < live.size(); ++i) EXPECT_LE(live[i].p + live[i].size, live[i + 1].p);
-    for (const block& b : live) EXPECT_TRUE(holds(b.p, b.size, b.tag));
-    EXPECT_EQ(a.stats().blocks, live.size());
-    EXPECT_EQ(a.stats().bytes_requested, live_bytes);
-    for (const block& b : live) a.deallocate(b.p, b.size, b.align);
+    const auto pick = [&rng] {
+        const std::size_t size = std::min<std::size_t>(4096, (std::size_t{1} << rng() % 12) + rng() % 300);
+        return request{.size = size, .align = std::size_t{1} << rng() % 13};
+    };
+    ASSERT_NO_FATAL_FAILURE(churn(heap, rng, 30000, pick, {.max_live = 3001}));
+    heap.verify_all();
+    heap.expect_stats_match();
+    heap.free_all();
     for (std::size_t c = 0; c < slab_allocator::class_count; ++c) {
         const auto counts = a.slab_counts(slab_allocator::class_size(c));
         EXPECT_EQ(counts.partial + counts.full, 0u);

@@ -6,14 +6,10 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
-#include <limits>
 #include <random>
 #include <string>
-#include <vector>
 
 using namespace allocmeter::test_helpers;
 
@@ -31,14 +27,12 @@ static_assert(stack_allocator::caps.reset && stack_allocator::caps.max_align == 
 // Every power-of-two alignment up to a page, and past it, yields an aligned, fully writable block.
 TEST(StackAllocator, HonoursEveryAlignment) {
     stack_allocator a(8 * kMiB);
+    shadow_heap heap(a);
     for (std::size_t align = 1; align <= (std::size_t{1} << 20); align *= 2) {
-        ASSERT_NE(a.allocate(1, 1), nullptr);  // knock the top off alignment first
-        const std::size_t size = align + 3;
-        void* p = a.allocate(size, align);
-        ASSERT_NE(p, nullptr) << "align " << align;
-        EXPECT_TRUE(is_aligned(p, align)) << "align " << align;
-        std::memset(p, 0xAB, size);
+        ASSERT_TRUE(heap.allocate(1, 1));  // knock the top off alignment first
+        ASSERT_TRUE(heap.allocate(align + 3, align)) << "align " << align;
     }
+    heap.verify_all();
 }
 
 // A zero-size block is non-null, aligned, distinct from its neighbour, and pops like any other.
@@ -73,25 +67,14 @@ TEST(StackAllocator, PopRestoresExactTop) {
 // Popping every block newest first brings the top back to zero and keeps the older contents.
 TEST(StackAllocator, ReverseOrderFreesEverything) {
     stack_allocator a(4 * kMiB);
+    shadow_heap heap(a);
     std::mt19937_64 rng(7);
-    struct block { unsigned char* p; std::size_t size; std::size_t align; unsigned char tag; };
-    std::vector<block> stack;
     for (int i = 0; i < 2000; ++i) {
         const std::size_t size = rng() % 700;
         const std::size_t align = std::size_t{1} << (rng() % 8);
-        auto* p = static_cast<unsigned char*>(a.allocate(size, align));
-        ASSERT_NE(p, nullptr);
-        ASSERT_TRUE(is_aligned(p, align));
-        const auto tag = static_cast<unsigned char>(1 + i % 251);
-        std::memset(p, tag, size);
-        stack.push_back({p, size, align, tag});
+        ASSERT_TRUE(heap.allocate(size, align)) << "block " << i;
     }
-    while (!stack.empty()) {
-        const block b = stack.back();
-        stack.pop_back();
-        ASSERT_TRUE(holds(b.p, b.size, b.tag));
-        a.deallocate(b.p, b.size, b.align);
-    }
+    heap.free_all();
     EXPECT_EQ(a.used(), 0u);
     EXPECT_EQ(a.stats().blocks, 0u);
     EXPECT_EQ(a.stats().bytes_requested, 0u);
@@ -100,30 +83,12 @@ TEST(StackAllocator, ReverseOrderFreesEverything) {
 // Random pushes and pops in stack order never overlap: every live block keeps its pattern.
 TEST(StackAllocator, RandomPushPopKeepsContents) {
     stack_allocator a(4 * kMiB);
+    shadow_heap heap(a);
     std::mt19937_64 rng(99);
-    struct block { unsigned char* p; std::size_t size; unsigned char tag; };
-    std::vector<block> stack;
-    std::uint64_t live_bytes = 0;
-    for (int i = 0; i < 20000; ++i) {
-        if (!stack.empty() && rng() % 5 < 2) {
-            const block b = stack.back();
-            stack.pop_back();
-            ASSERT_TRUE(holds(b.p, b.size, b.tag)) << "op " << i;
-            a.deallocate(b.p, b.size, 16);
-            live_bytes -= b.size;
-        } else {
-            const std::size_t size = rng() % 300;
-            auto* p = static_cast<unsigned char*>(a.allocate(size, 16));
-            ASSERT_NE(p, nullptr);
-            const auto tag = static_cast<unsigned char>(1 + i % 251);
-            std::memset(p, tag, size);
-            stack.push_back({p, size, tag});
-            live_bytes += size;
-        }
-    }
-    for (const block& b : stack) EXPECT_TRUE(holds(b.p, b.size, b.tag));
-    EXPECT_EQ(a.stats().blocks, stack.size());
-    EXPECT_EQ(a.stats().bytes_requested, live_bytes);
+    const auto pick = [&rng] { return request{.size = rng() % 300, .align = 16}; };
+    ASSERT_NO_FATAL_FAILURE(churn(heap, rng, 20000, pick, {.num = 2, .den = 5}));  // pops the newest
+    heap.verify_all();
+    heap.expect_stats_match();
 }
 
 // release(mark()) frees everything above the mark; nested markers unwind innermost first.
@@ -168,10 +133,7 @@ TEST(StackAllocator, HugeRequestsDoNotWrap) {
     EXPECT_EQ(a.allocate(kMiB, 1), nullptr);  // the header does not fit as well
     ASSERT_NE(a.allocate(24, 8), nullptr);
     const std::size_t used = a.used();
-    for (std::size_t size : {kMax, kMax - 1, kMax - 15, kMax - used, kMax / 2 + 1, kMiB}) {
-        for (std::size_t align : {std::size_t{1}, std::size_t{16}, std::size_t{4096}})
-            EXPECT_EQ(a.allocate(size, align), nullptr) << "size " << size << " align " << align;
-    }
+    expect_refused(a, {kMax, kMax - 1, kMax - 15, kMax - used, kMax / 2 + 1, kMiB}, {1, 16, 4096});
     EXPECT_EQ(a.allocate(1, std::size_t{1} << 63), nullptr);
     EXPECT_EQ(a.allocate(0, std::size_t{1} << 62), nullptr);
     EXPECT_EQ(a.used(), used);

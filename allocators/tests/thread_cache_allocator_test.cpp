@@ -12,7 +12,6 @@
 #include <cstring>
 #include <limits>
 #include <memory>
-#include <mutex>
 #include <new>
 #include <semaphore>
 #include <set>
@@ -27,11 +26,6 @@ using allocmeter::thread_cache_allocator;
 using allocmeter::thread_cache_config;
 using tca = thread_cache_allocator;
 
-bool is_aligned(const void* p, std::size_t align) { return reinterpret_cast<std::uintptr_t>(p) % align == 0; }
-
-void fill(void* p, std::size_t n, unsigned char tag) { std::memset(p, tag, n); }
-
-// Every byte is `tag`: the first is, and each equals the next (one overlapping memcmp).
 // Every size 0..32 KiB maps to the smallest class that holds it, with at most 25% waste above
 // 128 B; with an alignment, the class's objects are aligned enough and still hold the size.
 TEST(ThreadCacheAllocator, SizeClassesAreTightAndAligned) {
@@ -150,38 +144,26 @@ TEST(ThreadCacheAllocator, StatsAreExactAcrossThreads) {
 // caches given back) and re-registered, and every instance keeps its objects intact.
 TEST(ThreadCacheAllocator, ManyInstancesAliveAtOnce) {
     constexpr int kInstances = 40;
-    struct held {
-        void* p;
-        std::size_t size;
-    };
     std::vector<std::unique_ptr<tca>> heaps;
     for (int i = 0; i < kInstances; ++i) heaps.push_back(std::make_unique<tca>());
     std::set<std::uint64_t> ids;
     for (auto& h : heaps) ids.insert(h->id());
     EXPECT_EQ(ids.size(), heaps.size());
-    std::vector<std::vector<held>> live(kInstances);
+    std::vector<shadow_heap<tca>> live;  // instance i fills with i + 1: a block shared across instances shows
+    for (int i = 0; i < kInstances; ++i) live.emplace_back(*heaps[i], static_cast<unsigned char>(i + 1));
     for (int round = 0; round < 3; ++round)
         for (int i = 0; i < kInstances; ++i)
             for (std::size_t k = 0; k < 20; ++k) {
-                const std::size_t size = 24 + k * 40;
-                void* p = heaps[i]->allocate(size, 8);
-                ASSERT_NE(p, nullptr);
-                fill(p, size, static_cast<unsigned char>(i + 1));
-                live[i].push_back({p, size});
+                ASSERT_TRUE(live[i].allocate(24 + k * 40, 8));
                 if (k % 3 == 0) {  // free an older one, so the caches hold objects when evicted
-                    const held h = live[i][live[i].size() / 2];
-                    ASSERT_TRUE(holds(h.p, h.size, static_cast<unsigned char>(i + 1)));
-                    heaps[i]->deallocate(h.p, h.size, 8);
-                    live[i].erase(live[i].begin() + static_cast<std::ptrdiff_t>(live[i].size() / 2));
+                    live[i].free_at(live[i].blocks().size() / 2);
                 }
             }
     for (int i = 0; i < kInstances; ++i) {
-        EXPECT_EQ(heaps[i]->stats().blocks, live[i].size());
+        SCOPED_TRACE(testing::Message() << "instance " << i);
+        live[i].expect_stats_match();
         EXPECT_LE(heaps[i]->thread_caches(), 1u);
-        for (const held& h : live[i]) {
-            ASSERT_TRUE(holds(h.p, h.size, static_cast<unsigned char>(i + 1))) << "instance " << i;
-            heaps[i]->deallocate(h.p, h.size, 8);
-        }
+        live[i].free_all();
         EXPECT_EQ(heaps[i]->stats().blocks, 0u);
     }
 }
@@ -245,7 +227,7 @@ TEST(ThreadCacheAllocator, InstanceDestroyedUnderALiveThread) {
         EXPECT_EQ(heap->cached_objects(100), 0u) << "no cache for the new instance yet";
         void* q = heap->allocate(100, 16);
         ASSERT_NE(q, nullptr);
-        fill(q, 100, 0x42);
+        std::memset(q, 0x42, 100);
         EXPECT_TRUE(holds(q, 100, 0x42));
         heap->deallocate(q, 100, 16);
         EXPECT_GT(heap->cached_objects(100), 0u);
@@ -297,60 +279,12 @@ TEST(ThreadCacheAllocator, CallsAfterTheExitHookBypassCaches) {
 // of the frees done by another thread; every block is stamped and checked before it is freed.
 TEST(ThreadCacheAllocator, FourThreadStressWithCrossThreadFrees) {
     tca a;
-    struct handed {
-        unsigned char* p;
-        std::size_t size;
-        unsigned char tag;
+    const auto pick = [](allocmeter::rng& r) {
+        const std::size_t size = std::size_t{1} << r.below(14);  // 1 B .. 8 KiB
+        return size + r.below(size / 4 + 1) + (r.one_in(128) ? 30000 : 0);
     };
-    std::mutex exchange_lock;
-    std::vector<handed> exchange;
-    std::atomic<int> failures{0};
-    const auto worker = [&](unsigned t) {
-        std::uint64_t rng = 0x9e3779b97f4a7c15ULL * (t + 1);
-        const auto next = [&rng] { return rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17; };
-        std::vector<handed> mine;
-        for (int op = 0; op < 40000; ++op) {
-            if (mine.size() < 200 && next() % 3 != 0) {
-                const std::size_t size = std::size_t{1} << (next() % 14);  // 1 B .. 8 KiB
-                const std::size_t jittered = size + next() % (size / 4 + 1) + (next() % 128 == 0 ? 30000 : 0);
-                auto* p = static_cast<unsigned char*>(a.allocate(jittered, 16));
-                if (p == nullptr || !is_aligned(p, 16)) {
-                    ++failures;
-                    continue;
-                }
-                const auto tag = static_cast<unsigned char>(1 + (t * 61 + op) % 251);
-                fill(p, jittered, tag);
-                mine.push_back({p, jittered, tag});
-            } else if (!mine.empty()) {
-                const std::size_t i = next() % mine.size();
-                handed b = mine[i];
-                mine[i] = mine.back();
-                mine.pop_back();
-                if (next() % 4 == 0) {
-                    std::lock_guard lock(exchange_lock);
-                    exchange.push_back(b);
-                    if (exchange.size() < 16) continue;
-                    b = exchange.front();
-                    exchange.erase(exchange.begin());
-                }
-                if (!holds(b.p, b.size, b.tag)) ++failures;
-                a.deallocate(b.p, b.size, 16);
-            }
-        }
-        for (const handed& b : mine) {
-            if (!holds(b.p, b.size, b.tag)) ++failures;
-            a.deallocate(b.p, b.size, 16);
-        }
-    };
-    std::vector<std::thread> pool;
-    for (unsigned t = 0; t < 4; ++t) pool.emplace_back(worker, t);
-    for (auto& th : pool) th.join();
-    EXPECT_EQ(a.thread_caches(), 0u) << "every worker gave its cache back at exit";
-    for (const handed& b : exchange) {
-        if (!holds(b.p, b.size, b.tag)) ++failures;
-        a.deallocate(b.p, b.size, 16);
-    }
-    EXPECT_EQ(failures.load(), 0);
+    const auto joined = [&a] { EXPECT_EQ(a.thread_caches(), 0u) << "every worker gave its cache back at exit"; };
+    EXPECT_EQ(cross_thread_stress(a, {.ops = 40000, .keep = 200, .handed_over = 16}, pick, joined), 0u);
     EXPECT_EQ(a.stats().blocks, 0u);
     EXPECT_EQ(a.stats().bytes_requested, 0u);
 }
@@ -366,8 +300,8 @@ TEST(ThreadCacheAllocator, LargeObjectsAreMappedDirectly) {
     ASSERT_NE(q, nullptr);
     EXPECT_TRUE(is_aligned(p, 4096));
     EXPECT_TRUE(is_aligned(q, 4096));
-    fill(p, tca::max_small + 1, 1);
-    fill(q, 1 << 20, 2);
+    std::memset(p, 1, tca::max_small + 1);
+    std::memset(q, 2, 1 << 20);
     EXPECT_EQ(a.stats().chunks, base.chunks + 2);
     EXPECT_GE(a.stats().bytes_reserved, base.bytes_reserved + (1 << 20) + tca::max_small);
     EXPECT_EQ(a.stats().bytes_requested, base.bytes_requested + (1 << 20) + tca::max_small + 1);
@@ -392,22 +326,13 @@ TEST(ThreadCacheAllocator, LargeObjectsAreMappedDirectly) {
 TEST(ThreadCacheAllocator, ZeroSizeAndAlignedRequests) {
     tca a(thread_cache_config{.max_batch = 2, .batch_bytes = 4096, .segment_bytes = 1 << 20});
     EXPECT_EQ(a.batch_objects(16), 2u);
-    std::vector<std::pair<void*, std::size_t>> live;
+    shadow_heap heap(a);
     for (std::size_t align = 1; align <= 4096; align *= 2)
         for (std::size_t size : {std::size_t{0}, std::size_t{1}, align, 3 * align / 2 + 1}) {
-            void* p = a.allocate(size, align);
-            ASSERT_NE(p, nullptr);
-            ASSERT_TRUE(is_aligned(p, align)) << size << "/" << align;
-            fill(p, size, 0x33);
-            live.emplace_back(p, size);
+            ASSERT_TRUE(heap.allocate(size, align)) << size << "/" << align;
             a.deallocate(a.allocate(size, align), size, align);
         }
-    std::size_t i = 0;
-    for (std::size_t align = 1; align <= 4096; align *= 2)
-        for (int k = 0; k < 4; ++k, ++i) {
-            EXPECT_TRUE(holds(live[i].first, live[i].second, 0x33));
-            a.deallocate(live[i].first, live[i].second, align);
-        }
+    heap.free_all();
     EXPECT_EQ(a.stats().blocks, 0u);
 }
 
