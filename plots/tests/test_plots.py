@@ -344,7 +344,9 @@ class FollowsTheSummary(unittest.TestCase):
         self.assertTrue(chart.title.startswith("Time per operation relative to mimalloc, as system was not run"))
 
 
-class Labels(unittest.TestCase):
+class Layout(unittest.TestCase):
+    """Names and order on the charts: drawing choices, made here."""
+
     def test_trace_workloads_are_named_by_their_stem(self):
         self.assertEqual(plots.workload_short_name("trace:workloads/traces/sqlite-index.trace"), "sqlite-index")
         self.assertEqual(plots.workload_short_name("churn"), "churn")
@@ -352,6 +354,15 @@ class Labels(unittest.TestCase):
     def test_file_names_are_safe_and_unique(self):
         self.assertEqual(plots._file_names(["frame", "trace:a/b c.trace", "trace:x/b c.trace"]),
                          {"frame": "frame", "trace:a/b c.trace": "b_c", "trace:x/b c.trace": "b_c-2"})
+
+    def test_thread_counts_ascend_whatever_order_the_run_had(self):
+        data = load_fixture()
+        data["groups"].reverse()   # as a run with --threads 2,1 lists them
+        plots._setup_matplotlib()
+        model = model_of(data)
+        self.assertEqual(model.threads_of, {"frame": [1, 2], "churn": [1, 2], TRACE: [1]})
+        frame = plots.scaling_chart(model).figure.axes[0]
+        self.assertEqual(list(frame.get_xticks()), [1, 2])
 
 
 class AbsentData(unittest.TestCase):
