@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Charts from an allocmeter results.json: heat maps, per-workload time and RSS bars, scaling, latency
+"""Charts from an allocmeter summary.json: heat maps, per-workload time and RSS bars, scaling, latency
 and RSS-over-time, in PNG and SVG sized for a 16:9 slide, listed in charts.json for `allocmeter report`.
+Every number drawn is read from the summary, which the C++ side computes once; this script only draws.
 Run with /usr/bin/python3 (Debian's python3-matplotlib); see `--help`."""
 
 import argparse
@@ -12,16 +13,13 @@ import re
 import sys
 from collections import Counter
 
+SUMMARY_SCHEMA = "allocmeter-summary/1"
 CHARTS_SCHEMA = "allocmeter-charts/1"
-EXIT_INPUT = 2            # the results file is missing, unreadable or has nothing to plot
+EXIT_INPUT = 2            # the summary file is missing, unreadable or has nothing to plot
 EXIT_NO_MATPLOTLIB = 3    # this interpreter cannot draw
 FORMATS = ("png", "svg")
 SLIDE_INCHES = (13.33, 7.5)   # a 16:9 slide; constrained layout keeps every chart exactly this size
 PNG_DPI = 150                 # 2000 x 1125 pixels: sharp on a projector, small enough to embed
-CONFIDENCE = 0.95
-# Allocators the harness runs as a preloaded library; used to label one whose cells never got as far as
-# naming its library (so env.allocators lacks it) without calling it a reference allocator.
-KNOWN_EXTERNAL = {"system", "jemalloc", "tcmalloc", "mimalloc", "tbbmalloc"}
 PERCENTILES = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9"), ("max", "max"))
 THREAD_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf")
 LINE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -31,94 +29,85 @@ LINE_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*",      # 20 mark
 # A second or third pass through the ten colours changes the dash; plain "--" is left to live bytes.
 LINE_STYLES = ("-", "-.", ":")
 MIB = 1024.0 * 1024.0
+REWRITE = "write it again with `allocmeter plot RESULTS -o DIR`, which puts a fresh summary.json in DIR"
 
 
 class InputError(Exception):
-    """The results file cannot be plotted; the message names it and says what to do (exit 2)."""
+    """The summary file cannot be plotted; the message names it and says what to do (exit 2)."""
 
 
 # ---------------------------------------------------------------------------------------------------
-# Statistics
+# Reading a summary file
 
 
-def _binomial_half_cdf(n, k):
-    """P(X <= k) for X ~ Binomial(n, 1/2), summed term by term as harness/statistics.cpp does."""
-    term, total = 0.5 ** n, 0.0
-    i = 0
-    while i <= k and i <= n:
-        total += term
-        term = term * (n - i) / (i + 1)
-        i += 1
-    return total
-
-
-def summarize(values):
-    """(n, median, ci_low, ci_high, ci_level) of values; mirrors harness/statistics.cpp's summarize().
-
-    The median is the middle value (the mean of the two middle ones for even n). The interval is the
-    widest symmetric pair of order statistics [x(k), x(n-k+1)] with k as large as 95% coverage allows,
-    so it may cover less than 95% for small n (n=5: [min, max] at 93.75%). Empty input: (0, None, ...).
-    """
-    v = sorted(values)
-    n = len(v)
-    if n == 0:
-        return 0, None, None, None, None
-    median = v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
-    k = 1
-    while k + 1 <= n // 2 and 1 - 2 * _binomial_half_cdf(n, k) >= CONFIDENCE:
-        k += 1
-    return n, median, v[k - 1], v[n - k], 1 - 2 * _binomial_half_cdf(n, k - 1)
-
-
-def _median_index(values):
-    """Index of the value that is the median: the middle one, the lower middle one for even n."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    return order[(len(values) - 1) // 2]
-
-
-# ---------------------------------------------------------------------------------------------------
-# Reading a results file
-
-
-def results_path_of(given):
-    """The results.json that `given` names: the file itself, or results.json inside a run folder."""
+def summary_path_of(given):
+    """The summary.json that `given` names: the file itself, or summary.json inside a folder."""
     if os.path.isdir(given):
-        inside = os.path.join(given, "results.json")
+        inside = os.path.join(given, "summary.json")
         if not os.path.isfile(inside):
-            raise InputError(f"{given}: a folder without results.json; give a run folder "
-                             f"(results/<run-id>/ or results/latest) or the results.json itself")
+            raise InputError(f"{given}: a folder without summary.json; give a run folder that `allocmeter run` "
+                             f"finished (results/latest) or the summary.json itself, or {REWRITE}")
         return inside
     if not os.path.isfile(given):
-        raise InputError(f"{given}: no such file; give the results.json that `allocmeter run` wrote "
-                         f"(results/latest/results.json) or its run folder")
+        raise InputError(f"{given}: no such file; give the summary.json that `allocmeter run` wrote "
+                         f"(results/latest/summary.json) or its folder")
     return given
 
 
-def load_results(given):
-    """(path of results.json, parsed results) for a file or run folder; InputError when unusable."""
-    path = results_path_of(given)
+# The fields the charts cannot do without, per level: (field, the JSON types it may have).
+SUMMARY_FIELDS = (("results", str), ("baseline", str), ("reps", int), ("allocators", list),
+                  ("workloads", list), ("groups", list))
+ALLOCATOR_FIELDS = (("name", str), ("label", str))
+GROUP_FIELDS = (("workload", str), ("threads", int), ("rows", list))
+ROW_FIELDS = (("allocator", str), ("status", str))
+
+
+def _check_fields(path, where, item, fields):
+    """InputError naming the first of `fields` that `item` (at `where` in the file) lacks."""
+    if not isinstance(item, dict):
+        raise InputError(f"{path}: {where} is not an object; {REWRITE}")
+    for field, kind in fields:
+        value = item.get(field)
+        if not isinstance(value, kind) or isinstance(value, bool):   # JSON's true is no count
+            raise InputError(f"{path}: {where} has no usable '{field}'; {REWRITE}")
+
+
+def _check_shape(path, data):
+    """The skeleton the charts walk; the metric objects inside rows may each be null (not drawn)."""
+    _check_fields(path, "the top level", data, SUMMARY_FIELDS)
+    for i, allocator in enumerate(data["allocators"]):
+        _check_fields(path, f"allocators[{i}]", allocator, ALLOCATOR_FIELDS)
+    for i, group in enumerate(data["groups"]):
+        _check_fields(path, f"groups[{i}]", group, GROUP_FIELDS)
+        for j, row in enumerate(group["rows"]):
+            _check_fields(path, f"groups[{i}].rows[{j}]", row, ROW_FIELDS)
+
+
+def load_summary(given):
+    """(path of summary.json, parsed summary) for a file or folder; InputError when unusable."""
+    path = summary_path_of(given)
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not JSON ({e}); give the results.json that `allocmeter run` wrote, "
-                         f"or rerun the run if it was cut off") from None
+        raise InputError(f"{path}: not JSON ({e}); give the summary.json that `allocmeter run` wrote, "
+                         f"or {REWRITE}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: cannot be read ({e}); check the path and its permissions") from None
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-        raise InputError(f"{path}: not an allocmeter results file (no 'cells' array); give the "
-                         f"results.json that `allocmeter run` wrote")
-    statuses = Counter(c.get("status") for c in data["cells"] if isinstance(c, dict))
+    if isinstance(data, dict) and "cells" in data:
+        raise InputError(f"{path}: a results file, not a summary; give the summary.json beside it, "
+                         f"or {REWRITE}")
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if schema != SUMMARY_SCHEMA:
+        raise InputError(f"{path}: not an allocmeter summary (schema {json.dumps(schema)}, this script reads "
+                         f"{SUMMARY_SCHEMA}); give the summary.json that `allocmeter run` wrote, or {REWRITE}")
+    _check_shape(path, data)
+    statuses = Counter(row["status"] for group in data["groups"] for row in group["rows"])
     if statuses["ok"] == 0:
-        seen = ", ".join(f"{n} {s}" for s, n in statuses.most_common()) or "no cells"
-        raise InputError(f"{path}: no ok cells to plot ({seen}); look at each cell's 'reason', fix it "
-                         f"and rerun `allocmeter run`")
+        seen = ", ".join(f"{n} {s}" for s, n in statuses.most_common()) or "no rows"
+        raise InputError(f"{path}: no ok rows to plot ({seen}); look at each cell's 'reason' in the results "
+                         f"file, fix it and rerun `allocmeter run`")
     return path, data
-
-
-def shorten_version(version):
-    """A version for a legend: jemalloc's '5.3.0-0-g54eaed...' loses its git suffix."""
-    return re.sub(r"(-\d+)?-g[0-9a-f]{6,}$", "", version.strip())
 
 
 def workload_short_name(workload):
@@ -130,66 +119,43 @@ def workload_short_name(workload):
 
 
 class RunModel:
-    """The cells of one run, grouped by (allocator, workload, threads), with labels and the baseline."""
+    """One run's summary as the charts walk it: allocators in run order with their labels, the
+    workloads and their thread counts, and each (workload, threads) group's row per allocator."""
 
     def __init__(self, path, data):
         self.path = path
-        self.env = data.get("env") if isinstance(data.get("env"), dict) else {}
-        self.cells = [c for c in data["cells"] if isinstance(c, dict) and "allocator" in c and "workload" in c]
-        self.allocators = _unique(c["allocator"] for c in self.cells)
-        self.workloads = _unique(c["workload"] for c in self.cells)
-        self.groups = {}
-        for c in self.cells:
-            self.groups.setdefault((c["allocator"], c["workload"], c.get("threads", 1)), []).append(c)
-        self.threads_of = {w: sorted({t for (_, w2, t) in self.groups if w2 == w}) for w in self.workloads}
-        self.baseline = "system" if "system" in self.allocators else self.allocators[0]
-        self.labels = {a: self._label(a) for a in self.allocators}
+        # The results file the summary was made from; a relative name is beside the summary.
+        self.results = os.path.join(os.path.dirname(os.path.abspath(path)), data["results"])
+        self.baseline = data["baseline"]
+        self.reps = data["reps"]
+        self.latency_every = data.get("latency_every")   # absent from summaries written before it was added
+        self.allocators = [a["name"] for a in data["allocators"]]
+        self.labels = {a["name"]: a["label"] for a in data["allocators"]}
+        self.rows = {(g["workload"], g["threads"]): {r["allocator"]: r for r in g["rows"]} for g in data["groups"]}
+        # Thread counts ascending, for the axes, whatever order --threads gave them in.
+        self.threads_of = {w: sorted({t for (w2, t) in self.rows if w2 == w}) for w in data["workloads"]}
+        self.workloads = [w for w in data["workloads"] if self.threads_of[w]]
         self.file_names = _file_names(self.workloads)
-        reps = self.env.get("reps")
-        self.reps = reps if isinstance(reps, int) and reps > 0 else max(len(g) for g in self.groups.values())
-        self.latency_every = self.env.get("latency_every")
-
-    def _label(self, name):
-        library = (self.env.get("allocators") or {}).get(name)
-        if not isinstance(library, dict):
-            library = next((c["library"] for c in self.cells
-                            if c["allocator"] == name and isinstance(c.get("library"), dict)), None)
-        if isinstance(library, dict):
-            version = library.get("version")
-            if not version:
-                return name
-            version = shorten_version(str(version))
-            return f"{name} {version}" if version[:1].isdigit() else f"{name} ({version})"
-        return name if name in KNOWN_EXTERNAL else f"{name} (reference)"
 
     def columns(self):
         """(workload, threads) pairs in run order: the heat maps' columns."""
         return [(w, t) for w in self.workloads for t in self.threads_of[w]]
 
-    def ok_metrics(self, allocator, workload, threads):
-        return [c["metrics"] for c in self.groups.get((allocator, workload, threads), [])
-                if c.get("status") == "ok" and isinstance(c.get("metrics"), dict)]
+    def field(self, allocator, workload, threads, name):
+        """One field of a row (time, rss, throughput, latency_alloc, ...); None when absent or null."""
+        row = self.rows.get((workload, threads), {}).get(allocator)
+        return row.get(name) if row is not None else None
 
     def status(self, allocator, workload, threads):
-        """'ok' when any rep is ok, else the commonest status of the reps ('not run' when none)."""
-        cells = self.groups.get((allocator, workload, threads), [])
-        if any(c.get("status") == "ok" for c in cells):
-            return "ok"
-        return Counter(str(c.get("status")) for c in cells).most_common(1)[0][0] if cells else "not run"
+        """The row's status: 'ok' when any rep was ok, else its reps' commonest; 'not run' when no row."""
+        return self.field(allocator, workload, threads, "status") or "not run"
 
-    def summary(self, allocator, workload, threads, value_of):
-        """summarize() over the ok reps of one group; None when no rep has the value."""
-        values = [v for v in (value_of(m) for m in self.ok_metrics(allocator, workload, threads))
-                  if isinstance(v, (int, float)) and math.isfinite(v)]
-        return summarize(values) if values else None
-
-    def relative(self, allocator, workload, threads, value_of):
-        """(ratio, ci_low, ci_high, ci_level): the group's median and CI over the baseline's median."""
-        mine = self.summary(allocator, workload, threads, value_of)
-        base = self.summary(self.baseline, workload, threads, value_of)
-        if mine is None or base is None or not base[1] or base[1] <= 0:
+    def relative(self, allocator, workload, threads, metric):
+        """(ratio, ratio_ci_low, ratio_ci_high, ci_level) of a metric; None without a baseline result."""
+        m = self.field(allocator, workload, threads, metric.key)
+        if not isinstance(m, dict) or m.get("ratio") is None:
             return None
-        return mine[1] / base[1], mine[2] / base[1], mine[3] / base[1], mine[4]
+        return m["ratio"], m["ratio_ci_low"], m["ratio_ci_high"], m["ci_level"]
 
     def baseline_note(self):
         """A sentence for captions when the baseline is not `system`, else nothing."""
@@ -228,19 +194,14 @@ def _file_names(workloads):
 
 
 class Metric:
-    """A per-cell figure compared against the baseline, with the words its charts use."""
+    """A row's figure compared against the baseline (its summary field `key`), with its charts' words."""
 
-    def __init__(self, key, title, value_of, lower, higher):
-        self.key, self.title, self.value_of, self.lower, self.higher = key, title, value_of, lower, higher
-
-
-TIME = Metric("time", "median ns/op", lambda m: m.get("ns_per_op"), "faster", "slower")
-PEAK_RSS = Metric("rss", "median peak RSS", lambda m: m.get("peak_rss_bytes"), "less memory", "more memory")
+    def __init__(self, key, title, lower, higher):
+        self.key, self.title, self.lower, self.higher = key, title, lower, higher
 
 
-def _throughput(metrics):
-    ops, wall = metrics.get("ops"), metrics.get("wall_s")
-    return ops / wall if isinstance(ops, (int, float)) and isinstance(wall, (int, float)) and wall > 0 else None
+TIME = Metric("time", "median ns/op", "faster", "slower")
+PEAK_RSS = Metric("rss", "median peak RSS", "less memory", "more memory")
 
 
 def _ratio_text(r):
@@ -249,11 +210,11 @@ def _ratio_text(r):
 
 def _level_text(levels):
     """'93.75%' or '93.75-96.88%' for the CI coverage of the plotted groups."""
-    levels = sorted({round(100 * x, 2) for x in levels if x is not None})
+    levels = {round(100 * x, 2) for x in levels if x is not None}
     if not levels:
         return "the"
-    fmt = lambda x: f"{x:g}%"
-    return fmt(levels[0]) if len(levels) == 1 else f"{fmt(levels[0])}-{fmt(levels[-1])}"
+    low, high = min(levels), max(levels)
+    return f"{low:g}%" if low == high else f"{low:g}-{high:g}%"
 
 
 def _threads_text(t):
@@ -347,7 +308,7 @@ def heatmap_chart(model, metric):
     ratios = np.full((len(model.allocators), len(columns)), np.nan)
     for i, a in enumerate(model.allocators):
         for j, (w, t) in enumerate(columns):
-            rel = model.relative(a, w, t, metric.value_of)
+            rel = model.relative(a, w, t, metric)
             if rel is not None and rel[0] > 0:
                 ratios[i, j] = rel[0]
     if not np.isfinite(ratios).any():
@@ -422,7 +383,7 @@ def _relative_panel(model, ax, workload, metric, threads):
         missing = []   # (threads, bar position, why) for each bar left out
         for k, t in enumerate(threads):
             y = i - 0.4 + height * (k + 0.5)
-            rel = model.relative(a, workload, t, metric.value_of)
+            rel = model.relative(a, workload, t, metric)
             if rel is None or rel[0] <= 0:
                 status = model.status(a, workload, t)
                 missing.append((t, y, f"no {model.baseline} result" if status == "ok" else status))
@@ -560,17 +521,20 @@ def scaling_chart(model):
         threads = model.threads_of[w]
         values = []
         for n, a in enumerate(model.allocators):
-            points = [(t, model.summary(a, w, t, _throughput)) for t in threads]
+            points = [(t, model.field(a, w, t, "throughput")) for t in threads]
             points = [(t, s) for t, s in points if s is not None]
             if not points:
                 continue
             drawn.add(a)
-            levels += [s[4] for _, s in points]
+            levels += [s["ci_level"] for _, s in points]
             xs = [t + dodge * (n - (len(model.allocators) - 1) / 2) for t, _ in points]
-            med = [s[1] / 1e6 for _, s in points]
-            values += [s[2] / 1e6 for _, s in points] + [s[3] / 1e6 for _, s in points]
-            err = [[(s[1] - s[2]) / 1e6 for _, s in points], [(s[3] - s[1]) / 1e6 for _, s in points]]
-            ax.errorbar(xs, med, yerr=err, capsize=3, linewidth=1.6, markersize=5, **_line_style(model, a))
+            # In million ops/s; matplotlib takes error bars as distances below and above each point.
+            mid = [s["median"] / 1e6 for _, s in points]
+            low = [s["ci_low"] / 1e6 for _, s in points]
+            high = [s["ci_high"] / 1e6 for _, s in points]
+            values += low + high
+            err = [[m - lo for m, lo in zip(mid, low)], [hi - m for m, hi in zip(mid, high)]]
+            ax.errorbar(xs, mid, yerr=err, capsize=3, linewidth=1.6, markersize=5, **_line_style(model, a))
         ax.set_yscale("log")
         if values:
             low, high = min(values) / 1.1, max(values) * 1.1
@@ -594,17 +558,11 @@ def scaling_chart(model):
     return Chart("scaling", "scaling", title, caption, fig)
 
 
-def _latency_of(metrics, side):
-    latency = metrics.get("latency_ns")
-    return latency.get(side) if isinstance(latency, dict) and isinstance(latency.get(side), dict) else None
-
-
 def latency_chart(model, workload):
     """Sampled alloc (and free) latency percentiles, one panel per thread count and operation."""
     threads = model.threads_of[workload]
-    has = {side: any(_latency_of(m, side) for a in model.allocators for t in threads
-                     for m in model.ok_metrics(a, workload, t)) for side in ("alloc", "free")}
-    sides = [s for s in ("alloc", "free") if has[s]]
+    sides = [side for side in ("alloc", "free")
+             if any(model.field(a, workload, t, f"latency_{side}") for a in model.allocators for t in threads)]
     if not sides:
         return None
     fig, axes, legend_ax = _figure(len(sides), len(threads), legend="right", sharey="all", sharex=True)
@@ -614,15 +572,12 @@ def latency_chart(model, workload):
         for c, t in enumerate(threads):
             ax = axes[r][c]
             for a in model.allocators:
-                samples = [s for s in (_latency_of(m, side) for m in model.ok_metrics(a, workload, t)) if s]
-                if not samples:
+                percentiles = model.field(a, workload, t, f"latency_{side}")
+                if not percentiles:
                     continue
-                ys = []
-                for key, _ in PERCENTILES:
-                    per_rep = [s[key] for s in samples if isinstance(s.get(key), (int, float))]
-                    median = summarize(per_rep)[1] if per_rep else None
-                    # A log axis cannot show zero: a percentile at or below the timer's resolution is a gap.
-                    ys.append(median if median is not None and median > 0 else float("nan"))
+                # A log axis cannot show zero: a percentile at or below the timer's resolution is a gap.
+                ys = [y if isinstance(y, (int, float)) and y > 0 else float("nan")
+                      for y in (percentiles.get(key) for key, _ in PERCENTILES)]
                 drawn.add(a)
                 values += [y for y in ys if y == y]
                 ax.plot(positions, ys, linewidth=1.6, markersize=5, **_line_style(model, a))
@@ -660,25 +615,21 @@ def latency_chart(model, workload):
     return Chart(f"latency-{model.file_names[workload]}", "latency", title, caption, fig)
 
 
-def _median_rep_series(model, allocator, workload, threads):
-    """The RSS series of the ok rep whose ns/op is the median one (the lower middle for even n)."""
-    reps = [m for m in model.ok_metrics(allocator, workload, threads)
-            if isinstance(m.get("rss_series"), dict) and m["rss_series"].get("t_ms")
-            and isinstance(m.get("ns_per_op"), (int, float))]
-    if not reps:
-        return None
-    return reps[_median_index([m["ns_per_op"] for m in reps])]["rss_series"]
+def _rss_series(model, allocator, workload, threads):
+    """The row's median_rep_series (the summary picked the rep); None when absent or empty."""
+    series = model.field(allocator, workload, threads, "median_rep_series")
+    return series if isinstance(series, dict) and series.get("t_ms") else None
 
 
 def rss_chart(model, workload):
     """RSS over the timed region, one line per allocator, one panel per thread count."""
     from matplotlib.lines import Line2D
     threads = model.threads_of[workload]
-    series = {(a, t): _median_rep_series(model, a, workload, t) for a in model.allocators for t in threads}
+    series = {(a, t): _rss_series(model, a, workload, t) for a in model.allocators for t in threads}
     if not any(series.values()):
         return None
     fig, axes, legend_ax = _figure(1, len(threads), legend="right", sharey="row")
-    drawn, live_from, top = set(), set(), 0.0
+    drawn, live_from, top = set(), [], 0.0
     for c, t in enumerate(threads):
         ax = axes[0][c]
         for a in model.allocators:
@@ -694,7 +645,8 @@ def rss_chart(model, workload):
                        if series[(a, t)] and series[(a, t)].get("live_bytes")), None)
         if source is not None:
             s = series[(source, t)]
-            live_from.add(source)
+            if source not in live_from:
+                live_from.append(source)
             ax.plot(s["t_ms"], [b / MIB for b in s["live_bytes"]], color="black", linestyle="--", linewidth=1.6)
         ax.set_xlabel("time since the timed region started (ms)")
         if c == 0:
@@ -708,7 +660,7 @@ def rss_chart(model, workload):
     short = workload_short_name(workload)
     title = f"{short}: resident set over time (the median rep by ns/op)"
     fig.suptitle(title)
-    whose = ", ".join(sorted(live_from))
+    whose = ", ".join(live_from)
     caption = (f"Resident set during the timed region, for each allocator the rep whose ns/op is the median "
                f"one (start-up footprint included). The dashed black line is the bytes requested and not yet "
                f"freed (the harness's count, in {whose}'s median rep); the gap above it is allocator overhead, "
@@ -717,7 +669,7 @@ def rss_chart(model, workload):
 
 
 def chart_makers(model):
-    """Every chart the results could have, in reading order, each as a function that draws it
+    """Every chart the summary could have, in reading order, each as a function that draws it
     (None when its data is absent)."""
     makers = [lambda: heatmap_chart(model, TIME), lambda: heatmap_chart(model, PEAK_RSS)]
     makers += [lambda w=w: time_chart(model, w) for w in model.workloads]
@@ -771,7 +723,7 @@ def render(model, out_dir, formats, progress=None, jobs=None):
     else:
         entries = [e for e in _reported((_write_chart(m, out_dir, formats) for m in makers), progress)
                    if e is not None]
-    index = {"schema": CHARTS_SCHEMA, "results": os.path.abspath(model.path), "charts": entries}
+    index = {"schema": CHARTS_SCHEMA, "results": model.results, "charts": entries}
     temporary = os.path.join(out_dir, "charts.json.tmp")
     with open(temporary, "w", encoding="utf-8") as f:
         json.dump(index, f, indent=1)
@@ -806,10 +758,13 @@ def _parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
                "  /usr/bin/python3 plots/allocmeter_plots.py results/latest\n"
-               "  /usr/bin/python3 plots/allocmeter_plots.py results/latest/results.json -o /tmp/charts --formats png\n"
-               "\nexit status: 0 drawn, 2 unusable results file, 3 no matplotlib in this Python")
-    parser.add_argument("results", metavar="RESULTS", help="a results.json, or a run folder holding one")
-    parser.add_argument("-o", "--out", metavar="DIR", help="where the charts go (default: charts/ beside results.json)")
+               "  /usr/bin/python3 plots/allocmeter_plots.py results/latest/summary.json -o /tmp/charts --formats png\n"
+               "\nThe input is the summary.json that `allocmeter run` writes beside results.json (and\n"
+               "`allocmeter plot` into its chart folder): every statistic drawn is read from it.\n"
+               "\nexit status: 0 drawn, 2 unusable summary file, 3 no matplotlib in this Python")
+    parser.add_argument("summary", metavar="SUMMARY",
+                        help="a summary.json (schema allocmeter-summary/1), or a folder holding one")
+    parser.add_argument("-o", "--out", metavar="DIR", help="where the charts go (default: charts/ beside summary.json)")
     parser.add_argument("--formats", type=_parse_formats, default=list(FORMATS), metavar="LIST",
                         help="comma-separated file formats: png, svg (default: png,svg)")
     return parser
@@ -818,7 +773,7 @@ def _parser():
 def main(argv=None):
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        path, data = load_results(args.results)
+        path, data = load_summary(args.summary)
         out_dir = args.out or os.path.join(os.path.dirname(path), "charts")
         try:
             os.makedirs(out_dir, exist_ok=True)

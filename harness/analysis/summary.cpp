@@ -152,6 +152,7 @@ run_summary summarize_run(const results_document& doc) {
         largest = std::max(largest, it->second.size());
     }
     run.reps = doc.env.reps > 0 ? doc.env.reps : static_cast<unsigned>(largest);
+    run.latency_every = doc.env.latency_every;
 
     for (std::size_t g = 0; g < run.groups.size(); ++g) {
         auto& rows = run.groups[g].rows;

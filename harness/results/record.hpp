@@ -217,6 +217,7 @@ struct run_summary {
     std::size_t few_repetitions = 0;
     double high_cv = 0;
     unsigned reps = 0;
+    std::uint64_t latency_every = 0;          ///< the run's --latency: one operation in this many timed; 0 = off
     std::vector<allocator_label> allocators;  ///< in run order
     std::vector<std::string> workloads;       ///< in run order
     std::vector<summary_group> groups;

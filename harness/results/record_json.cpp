@@ -491,7 +491,7 @@ json summary_json(const run_summary& s) {
         groups.push_back({{"workload", g.workload}, {"threads", g.threads}, {"rows", rows}});
     }
     return {{"baseline", s.baseline}, {"alpha", s.alpha}, {"few_repetitions", s.few_repetitions}, {"high_cv", s.high_cv},
-            {"reps", s.reps}, {"allocators", allocators}, {"workloads", s.workloads}, {"groups", groups}};
+            {"reps", s.reps}, {"latency_every", s.latency_every}, {"allocators", allocators}, {"workloads", s.workloads}, {"groups", groups}};
 }
 
 }  // namespace

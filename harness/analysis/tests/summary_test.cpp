@@ -30,6 +30,7 @@ TEST(Summary, OnTheFixture) {
     const run_summary run = summarize_run(read_results(PLOTS_FIXTURE).doc);
     EXPECT_EQ(run.baseline, "system");
     EXPECT_EQ(run.reps, 5u);
+    EXPECT_EQ(run.latency_every, 64u);  // the latency charts' captions say it
     ASSERT_EQ(run.groups.size(), 5u);
     std::set<std::string> groups;
     for (const summary_group& g : run.groups) {
