@@ -3,13 +3,14 @@
 # its report.html and charts) or every test; `make test` also runs the unit tests under ASan+UBSan and the threaded ones under TSan,
 # then fuzzes the trace reader for FUZZ_SECONDS (`make fuzz`).
 BUILD ?= build
+PREFIX ?= /usr/local
 JOBS ?= $(shell nproc)
 RUN_ARGS ?=
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD := build-fuzz
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build run test sanitize fuzz recorder-overhead clean
+.PHONY: all deps build install run test sanitize fuzz recorder-overhead clean
 
 all: build
 
@@ -19,6 +20,12 @@ deps:
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release > /dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
+
+# Builds in Release, then installs into PREFIX: bin/allocmeter, lib/allocmeter/ (the recorder),
+# share/allocmeter/ (the chart script), include/allocmeter/ and share/cmake/allocmeter/ (the
+# reference allocators for find_package(allocmeter)).
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 run: build
 	$(BUILD)/allocmeter run --report $(RUN_ARGS)

@@ -71,18 +71,29 @@ std::string find_plot_python() {
                      "); " + install + ", or set ALLOCMETER_PYTHON to a python3 that has it");
 }
 
+std::vector<std::filesystem::path> plot_script_candidates() {
+    if (const char* s = std::getenv("ALLOCMETER_PLOTS_SCRIPT"); s != nullptr && *s != '\0') return {s};
+    const std::filesystem::path bin = std::filesystem::path(self_exe()).parent_path();
+    return {(bin / ALLOCMETER_DATA_FROM_BIN / "allocmeter_plots.py").lexically_normal(),
+            std::filesystem::path(ALLOCMETER_SOURCE_DIR) / "plots" / "allocmeter_plots.py"};
+}
+
 std::filesystem::path plot_script() {
-    if (const char* s = std::getenv("ALLOCMETER_PLOTS_SCRIPT"); s != nullptr && *s != '\0') return s;
-    return std::filesystem::path(ALLOCMETER_SOURCE_DIR) / "plots" / "allocmeter_plots.py";
+    const std::vector<std::filesystem::path> candidates = plot_script_candidates();
+    std::string tried;
+    for (const std::filesystem::path& p : candidates) {
+        std::error_code ec;
+        if (std::filesystem::is_regular_file(p, ec)) return p;
+        tried += (tried.empty() ? "" : ", ") + p.string();
+    }
+    throw plot_error("the chart script is missing (looked for " + tried + "); reinstall allocmeter (make install), "
+                     "or set ALLOCMETER_PLOTS_SCRIPT to a copy of plots/allocmeter_plots.py");
 }
 
 std::vector<chart> make_charts(const run_summary& summary, const std::filesystem::path& results_json,
                                const std::filesystem::path& out_dir) {
     const std::filesystem::path dir = std::filesystem::absolute(out_dir);
     const std::filesystem::path script = plot_script();
-    if (!std::filesystem::is_regular_file(script))
-        throw plot_error(script.string() + ": the chart script is missing; run from a full checkout of allocmeter, "
-                                           "or set ALLOCMETER_PLOTS_SCRIPT to plots/allocmeter_plots.py");
     const std::string python = find_plot_python();
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);

@@ -23,8 +23,12 @@ struct plot_error : std::runtime_error {
 /// Throws plot_error listing what was tried and how to install matplotlib.
 std::string find_plot_python();
 
-/// The chart script: $ALLOCMETER_PLOTS_SCRIPT when set, else plots/allocmeter_plots.py in the
-/// source tree this binary was built from.
+/// Where the chart script may be, in the order plot_script() tries them: $ALLOCMETER_PLOTS_SCRIPT
+/// when set (and only it); else share/allocmeter/allocmeter_plots.py where `cmake --install` puts
+/// it, found from the running binary's folder; else plots/ in the source tree it was built from.
+std::vector<std::filesystem::path> plot_script_candidates();
+
+/// The first of plot_script_candidates() that is a file; throws plot_error naming each one tried.
 std::filesystem::path plot_script();
 
 /// One chart the script wrote.

@@ -1,12 +1,14 @@
-// The `record` command: starts the program with LD_PRELOAD of the recorder shim that sits
-// next to the allocmeter binary and ALLOCMETER_SPOOL naming FILE.spool, waits for it, converts
-// the spool into the trace FILE, checks the trace and says what it holds.
+// The `record` command: starts the program with LD_PRELOAD of the recorder shim (beside the
+// allocmeter binary in the build folder, in lib/allocmeter/ once installed) and ALLOCMETER_SPOOL
+// naming FILE.spool, waits for it, converts the spool into the trace FILE, checks the trace and
+// says what it holds.
 #include "harness/cli/record_command.hpp"
 
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -44,9 +46,12 @@ examples:
   allocmeter run --workloads trace:sort.trace
 )";
 
-/// The recorder shim: beside the running binary (the build folder).
-std::string shim_path() {
-    return (std::filesystem::path(self_exe()).parent_path() / "liballocmeter_recorder.so").string();
+/// Where the recorder shim may be, from the running binary: beside it (the build folder), then
+/// where `cmake --install` puts it (ALLOCMETER_RECORDER_FROM_BIN, relative to bin/).
+std::vector<std::string> shim_candidates() {
+    const std::filesystem::path bin = std::filesystem::path(self_exe()).parent_path();
+    const char* const name = "liballocmeter_recorder.so";
+    return {(bin / name).string(), (bin / ALLOCMETER_RECORDER_FROM_BIN / name).lexically_normal().string()};
 }
 
 }  // namespace
@@ -78,11 +83,14 @@ int record_command(const std::vector<std::string>& args) {
         std::fprintf(stderr, "allocmeter record: give -o FILE and a command, e.g. 'allocmeter record -o app.trace -- ./app'\n");
         return 2;
     }
-    const std::string shim = shim_path();
-    if (::access(shim.c_str(), R_OK) != 0) {
-        std::fprintf(stderr, "allocmeter record: the recorder %s is missing; rebuild allocmeter (make build)\n", shim.c_str());
+    const std::vector<std::string> shims = shim_candidates();
+    const auto found = std::find_if(shims.begin(), shims.end(), [](const std::string& p) { return ::access(p.c_str(), R_OK) == 0; });
+    if (found == shims.end()) {
+        std::fprintf(stderr, "allocmeter record: the recorder is missing (looked for %s and %s); rebuild allocmeter "
+                     "(make build) or reinstall it (make install)\n", shims[0].c_str(), shims[1].c_str());
         return 2;
     }
+    const std::string shim = *found;
 
     // The shim creates the spool exclusively (so that no other process can claim it): a spool
     // left by an earlier run must go first. Absolute, because a wrapper may chdir and then exec
