@@ -1,7 +1,66 @@
-// Shared argument helpers.
+// The shared command-line layer: the one parse call with its uniform messages, the usage
+// failure, the number reader's message, and list splitting.
 #include "harness/cli/command_line.hpp"
 
+#include <iostream>
+#include <utility>
+
 namespace allocmeter {
+
+namespace {
+
+std::string help_pointer(std::string_view command) { return fmt::format("see 'allocmeter {} --help'", command); }
+
+/// The first positional word past what `order` holds: parsed again without positionals, every
+/// positional word comes back unnamed, in order.
+std::string word_too_many(const command_grammar& g, const po::options_description& all, const std::vector<std::string>& args) {
+    const auto words = po::collect_unrecognized(po::command_line_parser(args).options(all).run().options, po::include_positional);
+    const std::size_t limit = g.order.max_total_count();
+    return limit < words.size() ? words[limit] : std::string();
+}
+
+}  // namespace
+
+usage_error::usage_error(std::string_view command, const std::string& message)
+    : std::runtime_error(message), command_(command) {}
+
+void usage_fail(std::string_view command, const std::string& message) { throw usage_error(command, message); }
+
+command_grammar::command_grammar(std::string name_, std::string about_, std::string examples_)
+    : name(std::move(name_)), about(std::move(about_)), examples(std::move(examples_)) {
+    options.add_options()("help,h", "show this help, with examples");
+}
+
+bool parse_arguments(const command_grammar& g, const std::vector<std::string>& args) {
+    po::options_description all;
+    all.add(g.options).add(g.positionals);
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(args).options(all).positional(g.order).run(), vm);
+        if (vm.count("help") != 0) {
+            std::cout << g.about << '\n' << g.options << g.examples;
+            return false;
+        }
+        po::notify(vm);
+    } catch (const po::unknown_option& e) {
+        usage_fail(g.name, fmt::format("unknown option '{}'; {}", e.get_option_name(), help_pointer(g.name)));
+    } catch (const po::too_many_positional_options_error&) {
+        usage_fail(g.name, fmt::format("unexpected argument '{}'; {}", word_too_many(g, all, args), help_pointer(g.name)));
+    } catch (const po::error& e) {  // a missing value, an option given twice, an ambiguous abbreviation
+        usage_fail(g.name, fmt::format("{}; {}", e.what(), help_pointer(g.name)));
+    }
+    return true;
+}
+
+namespace detail {
+
+void number_fail(std::string_view command, std::string_view option, std::string_view text, bool whole,
+                 const std::string& min, const std::string& max, std::string_view hint) {
+    usage_fail(command, fmt::format("{} {}: give {} from {} to {}{}", option, text, whole ? "a whole number" : "a number", min,
+                                    max, hint));
+}
+
+}  // namespace detail
 
 std::vector<std::string> split_list(std::string_view text, char sep) {
     std::vector<std::string> out;

@@ -1,11 +1,85 @@
-// What every command's argument handling shares: splitting comma-separated lists.
+// The grammar every command shares: Boost.Program_options parses (`--opt value` and
+// `--opt=value`, positional words declared as such), one usage failure (exit 2, "allocmeter
+// CMD: message") and one reader for numbers with ranges; plus splitting comma-separated lists.
 #pragma once
 
+#include <boost/program_options.hpp>
+#include <charconv>
+#include <fmt/format.h>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace allocmeter {
+
+namespace po = boost::program_options;
+
+/// The exit code of a mistake on the command line.
+inline constexpr int exit_usage = 2;
+
+/// A mistake on the command line; main prints "allocmeter COMMAND: MESSAGE" and exits with
+/// exit_usage. An exception rather than exit(), so that what a command made (a temporary
+/// folder for trace plans) is cleaned up on the way out.
+class usage_error : public std::runtime_error {
+public:
+    usage_error(std::string_view command, const std::string& message);
+    /// The command as the user typed it: "run", "trace import".
+    const std::string& command() const { return command_; }
+
+private:
+    std::string command_;
+};
+
+/// Throws usage_error: the one way a command refuses its arguments.
+[[noreturn]] void usage_fail(std::string_view command, const std::string& message);
+
+/// The width of --help's option list: that of the prose around it.
+inline constexpr unsigned help_width = 100;
+
+/// One command's grammar: what --help shows around the options, the options themselves (-h and
+/// --help come with it), and the hidden options that positional words fill, in order.
+struct command_grammar {
+    command_grammar(std::string name, std::string about, std::string examples);
+
+    std::string name;      ///< "run", "trace import": for messages and the --help pointer
+    std::string about;     ///< --help text before the options: what it does, the usage lines
+    std::string examples;  ///< --help text after the options; every command has examples
+    po::options_description options{"options", help_width};  ///< shown by --help
+    po::options_description positionals;                     ///< filled by positional words, not shown
+    po::positional_options_description order;                ///< which positional word fills which of them
+};
+
+/// Parses `args` by `grammar` into the variables its options are bound to. A mistake (an
+/// unknown option, a missing value, a word too many) throws usage_error naming the word and
+/// pointing at 'allocmeter NAME --help'. Returns false when -h/--help was given: the help is
+/// printed on stdout and the command ends with 0.
+[[nodiscard]] bool parse_arguments(const command_grammar& grammar, const std::vector<std::string>& args);
+
+namespace detail {
+/// Throws the usage_error of a number out of its range, or of a word that is no number.
+[[noreturn]] void number_fail(std::string_view command, std::string_view option, std::string_view text, bool whole,
+                              const std::string& min, const std::string& max, std::string_view hint);
+}  // namespace detail
+
+/// The value `text` of the numeric `option` as a T from `min` to `max` inclusive: a whole
+/// number for an integer T (a sign refused, not wrapped, for an unsigned T), any decimal for a
+/// floating T. Else throws usage_error for `command`, e.g. "--reps -1: give a whole number
+/// from 1 to 1000000" followed by `hint` (", e.g. --reps 5").
+template <typename T>
+T parse_number(std::string_view command, std::string_view option, std::string_view text, T min, T max,
+               std::string_view hint = {}) {
+    static_assert(std::is_arithmetic_v<T> && !std::is_same_v<T, bool>, "parse_number reads numbers");
+    T value{};
+    const char* const end = text.data() + text.size();
+    const auto [stop, error] = std::from_chars(text.data(), end, value);
+    // !(in range) rather than (value < min || value > max): a NaN fails every comparison, so
+    // only this form refuses it.
+    if (error != std::errc{} || stop != end || !(value >= min && value <= max))
+        detail::number_fail(command, option, text, std::is_integral_v<T>, fmt::to_string(min), fmt::to_string(max), hint);
+    return value;
+}
 
 /// Splits "a,b,c" at `sep` (spaces ignored, empty items dropped).
 std::vector<std::string> split_list(std::string_view text, char sep = ',');

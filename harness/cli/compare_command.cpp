@@ -2,21 +2,16 @@
 #include "harness/cli/compare_command.hpp"
 
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <map>
-#include <nlohmann/json.hpp>
 #include <stdexcept>
-#include <tuple>
 
-#include "harness/cli/command_line.hpp"
 #include "harness/analysis/compare.hpp"
+#include "harness/cli/command_line.hpp"
 
 namespace allocmeter {
 
 namespace {
 
-const char* const usage = R"(allocmeter compare: is a difference in the timings real?
+const char* const about = R"(allocmeter compare: is a difference in the timings real?
 
 usage: allocmeter compare BEFORE AFTER [options]          each allocator x workload x threads in both
        allocmeter compare RESULTS --allocators A,B [options]   B against A, per workload x threads
@@ -24,59 +19,64 @@ usage: allocmeter compare BEFORE AFTER [options]          each allocator x workl
 BEFORE, AFTER and RESULTS are results.json files or run folders (results/latest). Each pair of
 groups of repetitions is compared with a two-sided Mann-Whitney U test: "faster" or "slower"
 when p < alpha, else "no significant difference". The ratio is the second median over the first.
+)";
 
-options:
-  --metric NAME   a numeric metric of the cells (default ns_per_op; lower is better)
-  --alpha A       significance level (default 0.05)
-
+const char* const examples = R"(
 examples:
   allocmeter compare results/20261201-101500 results/latest
   allocmeter compare results/latest --allocators system,jemalloc
-  allocmeter compare before.json after.json --metric peak_rss_bytes
+  allocmeter compare before.json after.json --metric peak_rss_bytes --alpha=0.01
 )";
+
+// The range of --alpha: above 0.5, more than half of all pairs with no real difference would
+// be called different; the floor leaves room for a corrected level (0.05 / 1000 tests).
+constexpr double min_alpha = 1e-6, max_alpha = 0.5;
+
+/// The options as typed; to_compare_options checks them.
+struct compare_arguments {
+    std::vector<std::string> files;
+    std::string metric = compare_options{}.metric;
+    std::string allocators;
+    std::string alpha = fmt::to_string(compare_options{}.alpha);
+};
+
+/// Declares compare's options and parses `args`; false when --help was shown.
+bool parse_compare(const std::vector<std::string>& args, compare_arguments& a) {
+    command_grammar g("compare", about, examples);
+    g.options.add_options()("metric", po::value(&a.metric)->default_value(a.metric)->value_name("NAME"),
+                            "a numeric metric of the cells; lower is better")(
+        "alpha", po::value(&a.alpha)->default_value(a.alpha)->value_name("A"), "significance level, from 1e-06 to 0.5")(
+        "allocators", po::value(&a.allocators)->value_name("A,B"), "with one results file: compare B against A");
+    g.positionals.add_options()("results", po::value(&a.files));
+    g.order.add("results", 2);
+    return parse_arguments(g, args);
+}
+
+/// One file and two allocators, or two files and no allocators; alpha in its range.
+compare_options to_compare_options(const compare_arguments& a) {
+    compare_options o;
+    o.files = a.files;
+    o.allocators = split_list(a.allocators);
+    o.metric = a.metric;
+    o.alpha = parse_number("compare", "--alpha", a.alpha, min_alpha, max_alpha, ", e.g. 0.05");
+    const bool two_files = o.files.size() == 2 && o.allocators.empty();
+    const bool two_allocators = o.files.size() == 1 && o.allocators.size() == 2;
+    if (!two_files && !two_allocators)
+        usage_fail("compare", "give two results files, or one and --allocators A,B; see 'allocmeter compare --help'");
+    return o;
+}
 
 }  // namespace
 
 int compare_command(const std::vector<std::string>& args) {
-    std::vector<std::string> files;
-    std::string metric = "ns_per_op", allocators;
-    double alpha = 0.05;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string& a = args[i];
-        const bool has_value = i + 1 < args.size();
-        if (a == "-h" || a == "--help") {
-            std::fputs(usage, stdout);
-            return 0;
-        } else if (a == "--metric" && has_value) {
-            metric = args[++i];
-        } else if (a == "--allocators" && has_value) {
-            allocators = args[++i];
-        } else if (a == "--alpha" && has_value) {
-            char* end = nullptr;
-            alpha = std::strtod(args[++i].c_str(), &end);
-            if (*end != '\0' || !(alpha > 0 && alpha < 1)) {
-                std::fprintf(stderr, "allocmeter compare: --alpha %s: give a number between 0 and 1, e.g. 0.05\n", args[i].c_str());
-                return 2;
-            }
-        } else if (a.rfind("-", 0) == 0) {
-            std::fprintf(stderr, "allocmeter compare: unknown option '%s'; see 'allocmeter compare --help'\n", a.c_str());
-            return 2;
-        } else {
-            files.push_back(a);
-        }
-    }
-    const std::vector<std::string> pair = split_list(allocators);
-    const bool two_files = files.size() == 2 && pair.empty();
-    const bool two_allocators = files.size() == 1 && pair.size() == 2;
-    if (!two_files && !two_allocators) {
-        std::fprintf(stderr, "allocmeter compare: give two results files, or one and --allocators A,B; see 'allocmeter compare --help'\n");
-        return 2;
-    }
+    compare_arguments a;
+    if (!parse_compare(args, a)) return 0;
+    const compare_options options = to_compare_options(a);
     try {
-        compare_results({files, pair, metric, alpha}, stdout);
+        compare_results(options, stdout);
     } catch (const std::exception& e) {  // results_error or std::invalid_argument: the input, named
         std::fprintf(stderr, "allocmeter compare: %s\n", e.what());
-        return 2;
+        return exit_usage;
     }
     return 0;
 }

@@ -13,7 +13,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
+#include "harness/cli/command_line.hpp"
 #include "harness/run/child_process.hpp"
 #include "workloads/trace/format/trace_format.hpp"
 #include "workloads/trace/recording/trace_spool.hpp"
@@ -24,7 +26,7 @@ namespace allocmeter {
 
 namespace {
 
-const char* const usage = R"(allocmeter record: record a program's allocations into a trace
+const char* const about = R"(allocmeter record: record a program's allocations into a trace
 
 usage: allocmeter record -o FILE [--timestamps] [--] COMMAND [ARGS...]
 
@@ -35,16 +37,58 @@ when it has exited, record converts them into FILE and deletes the spool. A chil
 program forks is not traced; if the program execs another in its place (a wrapper script's
 'exec'), the trace is of that one. The exit status is the program's own.
 
-options:
-  -o FILE        the trace to write
-  --timestamps   also record when each call happened (CLOCK_MONOTONIC, ns)
+record's own options end at '--' or at COMMAND, the first word that is neither an option
+nor an option's value: everything from there on is the program's, passed untouched.
+)";
 
+const char* const examples = R"(
 examples:
   allocmeter record -o sort.trace -- sort -n numbers.txt
-  allocmeter record --timestamps -o app.trace -- ./app
+  allocmeter record --timestamps --out=app.trace -- ./app --its-own=options
   allocmeter trace info sort.trace
   allocmeter run --workloads trace:sort.trace
 )";
+
+struct record_arguments {
+    std::string out;                   ///< the trace to write
+    bool timestamps = false;
+    std::vector<std::string> command;  ///< the program and its arguments, untouched
+};
+
+/// `args` with "--" put before the program when the user did not: the first word that is
+/// neither an option nor the value of the option before it. Program Options then passes the
+/// program's own options through as positional words instead of reading them as record's.
+std::vector<std::string> with_terminator(const std::vector<std::string>& args, const po::options_description& options) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "--" || a.size() < 2 || a[0] != '-') {
+            if (a != "--") out.emplace_back("--");
+            out.insert(out.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+            return out;
+        }
+        out.push_back(a);
+        // "--out FILE" and "-o FILE" take the next word; "--out=FILE" and "-oFILE" do not.
+        const bool is_long = a.rfind("--", 0) == 0;
+        const bool value_attached = is_long ? a.find('=') != std::string::npos : a.size() > 2;
+        const po::option_description* d = options.find_nothrow(is_long ? a.substr(2) : a, true);
+        if (!value_attached && d != nullptr && d->semantic()->min_tokens() > 0 && i + 1 < args.size()) out.push_back(args[++i]);
+    }
+    return out;
+}
+
+/// Declares record's options and parses `args`; false when --help was shown.
+bool parse_record(const std::vector<std::string>& args, record_arguments& a) {
+    command_grammar g("record", about, examples);
+    g.options.add_options()("out,o", po::value(&a.out)->value_name("FILE"), "the trace to write")(
+        "timestamps", po::bool_switch(&a.timestamps), "also record when each call happened (CLOCK_MONOTONIC, ns)");
+    g.positionals.add_options()("command", po::value(&a.command));
+    g.order.add("command", -1);
+    if (!parse_arguments(g, with_terminator(args, g.options))) return false;
+    if (a.out.empty() || a.command.empty())
+        usage_fail("record", "give -o FILE and a command, e.g. 'allocmeter record -o app.trace -- ./app'");
+    return true;
+}
 
 /// Where the recorder shim may be, from the running binary: beside it (the build folder), then
 /// where `cmake --install` puts it (ALLOCMETER_RECORDER_FROM_BIN, relative to bin/).
@@ -54,55 +98,19 @@ std::vector<std::string> shim_candidates() {
     return {(bin / name).string(), (bin / ALLOCMETER_RECORDER_FROM_BIN / name).lexically_normal().string()};
 }
 
-}  // namespace
-
-int record_command(const std::vector<std::string>& args) {
-    std::string out;
-    bool timestamps = false;
-    std::size_t i = 0;
-    for (; i < args.size(); ++i) {
-        if (args[i] == "-h" || args[i] == "--help") {
-            std::fputs(usage, stdout);
-            return 0;
-        }
-        if (args[i] == "-o" && i + 1 < args.size()) {
-            out = args[++i];
-        } else if (args[i] == "--timestamps") {
-            timestamps = true;
-        } else if (args[i] == "--") {
-            ++i;
-            break;
-        } else if (args[i].rfind("-", 0) == 0) {
-            std::fprintf(stderr, "allocmeter record: unknown option '%s'; see 'allocmeter record --help'\n", args[i].c_str());
-            return 2;
-        } else {
-            break;
-        }
-    }
-    if (out.empty() || i >= args.size()) {
-        std::fprintf(stderr, "allocmeter record: give -o FILE and a command, e.g. 'allocmeter record -o app.trace -- ./app'\n");
-        return 2;
-    }
+/// The first recorder shim that can be read; empty (said on stderr) when there is none.
+std::string find_shim() {
     const std::vector<std::string> shims = shim_candidates();
     const auto found = std::find_if(shims.begin(), shims.end(), [](const std::string& p) { return ::access(p.c_str(), R_OK) == 0; });
-    if (found == shims.end()) {
-        std::fprintf(stderr, "allocmeter record: the recorder is missing (looked for %s and %s); rebuild allocmeter "
-                     "(make build) or reinstall it (make install)\n", shims[0].c_str(), shims[1].c_str());
-        return 2;
-    }
-    const std::string shim = *found;
+    if (found != shims.end()) return *found;
+    std::fprintf(stderr, "allocmeter record: the recorder is missing (looked for %s and %s); rebuild allocmeter "
+                 "(make build) or reinstall it (make install)\n", shims[0].c_str(), shims[1].c_str());
+    return {};
+}
 
-    // The shim creates the spool exclusively (so that no other process can claim it): a spool
-    // left by an earlier run must go first. Absolute, because a wrapper may chdir and then exec
-    // the program it is for, whose shim opens the spool again.
-    const std::string spool = std::filesystem::absolute(out).string() + ".spool";
-    std::error_code ec;
-    std::filesystem::remove(spool, ec);
-    if (ec) {
-        std::fprintf(stderr, "allocmeter record: cannot remove the old spool %s: %s\n", spool.c_str(), ec.message().c_str());
-        return 2;
-    }
-
+/// The program's environment: ours, less anything a recorder reads, plus the shim preloaded
+/// and told where to write.
+std::vector<std::string> traced_environment(const std::string& shim, const std::string& spool, bool timestamps) {
     std::vector<std::string> env;
     const auto ours = [](const char* e) {
         for (const char* name : {"LD_PRELOAD=", "ALLOCMETER_SPOOL=", "ALLOCMETER_TIMESTAMPS=", "ALLOCMETER_TRACE_OUT="})
@@ -114,36 +122,45 @@ int record_command(const std::vector<std::string>& args) {
     env.push_back("LD_PRELOAD=" + shim);
     env.push_back("ALLOCMETER_SPOOL=" + spool);
     if (timestamps) env.push_back("ALLOCMETER_TIMESTAMPS=1");
+    return env;
+}
+
+/// Starts `command` with `env` and waits for it: its wait status, or nullopt when it could not
+/// start (said on stderr).
+std::optional<int> run_program(std::vector<std::string> command, std::vector<std::string> env) {
     std::vector<char*> envp, argv;
     for (auto& s : env) envp.push_back(s.data());
     envp.push_back(nullptr);
-    std::vector<std::string> command(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
     for (auto& s : command) argv.push_back(s.data());
     argv.push_back(nullptr);
-
     pid_t pid = -1;
     if (const int rc = ::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), envp.data()); rc != 0) {
         std::fprintf(stderr, "allocmeter record: cannot start '%s': %s\n", argv[0], std::strerror(rc));
-        return 2;
+        return std::nullopt;
     }
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (WIFSIGNALED(status))
         std::fprintf(stderr, "allocmeter record: '%s' was killed by %s; the trace may be incomplete\n", argv[0],
                      describe_signal(WTERMSIG(status)).c_str());
+    return status;
+}
+
+/// Turns the spool into the trace `out` and says what it holds; false (said on stderr, the
+/// spool kept) when no valid trace came out.
+bool convert_and_say(const std::string& spool, const std::string& out, bool killed) {
     if (!std::filesystem::exists(spool)) {
         std::fprintf(stderr, "allocmeter record: no valid trace came out: the recorder wrote no spool %s (is its folder "
                      "writable? a statically linked program ignores LD_PRELOAD)\n",
                      spool.c_str());
-        return code != 0 ? code : 1;
+        return false;
     }
     try {
         // A killed program may have been stopped in the middle of a block's write: convert
         // what came before it. A program that exited wrote whole blocks; damage is an error.
         trace::spool_options options;
-        options.salvage = WIFSIGNALED(status);
+        options.salvage = killed;
         const trace::spool_summary conv = trace::convert_spool(spool, out, options);
         if (!conv.damage.empty())
             std::fprintf(stderr, "allocmeter record: the spool ends in a damaged block (%s); the trace holds the blocks before it\n",
@@ -156,9 +173,34 @@ int record_command(const std::vector<std::string>& args) {
                      s.events ? static_cast<double>(bytes) / static_cast<double>(s.events) : 0.0);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "allocmeter record: no valid trace came out: %s; the spool is kept: %s\n", e.what(), spool.c_str());
-        return code != 0 ? code : 1;
+        return false;
     }
+    std::error_code ec;
     std::filesystem::remove(spool, ec);
+    return true;
+}
+
+}  // namespace
+
+int record_command(const std::vector<std::string>& args) {
+    record_arguments a;
+    if (!parse_record(args, a)) return 0;
+    const std::string shim = find_shim();
+    if (shim.empty()) return exit_usage;
+    // The shim creates the spool exclusively (so that no other process can claim it): a spool
+    // left by an earlier run must go first. Absolute, because a wrapper may chdir and then exec
+    // the program it is for, whose shim opens the spool again.
+    const std::string spool = std::filesystem::absolute(a.out).string() + ".spool";
+    std::error_code ec;
+    std::filesystem::remove(spool, ec);
+    if (ec) {
+        std::fprintf(stderr, "allocmeter record: cannot remove the old spool %s: %s\n", spool.c_str(), ec.message().c_str());
+        return exit_usage;
+    }
+    const std::optional<int> status = run_program(a.command, traced_environment(shim, spool, a.timestamps));
+    if (!status) return exit_usage;
+    const int code = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
+    if (!convert_and_say(spool, a.out, WIFSIGNALED(*status))) return code != 0 ? code : 1;
     return code;
 }
 

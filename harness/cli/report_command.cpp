@@ -1,44 +1,21 @@
-// Argument parsing and messages for `plot` and `report`; the work is in plot_runner and
-// report_writer.
+// `allocmeter report RESULTS [-o FILE]`: its arguments and messages; the page is written by
+// analysis/report_writer.
 #include "harness/cli/report_command.hpp"
 
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
 
-#include "harness/analysis/plot_runner.hpp"
 #include "harness/analysis/report_writer.hpp"
 #include "harness/analysis/summary.hpp"
+#include "harness/cli/command_line.hpp"
+#include "harness/results/results_reader.hpp"
 
 namespace allocmeter {
 
 namespace {
 
-const char* const plot_usage = R"(allocmeter plot: the charts of a results file, PNG and SVG, for slides and reviews
-
-usage: allocmeter plot RESULTS [-o DIR]
-
-RESULTS is a results.json or a run folder (results/latest). The charts go to DIR (default:
-charts/ beside results.json), with charts.json listing them:
-  heatmap-time, heatmap-rss   allocator x workload, median ns/op and peak RSS relative to system
-  time-WORKLOAD               ns/op and peak RSS relative to system, error bars from the repetitions
-  scaling                     throughput against threads, for workloads run at several thread counts
-  latency-WORKLOAD            sampled latency percentiles, p50 to max (when the run timed them)
-  rss-WORKLOAD                RSS and live bytes over time (when the run sampled them)
-
-The charts are drawn by plots/allocmeter_plots.py with matplotlib: allocmeter uses the first
-Python that has it ($ALLOCMETER_PYTHON, else python3 on PATH, else /usr/bin/python3). On Debian:
-apt-get install python3-matplotlib (or 'make deps').
-
-options:
-  -o DIR   where the charts go
-
-examples:
-  allocmeter plot results/latest
-  allocmeter plot results/20261201-101500/results.json -o /tmp/charts
-)";
-
-const char* const report_usage = R"(allocmeter report: one self-contained HTML page for a design review
+const char* const about = R"(allocmeter report: one self-contained HTML page for a design review
 
 usage: allocmeter report RESULTS [-o FILE]
 
@@ -49,54 +26,32 @@ the cells that did not run, the method (command line, repetitions, scale, seed) 
 environment. The charts' PNG and SVG files go to charts/ beside the page (see 'allocmeter plot
 --help'); without matplotlib the page is still written, says why it has no charts, and the
 command exits 1.
+)";
 
-options:
-  -o FILE  where the page goes
-
+const char* const examples = R"(
 examples:
   allocmeter report results/latest
   allocmeter report results/20261201-101500 -o review/allocators.html
+  allocmeter report results/latest --out=review/allocators.html
 )";
 
-struct parsed {
-    std::string results, out;
-    int exit = -1;  ///< >= 0: stop with this code (help, or a usage error)
+struct report_arguments {
+    std::string results;  ///< a results.json or a run folder
+    std::string out;      ///< empty: report.html beside results.json
 };
 
-parsed parse(const std::string& command, const char* usage, const std::vector<std::string>& args) {
-    parsed p;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string& a = args[i];
-        if (a == "-h" || a == "--help") {
-            std::fputs(usage, stdout);
-            return {{}, {}, 0};
-        } else if (a == "-o" || a == "--out") {
-            if (i + 1 == args.size()) {
-                std::fprintf(stderr, "allocmeter %s: %s needs a path; see 'allocmeter %s --help'\n", command.c_str(), a.c_str(),
-                             command.c_str());
-                return {{}, {}, 2};
-            }
-            p.out = args[++i];
-        } else if (a.rfind("-", 0) == 0) {
-            std::fprintf(stderr, "allocmeter %s: unknown option '%s'; see 'allocmeter %s --help'\n", command.c_str(), a.c_str(),
-                         command.c_str());
-            return {{}, {}, 2};
-        } else if (p.results.empty()) {
-            p.results = a;
-        } else {
-            std::fprintf(stderr, "allocmeter %s: give one results file ('%s' is a second); see 'allocmeter %s --help'\n",
-                         command.c_str(), a.c_str(), command.c_str());
-            return {{}, {}, 2};
-        }
-    }
-    if (p.results.empty()) {
-        std::fprintf(stderr, "allocmeter %s: give a results file or run folder, e.g. 'allocmeter %s results/latest'\n",
-                     command.c_str(), command.c_str());
-        p.exit = 2;
-    }
-    return p;
+/// Declares report's options and parses `args`; false when --help was shown.
+bool parse_report(const std::vector<std::string>& args, report_arguments& a) {
+    command_grammar g("report", about, examples);
+    g.options.add_options()("out,o", po::value(&a.out)->value_name("FILE"), "where the page goes");
+    g.positionals.add_options()("results", po::value(&a.results));
+    g.order.add("results", 1);
+    if (!parse_arguments(g, args)) return false;
+    if (a.results.empty()) usage_fail("report", "give a results file or run folder, e.g. 'allocmeter report results/latest'");
+    return true;
 }
 
+/// Writes the page and its charts, and says where they are.
 int write_and_say(const loaded_results& results, const std::filesystem::path& html) {
     const std::filesystem::path charts = (html.has_parent_path() ? html.parent_path() : ".") / std::filesystem::path("charts");
     std::fprintf(stderr, "allocmeter report: drawing the charts into %s\n", charts.c_str());
@@ -112,32 +67,12 @@ int write_and_say(const loaded_results& results, const std::filesystem::path& ht
 
 }  // namespace
 
-int plot_command(const std::vector<std::string>& args) {
-    const parsed p = parse("plot", plot_usage, args);
-    if (p.exit >= 0) return p.exit;
-    try {
-        const loaded_results results = read_results(p.results);
-        const std::filesystem::path dir = p.out.empty() ? results.path.parent_path() / "charts" : std::filesystem::path(p.out);
-        std::fprintf(stderr, "allocmeter plot: drawing the charts into %s\n", dir.c_str());
-        const std::vector<chart> charts = make_charts(summarize_run(results.doc), results.path, dir);
-        for (const chart& c : charts) std::printf("  %-24s %s\n", c.name.c_str(), c.title.c_str());
-        std::printf("%zu charts (PNG and SVG) in %s\n", charts.size(), dir.c_str());
-        return 0;
-    } catch (const results_error& e) {
-        std::fprintf(stderr, "allocmeter plot: %s\n", e.what());
-        return 2;
-    } catch (const plot_error& e) {
-        std::fprintf(stderr, "allocmeter plot: %s\n", e.what());
-        return 1;
-    }
-}
-
 int report_command(const std::vector<std::string>& args) {
-    const parsed p = parse("report", report_usage, args);
-    if (p.exit >= 0) return p.exit;
+    report_arguments a;
+    if (!parse_report(args, a)) return 0;
     try {
-        const loaded_results results = read_results(p.results);
-        return write_and_say(results, p.out.empty() ? results.path.parent_path() / "report.html" : std::filesystem::path(p.out));
+        const loaded_results results = read_results(a.results);
+        return write_and_say(results, a.out.empty() ? results.path.parent_path() / "report.html" : std::filesystem::path(a.out));
     } catch (const results_error& e) {
         std::fprintf(stderr, "allocmeter report: %s\n", e.what());
         return 2;

@@ -1,14 +1,11 @@
-// The `plot` and `report` commands: the charts of a results file, and the design-review page
-// that embeds them with the tables, the tests and the method.
+// The `report` command: the design-review page of a results file, its charts embedded with the
+// tables, the tests and the method; also what `run --report` calls at the end of a run.
 #pragma once
 
 #include <string>
 #include <vector>
 
 namespace allocmeter {
-
-/// Runs `allocmeter plot ARGS...`; returns the exit code.
-int plot_command(const std::vector<std::string>& args);
 
 /// Runs `allocmeter report ARGS...`; returns the exit code.
 int report_command(const std::vector<std::string>& args);

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 
+#include "harness/cli/command_line.hpp"
 #include "workloads/trace/format/trace_format.hpp"
 #include "workloads/trace/import/mtrace_import.hpp"
 
@@ -19,28 +20,64 @@ namespace {
 
 using namespace allocmeter::trace;
 
-const char* const usage = R"(allocmeter trace: inspect a recorded allocation trace, or import one
+const char* const overview = R"(allocmeter trace: inspect a recorded allocation trace, or import one
 
 usage: allocmeter trace info FILE       events per kind, threads, duration, peak live, size histogram
        allocmeter trace validate FILE   check the whole file; exit 0 when valid, 1 when not
        allocmeter trace import --format mtrace [-o OUT] [--lenient] LOG
                                         turn a glibc mtrace() log into a trace; exit 1 on a bad log
 
-import options:
-  --format mtrace  the log's format: glibc's mtrace() (MALLOC_TRACE); the only one supported
-  -o OUT           the trace to write (default: LOG with its extension replaced by .trace)
-  --lenient        an address allocated again while still live frees the old block first,
-                   instead of failing (a multithreaded program's log can be out of order)
-The import is one thread with no timestamps; calloc and the aligned calls become mallocs
-(mtrace prints them alike). Frees of blocks allocated before mtrace() are skipped and counted.
-See docs/trace-format.md, "Importing glibc mtrace logs".
+'allocmeter trace SUBCOMMAND --help' shows a subcommand's options.
 
 examples:
   allocmeter trace info app.trace
   allocmeter trace validate app.trace && echo ok
+  allocmeter trace import --format mtrace app.mtrace                # writes app.trace
+)";
+
+const char* const info_about = R"(allocmeter trace info: what a trace holds
+
+usage: allocmeter trace info FILE
+
+Events per kind, threads, duration (when recorded with --timestamps), allocations and bytes
+requested, peak live bytes and objects, and a histogram of allocation sizes. The whole file is
+validated first; exit 1 when it is not valid.
+)";
+
+const char* const info_examples = R"(
+examples:
+  allocmeter trace info app.trace
+  allocmeter trace info -- -odd-name.trace
+)";
+
+const char* const validate_about = R"(allocmeter trace validate: check a whole trace
+
+usage: allocmeter trace validate FILE
+
+Reads every event and checks what 'run' relies on to replay it: each thread's events in order,
+starting and ending the thread, and every object released exactly once after its allocation.
+Exit 0 when valid; 1 when not, naming the byte and the problem.
+)";
+
+const char* const validate_examples = R"(
+examples:
+  allocmeter trace validate app.trace && echo ok
+)";
+
+const char* const import_about = R"(allocmeter trace import: turn an allocation log into a trace
+
+usage: allocmeter trace import --format mtrace [-o OUT] [--lenient] LOG
+
+The import is one thread with no timestamps; calloc and the aligned calls become mallocs
+(mtrace prints them alike). Frees of blocks allocated before mtrace() are skipped and counted.
+See docs/trace-format.md, "Importing glibc mtrace logs". Exit 1 on a bad log, naming its line.
+)";
+
+const char* const import_examples = R"(
+examples:
   LD_PRELOAD=libc_malloc_debug.so.0 MALLOC_TRACE=app.mtrace ./app   # an app that calls mtrace()
   allocmeter trace import --format mtrace app.mtrace                # writes app.trace
-  allocmeter trace import --format mtrace -o run1.trace --lenient threaded.mtrace
+  allocmeter trace import --format=mtrace -o run1.trace --lenient threaded.mtrace
 )";
 
 /// True for an event that creates an object (a realloc counts when it returns one).
@@ -112,56 +149,40 @@ std::string plural(std::uint64_t n, const char* one, const char* many) {
     return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
-// `trace import`: parses its options, imports, and prints a summary line and any notes.
-int import(const std::vector<std::string>& args) {
+struct import_arguments {
     std::string format, out, log;
     mtrace_options options;
-    for (std::size_t i = 1; i < args.size(); ++i) {
-        const std::string& a = args[i];
-        if (a == "-h" || a == "--help") {
-            std::fputs(usage, stdout);
-            return 0;
-        }
-        if (a == "--format" && i + 1 < args.size()) {
-            format = args[++i];
-        } else if (a == "-o" && i + 1 < args.size()) {
-            out = args[++i];
-        } else if (a.rfind("--format=", 0) == 0) {
-            format = a.substr(9);
-        } else if (a == "--lenient") {
-            options.lenient = true;
-        } else if (a == "--" && i + 2 == args.size() && log.empty()) {
-            log = args[++i];
-        } else if (a.rfind("-", 0) == 0 && a != "-") {
-            std::fprintf(stderr, "allocmeter trace import: unknown option '%s' (or it lacks its value); see 'allocmeter trace --help'\n",
-                         a.c_str());
-            return 2;
-        } else if (log.empty()) {
-            log = a;
-        } else {
-            std::fprintf(stderr, "allocmeter trace import: give one log; '%s' and '%s' are two\n", log.c_str(), a.c_str());
-            return 2;
-        }
-    }
-    if (format.empty()) {
-        std::fprintf(stderr, "allocmeter trace import: give the log's format, e.g. 'allocmeter trace import --format mtrace app.mtrace' "
-                             "(only mtrace is supported)\n");
-        return 2;
-    }
-    if (format != "mtrace") {
-        std::fprintf(stderr, "allocmeter trace import: unknown format '%s': only mtrace is supported\n", format.c_str());
-        return 2;
-    }
-    if (log.empty()) {
-        std::fprintf(stderr, "allocmeter trace import: give the log to import, e.g. 'allocmeter trace import --format mtrace app.mtrace'\n");
-        return 2;
-    }
-    if (out.empty()) out = std::filesystem::path(log).replace_extension(".trace").string();
+};
+
+/// Declares import's options and parses `args`; false when --help was shown.
+bool parse_import(const std::vector<std::string>& args, import_arguments& a) {
+    command_grammar g("trace import", import_about, import_examples);
+    g.options.add_options()("format", po::value(&a.format)->value_name("FORMAT"),
+                            "the log's format: mtrace, glibc's mtrace() (MALLOC_TRACE); the only one supported")(
+        "out,o", po::value(&a.out)->value_name("OUT"), "the trace to write (default: LOG with its extension replaced by .trace)")(
+        "lenient", po::bool_switch(&a.options.lenient),
+        "an address allocated again while still live frees the old block first, instead of failing "
+        "(a multithreaded program's log can be out of order)");
+    g.positionals.add_options()("log", po::value(&a.log));
+    g.order.add("log", 1);
+    if (!parse_arguments(g, args)) return false;
+    if (a.format.empty())
+        usage_fail(g.name, "give the log's format, e.g. 'allocmeter trace import --format mtrace app.mtrace' (only mtrace is supported)");
+    if (a.format != "mtrace") usage_fail(g.name, "unknown format '" + a.format + "': only mtrace is supported");
+    if (a.log.empty()) usage_fail(g.name, "give the log to import, e.g. 'allocmeter trace import --format mtrace app.mtrace'");
+    if (a.out.empty()) a.out = std::filesystem::path(a.log).replace_extension(".trace").string();
+    return true;
+}
+
+/// `trace import`: imports, then prints a summary line and any notes.
+int import(const std::vector<std::string>& args) {
+    import_arguments a;
+    if (!parse_import(args, a)) return 0;
     try {
-        const import_summary s = import_mtrace(log, out, options);
-        const auto bytes = std::filesystem::file_size(out);
-        std::printf("%s: %s from %s, %llu bytes (%.2f bytes/event), peak %llu live objects; %s skipped\n", out.c_str(),
-                    plural(s.events, "event", "events").c_str(), log.c_str(), static_cast<unsigned long long>(bytes),
+        const import_summary s = import_mtrace(a.log, a.out, a.options);
+        const auto bytes = std::filesystem::file_size(a.out);
+        std::printf("%s: %s from %s, %llu bytes (%.2f bytes/event), peak %llu live objects; %s skipped\n", a.out.c_str(),
+                    plural(s.events, "event", "events").c_str(), a.log.c_str(), static_cast<unsigned long long>(bytes),
                     s.events ? static_cast<double>(bytes) / static_cast<double>(s.events) : 0.0,
                     static_cast<unsigned long long>(s.trace.peak_live_objects),
                     plural(s.skipped_frees, "free", "frees").c_str());
@@ -180,32 +201,42 @@ int import(const std::vector<std::string>& args) {
     }
 }
 
+/// The one trace file `trace info` and `trace validate` take; empty when --help was shown.
+std::string parse_trace_file(const std::string& sub, const char* about, const char* examples, const std::vector<std::string>& args) {
+    command_grammar g("trace " + sub, about, examples);
+    std::string file;
+    g.positionals.add_options()("trace", po::value(&file));
+    g.order.add("trace", 1);
+    if (!parse_arguments(g, args)) return {};
+    if (file.empty()) usage_fail(g.name, "give one trace file, e.g. 'allocmeter trace " + sub + " app.trace'");
+    return file;
+}
+
+int validate_and_say(const std::string& path) {
+    const trace_summary s = validate(path);
+    std::printf("%s: valid: %llu events, %u thread%s, peak %llu live objects\n", path.c_str(),
+                static_cast<unsigned long long>(s.events), s.threads, s.threads == 1 ? "" : "s",
+                static_cast<unsigned long long>(s.peak_live_objects));
+    return 0;
+}
+
 }  // namespace
 
 int trace_command(const std::vector<std::string>& args) {
     if (args.empty() || args[0] == "-h" || args[0] == "--help") {
-        std::fputs(usage, args.empty() ? stderr : stdout);
-        return args.empty() ? 2 : 0;
+        std::fputs(overview, args.empty() ? stderr : stdout);
+        return args.empty() ? exit_usage : 0;
     }
     const std::string& sub = args[0];
-    if (sub == "import") return import(args);
-    if (sub != "info" && sub != "validate") {
-        std::fprintf(stderr, "allocmeter trace: unknown subcommand '%s'; use info, validate or import (see 'allocmeter trace --help')\n",
-                     sub.c_str());
-        return 2;
-    }
-    if (args.size() != 2) {
-        std::fprintf(stderr, "allocmeter trace %s: give exactly one trace file, e.g. 'allocmeter trace %s app.trace'\n",
-                     sub.c_str(), sub.c_str());
-        return 2;
-    }
+    const std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (sub == "import") return import(rest);
+    if (sub != "info" && sub != "validate")
+        usage_fail("trace", "unknown subcommand '" + sub + "'; use info, validate or import (see 'allocmeter trace --help')");
+    const bool is_info = sub == "info";
+    const std::string file = parse_trace_file(sub, is_info ? info_about : validate_about, is_info ? info_examples : validate_examples, rest);
+    if (file.empty()) return 0;
     try {
-        if (sub == "info") return info(args[1]);
-        const trace_summary s = validate(args[1]);
-        std::printf("%s: valid: %llu events, %u thread%s, peak %llu live objects\n", args[1].c_str(),
-                    static_cast<unsigned long long>(s.events), s.threads, s.threads == 1 ? "" : "s",
-                    static_cast<unsigned long long>(s.peak_live_objects));
-        return 0;
+        return is_info ? info(file) : validate_and_say(file);
     } catch (const trace_error& e) {
         std::fprintf(stderr, "allocmeter trace %s: %s\n", sub.c_str(), e.what());
         return 1;

@@ -1,4 +1,5 @@
-// `allocmeter trace info|validate FILE`: what a trace holds, and whether it is sound.
+// `allocmeter trace info|validate FILE` and `trace import`: what a trace holds, whether it is
+// sound, and a trace made from a glibc mtrace() log.
 #pragma once
 
 #include <string>

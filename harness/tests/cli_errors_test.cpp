@@ -25,14 +25,15 @@ TEST(CliErrors, UnknownWorkloadListsValidOnes) {
     expect_usage_error("run --workloads frame,fram", "unknown workload 'fram'; valid: frame, request, parser, churn");
 }
 
-// Thread counts, scale, reps and timeout are checked.
+// Thread counts, scale, reps and timeout are checked; a bad number names the option, the
+// value and the range.
 TEST(CliErrors, BadNumbers) {
-    expect_usage_error("run --threads 1,zero", "--threads: 'zero' is not a thread count");
-    expect_usage_error("run --threads 0", "--threads: '0'");
+    expect_usage_error("run --threads 1,zero", "--threads zero: give a whole number from 1 to 1024, e.g. --threads 1,2,4");
+    expect_usage_error("run --threads 0", "--threads 0: give a whole number from 1 to 1024");
     expect_usage_error("run --scale huge", "--scale huge: expected quick, default or full");
-    expect_usage_error("run --reps 0", "--reps must be at least 1");
-    expect_usage_error("run --timeout -1", "--timeout must be a positive");
-    expect_usage_error("run --reps many", "see 'allocmeter run --help'");
+    expect_usage_error("run --reps 0", "--reps 0: give a whole number from 1 to 1000000");
+    expect_usage_error("run --timeout -1", "--timeout -1: give a number from 0.001 to 604800 seconds");
+    expect_usage_error("run --reps many", "--reps many: give a whole number from 1 to 1000000");
 }
 
 // A user library must be NAME=PATH with an existing file and a fresh name.
@@ -46,7 +47,7 @@ TEST(CliErrors, BadUserLibrary) {
 // Unknown commands and options are named; no command at all prints the usage.
 TEST(CliErrors, UnknownCommandAndOption) {
     expect_usage_error("bench", "unknown command 'bench'; commands: list, run, record, trace");
-    expect_usage_error("run --fast", "unrecognised option '--fast'");
+    expect_usage_error("run --fast", "unknown option '--fast'; see 'allocmeter run --help'");
     expect_usage_error("", "usage: allocmeter <command>");
 }
 

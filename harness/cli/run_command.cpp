@@ -1,0 +1,252 @@
+// `allocmeter run`: parse the options, validate them into run_options, plan the traces, run
+// the matrix (harness/run/matrix_runner), and write the report when asked. Every check is
+// done before the first cell runs, so a mistake costs nothing.
+#include "harness/cli/run_command.hpp"
+
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <stdexcept>
+
+#include "harness/cell/registry.hpp"
+#include "harness/cli/command_line.hpp"
+#include "harness/cli/report_command.hpp"
+#include "harness/os/perf_counters.hpp"
+#include "harness/run/matrix_runner.hpp"
+#include "harness/run/trace_workloads.hpp"
+#include "workloads/scale.hpp"
+#include "workloads/trace/replay/replay_plan.hpp"
+#include "workloads/trace/replay/trace_replay.hpp"
+
+namespace allocmeter {
+
+namespace {
+
+const char* const about = "allocmeter run: run the benchmark matrix\n\nusage: allocmeter run [options]\n";
+
+const char* const examples = R"(
+examples:
+  allocmeter run                                   every allocator, every workload, default scale
+  allocmeter run --scale quick --reps 3            a fast look
+  allocmeter run --allocators system,bump,arena --workloads frame --threads 1
+  allocmeter run --allocator mine=/opt/lib/libmine.so --allocators system,mine
+  allocmeter run --out /tmp/results --timeout=60
+  allocmeter run --scale quick --report            then the run's report.html, charts embedded
+  allocmeter run --workloads trace:app.trace,frame --allocators system,jemalloc,segregated
+  allocmeter run --workloads trace:app.trace --replay serial --touch full
+  allocmeter run --pmu-events cycles,instructions,perf::PERF_COUNT_HW_CACHE_DTLB:READ:MISS
+
+A trace workload (trace:FILE, from 'allocmeter record') replays the recorded calls: with
+--replay threads (the default) one thread per recorded thread, ordered across threads only
+where an object changes hands, so the allocator must be thread-safe when the trace has more
+than one thread; with --replay serial every call on one thread in recorded order. --threads
+and --scale do not apply to it.
+
+Each cell runs in its own process (external allocators with LD_PRELOAD of their library);
+a crash or a timeout marks that cell failed/timeout and the matrix goes on. Results are
+written as cells finish to OUT/<run-id>/results.json and results.csv; OUT/latest points at
+the newest run.
+)";
+
+// The ranges of the numeric options: wide enough for any real run, narrow enough that a typo
+// (an extra digit, a sign) is caught before hours of cells.
+constexpr unsigned max_reps = 1000000;
+constexpr unsigned max_threads = 1024;
+constexpr double min_timeout_s = 0.001, max_timeout_s = 7 * 24 * 3600.0;
+constexpr double max_sample_ms = 10000;
+constexpr std::uint64_t max_latency_every = std::uint64_t{1} << 30;
+
+std::vector<std::string> workload_names() {
+    std::vector<std::string> names;
+    for (const auto& w : workloads()) names.emplace_back(w.name);
+    return names;
+}
+
+/// The options as typed; validate_run turns them into run_options. The defaults are
+/// run_options' own, written out here so that --help shows them.
+struct run_arguments {
+    std::string allocators;  ///< empty: every built-in allocator
+    std::string workloads = fmt::format("{}", fmt::join(workload_names(), ","));  ///< every synthetic one
+    std::vector<std::string> custom;
+    std::string threads, reps, scale = "default", seed, out, timeout, touch = "page", replay = "threads", latency, sample_ms;
+    std::string pmu_events;
+    bool report = false;
+
+    run_arguments() {
+        const run_options d;
+        threads = fmt::format("{}", fmt::join(d.threads, ","));
+        reps = fmt::to_string(d.reps);
+        seed = fmt::to_string(d.seed);
+        out = d.out.string();
+        timeout = fmt::to_string(d.timeout_s);
+        latency = fmt::to_string(d.latency_every);
+        sample_ms = fmt::to_string(d.sample_ms);
+    }
+};
+
+/// Declares run's options and parses `args`; false when --help was shown.
+bool parse_run(const std::vector<std::string>& args, run_arguments& a) {
+    command_grammar g("run", about, examples);
+    g.options.add_options()(
+        "allocators", po::value(&a.allocators)->value_name("A,B,..."), "comma-separated allocators (default: all; see 'allocmeter list')")(
+        "allocator", po::value(&a.custom)->composing()->value_name("NAME=PATH"), "add a user library and run it (repeatable)")(
+        "workloads", po::value(&a.workloads)->value_name("W,..."), "comma-separated workloads, or trace:FILE (default: every synthetic one)")(
+        "threads", po::value(&a.threads)->default_value(a.threads)->value_name("N,..."), "comma-separated thread counts, each 1 to 1024")(
+        "reps", po::value(&a.reps)->default_value(a.reps)->value_name("N"), "repetitions of each cell, interleaved across allocators")(
+        "scale", po::value(&a.scale)->default_value(a.scale)->value_name("SCALE"), "quick | default | full: operations per cell")(
+        "seed", po::value(&a.seed)->default_value(a.seed)->value_name("N"), "PRNG seed; the same seed gives the same operations")(
+        "out", po::value(&a.out)->default_value(a.out)->value_name("DIR"), "results folder; each run gets OUT/<run-id>/")(
+        "timeout", po::value(&a.timeout)->default_value(a.timeout)->value_name("S"), "seconds before a cell is killed")(
+        "touch", po::value(&a.touch)->default_value(a.touch)->value_name("HOW"), "none | page | full: what a trace replay writes into each new block")(
+        "replay", po::value(&a.replay)->default_value(a.replay)->value_name("ORDER"), "threads | serial: a trace replays on its recorded threads, or on one")(
+        "latency", po::value(&a.latency)->default_value(a.latency)->value_name("N|off"), "time one allocation and free in every N (a power of two)")(
+        "sample-ms", po::value(&a.sample_ms)->default_value(a.sample_ms)->value_name("MS"),
+        "RSS and live bytes sampled every this many ms during each cell (0: off)")(
+        "pmu-events", po::value(&a.pmu_events)->value_name("E,..."),
+        "comma-separated libpfm4 event names counted in place of the default hardware counters "
+        "(cycles, instructions, L1d/LLC/dTLB misses, branch misses)")(
+        "report", po::bool_switch(&a.report), "at the end, write the run's report.html and charts (as 'allocmeter report' does)");
+    return parse_arguments(g, args);
+}
+
+/// --allocators (default: every built-in one), then each user library not named there.
+std::vector<std::string> chosen_allocators(const run_arguments& a, const allocator_catalog& catalog) {
+    std::vector<std::string> chosen = split_list(a.allocators);
+    if (a.allocators.empty())
+        for (const auto& e : catalog.entries())
+            if (e.from != allocator_entry::origin::custom) chosen.push_back(e.name);
+    for (const auto& spec : a.custom) {
+        const std::string name = spec.substr(0, spec.find('='));
+        if (std::find(chosen.begin(), chosen.end(), name) == chosen.end()) chosen.push_back(name);
+    }
+    for (const auto& name : chosen)
+        if (catalog.find(name) == nullptr)
+            usage_fail("run", "--allocators: unknown allocator '" + name + "'; valid: " + catalog.names() +
+                                  " (or add a library with --allocator NAME=/path/lib.so)");
+    return chosen;
+}
+
+/// --workloads: registered names or trace:FILE specs (read later, by plan_traces).
+std::vector<std::string> chosen_workloads(const std::string& text) {
+    const std::vector<std::string> chosen = split_list(text);
+    for (const auto& w : chosen)
+        if (w.rfind(trace_prefix, 0) != 0 && find_workload(w) == nullptr)
+            usage_fail("run", fmt::format("--workloads: unknown workload '{}'; valid: {}, or trace:FILE for a recorded trace", w,
+                                          fmt::join(workload_names(), ", ")));
+    return chosen;
+}
+
+std::vector<unsigned> thread_counts(const std::string& text) {
+    std::vector<unsigned> counts;
+    for (const auto& item : split_list(text))
+        counts.push_back(parse_number("run", "--threads", item, 1u, max_threads, ", e.g. --threads 1,2,4"));
+    return counts;
+}
+
+/// --latency N|off: one operation in N timed (a power of two, so the check is a mask); 0: off.
+std::uint64_t latency_every(const std::string& text) {
+    if (text == "off") return 0;
+    const char* const what = ", a power of two (e.g. 64: one operation in 64 is timed), or off";
+    const std::uint64_t n = parse_number<std::uint64_t>("run", "--latency", text, 1, max_latency_every, what);
+    if ((n & (n - 1)) != 0) usage_fail("run", "--latency " + text + ": give a power of two (e.g. 64: one operation in 64 is timed) or off");
+    return n;
+}
+
+double sample_interval_ms(const std::string& text) {
+    const double ms = parse_number("run", "--sample-ms", text, 0.0, max_sample_ms, ", e.g. --sample-ms 5 (0: off)");
+    if (ms > 0 && ms < 0.1) usage_fail("run", "--sample-ms below 0.1 would cost more than it shows; use 0.1 or more");
+    return ms;
+}
+
+/// --pmu-events, each name checked by libpfm4 now rather than in every cell.
+std::vector<std::string> pmu_event_names(const std::string& text) {
+    std::vector<std::string> names = split_list(text);
+    for (const std::string& e : names) {
+        std::string error;
+        if (!encode_event(e, error)) usage_fail("run", "--pmu-events: " + error);
+    }
+    return names;
+}
+
+/// Every option checked and converted; what a mistake says names the option and its value.
+run_options validate_run(const run_arguments& a, const allocator_catalog& catalog) {
+    run_options o;
+    o.allocators = chosen_allocators(a, catalog);
+    o.latency_every = latency_every(a.latency);
+    o.pmu_events = pmu_event_names(a.pmu_events);
+    const auto touch = trace::parse_touch(a.touch);
+    if (!touch) usage_fail("run", "--touch " + a.touch + ": expected none, page or full");
+    o.touch = *touch;
+    const auto order = trace::parse_replay_order(a.replay);
+    if (!order) usage_fail("run", "--replay " + a.replay + ": expected threads or serial");
+    o.replay = *order;
+    o.workloads = chosen_workloads(a.workloads);
+    o.threads = thread_counts(a.threads);
+    const auto size = parse_scale(a.scale);
+    if (!size) usage_fail("run", "--scale " + a.scale + ": expected quick, default or full");
+    o.size = *size;
+    if (o.allocators.empty() || o.workloads.empty() || o.threads.empty())
+        usage_fail("run", "nothing to run: give at least one allocator, workload and thread count");
+    o.reps = parse_number("run", "--reps", a.reps, 1u, max_reps, ", e.g. --reps 5");
+    o.seed = parse_number<std::uint64_t>("run", "--seed", a.seed, 0, UINT64_MAX);
+    o.out = a.out;
+    o.timeout_s = parse_number("run", "--timeout", a.timeout, min_timeout_s, max_timeout_s, " seconds, e.g. --timeout 60");
+    o.sample_ms = sample_interval_ms(a.sample_ms);
+    o.report = a.report;
+    return o;
+}
+
+/// Reads and plans each trace:FILE workload once, its plan saved in `plans` for the cells;
+/// a missing or damaged trace is a usage error. Last, once every other option is known good.
+void plan_traces(run_options& o, std::optional<trace_plan_dir>& plans) {
+    std::vector<std::string> specs;
+    for (const auto& w : o.workloads)
+        if (w.rfind(trace_prefix, 0) == 0 && std::find(specs.begin(), specs.end(), w) == specs.end()) specs.push_back(w);
+    for (const std::string& spec : specs) {
+        try {
+            if (!plans) plans.emplace();
+            o.plan_dir = plans->path();
+            o.traces.push_back(load_trace_workload(spec, o.replay, o.plan_dir));
+        } catch (const std::exception& e) {  // std::invalid_argument naming the trace, or a file system error
+            usage_fail("run", e.what());
+        }
+        const trace_workload& t = o.traces.back();
+        std::fprintf(stderr, "allocmeter run: %s: %llu calls on %u replay thread%s, %llu bytes live at the recorded peak\n",
+                     t.spec.c_str(), static_cast<unsigned long long>(t.events), t.threads, t.threads == 1 ? "" : "s",
+                     static_cast<unsigned long long>(t.peak_live_bytes));
+    }
+}
+
+}  // namespace
+
+allocator_catalog catalog_with_user_libraries(const std::vector<std::string>& specs, std::string_view command) {
+    allocator_catalog catalog = allocator_catalog::standard();
+    try {
+        for (const auto& spec : specs) catalog.add_custom(spec);
+    } catch (const std::invalid_argument& e) {
+        usage_fail(command, e.what());
+    }
+    return catalog;
+}
+
+int run_command(const std::vector<std::string>& args, const std::string& full_command) {
+    run_arguments a;
+    if (!parse_run(args, a)) return 0;
+    const allocator_catalog catalog = catalog_with_user_libraries(a.custom, "run");
+    run_options o = validate_run(a, catalog);
+    o.command_line = full_command;
+    std::optional<trace_plan_dir> plans;  // the trace plans' folder, removed when the run ends
+    plan_traces(o, plans);
+    try {
+        const std::filesystem::path dir = run_matrix(o, catalog);
+        return o.report ? report_for_run(dir.string()) : 0;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "allocmeter run: %s\n", e.what());
+        return 1;
+    }
+}
+
+}  // namespace allocmeter
