@@ -7,6 +7,7 @@
 #include <array>
 #include <bit>
 #include <cstdio>
+#include <fmt/format.h>
 #include <filesystem>
 #include <map>
 
@@ -93,11 +94,9 @@ bool allocates(const event& e) {
 }
 
 std::string bytes_text(std::uint64_t b) {
-    char buf[32];
-    if (b >= (1u << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(b) / (1 << 20));
-    else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(b) / 1024);
-    else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
-    return buf;
+    if (b >= (1u << 20)) return fmt::format("{:.1f} MiB", static_cast<double>(b) / (1 << 20));
+    if (b >= 1024) return fmt::format("{:.1f} KiB", static_cast<double>(b) / 1024);
+    return fmt::format("{} B", b);
 }
 
 int info(const std::string& path) {
