@@ -52,6 +52,19 @@ bool parse_arguments(const command_grammar& g, const std::vector<std::string>& a
     return true;
 }
 
+bool parse_results_arguments(const std::string& command, const std::string& about, const std::string& examples,
+                             const char* out_name, const char* out_help, const std::vector<std::string>& args,
+                             results_arguments& a) {
+    command_grammar g(command, about, examples);
+    g.options.add_options()("out,o", po::value(&a.out)->value_name(out_name), out_help);
+    g.positionals.add_options()("results", po::value(&a.results));
+    g.order.add("results", 1);
+    if (!parse_arguments(g, args)) return false;
+    if (a.results.empty())
+        usage_fail(command, "give a results file or run folder, e.g. 'allocmeter " + command + " results/latest'");
+    return true;
+}
+
 namespace detail {
 
 void number_fail(std::string_view command, std::string_view option, std::string_view text, bool whole,

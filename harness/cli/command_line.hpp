@@ -57,6 +57,18 @@ struct command_grammar {
 /// printed on stdout and the command ends with 0.
 [[nodiscard]] bool parse_arguments(const command_grammar& grammar, const std::vector<std::string>& args);
 
+/// What plot and report read: one results file or run folder, and where the output goes.
+struct results_arguments {
+    std::string results;  ///< a results.json or a run folder
+    std::string out;      ///< empty: beside results.json
+};
+
+/// Declares RESULTS and -o/--out `out_name` (described by `out_help`) for `command`, and parses
+/// `args`; false when --help was shown. A missing RESULTS is a usage error.
+[[nodiscard]] bool parse_results_arguments(const std::string& command, const std::string& about, const std::string& examples,
+                                           const char* out_name, const char* out_help, const std::vector<std::string>& args,
+                                           results_arguments& a);
+
 namespace detail {
 /// Throws the usage_error of a number out of its range, or of a word that is no number.
 [[noreturn]] void number_fail(std::string_view command, std::string_view option, std::string_view text, bool whole,

@@ -38,27 +38,11 @@ examples:
   allocmeter plot results/latest --out=slides/charts
 )";
 
-struct plot_arguments {
-    std::string results;  ///< a results.json or a run folder
-    std::string out;      ///< empty: charts/ beside results.json
-};
-
-/// Declares plot's options and parses `args`; false when --help was shown.
-bool parse_plot(const std::vector<std::string>& args, plot_arguments& a) {
-    command_grammar g("plot", about, examples);
-    g.options.add_options()("out,o", po::value(&a.out)->value_name("DIR"), "where the charts go");
-    g.positionals.add_options()("results", po::value(&a.results));
-    g.order.add("results", 1);
-    if (!parse_arguments(g, args)) return false;
-    if (a.results.empty()) usage_fail("plot", "give a results file or run folder, e.g. 'allocmeter plot results/latest'");
-    return true;
-}
-
 }  // namespace
 
 int plot_command(const std::vector<std::string>& args) {
-    plot_arguments a;
-    if (!parse_plot(args, a)) return 0;
+    results_arguments a;
+    if (!parse_results_arguments("plot", about, examples, "DIR", "where the charts go", args, a)) return 0;
     try {
         const loaded_results results = read_results(a.results);
         const std::filesystem::path dir = a.out.empty() ? results.path.parent_path() / "charts" : std::filesystem::path(a.out);

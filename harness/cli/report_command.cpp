@@ -35,22 +35,6 @@ examples:
   allocmeter report results/latest --out=review/allocators.html
 )";
 
-struct report_arguments {
-    std::string results;  ///< a results.json or a run folder
-    std::string out;      ///< empty: report.html beside results.json
-};
-
-/// Declares report's options and parses `args`; false when --help was shown.
-bool parse_report(const std::vector<std::string>& args, report_arguments& a) {
-    command_grammar g("report", about, examples);
-    g.options.add_options()("out,o", po::value(&a.out)->value_name("FILE"), "where the page goes");
-    g.positionals.add_options()("results", po::value(&a.results));
-    g.order.add("results", 1);
-    if (!parse_arguments(g, args)) return false;
-    if (a.results.empty()) usage_fail("report", "give a results file or run folder, e.g. 'allocmeter report results/latest'");
-    return true;
-}
-
 /// Writes the page and its charts, and says where they are.
 int write_and_say(const loaded_results& results, const std::filesystem::path& html) {
     const std::filesystem::path charts = (html.has_parent_path() ? html.parent_path() : ".") / std::filesystem::path("charts");
@@ -68,8 +52,8 @@ int write_and_say(const loaded_results& results, const std::filesystem::path& ht
 }  // namespace
 
 int report_command(const std::vector<std::string>& args) {
-    report_arguments a;
-    if (!parse_report(args, a)) return 0;
+    results_arguments a;
+    if (!parse_results_arguments("report", about, examples, "FILE", "where the page goes", args, a)) return 0;
     try {
         const loaded_results results = read_results(a.results);
         return write_and_say(results, a.out.empty() ? results.path.parent_path() / "report.html" : std::filesystem::path(a.out));
