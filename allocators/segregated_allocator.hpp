@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "allocators/adapter.hpp"
+#include "allocators/intrusive_list.hpp"
 #include "allocators/mapping_cache.hpp"
 #include "allocators/os_pages.hpp"
 
@@ -178,8 +179,8 @@ public:
         release_large();
         while (full_ != nullptr) {
             segment* g = full_;
-            unlink(full_, g);
-            push_front(avail_, g);
+            intrusive::unlink(full_, g);
+            intrusive::push_front(avail_, g);
         }
         for (segment* g = avail_; g != nullptr; g = g->next) g->free_spans = all_spans_free;
         nonfull_.fill(nullptr);
@@ -197,7 +198,7 @@ public:
             for (span* s = head; s != nullptr;) {
                 span* next = s->next;
                 if (s->live == 0) {
-                    unlink(head, s);
+                    intrusive::unlink(head, s);
                     release_span(s);
                 }
                 s = next;
@@ -241,7 +242,7 @@ private:
         while (head != nullptr) {
             span* s = head;
             if (s->free != nullptr || s->carve != s->carve_end) return take_object(s, size);
-            unlink(head, s);
+            intrusive::unlink(head, s);
             s->listed = false;
         }
         span* s = acquire_span();
@@ -256,7 +257,7 @@ private:
                   .object_size = static_cast<std::uint32_t>(class_size(c)),
                   .size_class = static_cast<std::uint32_t>(c),
                   .listed = true};
-        push_front(head, s);
+        intrusive::push_front(head, s);
         return take_object(s, size);
     }
 
@@ -266,13 +267,13 @@ private:
     [[gnu::noinline]] void span_gained_room(span* s) noexcept {
         span*& head = nonfull_[s->size_class];
         if (!s->listed) {
-            push_front(head, s);
+            intrusive::push_front(head, s);
             s->listed = true;
         }
         if (s->live != 0 || (s->prev == nullptr && s->next == nullptr)) return;
-        unlink(head, s);
+        intrusive::unlink(head, s);
         s->listed = false;
-        push_front(retained_, s);
+        intrusive::push_front(retained_, s);
         if (retained_oldest_ == nullptr) retained_oldest_ = s;
         if (++retained_count_ > retained_cap_) release_oldest_retained();
     }
@@ -288,8 +289,8 @@ private:
             const auto i = static_cast<std::size_t>(std::countr_zero(g->free_spans));
             g->free_spans &= g->free_spans - 1;
             if (g->free_spans == 0) {
-                unlink(avail_, g);
-                push_front(full_, g);
+                intrusive::unlink(avail_, g);
+                intrusive::push_front(full_, g);
             }
             s = &g->spans[i];
         }
@@ -304,7 +305,7 @@ private:
 
     void unlink_retained(span* s) noexcept {
         if (retained_oldest_ == s) retained_oldest_ = s->prev;
-        unlink(retained_, s);
+        intrusive::unlink(retained_, s);
         --retained_count_;
     }
 
@@ -322,8 +323,8 @@ private:
         if (g->free_spans == all_spans_free) return unmap_segment(was_full ? full_ : avail_, g);
         os::purge_pages(span_base(s), SpanBytes, purge_);
         if (was_full) {
-            unlink(full_, g);
-            push_front(avail_, g);
+            intrusive::unlink(full_, g);
+            intrusive::push_front(avail_, g);
         }
     }
 
@@ -331,14 +332,14 @@ private:
         auto* g = static_cast<segment*>(os::map_aligned(SegmentBytes, SegmentBytes));
         if (g == nullptr) return nullptr;
         g->free_spans = all_spans_free;  // the rest of the header is zero from the OS
-        push_front(avail_, g);
+        intrusive::push_front(avail_, g);
         reserved_ += SegmentBytes;
         ++chunks_;
         return g;
     }
 
     void unmap_segment(segment*& list, segment* g) noexcept {
-        unlink(list, g);
+        intrusive::unlink(list, g);
         os::unmap_pages(g, SegmentBytes);
         reserved_ -= SegmentBytes;
         --chunks_;
@@ -371,7 +372,7 @@ private:
         }
         auto* h = reinterpret_cast<large_header*>(base + bytes - sizeof(large_header));
         h->bytes = bytes;
-        push_front(large_, h);
+        intrusive::push_front(large_, h);
         requested_ += size;
         ++blocks_;
         return base;
@@ -379,7 +380,8 @@ private:
 
     [[gnu::noinline]] void free_large(void* p, std::size_t size) noexcept {
         const std::size_t bytes = large_bytes(size);
-        unlink(large_, reinterpret_cast<large_header*>(static_cast<std::byte*>(p) + bytes - sizeof(large_header)));
+        auto* h = reinterpret_cast<large_header*>(static_cast<std::byte*>(p) + bytes - sizeof(large_header));
+        intrusive::unlink(large_, h);
         large_cache_.put(p, bytes, unmap_large());
     }
 
@@ -401,20 +403,6 @@ private:
     static std::byte* span_base(span* s) noexcept {
         segment* g = segment_of(s);
         return reinterpret_cast<std::byte*>(g) + static_cast<std::size_t>(s - g->spans) * SpanBytes;
-    }
-
-    // Intrusive doubly linked lists of spans, segments and large headers.
-    template <class Node>
-    static void push_front(Node*& head, Node* n) noexcept {
-        n->prev = nullptr;
-        n->next = head;
-        if (head != nullptr) head->prev = n;
-        head = n;
-    }
-    template <class Node>
-    static void unlink(Node*& head, Node* n) noexcept {
-        (n->prev != nullptr ? n->prev->next : head) = n->next;
-        if (n->next != nullptr) n->next->prev = n->prev;
     }
 
     std::array<span*, class_count> nonfull_{};  // per class: spans with room, head serves first

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "allocators/adapter.hpp"
+#include "allocators/intrusive_list.hpp"
 #include "allocators/os_pages.hpp"
 
 namespace allocmeter {
@@ -225,7 +226,7 @@ private:
         s = reinterpret_cast<slab*>(base);
         s->first = s->carve = base + k.colour_step + k.next_colour;
         k.next_colour = k.next_colour + k.colour_step > k.max_colour ? 0 : k.next_colour + k.colour_step;
-        push_front(k.partial, s);
+        intrusive::push_front(k.partial, s);
         reserved_ += k.slab_bytes;
         ++chunks_;
         return s;  // the rest of the header is zero from the OS
@@ -242,25 +243,15 @@ private:
 
     void unmap_slab(cache& k, slab*& list, slab* s) noexcept {
         if (&list == &k.empty) --k.empty_count;
-        unlink(list, s);
+        intrusive::unlink(list, s);
         os::unmap_pages(s, k.slab_bytes);
         reserved_ -= k.slab_bytes;
         --chunks_;
     }
 
     static void move(slab*& from, slab*& to, slab* s) noexcept {
-        unlink(from, s);
-        push_front(to, s);
-    }
-    static void push_front(slab*& head, slab* s) noexcept {
-        s->prev = nullptr;
-        s->next = head;
-        if (head != nullptr) head->prev = s;
-        head = s;
-    }
-    static void unlink(slab*& head, slab* s) noexcept {
-        (s->prev != nullptr ? s->prev->next : head) = s->next;
-        if (s->next != nullptr) s->next->prev = s->prev;
+        intrusive::unlink(from, s);
+        intrusive::push_front(to, s);
     }
     static std::size_t length(const slab* s) noexcept {
         std::size_t n = 0;
