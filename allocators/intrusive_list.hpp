@@ -4,6 +4,7 @@
 #pragma once
 
 #include <concepts>
+#include <cstddef>
 
 namespace allocmeter::intrusive {
 
@@ -30,6 +31,34 @@ template <doubly_linked Node>
 inline void unlink(Node*& head, Node* n) noexcept {
     (n->prev != nullptr ? n->prev->next : head) = n->next;
     if (n->next != nullptr) n->next->prev = n->prev;
+}
+
+/// A free fixed-size object: its first word links it to the next free one.
+struct free_object {
+    free_object* next;
+};
+
+/// Pushes the object at p onto the free list at `head`. LIFO: the next allocation reuses the
+/// block freed last, while it is still in cache.
+inline void push_free(free_object*& head, void* p) noexcept {
+    auto* o = static_cast<free_object*>(p);
+    o->next = head;
+    head = o;
+}
+
+/// The object freed last, else the next never-used one at `carve`, which then moves on by
+/// `object_size`: objects are carved lazily, so a fresh mapping is touched only as it is used.
+/// The caller has checked that the list or the carve range has one.
+inline void* pop_or_carve(free_object*& head, std::byte*& carve, std::size_t object_size) noexcept {
+    void* p;
+    if (head != nullptr) {
+        p = head;
+        head = head->next;
+    } else {
+        p = carve;
+        carve += object_size;
+    }
+    return p;
 }
 
 }  // namespace allocmeter::intrusive

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "allocators/adapter.hpp"
+#include "allocators/intrusive_list.hpp"
 #include "allocators/os_pages.hpp"
 
 namespace allocmeter {
@@ -35,10 +36,6 @@ class pool_allocator {
     // they are carved again in the order they were first mapped.
     struct chunk_header {
         chunk_header* next;
-    };
-    // What a free block holds: the link to the next free block.
-    struct free_block {
-        free_block* next;
     };
 
 public:
@@ -78,15 +75,10 @@ public:
         if (size > BlockSize || align > block_align) [[unlikely]]
             return nullptr;
         void* p;
-        if (free_ != nullptr) {
-            p = free_;
-            free_ = free_->next;
-        } else if (carve_ != carve_end_) {
-            p = carve_;
-            carve_ += BlockSize;
-        } else if ((p = carve_next_chunk()) == nullptr) {
+        if (free_ != nullptr || carve_ != carve_end_)
+            p = intrusive::pop_or_carve(free_, carve_, BlockSize);
+        else if ((p = carve_next_chunk()) == nullptr)
             return nullptr;
-        }
         requested_ += size;
         ++live_;
         return p;
@@ -96,9 +88,7 @@ public:
     /// nullptr is ignored, as with free().
     void deallocate(void* p, std::size_t size, std::size_t) noexcept {
         if (p == nullptr) return;
-        auto* b = static_cast<free_block*>(p);
-        b->next = free_;
-        free_ = b;
+        intrusive::push_free(free_, p);
         requested_ -= size;
         --live_;
     }
@@ -147,17 +137,17 @@ private:
         return base + BlockSize;
     }
 
-    free_block* free_ = nullptr;         // most recently freed block
-    std::byte* carve_ = nullptr;         // next untouched block of the current chunk
-    std::byte* carve_end_ = nullptr;     // end of the current chunk's last block
-    chunk_header* current_ = nullptr;    // chunk being carved; nullptr before the first
-    chunk_header* first_ = nullptr;      // oldest chunk
-    chunk_header* last_ = nullptr;       // newest chunk, where a new one is appended
-    std::size_t chunk_bytes_;            // mapped length of every chunk
-    std::size_t blocks_per_chunk_;       // blocks after the header slot
-    std::uint64_t requested_ = 0;        // live requested bytes
-    std::uint64_t live_ = 0;             // live blocks
-    std::uint64_t chunks_ = 0;           // chunks mapped
+    intrusive::free_object* free_ = nullptr;  // most recently freed block
+    std::byte* carve_ = nullptr;              // next untouched block of the current chunk
+    std::byte* carve_end_ = nullptr;          // end of the current chunk's last block
+    chunk_header* current_ = nullptr;         // chunk being carved; nullptr before the first
+    chunk_header* first_ = nullptr;           // oldest chunk
+    chunk_header* last_ = nullptr;            // newest chunk, where a new one is appended
+    std::size_t chunk_bytes_;                 // mapped length of every chunk
+    std::size_t blocks_per_chunk_;            // blocks after the header slot
+    std::uint64_t requested_ = 0;             // live requested bytes
+    std::uint64_t live_ = 0;                  // live blocks
+    std::uint64_t chunks_ = 0;                // chunks mapped
 };
 
 static_assert(capabilities_consistent<pool_allocator<64>>());

@@ -67,21 +67,18 @@ private:
     static_assert(is_pow2(SegmentBytes) && spans_per_segment >= 2 && spans_per_segment <= 64,
                   "a segment is a header span plus 1..63 spans (one bit each in a 64-bit mask)");
 
-    struct free_object {
-        free_object* next;
-    };
     // Describes one span; lives in the segment header so spans hold objects only, which keeps
     // objects at multiples of their size from a span-aligned base (natural alignment).
     struct span {
-        free_object* free;     // freed objects, most recent first
-        std::byte* carve;      // next never-used object
-        std::byte* carve_end;  // end of the last whole object
-        span* prev;            // neighbours on the class list or the retained list
+        intrusive::free_object* free;  // freed objects, most recent first
+        std::byte* carve;              // next never-used object
+        std::byte* carve_end;          // end of the last whole object
+        span* prev;                    // neighbours on the class list or the retained list
         span* next;
-        std::uint32_t live;    // objects handed out and not yet freed
+        std::uint32_t live;            // objects handed out and not yet freed
         std::uint32_t object_size;
         std::uint32_t size_class;
-        bool listed;           // on its class list (spans found exhausted leave it until a free)
+        bool listed;                   // on its class list (spans found exhausted leave it until a free)
     };
     // Starts every segment, in span 0, which is never handed out; only its first page is touched.
     struct segment {
@@ -165,9 +162,7 @@ public:
         if (size > max_small_size) [[unlikely]]
             return free_large(p, size);
         span* s = span_of(p);
-        auto* o = static_cast<free_object*>(p);
-        o->next = s->free;
-        s->free = o;
+        intrusive::push_free(s->free, p);
         if (--s->live == 0 || !s->listed) [[unlikely]]
             span_gained_room(s);
     }
@@ -221,14 +216,7 @@ public:
 
 private:
     void* take_object(span* s, std::size_t size) noexcept {
-        void* p;
-        if (s->free != nullptr) {
-            p = s->free;
-            s->free = s->free->next;
-        } else {
-            p = s->carve;
-            s->carve += s->object_size;
-        }
+        void* p = intrusive::pop_or_carve(s->free, s->carve, s->object_size);
         ++s->live;
         requested_ += size;
         ++blocks_;

@@ -38,15 +38,12 @@ constexpr std::size_t slab_class_size(std::size_t c) noexcept {
 /// Slabs are sized to hold at least 16 objects and always keep at least one colour step of slack,
 /// so every cache has two or more colours; successive slabs take the next colour, cycling.
 class slab_allocator {
-    struct free_object {
-        free_object* next;
-    };
     struct alignas(64) slab {
-        slab* prev;         // neighbours on the cache list this slab is on
+        slab* prev;                    // neighbours on the cache list this slab is on
         slab* next;
-        free_object* free;  // freed objects, most recent first
-        std::byte* carve;   // next never-used object (objects are carved lazily)
-        std::byte* first;   // first object: the colour of this slab
+        intrusive::free_object* free;  // freed objects, most recent first
+        std::byte* carve;              // next never-used object (objects are carved lazily)
+        std::byte* first;              // first object: the colour of this slab
         std::uint32_t in_use;
     };
     struct cache {
@@ -127,14 +124,7 @@ public:
         slab* s = k.partial;
         if (s == nullptr && (s = refill(k)) == nullptr) [[unlikely]]
             return nullptr;
-        void* p;
-        if (s->free != nullptr) {
-            p = s->free;
-            s->free = s->free->next;
-        } else {
-            p = s->carve;
-            s->carve += k.object_size;
-        }
+        void* p = intrusive::pop_or_carve(s->free, s->carve, k.object_size);
         if (++s->in_use == k.objects) [[unlikely]]
             move(k.partial, k.full, s);
         requested_ += size;
@@ -148,9 +138,7 @@ public:
         if (p == nullptr) return;
         cache& k = caches_[cache_index(size, align)];
         auto* s = reinterpret_cast<slab*>(reinterpret_cast<std::uintptr_t>(p) & ~(k.slab_bytes - 1));
-        auto* o = static_cast<free_object*>(p);
-        o->next = s->free;
-        s->free = o;
+        intrusive::push_free(s->free, p);
         requested_ -= size;
         --blocks_;
         const bool was_full = s->in_use-- == k.objects;
