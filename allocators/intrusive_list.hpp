@@ -6,6 +6,8 @@
 #include <concepts>
 #include <cstddef>
 
+#include "allocators/os_pages.hpp"
+
 namespace allocmeter::intrusive {
 
 /// A node of a doubly linked list: `prev` and `next` point to nodes of its own type.
@@ -31,6 +33,17 @@ template <doubly_linked Node>
 inline void unlink(Node*& head, Node* n) noexcept {
     (n->prev != nullptr ? n->prev->next : head) = n->next;
     if (n->next != nullptr) n->next->prev = n->prev;
+}
+
+/// Unmaps every mapping on a singly linked list of mappings that each start with their node
+/// and are all `bytes` long (a destructor's teardown); leaves `head` null.
+template <class Node>
+inline void unmap_all(Node*& head, std::size_t bytes) noexcept {
+    while (head != nullptr) {
+        Node* next = head->next;
+        os::unmap_pages(head, bytes);
+        head = next;
+    }
 }
 
 /// A free fixed-size object: its first word links it to the next free one.

@@ -3,7 +3,6 @@
 // ABA-safe and lock-free on every 64-bit target; growth maps a chunk under a small mutex.
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <cassert>
 #include <cstddef>
@@ -12,6 +11,7 @@
 #include <mutex>
 
 #include "allocators/adapter.hpp"
+#include "allocators/intrusive_list.hpp"
 #include "allocators/os_pages.hpp"
 #include "allocators/pool_allocator.hpp"  // detail::pool_default_blocks: the same chunk sizing
 
@@ -145,9 +145,8 @@ class lockfree_pool_allocator {
     using block = detail::lockfree_block;
 
 public:
-    /// Guaranteed block alignment: the largest power of two dividing BlockSize (blocks sit at
-    /// multiples of BlockSize from a page-aligned chunk), capped at 4096, the smallest page size.
-    static constexpr std::size_t block_align = std::min<std::size_t>(BlockSize & (0 - BlockSize), 4096);
+    /// Guaranteed block alignment: blocks sit at multiples of BlockSize from a page-aligned chunk.
+    static constexpr std::size_t block_align = natural_align(BlockSize);
 
     /// Individual free from any thread; one size, BlockSize; no reset (a concurrent reset could
     /// not be made safe against threads still popping, and a quiescent one is what a fresh
@@ -168,13 +167,7 @@ public:
     lockfree_pool_allocator& operator=(const lockfree_pool_allocator&) = delete;
 
     /// Unmaps every chunk; blocks still live become invalid. No thread may be using the pool.
-    ~lockfree_pool_allocator() {
-        while (chunks_ != nullptr) {
-            chunk_header* next = chunks_->next;
-            os::unmap_pages(chunks_, chunk_bytes_);
-            chunks_ = next;
-        }
-    }
+    ~lockfree_pool_allocator() { intrusive::unmap_all(chunks_, chunk_bytes_); }
 
     /// Pops a block (the most recently freed one). nullptr when size > BlockSize,
     /// align > block_align, or the OS refuses a new chunk.

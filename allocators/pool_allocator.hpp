@@ -39,9 +39,8 @@ class pool_allocator {
     };
 
 public:
-    /// Guaranteed block alignment: the largest power of two dividing BlockSize, as blocks sit at
-    /// multiples of BlockSize from a page-aligned chunk; capped at 4096, the smallest page size.
-    static constexpr std::size_t block_align = std::min<std::size_t>(BlockSize & (0 - BlockSize), 4096);
+    /// Guaranteed block alignment: blocks sit at multiples of BlockSize from a page-aligned chunk.
+    static constexpr std::size_t block_align = natural_align(BlockSize);
 
     /// Individual free and bulk reset; one size, BlockSize, aligned to block_align.
     static constexpr capabilities caps{.individual_free = true,
@@ -60,13 +59,7 @@ public:
     pool_allocator& operator=(const pool_allocator&) = delete;
 
     /// Unmaps every chunk; blocks still live become invalid.
-    ~pool_allocator() {
-        while (first_ != nullptr) {
-            chunk_header* next = first_->next;
-            os::unmap_pages(first_, chunk_bytes_);
-            first_ = next;
-        }
-    }
+    ~pool_allocator() { intrusive::unmap_all(first_, chunk_bytes_); }
 
     /// One block: the most recently freed, else the next untouched one of the current chunk.
     /// nullptr when size > BlockSize, align > block_align, or the OS refuses a new chunk.

@@ -107,12 +107,9 @@ public:
     static constexpr std::size_t size_class(std::size_t size) noexcept { return detail::segregated_class_of(size); }
     /// Object size of class `c`.
     static constexpr std::size_t class_size(std::size_t c) noexcept { return detail::segregated_class_size(c); }
-    /// Alignment every object of class `c` has: the largest power of two dividing its size, capped
-    /// at 4096, since objects sit at multiples of the size from a span-aligned base.
-    static constexpr std::size_t class_align(std::size_t c) noexcept {
-        const std::size_t s = class_size(c);
-        return std::min<std::size_t>(s & (0 - s), 4096);
-    }
+    /// Alignment every object of class `c` has: objects sit at multiples of the size from a
+    /// span-aligned base.
+    static constexpr std::size_t class_align(std::size_t c) noexcept { return natural_align(class_size(c)); }
 
     /// Retains at most `max_retained_spans` empty spans (64 MiB of default spans), and purges with
     /// `purge` those idle through a window of `decay` span acquisitions. Maps nothing yet.
@@ -128,12 +125,7 @@ public:
     ~segregated_allocator() {
         release_large();
         large_cache_.clear(unmap_large());
-        for (segment* list : {avail_, full_})
-            while (list != nullptr) {
-                segment* next = list->next;
-                os::unmap_pages(list, SegmentBytes);
-                list = next;
-            }
+        for (segment* list : {avail_, full_}) intrusive::unmap_all(list, SegmentBytes);
     }
 
     /// Pops the freed object or carves the next one from the head span of the size's class.
