@@ -63,6 +63,7 @@ inline void push_free(free_object*& head, void* p) noexcept {
 /// `object_size`: objects are carved lazily, so a fresh mapping is touched only as it is used.
 /// The caller has checked that the list or the carve range has one.
 inline void* pop_or_carve(free_object*& head, std::byte*& carve, std::size_t object_size) noexcept {
+    // One if/else rather than an early return: GCC then lays out slab's inlined fast path as before.
     void* p;
     if (head != nullptr) {
         p = head;
