@@ -20,6 +20,16 @@ namespace detail {
 constexpr std::size_t pool_default_blocks(std::size_t block_size) noexcept {
     return block_size == 0 ? 16 : std::max<std::size_t>(16, (64 * 1024) / block_size);
 }
+
+/// The chunk layout of both pools: slot 0 holds the chunk header and blocks fill the slots after
+/// it; a chunk is `min_blocks` + 1 slots rounded up to whole pages, the rounding used for blocks.
+struct pool_chunk_layout {
+    pool_chunk_layout(std::size_t block_size, std::size_t min_blocks) noexcept
+        : bytes(os::round_to_pages((min_blocks + 1) * block_size)), blocks(bytes / block_size - 1) {}
+
+    std::size_t bytes;   ///< mapped length of every chunk
+    std::size_t blocks;  ///< blocks after the header slot
+};
 }  // namespace detail
 
 /// Pool of BlockSize-byte blocks, grown by chunks of at least BlocksPerChunk blocks (the page
@@ -51,15 +61,13 @@ public:
                                        .max_align = block_align};
 
     /// Maps nothing until the first allocation.
-    pool_allocator() noexcept
-        : chunk_bytes_(os::round_to_pages((BlocksPerChunk + 1) * BlockSize)),
-          blocks_per_chunk_(chunk_bytes_ / BlockSize - 1) {}
+    pool_allocator() noexcept : chunk_(BlockSize, BlocksPerChunk) {}
 
     pool_allocator(const pool_allocator&) = delete;
     pool_allocator& operator=(const pool_allocator&) = delete;
 
     /// Unmaps every chunk; blocks still live become invalid.
-    ~pool_allocator() { intrusive::unmap_all(first_, chunk_bytes_); }
+    ~pool_allocator() { intrusive::unmap_all(first_, chunk_.bytes); }
 
     /// One block: the most recently freed, else the next untouched one of the current chunk.
     /// nullptr when size > BlockSize, align > block_align, or the OS refuses a new chunk.
@@ -99,16 +107,16 @@ public:
     /// Live bytes and blocks (allocated minus freed); bytes_reserved and chunks are the mappings.
     allocator_stats stats() const noexcept {
         return {.bytes_requested = requested_,
-                .bytes_reserved = chunks_ * chunk_bytes_,
+                .bytes_reserved = chunks_ * chunk_.bytes,
                 .chunks = chunks_,
                 .blocks = live_};
     }
 
     /// Blocks carved from each chunk (BlocksPerChunk or more, after page rounding).
-    std::size_t blocks_per_chunk() const noexcept { return blocks_per_chunk_; }
+    std::size_t blocks_per_chunk() const noexcept { return chunk_.blocks; }
 
     /// Bytes in each chunk, header slot included (a page multiple).
-    std::size_t chunk_bytes() const noexcept { return chunk_bytes_; }
+    std::size_t chunk_bytes() const noexcept { return chunk_.bytes; }
 
 private:
     // Cold: the free list is empty and the current chunk is fully carved. Moves on to the next
@@ -116,7 +124,7 @@ private:
     [[gnu::noinline]] void* carve_next_chunk() noexcept {
         chunk_header* c = current_ != nullptr ? current_->next : first_;
         if (c == nullptr) {
-            c = static_cast<chunk_header*>(os::map_pages(chunk_bytes_));
+            c = static_cast<chunk_header*>(os::map_pages(chunk_.bytes));
             if (c == nullptr) return nullptr;
             c->next = nullptr;
             (last_ != nullptr ? last_->next : first_) = c;
@@ -126,7 +134,7 @@ private:
         current_ = c;
         auto* base = reinterpret_cast<std::byte*>(c);
         carve_ = base + 2 * BlockSize;
-        carve_end_ = base + (blocks_per_chunk_ + 1) * BlockSize;
+        carve_end_ = base + (chunk_.blocks + 1) * BlockSize;
         return base + BlockSize;
     }
 
@@ -136,8 +144,7 @@ private:
     chunk_header* current_ = nullptr;         // chunk being carved; nullptr before the first
     chunk_header* first_ = nullptr;           // oldest chunk
     chunk_header* last_ = nullptr;            // newest chunk, where a new one is appended
-    std::size_t chunk_bytes_;                 // mapped length of every chunk
-    std::size_t blocks_per_chunk_;            // blocks after the header slot
+    detail::pool_chunk_layout chunk_;         // chunk length and blocks per chunk
     std::uint64_t requested_ = 0;             // live requested bytes
     std::uint64_t live_ = 0;                  // live blocks
     std::uint64_t chunks_ = 0;                // chunks mapped
