@@ -3,6 +3,7 @@
 // over it, so a reference allocator is called directly, with no virtual dispatch.
 #pragma once
 
+#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -55,6 +56,13 @@ constexpr bool is_pow2(std::size_t a) noexcept { return a != 0 && (a & (a - 1)) 
 /// Rounds v up to a multiple of the power of two a.
 constexpr std::uintptr_t align_up(std::uintptr_t v, std::size_t a) noexcept {
     return (v + (a - 1)) & ~static_cast<std::uintptr_t>(a - 1);
+}
+
+/// Alignment of every object placed at a multiple of `size` bytes from a page-aligned base, as
+/// pool blocks and size-class objects are: the largest power of two dividing `size`, capped at
+/// 4096, the smallest page size.
+constexpr std::size_t natural_align(std::size_t size) noexcept {
+    return std::min<std::size_t>(size & (0 - size), 4096);
 }
 
 /// Checks, at compile time, that the declared capabilities match the member functions.

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "allocators/adapter.hpp"
+#include "allocators/intrusive_list.hpp"
 #include "allocators/os_pages.hpp"
 
 namespace allocmeter {
@@ -170,10 +171,7 @@ private:
         auto* base = static_cast<std::byte*>(os::map_aligned(mapping_bytes_, ArenaBytes));
         if (base == nullptr) return false;
         auto* a = reinterpret_cast<arena_meta*>(base + ArenaBytes);  // zeroed: all bits clear
-        a->prev = nullptr;
-        a->next = arenas_;
-        if (arenas_ != nullptr) arenas_->prev = a;
-        arenas_ = a;
+        intrusive::push_front(arenas_, a);
         ++chunks_;
         insert(base, max_order);
         return true;
@@ -181,30 +179,22 @@ private:
 
     // Unmaps an arena whose blocks are all free and off the free lists.
     void unmap_arena(arena_meta* a) noexcept {
-        (a->prev != nullptr ? a->prev->next : arenas_) = a->next;
-        if (a->next != nullptr) a->next->prev = a->prev;
+        intrusive::unlink(arenas_, a);
         --chunks_;
         os::unmap_pages(base_of(a), mapping_bytes_);
     }
 
     // Pushes the block onto order k's list and marks it free.
     void insert(std::byte* p, unsigned k) noexcept {
-        auto* f = reinterpret_cast<free_block*>(p);
-        free_block*& head = heads_[k - min_order];
-        f->prev = nullptr;
-        f->next = head;
-        if (head != nullptr) head->prev = f;
-        head = f;
+        intrusive::push_front(heads_[k - min_order], reinterpret_cast<free_block*>(p));
         nonempty_ |= std::uint64_t{1} << (k - min_order);
         bitmap_word(p, k) |= bit_mask(p, k);
     }
 
     // Unlinks the block from order k's list and marks it not free.
     void remove(std::byte* p, unsigned k) noexcept {
-        auto* f = reinterpret_cast<free_block*>(p);
         free_block*& head = heads_[k - min_order];
-        (f->prev != nullptr ? f->prev->next : head) = f->next;
-        if (f->next != nullptr) f->next->prev = f->prev;
+        intrusive::unlink(head, reinterpret_cast<free_block*>(p));
         if (head == nullptr) nonempty_ &= ~(std::uint64_t{1} << (k - min_order));
         clear_bit(p, k);
     }

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "allocators/adapter.hpp"
+#include "allocators/intrusive_list.hpp"
 
 namespace allocmeter {
 
@@ -116,7 +117,7 @@ public:
         std::memset(h->front_guard, guard_fill, guard_size);
         std::memset(p, fresh_fill, size);
         std::memset(p + size, guard_fill, guard_size);
-        link(h);
+        intrusive::push_front(live_head_, h);
         live_bytes_ += size;
         ++live_blocks_;
         return p;
@@ -129,7 +130,7 @@ public:
         if (ptr == nullptr) return;
         auto* p = static_cast<std::byte*>(ptr);
         block_header* h = checked_header(p, size, align);
-        unlink(h);
+        intrusive::unlink(live_head_, h);
         retire(h);
         live_bytes_ -= size;
         --live_blocks_;
@@ -206,17 +207,6 @@ private:
     }
     static block_header* header_of(std::byte* p) noexcept {
         return reinterpret_cast<block_header*>(p - sizeof(block_header));
-    }
-
-    void link(block_header* h) noexcept {
-        h->prev = nullptr;
-        h->next = live_head_;
-        if (live_head_ != nullptr) live_head_->prev = h;
-        live_head_ = h;
-    }
-    void unlink(block_header* h) noexcept {
-        (h->prev != nullptr ? h->prev->next : live_head_) = h->next;
-        if (h->next != nullptr) h->next->prev = h->prev;
     }
 
     // Marks the block freed and poisons it, so a later free or a stale read shows it.

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "allocators/adapter.hpp"
+#include "allocators/intrusive_list.hpp"
 #include "allocators/os_pages.hpp"
 
 namespace allocmeter {
@@ -30,8 +31,8 @@ class free_list_allocator {
     // A block, seen from its header tag. The links are only meaningful while the block is free.
     struct block {
         std::size_t tag;    // size | allocated_bit; repeated in the block's last word (the footer)
-        block* prev_free;   // neighbours on the free list
-        block* next_free;
+        block* prev;        // neighbours on the free list
+        block* next;
     };
     // Starts every chunk. Chunks are doubly linked so an emptied one is unmapped in O(1).
     struct chunk_header {
@@ -180,12 +181,12 @@ private:
 
     block* find_fit(std::size_t need, std::size_t align) const noexcept {
         if constexpr (Policy == fit_policy::first_fit) {
-            for (block* b = free_head_; b != nullptr; b = b->next_free)
+            for (block* b = free_head_; b != nullptr; b = b->next)
                 if (fits(b, need, align)) return b;
             return nullptr;
         } else {
             block* best = nullptr;
-            for (block* b = free_head_; b != nullptr; b = b->next_free) {
+            for (block* b = free_head_; b != nullptr; b = b->next) {
                 if ((best != nullptr && b->tag >= best->tag) || !fits(b, need, align)) continue;
                 best = b;
                 if (b->tag == need) break;  // nothing smaller can fit
@@ -232,10 +233,7 @@ private:
         auto* c = static_cast<chunk_header*>(os::map_pages(bytes));
         if (c == nullptr) return nullptr;
         c->bytes = bytes;
-        c->prev = nullptr;
-        c->next = chunks_head_;
-        if (chunks_head_ != nullptr) chunks_head_->prev = c;
-        chunks_head_ = c;
+        intrusive::push_front(chunks_head_, c);
         reserved_ += bytes;
         ++chunks_;
         // Prologue footer and epilogue header: allocated, size 0.
@@ -266,8 +264,7 @@ private:
 
     // Unmaps c; its blocks must be free and already off the free list.
     void unmap_chunk(chunk_header* c) noexcept {
-        (c->prev != nullptr ? c->prev->next : chunks_head_) = c->next;
-        if (c->next != nullptr) c->next->prev = c->prev;
+        intrusive::unlink(chunks_head_, c);
         free_bytes_ -= capacity(c);
         reserved_ -= c->bytes;
         --chunks_;
@@ -276,16 +273,12 @@ private:
 
     // The free list is LIFO: a freed block is reused first while it is still in cache.
     void push(block* b) noexcept {
-        b->prev_free = nullptr;
-        b->next_free = free_head_;
-        if (free_head_ != nullptr) free_head_->prev_free = b;
-        free_head_ = b;
+        intrusive::push_front(free_head_, b);
         ++free_blocks_;
     }
 
     void unlink(block* b) noexcept {
-        (b->prev_free != nullptr ? b->prev_free->next_free : free_head_) = b->next_free;
-        if (b->next_free != nullptr) b->next_free->prev_free = b->prev_free;
+        intrusive::unlink(free_head_, b);
         --free_blocks_;
     }
 

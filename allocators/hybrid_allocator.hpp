@@ -12,6 +12,7 @@
 
 #include "allocators/adapter.hpp"
 #include "allocators/arena_allocator.hpp"
+#include "allocators/intrusive_list.hpp"
 #include "allocators/pool_allocator.hpp"
 
 namespace allocmeter {
@@ -158,11 +159,8 @@ private:
         if (raw == nullptr) return nullptr;
         auto* p = static_cast<std::byte*>(raw) + prefix;
         auto* h = reinterpret_cast<system_header*>(p - sizeof(system_header));
-        h->prev = nullptr;
-        h->next = system_head_;
         h->prefix = prefix;
-        if (system_head_ != nullptr) system_head_->prev = h;
-        system_head_ = h;
+        intrusive::push_front(system_head_, h);
         system_bytes_ += size;
         ++system_blocks_;
         return p;
@@ -173,8 +171,7 @@ private:
         system_header* h = header_of(p);
         assert(h->prefix == system_prefix(align));
         (void)align;
-        (h->prev != nullptr ? h->prev->next : system_head_) = h->next;
-        if (h->next != nullptr) h->next->prev = h->prev;
+        intrusive::unlink(system_head_, h);
         system_bytes_ -= size;
         --system_blocks_;
         std::free(allocation_of(h));

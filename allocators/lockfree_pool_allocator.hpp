@@ -3,7 +3,6 @@
 // ABA-safe and lock-free on every 64-bit target; growth maps a chunk under a small mutex.
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <cassert>
 #include <cstddef>
@@ -12,8 +11,9 @@
 #include <mutex>
 
 #include "allocators/adapter.hpp"
+#include "allocators/intrusive_list.hpp"
 #include "allocators/os_pages.hpp"
-#include "allocators/pool_allocator.hpp"  // detail::pool_default_blocks: the same chunk sizing
+#include "allocators/pool_allocator.hpp"  // detail::pool_default_blocks, pool_chunk_layout: the same chunks
 
 // The one read that races by design (see tagged_free_stack::try_pop) is kept out of
 // ThreadSanitizer's sight, and out of line under TSan so that no inliner can undo that.
@@ -145,9 +145,8 @@ class lockfree_pool_allocator {
     using block = detail::lockfree_block;
 
 public:
-    /// Guaranteed block alignment: the largest power of two dividing BlockSize (blocks sit at
-    /// multiples of BlockSize from a page-aligned chunk), capped at 4096, the smallest page size.
-    static constexpr std::size_t block_align = std::min<std::size_t>(BlockSize & (0 - BlockSize), 4096);
+    /// Guaranteed block alignment: blocks sit at multiples of BlockSize from a page-aligned chunk.
+    static constexpr std::size_t block_align = natural_align(BlockSize);
 
     /// Individual free from any thread; one size, BlockSize; no reset (a concurrent reset could
     /// not be made safe against threads still popping, and a quiescent one is what a fresh
@@ -160,21 +159,13 @@ public:
                                        .max_align = block_align};
 
     /// Maps nothing until the first allocation.
-    lockfree_pool_allocator() noexcept
-        : chunk_bytes_(os::round_to_pages((BlocksPerChunk + 1) * BlockSize)),
-          blocks_per_chunk_(chunk_bytes_ / BlockSize - 1) {}
+    lockfree_pool_allocator() noexcept : chunk_(BlockSize, BlocksPerChunk) {}
 
     lockfree_pool_allocator(const lockfree_pool_allocator&) = delete;
     lockfree_pool_allocator& operator=(const lockfree_pool_allocator&) = delete;
 
     /// Unmaps every chunk; blocks still live become invalid. No thread may be using the pool.
-    ~lockfree_pool_allocator() {
-        while (chunks_ != nullptr) {
-            chunk_header* next = chunks_->next;
-            os::unmap_pages(chunks_, chunk_bytes_);
-            chunks_ = next;
-        }
-    }
+    ~lockfree_pool_allocator() { intrusive::unmap_all(chunks_, chunk_.bytes); }
 
     /// Pops a block (the most recently freed one). nullptr when size > BlockSize,
     /// align > block_align, or the OS refuses a new chunk.
@@ -202,16 +193,16 @@ public:
     allocator_stats stats() const noexcept {
         const std::uint64_t chunks = chunk_count_.load(std::memory_order_relaxed);
         return {.bytes_requested = hot_.requested.load(std::memory_order_relaxed),
-                .bytes_reserved = chunks * chunk_bytes_,
+                .bytes_reserved = chunks * chunk_.bytes,
                 .chunks = chunks,
                 .blocks = hot_.live.load(std::memory_order_relaxed)};
     }
 
     /// Blocks carved from each chunk (BlocksPerChunk or more, after page rounding).
-    std::size_t blocks_per_chunk() const noexcept { return blocks_per_chunk_; }
+    std::size_t blocks_per_chunk() const noexcept { return chunk_.blocks; }
 
     /// Bytes in each chunk, header slot included (a page multiple).
-    std::size_t chunk_bytes() const noexcept { return chunk_bytes_; }
+    std::size_t chunk_bytes() const noexcept { return chunk_.bytes; }
 
 private:
     // Cold: the stack looked empty. Under the growth mutex, retries the stack (another thread
@@ -220,20 +211,20 @@ private:
     [[gnu::noinline]] void* grow_and_allocate() noexcept {
         std::lock_guard lock(grow_lock_);
         if (void* p = hot_.free.pop()) return p;
-        auto* c = static_cast<chunk_header*>(os::map_pages(chunk_bytes_));
+        auto* c = static_cast<chunk_header*>(os::map_pages(chunk_.bytes));
         if (c == nullptr) return nullptr;
         auto* base = reinterpret_cast<std::byte*>(c);
-        if (!detail::tagged_free_stack::representable(base + chunk_bytes_)) {
-            os::unmap_pages(c, chunk_bytes_);  // above 2^48 (5-level paging): cannot be packed
+        if (!detail::tagged_free_stack::representable(base + chunk_.bytes)) {
+            os::unmap_pages(c, chunk_.bytes);  // above 2^48 (5-level paging): cannot be packed
             return nullptr;
         }
         c->next = chunks_;
         chunks_ = c;
         chunk_count_.fetch_add(1, std::memory_order_relaxed);
         // The whole chunk is linked at once: carving lazily would need a second shared word.
-        if (blocks_per_chunk_ > 1) {
+        if (chunk_.blocks > 1) {
             auto* first = reinterpret_cast<block*>(base + 2 * BlockSize);
-            auto* last = reinterpret_cast<block*>(base + blocks_per_chunk_ * BlockSize);
+            auto* last = reinterpret_cast<block*>(base + chunk_.blocks * BlockSize);
             for (block* b = first; b != last; b = reinterpret_cast<block*>(reinterpret_cast<std::byte*>(b) + BlockSize))
                 b->next = reinterpret_cast<block*>(reinterpret_cast<std::byte*>(b) + BlockSize);
             hot_.free.push_chain(first, last);
@@ -250,8 +241,7 @@ private:
     };
 
     hot_line hot_;
-    std::size_t chunk_bytes_;                        // mapped length of every chunk
-    std::size_t blocks_per_chunk_;                   // blocks after the header slot
+    detail::pool_chunk_layout chunk_;                // chunk length and blocks per chunk
     std::mutex grow_lock_;                           // serializes growth only
     chunk_header* chunks_ = nullptr;                 // newest chunk first; guarded by grow_lock_
     std::atomic<std::uint64_t> chunk_count_{0};      // chunks mapped, for stats()

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "allocators/adapter.hpp"
+#include "allocators/intrusive_list.hpp"
 #include "allocators/os_pages.hpp"
 
 namespace allocmeter {
@@ -19,6 +20,16 @@ namespace detail {
 constexpr std::size_t pool_default_blocks(std::size_t block_size) noexcept {
     return block_size == 0 ? 16 : std::max<std::size_t>(16, (64 * 1024) / block_size);
 }
+
+/// The chunk layout of both pools: slot 0 holds the chunk header and blocks fill the slots after
+/// it; a chunk is `min_blocks` + 1 slots rounded up to whole pages, the rounding used for blocks.
+struct pool_chunk_layout {
+    pool_chunk_layout(std::size_t block_size, std::size_t min_blocks) noexcept
+        : bytes(os::round_to_pages((min_blocks + 1) * block_size)), blocks(bytes / block_size - 1) {}
+
+    std::size_t bytes;   ///< mapped length of every chunk
+    std::size_t blocks;  ///< blocks after the header slot
+};
 }  // namespace detail
 
 /// Pool of BlockSize-byte blocks, grown by chunks of at least BlocksPerChunk blocks (the page
@@ -36,15 +47,10 @@ class pool_allocator {
     struct chunk_header {
         chunk_header* next;
     };
-    // What a free block holds: the link to the next free block.
-    struct free_block {
-        free_block* next;
-    };
 
 public:
-    /// Guaranteed block alignment: the largest power of two dividing BlockSize, as blocks sit at
-    /// multiples of BlockSize from a page-aligned chunk; capped at 4096, the smallest page size.
-    static constexpr std::size_t block_align = std::min<std::size_t>(BlockSize & (0 - BlockSize), 4096);
+    /// Guaranteed block alignment: blocks sit at multiples of BlockSize from a page-aligned chunk.
+    static constexpr std::size_t block_align = natural_align(BlockSize);
 
     /// Individual free and bulk reset; one size, BlockSize, aligned to block_align.
     static constexpr capabilities caps{.individual_free = true,
@@ -55,21 +61,13 @@ public:
                                        .max_align = block_align};
 
     /// Maps nothing until the first allocation.
-    pool_allocator() noexcept
-        : chunk_bytes_(os::round_to_pages((BlocksPerChunk + 1) * BlockSize)),
-          blocks_per_chunk_(chunk_bytes_ / BlockSize - 1) {}
+    pool_allocator() noexcept : chunk_(BlockSize, BlocksPerChunk) {}
 
     pool_allocator(const pool_allocator&) = delete;
     pool_allocator& operator=(const pool_allocator&) = delete;
 
     /// Unmaps every chunk; blocks still live become invalid.
-    ~pool_allocator() {
-        while (first_ != nullptr) {
-            chunk_header* next = first_->next;
-            os::unmap_pages(first_, chunk_bytes_);
-            first_ = next;
-        }
-    }
+    ~pool_allocator() { intrusive::unmap_all(first_, chunk_.bytes); }
 
     /// One block: the most recently freed, else the next untouched one of the current chunk.
     /// nullptr when size > BlockSize, align > block_align, or the OS refuses a new chunk.
@@ -78,15 +76,10 @@ public:
         if (size > BlockSize || align > block_align) [[unlikely]]
             return nullptr;
         void* p;
-        if (free_ != nullptr) {
-            p = free_;
-            free_ = free_->next;
-        } else if (carve_ != carve_end_) {
-            p = carve_;
-            carve_ += BlockSize;
-        } else if ((p = carve_next_chunk()) == nullptr) {
+        if (free_ != nullptr || carve_ != carve_end_)
+            p = intrusive::pop_or_carve(free_, carve_, BlockSize);
+        else if ((p = carve_next_chunk()) == nullptr)
             return nullptr;
-        }
         requested_ += size;
         ++live_;
         return p;
@@ -96,9 +89,7 @@ public:
     /// nullptr is ignored, as with free().
     void deallocate(void* p, std::size_t size, std::size_t) noexcept {
         if (p == nullptr) return;
-        auto* b = static_cast<free_block*>(p);
-        b->next = free_;
-        free_ = b;
+        intrusive::push_free(free_, p);
         requested_ -= size;
         --live_;
     }
@@ -116,16 +107,16 @@ public:
     /// Live bytes and blocks (allocated minus freed); bytes_reserved and chunks are the mappings.
     allocator_stats stats() const noexcept {
         return {.bytes_requested = requested_,
-                .bytes_reserved = chunks_ * chunk_bytes_,
+                .bytes_reserved = chunks_ * chunk_.bytes,
                 .chunks = chunks_,
                 .blocks = live_};
     }
 
     /// Blocks carved from each chunk (BlocksPerChunk or more, after page rounding).
-    std::size_t blocks_per_chunk() const noexcept { return blocks_per_chunk_; }
+    std::size_t blocks_per_chunk() const noexcept { return chunk_.blocks; }
 
     /// Bytes in each chunk, header slot included (a page multiple).
-    std::size_t chunk_bytes() const noexcept { return chunk_bytes_; }
+    std::size_t chunk_bytes() const noexcept { return chunk_.bytes; }
 
 private:
     // Cold: the free list is empty and the current chunk is fully carved. Moves on to the next
@@ -133,7 +124,7 @@ private:
     [[gnu::noinline]] void* carve_next_chunk() noexcept {
         chunk_header* c = current_ != nullptr ? current_->next : first_;
         if (c == nullptr) {
-            c = static_cast<chunk_header*>(os::map_pages(chunk_bytes_));
+            c = static_cast<chunk_header*>(os::map_pages(chunk_.bytes));
             if (c == nullptr) return nullptr;
             c->next = nullptr;
             (last_ != nullptr ? last_->next : first_) = c;
@@ -143,21 +134,20 @@ private:
         current_ = c;
         auto* base = reinterpret_cast<std::byte*>(c);
         carve_ = base + 2 * BlockSize;
-        carve_end_ = base + (blocks_per_chunk_ + 1) * BlockSize;
+        carve_end_ = base + (chunk_.blocks + 1) * BlockSize;
         return base + BlockSize;
     }
 
-    free_block* free_ = nullptr;         // most recently freed block
-    std::byte* carve_ = nullptr;         // next untouched block of the current chunk
-    std::byte* carve_end_ = nullptr;     // end of the current chunk's last block
-    chunk_header* current_ = nullptr;    // chunk being carved; nullptr before the first
-    chunk_header* first_ = nullptr;      // oldest chunk
-    chunk_header* last_ = nullptr;       // newest chunk, where a new one is appended
-    std::size_t chunk_bytes_;            // mapped length of every chunk
-    std::size_t blocks_per_chunk_;       // blocks after the header slot
-    std::uint64_t requested_ = 0;        // live requested bytes
-    std::uint64_t live_ = 0;             // live blocks
-    std::uint64_t chunks_ = 0;           // chunks mapped
+    intrusive::free_object* free_ = nullptr;  // most recently freed block
+    std::byte* carve_ = nullptr;              // next untouched block of the current chunk
+    std::byte* carve_end_ = nullptr;          // end of the current chunk's last block
+    chunk_header* current_ = nullptr;         // chunk being carved; nullptr before the first
+    chunk_header* first_ = nullptr;           // oldest chunk
+    chunk_header* last_ = nullptr;            // newest chunk, where a new one is appended
+    detail::pool_chunk_layout chunk_;         // chunk length and blocks per chunk
+    std::uint64_t requested_ = 0;             // live requested bytes
+    std::uint64_t live_ = 0;                  // live blocks
+    std::uint64_t chunks_ = 0;                // chunks mapped
 };
 
 static_assert(capabilities_consistent<pool_allocator<64>>());

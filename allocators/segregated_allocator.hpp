@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "allocators/adapter.hpp"
+#include "allocators/intrusive_list.hpp"
 #include "allocators/mapping_cache.hpp"
 #include "allocators/os_pages.hpp"
 
@@ -66,21 +67,18 @@ private:
     static_assert(is_pow2(SegmentBytes) && spans_per_segment >= 2 && spans_per_segment <= 64,
                   "a segment is a header span plus 1..63 spans (one bit each in a 64-bit mask)");
 
-    struct free_object {
-        free_object* next;
-    };
     // Describes one span; lives in the segment header so spans hold objects only, which keeps
     // objects at multiples of their size from a span-aligned base (natural alignment).
     struct span {
-        free_object* free;     // freed objects, most recent first
-        std::byte* carve;      // next never-used object
-        std::byte* carve_end;  // end of the last whole object
-        span* prev;            // neighbours on the class list or the retained list
+        intrusive::free_object* free;  // freed objects, most recent first
+        std::byte* carve;              // next never-used object
+        std::byte* carve_end;          // end of the last whole object
+        span* prev;                    // neighbours on the class list or the retained list
         span* next;
-        std::uint32_t live;    // objects handed out and not yet freed
+        std::uint32_t live;            // objects handed out and not yet freed
         std::uint32_t object_size;
         std::uint32_t size_class;
-        bool listed;           // on its class list (spans found exhausted leave it until a free)
+        bool listed;                   // on its class list (spans found exhausted leave it until a free)
     };
     // Starts every segment, in span 0, which is never handed out; only its first page is touched.
     struct segment {
@@ -109,12 +107,9 @@ public:
     static constexpr std::size_t size_class(std::size_t size) noexcept { return detail::segregated_class_of(size); }
     /// Object size of class `c`.
     static constexpr std::size_t class_size(std::size_t c) noexcept { return detail::segregated_class_size(c); }
-    /// Alignment every object of class `c` has: the largest power of two dividing its size, capped
-    /// at 4096, since objects sit at multiples of the size from a span-aligned base.
-    static constexpr std::size_t class_align(std::size_t c) noexcept {
-        const std::size_t s = class_size(c);
-        return std::min<std::size_t>(s & (0 - s), 4096);
-    }
+    /// Alignment every object of class `c` has: objects sit at multiples of the size from a
+    /// span-aligned base.
+    static constexpr std::size_t class_align(std::size_t c) noexcept { return natural_align(class_size(c)); }
 
     /// Retains at most `max_retained_spans` empty spans (64 MiB of default spans), and purges with
     /// `purge` those idle through a window of `decay` span acquisitions. Maps nothing yet.
@@ -130,12 +125,7 @@ public:
     ~segregated_allocator() {
         release_large();
         large_cache_.clear(unmap_large());
-        for (segment* list : {avail_, full_})
-            while (list != nullptr) {
-                segment* next = list->next;
-                os::unmap_pages(list, SegmentBytes);
-                list = next;
-            }
+        for (segment* list : {avail_, full_}) intrusive::unmap_all(list, SegmentBytes);
     }
 
     /// Pops the freed object or carves the next one from the head span of the size's class.
@@ -164,9 +154,7 @@ public:
         if (size > max_small_size) [[unlikely]]
             return free_large(p, size);
         span* s = span_of(p);
-        auto* o = static_cast<free_object*>(p);
-        o->next = s->free;
-        s->free = o;
+        intrusive::push_free(s->free, p);
         if (--s->live == 0 || !s->listed) [[unlikely]]
             span_gained_room(s);
     }
@@ -178,8 +166,8 @@ public:
         release_large();
         while (full_ != nullptr) {
             segment* g = full_;
-            unlink(full_, g);
-            push_front(avail_, g);
+            intrusive::unlink(full_, g);
+            intrusive::push_front(avail_, g);
         }
         for (segment* g = avail_; g != nullptr; g = g->next) g->free_spans = all_spans_free;
         nonfull_.fill(nullptr);
@@ -197,7 +185,7 @@ public:
             for (span* s = head; s != nullptr;) {
                 span* next = s->next;
                 if (s->live == 0) {
-                    unlink(head, s);
+                    intrusive::unlink(head, s);
                     release_span(s);
                 }
                 s = next;
@@ -220,14 +208,7 @@ public:
 
 private:
     void* take_object(span* s, std::size_t size) noexcept {
-        void* p;
-        if (s->free != nullptr) {
-            p = s->free;
-            s->free = s->free->next;
-        } else {
-            p = s->carve;
-            s->carve += s->object_size;
-        }
+        void* p = intrusive::pop_or_carve(s->free, s->carve, s->object_size);
         ++s->live;
         requested_ += size;
         ++blocks_;
@@ -241,7 +222,7 @@ private:
         while (head != nullptr) {
             span* s = head;
             if (s->free != nullptr || s->carve != s->carve_end) return take_object(s, size);
-            unlink(head, s);
+            intrusive::unlink(head, s);
             s->listed = false;
         }
         span* s = acquire_span();
@@ -256,7 +237,7 @@ private:
                   .object_size = static_cast<std::uint32_t>(class_size(c)),
                   .size_class = static_cast<std::uint32_t>(c),
                   .listed = true};
-        push_front(head, s);
+        intrusive::push_front(head, s);
         return take_object(s, size);
     }
 
@@ -266,13 +247,13 @@ private:
     [[gnu::noinline]] void span_gained_room(span* s) noexcept {
         span*& head = nonfull_[s->size_class];
         if (!s->listed) {
-            push_front(head, s);
+            intrusive::push_front(head, s);
             s->listed = true;
         }
         if (s->live != 0 || (s->prev == nullptr && s->next == nullptr)) return;
-        unlink(head, s);
+        intrusive::unlink(head, s);
         s->listed = false;
-        push_front(retained_, s);
+        intrusive::push_front(retained_, s);
         if (retained_oldest_ == nullptr) retained_oldest_ = s;
         if (++retained_count_ > retained_cap_) release_oldest_retained();
     }
@@ -288,8 +269,8 @@ private:
             const auto i = static_cast<std::size_t>(std::countr_zero(g->free_spans));
             g->free_spans &= g->free_spans - 1;
             if (g->free_spans == 0) {
-                unlink(avail_, g);
-                push_front(full_, g);
+                intrusive::unlink(avail_, g);
+                intrusive::push_front(full_, g);
             }
             s = &g->spans[i];
         }
@@ -304,7 +285,7 @@ private:
 
     void unlink_retained(span* s) noexcept {
         if (retained_oldest_ == s) retained_oldest_ = s->prev;
-        unlink(retained_, s);
+        intrusive::unlink(retained_, s);
         --retained_count_;
     }
 
@@ -322,8 +303,8 @@ private:
         if (g->free_spans == all_spans_free) return unmap_segment(was_full ? full_ : avail_, g);
         os::purge_pages(span_base(s), SpanBytes, purge_);
         if (was_full) {
-            unlink(full_, g);
-            push_front(avail_, g);
+            intrusive::unlink(full_, g);
+            intrusive::push_front(avail_, g);
         }
     }
 
@@ -331,14 +312,14 @@ private:
         auto* g = static_cast<segment*>(os::map_aligned(SegmentBytes, SegmentBytes));
         if (g == nullptr) return nullptr;
         g->free_spans = all_spans_free;  // the rest of the header is zero from the OS
-        push_front(avail_, g);
+        intrusive::push_front(avail_, g);
         reserved_ += SegmentBytes;
         ++chunks_;
         return g;
     }
 
     void unmap_segment(segment*& list, segment* g) noexcept {
-        unlink(list, g);
+        intrusive::unlink(list, g);
         os::unmap_pages(g, SegmentBytes);
         reserved_ -= SegmentBytes;
         --chunks_;
@@ -371,7 +352,7 @@ private:
         }
         auto* h = reinterpret_cast<large_header*>(base + bytes - sizeof(large_header));
         h->bytes = bytes;
-        push_front(large_, h);
+        intrusive::push_front(large_, h);
         requested_ += size;
         ++blocks_;
         return base;
@@ -379,7 +360,8 @@ private:
 
     [[gnu::noinline]] void free_large(void* p, std::size_t size) noexcept {
         const std::size_t bytes = large_bytes(size);
-        unlink(large_, reinterpret_cast<large_header*>(static_cast<std::byte*>(p) + bytes - sizeof(large_header)));
+        auto* h = reinterpret_cast<large_header*>(static_cast<std::byte*>(p) + bytes - sizeof(large_header));
+        intrusive::unlink(large_, h);
         large_cache_.put(p, bytes, unmap_large());
     }
 
@@ -401,20 +383,6 @@ private:
     static std::byte* span_base(span* s) noexcept {
         segment* g = segment_of(s);
         return reinterpret_cast<std::byte*>(g) + static_cast<std::size_t>(s - g->spans) * SpanBytes;
-    }
-
-    // Intrusive doubly linked lists of spans, segments and large headers.
-    template <class Node>
-    static void push_front(Node*& head, Node* n) noexcept {
-        n->prev = nullptr;
-        n->next = head;
-        if (head != nullptr) head->prev = n;
-        head = n;
-    }
-    template <class Node>
-    static void unlink(Node*& head, Node* n) noexcept {
-        (n->prev != nullptr ? n->prev->next : head) = n->next;
-        if (n->next != nullptr) n->next->prev = n->prev;
     }
 
     std::array<span*, class_count> nonfull_{};  // per class: spans with room, head serves first

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "allocators/adapter.hpp"
+#include "allocators/intrusive_list.hpp"
 #include "allocators/os_pages.hpp"
 
 namespace allocmeter {
@@ -37,15 +38,12 @@ constexpr std::size_t slab_class_size(std::size_t c) noexcept {
 /// Slabs are sized to hold at least 16 objects and always keep at least one colour step of slack,
 /// so every cache has two or more colours; successive slabs take the next colour, cycling.
 class slab_allocator {
-    struct free_object {
-        free_object* next;
-    };
     struct alignas(64) slab {
-        slab* prev;         // neighbours on the cache list this slab is on
+        slab* prev;                    // neighbours on the cache list this slab is on
         slab* next;
-        free_object* free;  // freed objects, most recent first
-        std::byte* carve;   // next never-used object (objects are carved lazily)
-        std::byte* first;   // first object: the colour of this slab
+        intrusive::free_object* free;  // freed objects, most recent first
+        std::byte* carve;              // next never-used object (objects are carved lazily)
+        std::byte* first;              // first object: the colour of this slab
         std::uint32_t in_use;
     };
     struct cache {
@@ -126,14 +124,7 @@ public:
         slab* s = k.partial;
         if (s == nullptr && (s = refill(k)) == nullptr) [[unlikely]]
             return nullptr;
-        void* p;
-        if (s->free != nullptr) {
-            p = s->free;
-            s->free = s->free->next;
-        } else {
-            p = s->carve;
-            s->carve += k.object_size;
-        }
+        void* p = intrusive::pop_or_carve(s->free, s->carve, k.object_size);
         if (++s->in_use == k.objects) [[unlikely]]
             move(k.partial, k.full, s);
         requested_ += size;
@@ -147,9 +138,7 @@ public:
         if (p == nullptr) return;
         cache& k = caches_[cache_index(size, align)];
         auto* s = reinterpret_cast<slab*>(reinterpret_cast<std::uintptr_t>(p) & ~(k.slab_bytes - 1));
-        auto* o = static_cast<free_object*>(p);
-        o->next = s->free;
-        s->free = o;
+        intrusive::push_free(s->free, p);
         requested_ -= size;
         --blocks_;
         const bool was_full = s->in_use-- == k.objects;
@@ -225,7 +214,7 @@ private:
         s = reinterpret_cast<slab*>(base);
         s->first = s->carve = base + k.colour_step + k.next_colour;
         k.next_colour = k.next_colour + k.colour_step > k.max_colour ? 0 : k.next_colour + k.colour_step;
-        push_front(k.partial, s);
+        intrusive::push_front(k.partial, s);
         reserved_ += k.slab_bytes;
         ++chunks_;
         return s;  // the rest of the header is zero from the OS
@@ -242,25 +231,15 @@ private:
 
     void unmap_slab(cache& k, slab*& list, slab* s) noexcept {
         if (&list == &k.empty) --k.empty_count;
-        unlink(list, s);
+        intrusive::unlink(list, s);
         os::unmap_pages(s, k.slab_bytes);
         reserved_ -= k.slab_bytes;
         --chunks_;
     }
 
     static void move(slab*& from, slab*& to, slab* s) noexcept {
-        unlink(from, s);
-        push_front(to, s);
-    }
-    static void push_front(slab*& head, slab* s) noexcept {
-        s->prev = nullptr;
-        s->next = head;
-        if (head != nullptr) head->prev = s;
-        head = s;
-    }
-    static void unlink(slab*& head, slab* s) noexcept {
-        (s->prev != nullptr ? s->prev->next : head) = s->next;
-        if (s->next != nullptr) s->next->prev = s->prev;
+        intrusive::unlink(from, s);
+        intrusive::push_front(to, s);
     }
     static std::size_t length(const slab* s) noexcept {
         std::size_t n = 0;

@@ -14,6 +14,7 @@
 #include <new>
 
 #include "allocators/adapter.hpp"
+#include "allocators/intrusive_list.hpp"
 #include "allocators/mapping_cache.hpp"
 #include "allocators/os_pages.hpp"
 
@@ -283,8 +284,6 @@ private:
     auto unmap_cached() noexcept {
         return [this](void* p, std::size_t) { unmap_region(static_cast<mapping_header*>(p)); };
     }
-    static void link(mapping_header* h, mapping_header*& list) noexcept;
-    static void unlink(mapping_header* h, mapping_header*& list) noexcept;
 
     central_list central_[classes];
     std::uint64_t id_;
@@ -368,12 +367,12 @@ void* thread_cache_allocator::allocate_unusual(std::size_t size, std::size_t ali
     {
         std::lock_guard lock(large_lock_);
         h = static_cast<mapping_header*>(large_cache_.take(bytes));
-        if (h != nullptr) link(h, large_);
+        if (h != nullptr) intrusive::push_front(large_, h);
     }
     if (h == nullptr) {
         if ((h = map_region(bytes)) == nullptr) return nullptr;
         std::lock_guard lock(large_lock_);
-        link(h, large_);
+        intrusive::push_front(large_, h);
     }
     shared_requested_.fetch_add(size, std::memory_order_relaxed);
     shared_live_.fetch_add(1, std::memory_order_relaxed);
@@ -384,8 +383,7 @@ void thread_cache_allocator::deallocate_unusual(void* p, std::size_t size, std::
     if (size <= max_small) return deallocate_small(p, size_class(size, align), size);
     auto* h = reinterpret_cast<mapping_header*>(static_cast<std::byte*>(p) - os::page_size());
     std::lock_guard lock(large_lock_);
-    unlink(h, large_);
-    h->prev = h->next = nullptr;
+    intrusive::unlink(large_, h);
     large_cache_.put(h, h->bytes, unmap_cached());
     shared_requested_.fetch_sub(size, std::memory_order_relaxed);
     shared_live_.fetch_sub(1, std::memory_order_relaxed);
@@ -555,7 +553,7 @@ inline std::byte* thread_cache_allocator::new_span(std::size_t bytes) noexcept {
     if (static_cast<std::size_t>(segment_end_ - segment_cursor_) < bytes) {
         mapping_header* s = map_region(segment_bytes_);
         if (s == nullptr) return nullptr;
-        link(s, segments_);
+        intrusive::push_front(segments_, s);
         segment_cursor_ = reinterpret_cast<std::byte*>(s) + os::page_size();
         segment_end_ = reinterpret_cast<std::byte*>(s) + segment_bytes_;
     }
@@ -573,7 +571,7 @@ inline auto thread_cache_allocator::acquire_cache() noexcept -> thread_cache* {
         if (static_cast<std::size_t>(slab_end_ - slab_cursor_) < sizeof(thread_cache)) {
             mapping_header* s = map_region(slab_bytes);
             if (s == nullptr) return nullptr;
-            link(s, slabs_);
+            intrusive::push_front(slabs_, s);
             slab_cursor_ = reinterpret_cast<std::byte*>(s) + align_up(sizeof(mapping_header), alignof(thread_cache));
             slab_end_ = reinterpret_cast<std::byte*>(s) + slab_bytes;
         }
@@ -624,17 +622,6 @@ inline void thread_cache_allocator::unmap_region(mapping_header* h) noexcept {
     reserved_bytes_.fetch_sub(h->bytes, std::memory_order_relaxed);
     mappings_.fetch_sub(1, std::memory_order_relaxed);
     os::unmap_pages(h, h->bytes);
-}
-
-inline void thread_cache_allocator::link(mapping_header* h, mapping_header*& list) noexcept {
-    h->next = list;
-    if (list != nullptr) list->prev = h;
-    list = h;
-}
-
-inline void thread_cache_allocator::unlink(mapping_header* h, mapping_header*& list) noexcept {
-    (h->prev != nullptr ? h->prev->next : list) = h->next;
-    if (h->next != nullptr) h->next->prev = h->prev;
 }
 
 inline allocator_stats thread_cache_allocator::stats() const noexcept {

@@ -45,14 +45,9 @@ struct frame_workload {
                 {"simd_one_in", p.simd_one_in, "one temporary in N asks for 64-byte alignment"}};
     }
 
-    template <allocator A>
-    struct shared_state {
-        explicit shared_state(const workload_config&) {}
-    };
-
     /// Operations: one per allocation and one per object death (free or reset alike).
     template <allocator A>
-    static void run_thread(thread_context& ctx, shared_state<A>&) {
+    static void run_thread(thread_context& ctx, no_shared_state&) {
         const params p = params::for_scale(ctx.config.size);
         A persistent_instance;
         A frame_instance;

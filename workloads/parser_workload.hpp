@@ -51,11 +51,6 @@ struct parser_workload {
     }
 
     template <allocator A>
-    struct shared_state {
-        explicit shared_state(const workload_config&) {}
-    };
-
-    template <allocator A>
     struct document {
         tracked_heap<A>& heap;
         rng& r;
@@ -82,7 +77,7 @@ struct parser_workload {
 
     /// Operations: one per allocation and one per object death (free, retire or reset).
     template <allocator A>
-    static void run_thread(thread_context& ctx, shared_state<A>&) {
+    static void run_thread(thread_context& ctx, no_shared_state&) {
         const params p = params::for_scale(ctx.config.size);
         A instance;
         tracked_heap<A> heap(instance, ctx.meter);

@@ -52,15 +52,10 @@ struct request_workload {
                 {"session_close_one_in", p.session_close_one_in, "one request in N closes its session"}};
     }
 
-    template <allocator A>
-    struct shared_state {
-        explicit shared_state(const workload_config&) {}
-    };
-
     /// Operations: one per allocation and one per object death. Session objects die one by
     /// one; on an allocator without individual free their memory stays until the run ends.
     template <allocator A>
-    static void run_thread(thread_context& ctx, shared_state<A>&) {
+    static void run_thread(thread_context& ctx, no_shared_state&) {
         const params p = params::for_scale(ctx.config.size);
         A session_instance;
         A request_instance;

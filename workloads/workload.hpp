@@ -1,6 +1,7 @@
 // A workload and its runner. A workload type W gives its name, summary and needs
-// (workload_needs), describe(scale) for `allocmeter list`, a shared_state<A> built from the
-// workload_config, and run_thread<A>(thread_context&, shared_state<A>&), the body of each worker;
+// (workload_needs), describe(scale) for `allocmeter list`, and run_thread<A>(thread_context&,
+// shared_state_t<W, A>&), the body of each worker; a W whose threads share something (one
+// allocator instance, hand-off rings) declares a shared_state<A> built from the workload_config.
 // run_workload<W, A>() starts one worker per thread together and times them.
 #pragma once
 
@@ -73,6 +74,28 @@ private:
     start_gate& gate;
 };
 
+/// The shared state of a workload whose threads share nothing (each makes its own allocator
+/// instances): what run_workload passes when W declares no shared_state of its own.
+struct no_shared_state {
+    explicit no_shared_state(const workload_config&) noexcept {}
+};
+
+namespace detail {
+template <class W, class A>
+struct shared_state_of {
+    using type = no_shared_state;
+};
+template <class W, class A>
+    requires requires { typename W::template shared_state<A>; }
+struct shared_state_of<W, A> {
+    using type = typename W::template shared_state<A>;
+};
+}  // namespace detail
+
+/// What W's threads share on allocator A: W::shared_state<A>, or no_shared_state when W has none.
+template <class W, class A>
+using shared_state_t = typename detail::shared_state_of<W, A>::type;
+
 /// What one run of a workload produced.
 struct workload_result {
     double wall_s = 0;                 ///< from the first worker's start to the last one's stop()
@@ -88,7 +111,7 @@ struct workload_result {
 template <class W, allocator A>
 workload_result run_workload(const workload_config& config, timed_region* region = nullptr) {
     const unsigned n = config.threads == 0 ? 1 : config.threads;
-    typename W::template shared_state<A> shared(config);
+    shared_state_t<W, A> shared(config);
     live_board board;
     start_gate gate;
     std::vector<std::unique_ptr<thread_context>> contexts;

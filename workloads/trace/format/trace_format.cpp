@@ -110,6 +110,72 @@ std::string event_problem(const event& e) {
     throw trace_error(file, offset, problem);
 }
 
+// ---- the event payload, for writer and reader alike --------------------------------------
+
+// The fields that follow an event's opcode and sequence delta, in wire order (docs/trace-format.md,
+// "Events"): the one statement of each opcode's layout, walked by the writer to encode and by the
+// reader to decode, so that the two cannot disagree. `f` is called as f.id(field, name), f.bytes(field,
+// name), f.flags(field) and f.parent(field); a field that the flags govern comes after them, so
+// a decoder has read the flags by the time they are tested.
+template <class Event, class Fields>
+void visit_payload(Event& e, Fields&& f) {
+    switch (e.kind) {
+        case op::malloc:
+        case op::free_sized:
+            f.id(e.id, "id");
+            f.bytes(e.size, "size");
+            break;
+        case op::calloc:
+            f.id(e.id, "id");
+            f.bytes(e.count, "count");
+            f.bytes(e.size, "size");
+            break;
+        case op::realloc:
+            f.id(e.old_id, "old id");
+            f.id(e.id, "id");
+            f.bytes(e.size, "size");
+            f.flags(e.flags);
+            break;
+        case op::free:
+            f.id(e.id, "id");
+            break;
+        case op::aligned:
+            f.id(e.id, "id");
+            f.bytes(e.size, "size");
+            f.bytes(e.alignment, "alignment");
+            f.flags(e.flags);
+            break;
+        case op::new_:
+            f.id(e.id, "id");
+            f.bytes(e.size, "size");
+            f.flags(e.flags);
+            if (e.flags & new_aligned) f.bytes(e.alignment, "alignment");
+            break;
+        case op::delete_:
+            f.id(e.id, "id");
+            f.flags(e.flags);
+            if (e.flags & delete_sized) f.bytes(e.size, "size");
+            if (e.flags & delete_aligned) f.bytes(e.alignment, "alignment");
+            break;
+        case op::thread_start:
+            f.parent(e.parent);
+            break;
+        case op::thread_exit:
+            break;
+    }
+}
+
+// The writer's side of visit_payload: every field a varint.
+struct payload_encoder {
+    std::vector<std::uint8_t>& out;
+
+    void id(std::uint64_t v, const char*) { put_varint(out, v); }
+    void bytes(std::uint64_t v, const char*) { put_varint(out, v); }
+    void flags(std::uint8_t v) { put_varint(out, v); }
+    // 0 for no recorded parent, else its thread id + 1.
+    void parent(std::uint32_t t) { put_varint(out, t == no_thread ? 0 : std::uint64_t{t} + 1); }
+};
+
 // ---- the decompressed byte stream -------------------------------------------------------
 
 // Bytes of the decompressed stream, one at a time, from a file of concatenated zstd frames.
@@ -364,53 +430,7 @@ void trace_writer::append(const event& e) {
     std::vector<std::uint8_t>& o = b.bytes;
     o.push_back(static_cast<std::uint8_t>(e.kind));
     put_varint(o, zigzag(static_cast<std::int64_t>(e.seq) - static_cast<std::int64_t>(b.prev_seq)));
-    switch (e.kind) {
-        case op::malloc:
-            put_varint(o, e.id);
-            put_varint(o, e.size);
-            break;
-        case op::calloc:
-            put_varint(o, e.id);
-            put_varint(o, e.count);
-            put_varint(o, e.size);
-            break;
-        case op::realloc:
-            put_varint(o, e.old_id);
-            put_varint(o, e.id);
-            put_varint(o, e.size);
-            put_varint(o, e.flags);
-            break;
-        case op::free:
-            put_varint(o, e.id);
-            break;
-        case op::free_sized:
-            put_varint(o, e.id);
-            put_varint(o, e.size);
-            break;
-        case op::aligned:
-            put_varint(o, e.id);
-            put_varint(o, e.size);
-            put_varint(o, e.alignment);
-            put_varint(o, e.flags);
-            break;
-        case op::new_:
-            put_varint(o, e.id);
-            put_varint(o, e.size);
-            put_varint(o, e.flags);
-            if (e.flags & new_aligned) put_varint(o, e.alignment);
-            break;
-        case op::delete_:
-            put_varint(o, e.id);
-            put_varint(o, e.flags);
-            if (e.flags & delete_sized) put_varint(o, e.size);
-            if (e.flags & delete_aligned) put_varint(o, e.alignment);
-            break;
-        case op::thread_start:
-            put_varint(o, e.parent == no_thread ? 0 : std::uint64_t{e.parent} + 1);
-            break;
-        case op::thread_exit:
-            break;
-    }
+    visit_payload(e, payload_encoder{o});
     if (w.timestamps) put_varint(o, e.time_ns - b.prev_time);
     b.prev_seq = e.seq;
     b.prev_time = e.time_ns;
@@ -501,6 +521,25 @@ struct trace_reader::impl {
         return static_cast<std::uint8_t>(v);
     }
 
+    // thread_start's parent: 0 for none, else its thread id + 1.
+    std::uint32_t parent_field() {
+        const std::uint64_t at = src.offset();
+        const std::uint64_t p = varint("an event");
+        if (p > max_threads) fail_at(at, absurd_thread(p - 1));
+        return p == 0 ? no_thread : static_cast<std::uint32_t>(p - 1);
+    }
+
+    // The reader's side of visit_payload: each field checked as it is read.
+    struct payload_decoder {
+        impl& r;
+        op kind;
+
+        void id(std::uint64_t& v, const char* name) { v = r.id_field(name); }
+        void bytes(std::uint64_t& v, const char* name) { v = r.bytes_field(name); }
+        void flags(std::uint8_t& v) { v = r.flags_field(kind); }
+        void parent(std::uint32_t& t) { t = r.parent_field(); }
+    };
+
     std::string string_field(const char* name) {
         const std::uint64_t at = src.offset();
         const std::uint64_t n = varint("the header");
@@ -580,57 +619,7 @@ struct trace_reader::impl {
             fail_at(at_seq, "sequence number leaves 0 .. 2^63 - 1 (delta " + std::to_string(delta) + ")");
         e.seq = prev_seq = static_cast<std::uint64_t>(seq);
 
-        switch (e.kind) {
-            case op::malloc:
-                e.id = id_field("id");
-                e.size = bytes_field("size");
-                break;
-            case op::calloc:
-                e.id = id_field("id");
-                e.count = bytes_field("count");
-                e.size = bytes_field("size");
-                break;
-            case op::realloc:
-                e.old_id = id_field("old id");
-                e.id = id_field("id");
-                e.size = bytes_field("size");
-                e.flags = flags_field(e.kind);
-                break;
-            case op::free:
-                e.id = id_field("id");
-                break;
-            case op::free_sized:
-                e.id = id_field("id");
-                e.size = bytes_field("size");
-                break;
-            case op::aligned:
-                e.id = id_field("id");
-                e.size = bytes_field("size");
-                e.alignment = bytes_field("alignment");
-                e.flags = flags_field(e.kind);
-                break;
-            case op::new_:
-                e.id = id_field("id");
-                e.size = bytes_field("size");
-                e.flags = flags_field(e.kind);
-                if (e.flags & new_aligned) e.alignment = bytes_field("alignment");
-                break;
-            case op::delete_:
-                e.id = id_field("id");
-                e.flags = flags_field(e.kind);
-                if (e.flags & delete_sized) e.size = bytes_field("size");
-                if (e.flags & delete_aligned) e.alignment = bytes_field("alignment");
-                break;
-            case op::thread_start: {
-                const std::uint64_t at = src.offset();
-                const std::uint64_t p = varint("an event");
-                if (p > max_threads) fail_at(at, absurd_thread(p - 1));
-                e.parent = p == 0 ? no_thread : static_cast<std::uint32_t>(p - 1);
-                break;
-            }
-            case op::thread_exit:
-                break;
-        }
+        visit_payload(e, payload_decoder{*this, e.kind});
         if (header.timestamps) {
             const std::uint64_t at = src.offset();
             const std::uint64_t d = varint("an event");
