@@ -224,7 +224,7 @@ report_outcome write_report(const loaded_results& results, const run_summary& ru
         }
 
     object page{
-        {"run_id", doc.run_id},
+        {"run_name", doc.run_id},
         {"started_at", env.host.started_at},
         {"host", env.host.host},
         {"cpu_model", env.host.cpu_model},
