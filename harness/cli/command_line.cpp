@@ -2,6 +2,8 @@
 // failure, the number reader's message, and list splitting.
 #include "harness/cli/command_line.hpp"
 
+#include <fmt/format.h>
+
 #include <iostream>
 #include <utility>
 
@@ -50,6 +52,17 @@ bool parse_arguments(const command_grammar& g, const std::vector<std::string>& a
         usage_fail(g.name, fmt::format("{}; {}", e.what(), help_pointer(g.name)));
     }
     return true;
+}
+
+std::vector<std::string> list_option(std::string_view command, std::string_view option, std::string_view text,
+                                     std::string_view example) {
+    const std::vector<std::string> items = split_list(text);
+    if (items.empty()) usage_fail(command, fmt::format("{} '{}': the list is empty; name at least one{}", option, text, example));
+    for (std::size_t i = 0; i < items.size(); ++i)
+        for (std::size_t j = 0; j < i; ++j)
+            if (items[i] == items[j])
+                usage_fail(command, fmt::format("{} {}: '{}' is named twice; name each once{}", option, text, items[i], example));
+    return items;
 }
 
 bool parse_results_arguments(const std::string& command, const std::string& about, const std::string& examples,

@@ -57,6 +57,12 @@ struct command_grammar {
 /// printed on stdout and the command ends with 0.
 [[nodiscard]] bool parse_arguments(const command_grammar& grammar, const std::vector<std::string>& args);
 
+/// The items of a comma-separated list `option` (e.g. "--allocators") given as `text`. An empty
+/// list, or an item named twice (which would run twice and pool as extra repetitions), is a
+/// usage error of `command` naming the option; `example` ends the message (", e.g. ...").
+std::vector<std::string> list_option(std::string_view command, std::string_view option, std::string_view text,
+                                     std::string_view example);
+
 /// What plot and report read: one results file or run folder, and where the output goes.
 struct results_arguments {
     std::string results;  ///< a results.json or a run folder

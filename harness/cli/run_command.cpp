@@ -68,7 +68,7 @@ std::vector<std::string> workload_names() {
 /// The options as typed; validate_run turns them into run_options. The defaults are
 /// run_options' own, written out here so that --help shows them.
 struct run_arguments {
-    std::string allocators;  ///< empty: every built-in allocator
+    std::optional<std::string> allocators;  ///< none: every built-in allocator
     std::string workloads = fmt::format("{}", fmt::join(workload_names(), ","));  ///< every synthetic one
     std::vector<std::string> custom;
     std::string threads, reps, scale = "default", seed, out, timeout, touch = "page", replay = "threads", latency, sample_ms;
@@ -91,7 +91,7 @@ struct run_arguments {
 bool parse_run(const std::vector<std::string>& args, run_arguments& a) {
     command_grammar g("run", about, examples);
     g.options.add_options()(
-        "allocators", po::value(&a.allocators)->value_name("A,B,..."), "comma-separated allocators (default: all; see 'allocmeter list')")(
+        "allocators", po::value<std::string>()->notifier([&a](const std::string& v) { a.allocators = v; })->value_name("A,B,..."), "comma-separated allocators (default: all; see 'allocmeter list')")(
         "allocator", po::value(&a.custom)->composing()->value_name("NAME=PATH"), "add a user library and run it (repeatable)")(
         "workloads", po::value(&a.workloads)->value_name("W,..."), "comma-separated workloads, or trace:FILE (default: every synthetic one)")(
         "threads", po::value(&a.threads)->default_value(a.threads)->value_name("N,..."), "comma-separated thread counts, each 1 to 1024")(
@@ -114,8 +114,10 @@ bool parse_run(const std::vector<std::string>& args, run_arguments& a) {
 
 /// --allocators (default: every built-in one), then each user library not named there.
 std::vector<std::string> chosen_allocators(const run_arguments& a, const allocator_catalog& catalog) {
-    std::vector<std::string> chosen = split_list(a.allocators);
-    if (a.allocators.empty())
+    std::vector<std::string> chosen;
+    if (a.allocators)
+        chosen = list_option("run", "--allocators", *a.allocators, ", e.g. --allocators system,jemalloc");
+    else
         for (const auto& e : catalog.entries())
             if (e.from != allocator_entry::origin::custom) chosen.push_back(e.name);
     for (const auto& spec : a.custom) {
@@ -131,7 +133,7 @@ std::vector<std::string> chosen_allocators(const run_arguments& a, const allocat
 
 /// --workloads: registered names or trace:FILE specs (read later, by plan_traces).
 std::vector<std::string> chosen_workloads(const std::string& text) {
-    const std::vector<std::string> chosen = split_list(text);
+    const std::vector<std::string> chosen = list_option("run", "--workloads", text, ", e.g. --workloads frame,churn");
     for (const auto& w : chosen)
         if (w.rfind(trace_prefix, 0) != 0 && find_workload(w) == nullptr)
             usage_fail("run", fmt::format("--workloads: unknown workload '{}'; valid: {}, or trace:FILE for a recorded trace", w,
@@ -141,8 +143,12 @@ std::vector<std::string> chosen_workloads(const std::string& text) {
 
 std::vector<unsigned> thread_counts(const std::string& text) {
     std::vector<unsigned> counts;
-    for (const auto& item : split_list(text))
-        counts.push_back(parse_number("run", "--threads", item, 1u, max_threads, ", e.g. --threads 1,2,4"));
+    const char* const example = ", e.g. --threads 1,2,4";
+    for (const auto& item : list_option("run", "--threads", text, example))
+        counts.push_back(parse_number("run", "--threads", item, 1u, max_threads, example));
+    for (std::size_t i = 1; i < counts.size(); ++i)  // "1,01" names 1 twice too
+        if (std::find(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(i), counts[i]) != counts.begin() + static_cast<std::ptrdiff_t>(i))
+            usage_fail("run", fmt::format("--threads {}: {} is named twice; name each once{}", text, counts[i], example));
     return counts;
 }
 

@@ -36,6 +36,16 @@ TEST(CliErrors, BadNumbers) {
     expect_usage_error("run --reps many", "--reps many: give a whole number from 1 to 1000000");
 }
 
+// An empty list, or a name given twice (which would run twice and pool as extra reps), is refused.
+TEST(CliErrors, EmptyOrRepeatedLists) {
+    expect_usage_error("run --allocators ''", "--allocators '': the list is empty");
+    expect_usage_error("run --allocators=system,system", "--allocators system,system: 'system' is named twice");
+    expect_usage_error("run --workloads ''", "--workloads '': the list is empty");
+    expect_usage_error("run --workloads frame,churn,frame", "'frame' is named twice");
+    expect_usage_error("run --threads 1,2,1", "--threads 1,2,1: '1' is named twice");
+    expect_usage_error("run --threads 2,02", "--threads 2,02: 2 is named twice");
+}
+
 // A user library must be NAME=PATH with an existing file and a fresh name.
 TEST(CliErrors, BadUserLibrary) {
     expect_usage_error("run --allocator mine", "expected NAME=/path/to/lib.so");
