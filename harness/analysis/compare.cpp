@@ -66,7 +66,6 @@ void print(const std::vector<row>& rows, const std::string& metric, double alpha
         fmt::print(out, "\n[few reps]: fewer than {} repetitions on a side; the test can hardly reach significance.\n",
                    few_repetitions);
     if (noisy) fmt::print(out, "[high CV]: a side's coefficient of variation is above {:g}%; read the verdict with care.\n", 100 * high_cv);
-    if (rows.empty()) fmt::print(out, "  (no groups in common)\n");
 }
 
 }  // namespace
@@ -80,6 +79,10 @@ void compare_results(const compare_options& o, std::FILE* out) {
             if (const auto it = after.groups.find(k); it != after.groups.end())
                 rows.push_back({std::get<0>(k), std::get<0>(k), std::get<1>(k), std::get<2>(k), before.groups.at(k), it->second});
         title = "compare: " + after.path + " (second) against " + before.path + " (first)";
+        if (rows.empty())
+            fail(fmt::format("{} and {} have no allocator x workload x threads with ok cells in common: nothing to compare; "
+                             "give two runs of the same matrix, or one file and --allocators A,B",
+                             before.path, after.path));
     } else {
         const loaded l = load(o.files.at(0), o.metric);
         const std::string& first = o.allocators.at(0);
@@ -96,6 +99,9 @@ void compare_results(const compare_options& o, std::FILE* out) {
                 rows.push_back({first, second, std::get<1>(k), std::get<2>(k), l.groups.at(k), it->second});
         }
         title = "compare: " + second + " (second) against " + first + " (first) in " + l.path;
+        if (rows.empty())
+            fail(fmt::format("{}: {} and {} have no workload x threads with ok cells in common: nothing to compare", l.path,
+                             first, second));
     }
     print(rows, o.metric, o.alpha, title, out);
 }

@@ -20,7 +20,7 @@ struct compare_options {
 
 /// Prints the comparison table to `out`. Throws results_error when a file is unusable and
 /// std::invalid_argument when the request does not fit the files (no such allocator or
-/// metric).
+/// metric, or no group in common: nothing to compare).
 void compare_results(const compare_options& options, std::FILE* out);
 
 }  // namespace allocmeter

@@ -56,7 +56,7 @@ bool parse_compare(const std::vector<std::string>& args, compare_arguments& a) {
 compare_options to_compare_options(const compare_arguments& a) {
     compare_options o;
     o.files = a.files;
-    o.allocators = split_list(a.allocators);
+    if (!a.allocators.empty()) o.allocators = list_option("compare", "--allocators", a.allocators, ", e.g. --allocators system,jemalloc");
     o.metric = a.metric;
     o.alpha = parse_number("compare", "--alpha", a.alpha, min_alpha, max_alpha, ", e.g. 0.05");
     const bool two_files = o.files.size() == 2 && o.allocators.empty();

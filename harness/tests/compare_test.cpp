@@ -93,6 +93,9 @@ TEST(Compare, BadInput) {
     const std::string junk = (dir / "junk.json").string();
     std::ofstream(junk) << "{ not json";
     const auto good = write_results(dir, "good.json", samples("system", "frame", {1, 2, 3, 4, 5}));
+    auto apart = samples("system", "frame", {1, 2, 3});
+    for (const auto& c : samples("jemalloc", "churn", {1, 2, 3})) apart.push_back(c);
+    const auto disjoint = write_results(dir, "apart.json", apart);
     const std::pair<std::string, std::string> cases[] = {
         {"compare", "give two results files"},
         {"compare " + junk + " " + good, "junk.json: not JSON"},
@@ -100,6 +103,10 @@ TEST(Compare, BadInput) {
         {"compare " + good + " --allocators system,nosuch", "no ok cells of allocator 'nosuch'"},
         {"compare " + good + " " + good + " --metric bogus", "no numeric metric 'bogus'"},
         {"compare " + good + " " + good + " --alpha 2", "--alpha 2"},
+        {"compare " + good + " " + write_results(dir, "other.json", samples("jemalloc", "churn", {1, 2, 3})),
+         "no allocator x workload x threads with ok cells in common: nothing to compare"},
+        {"compare " + good + " --allocators system,system", "'system' is named twice"},
+        {"compare " + disjoint + " --allocators system,jemalloc", "system and jemalloc have no workload x threads with ok cells in common"},
     };
     for (const auto& [args, must_say] : cases) {
         const auto r = run_allocmeter(args);
