@@ -16,8 +16,10 @@ namespace allocmeter {
 
 namespace po = boost::program_options;
 
-/// The exit code of a mistake on the command line.
+/// The exit code of a mistake on the command line (or in an input file).
 inline constexpr int exit_usage = 2;
+/// The exit code of a run that finished, results and report written, with a cell that failed or timed out.
+inline constexpr int exit_cells_failed = 3;
 
 /// A mistake on the command line; main prints "allocmeter COMMAND: MESSAGE" and exits with
 /// exit_usage. An exception rather than exit(), so that what a command made (a temporary

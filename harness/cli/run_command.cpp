@@ -49,6 +49,10 @@ Each cell runs in its own process (external allocators with LD_PRELOAD of their 
 a crash or a timeout marks that cell failed/timeout and the matrix goes on. Results are
 written as cells finish to OUT/<run-id>/results.json and results.csv; OUT/latest points at
 the newest run.
+
+exit status: 0 every cell ok or skipped; 1 the run could not go on, or --report drew no
+charts; 2 a mistake in the options or a trace; 3 the run finished, results (and report)
+written, but a cell failed or timed out.
 )";
 
 // The ranges of the numeric options: wide enough for any real run, narrow enough that a typo
@@ -247,8 +251,12 @@ int run_command(const std::vector<std::string>& args, const std::string& full_co
     std::optional<trace_plan_dir> plans;  // the trace plans' folder, removed when the run ends
     plan_traces(o, plans);
     try {
-        const std::filesystem::path dir = run_matrix(o, catalog);
-        return o.report ? report_for_run(dir.string()) : 0;
+        const run_outcome run = run_matrix(o, catalog);
+        const int report = o.report ? report_for_run(run.dir.string()) : 0;
+        if (run.failed == 0) return report;
+        std::fprintf(stderr, "allocmeter run: %zu cell%s failed or timed out (their reasons are in the results); exit %d\n",
+                     run.failed, run.failed == 1 ? "" : "s", exit_cells_failed);
+        return exit_cells_failed;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "allocmeter run: %s\n", e.what());
         return 1;

@@ -193,7 +193,7 @@ run_env env_of(const run_options& o, const allocator_catalog& catalog) {
 
 }  // namespace
 
-std::filesystem::path run_matrix(const run_options& o, const allocator_catalog& catalog) {
+run_outcome run_matrix(const run_options& o, const allocator_catalog& catalog) {
     const std::vector<planned_cell> cells = plan(o, catalog);
     results_writer writer(o.out, env_of(o, catalog));
     writer.link_latest();
@@ -235,7 +235,7 @@ std::filesystem::path run_matrix(const run_options& o, const allocator_catalog& 
                counts[cell_status::skipped], counts[cell_status::failed], counts[cell_status::timeout],
                (writer.dir() / "results.json").string(), (writer.dir() / "results.csv").string());
     std::fflush(stdout);
-    return writer.dir();
+    return {writer.dir(), static_cast<std::size_t>(counts[cell_status::failed] + counts[cell_status::timeout])};
 }
 
 }  // namespace allocmeter

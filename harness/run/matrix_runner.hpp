@@ -37,7 +37,13 @@ struct run_options {
     bool report = false;                  ///< --report: the CLI writes the run's report.html at the end
 };
 
-/// Runs the matrix, prints progress and the summary table; returns the run's folder.
-std::filesystem::path run_matrix(const run_options& options, const allocator_catalog& catalog);
+/// Where a run's results are, and how many cells did not end well.
+struct run_outcome {
+    std::filesystem::path dir;  ///< the run's folder
+    std::size_t failed = 0;     ///< cells that failed or timed out
+};
+
+/// Runs the matrix, prints progress and the summary table.
+run_outcome run_matrix(const run_options& options, const allocator_catalog& catalog);
 
 }  // namespace allocmeter

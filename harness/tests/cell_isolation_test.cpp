@@ -25,7 +25,7 @@ TEST(CellIsolation, CrashingLibraryFailsItsCellOnly) {
     const auto r = run_allocmeter("run --allocator crasher=" CRASHING_MALLOC_SO
                               " --allocators system,crasher,bump --workloads frame --threads 1 --reps 1 --scale quick --out " +
                               out.string());
-    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_EQ(r.exit_code, 3) << r.output;  // finished, with a failed cell
     const auto doc = latest_results(out);
     ASSERT_EQ(doc["cells"].size(), 3u);
     const auto& crashed = cell_of(doc, "crasher");
@@ -43,7 +43,7 @@ TEST(CellIsolation, LibraryThatIsNoAllocatorIsAnError) {
     const auto r = run_allocmeter("run --allocator fake=" NO_MALLOC_SO
                               " --allocators fake --workloads frame --threads 1 --reps 1 --scale quick --out " +
                               out.string());
-    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_EQ(r.exit_code, 3) << r.output;
     const auto doc = latest_results(out);
     const auto& cell = cell_of(doc, "fake");
     EXPECT_EQ(cell["status"], "failed");
@@ -58,7 +58,8 @@ TEST(CellIsolation, TimeoutIsRecorded) {
     const auto out = fresh_dir("timeout");
     const auto r = run_allocmeter("run --allocators system --workloads churn --threads 1 --reps 1 --scale full --timeout 0.3 --out " +
                               out.string());
-    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_EQ(r.exit_code, 3) << r.output;
+    EXPECT_NE(r.output.find("1 cell failed or timed out"), std::string::npos) << r.output;
     const auto doc = latest_results(out);
     const auto& cell = cell_of(doc, "system");
     EXPECT_EQ(cell["status"], "timeout");
