@@ -292,3 +292,28 @@ TEST(RecordCli, KilledProgramLeavesAValidPartialTrace) {
     const auto v = run_allocmeter("trace validate " + out);
     EXPECT_EQ(v.exit_code, 0) << v.output;
 }
+
+// A trace whose every call returned NULL replays no operation: its cell fails, saying so,
+// instead of an ok cell at 0 ns/op, and the run exits 3.
+TEST(TraceCli, ATraceWithNoOperationsIsNotOk) {
+    const auto dir = fresh_dir("trace-null");
+    const std::string path = (dir / "null.trace").string();
+    {
+        tr::trace_writer w(path, tr::trace_header{});
+        for (std::uint64_t seq = 0; seq < 3; ++seq) {
+            tr::event e;
+            e.kind = tr::op::malloc;
+            e.seq = seq;
+            e.id = 0;  // returned NULL
+            e.size = std::uint64_t{1} << 40;
+            w.append(e);
+        }
+        w.close();
+    }
+    const auto r = run_allocmeter("run --allocators system --workloads trace:" + path + " --reps 1 --out " + (dir / "out").string());
+    EXPECT_EQ(r.exit_code, 3) << r.output;
+    const auto doc = allocmeter::testing::latest_results(dir / "out");
+    ASSERT_EQ(doc["cells"].size(), 1u);
+    EXPECT_EQ(doc["cells"][0]["status"], "failed") << doc["cells"][0].dump();
+    EXPECT_NE(doc["cells"][0]["reason"].get<std::string>().find("made no operations"), std::string::npos);
+}
