@@ -10,11 +10,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 
 #ifndef RECORDER_TARGET
@@ -354,4 +356,32 @@ TEST(Recorder, ReallocOldBlockTakenByAnotherThreadGetsANewId) {
     EXPECT_LT(other->seq, moved->seq);
     EXPECT_EQ(moved->old_id, first->id);
     EXPECT_EQ(moved->flags, tr::realloc_moved);
+}
+
+// The recorder exports the functions it interposes and nothing else: a helper or a global of
+// its own would bind to, or stand in for, a program's symbol of the same name.
+TEST(Recorder, ExportsOnlyWhatItInterposes) {
+    const run_result r = run("nm -D --defined-only " + quote(RECORDER_SHIM) + " | awk '{print $3}' | c++filt");
+    ASSERT_EQ(r.status, 0) << r.out;
+    std::set<std::string> exported;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);)
+        if (!line.empty()) exported.insert(line);
+    const std::set<std::string> c_functions{"malloc", "free", "calloc", "realloc", "posix_memalign", "aligned_alloc",
+                                            "memalign", "valloc", "pvalloc", "pthread_create"};
+    for (const std::string& name : exported) {
+        const bool ours = c_functions.contains(name) || name.starts_with("operator new") || name.starts_with("operator delete");
+        EXPECT_TRUE(ours) << "exports " << name;
+    }
+    for (const std::string& name : c_functions) EXPECT_TRUE(exported.contains(name)) << "does not export " << name;
+    EXPECT_EQ(std::count_if(exported.begin(), exported.end(), [](const std::string& n) { return n.starts_with("operator "); }),
+              20);  // new and delete: plain, array, nothrow, aligned, sized
+}
+
+// A program whose library has globals named like the recorder's helpers runs as it does alone.
+TEST(Recorder, ProgramGlobalsNamedLikeItsHelpers) {
+    const std::string trace = (fs::path(::testing::TempDir()) / "name_clash.trace").string();
+    const run_result r = record(trace, NAME_CLASH_TARGET);
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_GE(tr::validate(trace).events, 4u);  // valloc, aligned_alloc and their frees
 }
