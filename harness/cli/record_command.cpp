@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -182,11 +183,41 @@ bool convert_and_say(const std::string& spool, const std::string& out, bool kill
 
 }  // namespace
 
+/// The program `word` names: itself when it has a '/', else the first match on PATH; "" if none.
+std::filesystem::path program_path(const std::string& word) {
+    if (word.find('/') != std::string::npos) return word;
+    const char* path = std::getenv("PATH");
+    for (const std::string& dir : split_list(path != nullptr ? path : "", ':'))
+        if (const std::filesystem::path p = std::filesystem::path(dir) / word; ::access(p.c_str(), X_OK) == 0) return p;
+    return {};
+}
+
+/// Refuses, before the program runs, an output the trace cannot go to: one that exists and is
+/// not a regular file (/dev/null), in a folder that is missing or not writable (the spool
+/// goes there too), or that is the program itself.
+void check_output(const std::string& out, const std::string& program) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path file = fs::absolute(out);
+    if (fs::exists(file, ec) && !fs::is_regular_file(file, ec))
+        usage_fail("record", "-o " + out + ": exists and is not a regular file; give a path for the trace file");
+    const fs::path dir = file.parent_path();
+    if (!fs::is_directory(dir, ec))
+        usage_fail("record", "-o " + out + ": the folder " + dir.string() + " does not exist; create it or give another path");
+    if (::access(dir.c_str(), W_OK) != 0)
+        usage_fail("record", "-o " + out + ": the folder " + dir.string() + " is not writable (" + std::strerror(errno) +
+                                 "); the trace and its spool go there");
+    const fs::path prog = program_path(program);
+    if (!prog.empty() && fs::exists(file, ec) && fs::equivalent(file, prog, ec))
+        usage_fail("record", "-o " + out + " is the program being recorded; give another file for the trace");
+}
+
 int record_command(const std::vector<std::string>& args) {
     record_arguments a;
     if (!parse_record(args, a)) return 0;
     const std::string shim = find_shim();
     if (shim.empty()) return exit_usage;
+    check_output(a.out, a.command.front());
     // The shim creates the spool exclusively (so that no other process can claim it): a spool
     // left by an earlier run must go first. Absolute, because a wrapper may chdir and then exec
     // the program it is for, whose shim opens the spool again.

@@ -317,3 +317,31 @@ TEST(TraceCli, ATraceWithNoOperationsIsNotOk) {
     EXPECT_EQ(doc["cells"][0]["status"], "failed") << doc["cells"][0].dump();
     EXPECT_NE(doc["cells"][0]["reason"].get<std::string>().find("made no operations"), std::string::npos);
 }
+
+// The output is checked before the program runs: not a device (no /dev/null.spool), not in a
+// missing folder (the program does not run), never the program itself (it stays as it was).
+TEST(RecordCli, OutputCheckedBeforeTheProgramRuns) {
+    const auto dir = fresh_dir("record-out");
+    auto r = run_allocmeter("record -o /dev/null -- true");
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("-o /dev/null: exists and is not a regular file"), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists("/dev/null.spool"));
+
+    const auto marker = dir / "ran";
+    r = run_allocmeter("record -o " + (dir / "missing" / "x.trace").string() + " -- touch " + marker.string());
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("does not exist; create it"), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(marker)) << "the program ran";
+
+    const auto program = dir / "prog";
+    std::filesystem::copy_file("/bin/true", program);
+    const auto size = std::filesystem::file_size(program);
+    r = run_allocmeter("record -o " + program.string() + " -- " + program.string());
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("is the program being recorded"), std::string::npos) << r.output;
+    EXPECT_EQ(std::filesystem::file_size(program), size);
+    r = allocmeter::testing::run_shell("PATH=" + dir.string() + ":$PATH " ALLOCMETER_BIN " record -o " + program.string() +
+                                       " -- prog");  // the program found on PATH
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_EQ(std::filesystem::file_size(program), size);
+}
