@@ -58,13 +58,22 @@ void results_writer::write_summary(const run_summary& summary) const {
 
 void results_writer::write_json() const { write_file_atomically(dir_ / "results.json", to_json_text(doc_) + "\n"); }
 
-void results_writer::link_latest() {
+std::string results_writer::link_latest() {
     const fs::path link = out_dir_ / "latest";
     const fs::path tmp = out_dir_ / ".latest.tmp";
     std::error_code ec;
     fs::remove(tmp, ec);
+    if (fs::exists(fs::symlink_status(link, ec)) && !fs::is_symlink(fs::symlink_status(link, ec)))
+        return link.string() + " is not the link allocmeter keeps (a folder or file of that name): not updated; "
+                               "rename it to have it point at the newest run";
     fs::create_directory_symlink(dir_.filename(), tmp, ec);
     if (!ec) fs::rename(tmp, link, ec);
+    if (ec) {
+        const std::string problem = "cannot point " + link.string() + " at this run: " + ec.message();
+        fs::remove(tmp, ec);
+        return problem;
+    }
+    return {};
 }
 
 }  // namespace allocmeter

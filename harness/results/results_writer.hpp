@@ -24,8 +24,8 @@ public:
     /// Writes summary.json beside results.json.
     void write_summary(const run_summary& summary) const;
 
-    /// Points `out_dir`/latest at this run.
-    void link_latest();
+    /// Points `out_dir`/latest at this run; "" when done, else why not (the run goes on).
+    std::string link_latest();
 
     const results_document& document() const { return doc_; }
     const std::filesystem::path& dir() const { return dir_; }

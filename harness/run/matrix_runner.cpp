@@ -196,7 +196,7 @@ run_env env_of(const run_options& o, const allocator_catalog& catalog) {
 run_outcome run_matrix(const run_options& o, const allocator_catalog& catalog) {
     const std::vector<planned_cell> cells = plan(o, catalog);
     results_writer writer(o.out, env_of(o, catalog));
-    writer.link_latest();
+    if (const std::string problem = writer.link_latest(); !problem.empty()) fmt::print(stderr, "allocmeter run: note: {}\n", problem);
 
     const std::size_t traces = o.traces.size(), synthetic = o.workloads.size() - traces;
     std::string shape = fmt::format("{} allocators x ", o.allocators.size());

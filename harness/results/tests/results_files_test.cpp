@@ -35,7 +35,7 @@ std::size_t lines_in(const fs::path& p) {
 TEST(ResultsFiles, WrittenAsCellsFinishAndReadBack) {
     const fs::path out = scratch("write");
     results_writer writer(out, sample_document({}).env);
-    writer.link_latest();
+    EXPECT_EQ(writer.link_latest(), "");
     EXPECT_TRUE(fs::is_symlink(out / "latest"));
     EXPECT_EQ(read_results((out / "latest").string()).doc.cells.size(), 0u);
     writer.add(ok_cell("system", "frame", 1, 1, 10));
@@ -74,4 +74,14 @@ TEST(ResultsFiles, ReaderErrors) {
     EXPECT_NE(error_of(dir.string()).find("results.json: cannot open"), std::string::npos);
     std::ofstream(dir / "other.json") << R"({"not": "results"})";
     EXPECT_NE(error_of((dir / "other.json").string()).find("not an allocmeter results file"), std::string::npos);
+}
+
+// A folder named latest is left alone and said so, with nothing left behind.
+TEST(ResultsFiles, LatestThatIsAFolderIsNotReplaced) {
+    const fs::path out = scratch("latest-folder");
+    fs::create_directories(out / "latest");
+    results_writer writer(out, sample_document({}).env);
+    EXPECT_NE(writer.link_latest().find("latest is not the link allocmeter keeps"), std::string::npos);
+    EXPECT_TRUE(fs::is_directory(fs::symlink_status(out / "latest")));
+    EXPECT_FALSE(fs::exists(fs::symlink_status(out / ".latest.tmp")));
 }

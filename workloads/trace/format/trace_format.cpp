@@ -3,6 +3,9 @@
 // decodes byte by byte from a zstd stream, so no allocation ever depends on a length field.
 #include "workloads/trace/format/trace_format.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -178,13 +181,30 @@ struct payload_encoder {
 
 // ---- the decompressed byte stream -------------------------------------------------------
 
+/// Opens `path` for reading if it is a regular file. Opened without blocking and checked
+/// before any read, so a FIFO or a device is refused at once instead of waiting in open().
+std::FILE* open_regular_file(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) fail(path, trace_error::no_offset, std::string("cannot open: ") + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        fail(path, trace_error::no_offset, "not a regular file (a FIFO, a device or a folder); give a trace file");
+    }
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    std::FILE* file = ::fdopen(fd, "rb");
+    if (file == nullptr) {
+        ::close(fd);
+        fail(path, trace_error::no_offset, std::string("cannot open: ") + std::strerror(errno));
+    }
+    return file;
+}
+
 // Bytes of the decompressed stream, one at a time, from a file of concatenated zstd frames.
 class byte_source {
 public:
     explicit byte_source(const std::string& path) : path_(path) {
-        file_ = std::fopen(path.c_str(), "rb");
-        if (file_ == nullptr)
-            fail(path, trace_error::no_offset, std::string("cannot open: ") + std::strerror(errno));
+        file_ = open_regular_file(path);
         dctx_ = ZSTD_createDCtx();
         if (dctx_ == nullptr) {
             std::fclose(file_);

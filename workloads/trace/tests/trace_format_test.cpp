@@ -2,6 +2,7 @@
 // keep program order and global sequence order, and every kind of bad input is a trace_error
 // naming the file, the byte of the decompressed stream and the problem.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -9,10 +10,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "workloads/trace/format/trace_format.hpp"
@@ -670,4 +673,33 @@ TEST(TraceSize, HundredThousandEventsCompact) {
                 all.size(), static_cast<std::uintmax_t>(file_bytes), per_event, raw_per_event,
                 static_cast<std::uintmax_t>(s.peak_live_objects), static_cast<std::uintmax_t>(s.max_id));
     EXPECT_LE(per_event, 4.0);
+}
+
+// A FIFO (or a device, or a folder) is refused at once, not waited on in open().
+TEST(TraceFormat, NotARegularFileIsRefusedAtOnce) {
+    const std::string fifo = (std::filesystem::path(::testing::TempDir()) / "allocmeter-trace-fifo").string();
+    std::filesystem::remove(fifo);
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    auto said = std::make_shared<std::promise<std::string>>();
+    std::future<std::string> result = said->get_future();
+    std::thread([said, fifo] {
+        try {
+            trace_reader r(fifo);
+            said->set_value("opened");
+        } catch (const trace_error& e) {
+            said->set_value(e.what());
+        }
+    }).detach();
+    if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+        std::ofstream unblock(fifo);  // let the blocked open return before the test ends
+        FAIL() << "opening a FIFO blocked";
+    }
+    EXPECT_NE(result.get().find("not a regular file"), std::string::npos);
+    std::filesystem::remove(fifo);
+    try {
+        trace_reader r("/dev/null");
+        ADD_FAILURE() << "/dev/null was read as a trace";
+    } catch (const trace_error& e) {
+        EXPECT_NE(std::string(e.what()).find("/dev/null: not a regular file"), std::string::npos) << e.what();
+    }
 }
