@@ -59,12 +59,15 @@ std::string ratio_text(const std::optional<double>& r) { return r ? fmt::format(
 
 std::string percent(double share) { return fmt::format("{:g}%", 100 * share); }
 
-/// A test against the baseline as a table cell: "lower, p 0.0079" in its colour, "baseline" on
-/// the baseline's own row, nothing (false) when there is no baseline to test against.
-data test_cell(const metric_summary& m, const metric_summary& base, bool has_base) {
-    if (!has_base || base.stats.n == 0 || m.stats.n == 0) return data(false);
+/// The test of `row`'s `metric` (&summary_row::time or ::rss) against the baseline row `base`
+/// as a table cell: "lower, p 0.0079" in its colour, "baseline" on the baseline's own row,
+/// nothing (false) when there is no baseline to test against.
+data test_cell(const summary_row& row, const summary_row* base, metric_summary summary_row::*metric) {
+    const metric_summary& m = row.*metric;
+    if (base == nullptr || (base->*metric).stats.n == 0 || m.stats.n == 0) return data(false);
+    const metric_summary& b = base->*metric;
     if (!m.test) return object{{"class", "muted"}, {"text", "baseline"}};
-    const std::string v = verdict(*m.test, default_alpha, base.stats.median, m.stats.median);
+    const std::string v = verdict(*m.test, default_alpha, b.stats.median, m.stats.median);
     const bool lower = v == "faster", higher = v == "slower";
     return object{{"class", lower ? "faster" : higher ? "slower" : "same"},
                   {"text", fmt::format("{}, p {:.2g}", lower ? "lower" : higher ? "higher" : "no sig. diff.", m.test->p_value)}};
@@ -92,12 +95,12 @@ data glance_rows(const run_summary& run) {
             least = object{{"allocator", small->allocator},
                            {"peak_rss", mib_text(small->rss.stats.median)},
                            {"rss_ratio", ratio_text(small->rss.ratio)},
-                           {"rss_test", test_cell(small->rss, base ? base->rss : metric_summary{}, base != nullptr)}};
+                           {"rss_test", test_cell(*small, base, &summary_row::rss)}};
         rows << object{{"group", group_name(g)},
                        {"fastest", fast->allocator},
                        {"time_median", fmt::format("{:.2f}", fast->time.stats.median)},
                        {"time_ratio", ratio_text(fast->time.ratio)},
-                       {"time_test", test_cell(fast->time, base ? base->time : metric_summary{}, base != nullptr)},
+                       {"time_test", test_cell(*fast, base, &summary_row::time)},
                        {"least_memory", least}};
     }
     return rows;
@@ -123,10 +126,10 @@ data comparison_groups(const run_summary& run) {
                            {"ci_high", fmt::format("{:.2f}", r.time.stats.ci_high)},
                            {"cv", fmt::format("{:.1f}%", 100 * r.time.stats.cv)},
                            {"time_ratio", ratio_text(r.time.ratio)},
-                           {"time_test", test_cell(r.time, base ? base->time : metric_summary{}, base != nullptr)},
+                           {"time_test", test_cell(r, base, &summary_row::time)},
                            {"peak_rss", r.rss.stats.n ? mib_text(r.rss.stats.median) : "-"},
                            {"rss_ratio", ratio_text(r.rss.ratio)},
-                           {"rss_test", test_cell(r.rss, base ? base->rss : metric_summary{}, base != nullptr)},
+                           {"rss_test", test_cell(r, base, &summary_row::rss)},
                            {"check", std::string(r.noisy ? "high CV " : "") + (r.few_reps ? "few reps" : "")}};
         }
         groups << object{{"group", group_name(g)}, {"rows", rows}};

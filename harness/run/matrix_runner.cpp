@@ -68,17 +68,15 @@ std::string last_lines(const std::string& text, std::size_t lines = 3) {
     return out.size() > 400 ? out.substr(out.size() - 400) : out;
 }
 
-cell_record skipped(cell_record cell, std::string reason) {
-    cell.status = cell_status::skipped;
+/// `cell`, ended with `status` for `reason`.
+cell_record ended(cell_record cell, cell_status status, std::string reason) {
+    cell.status = status;
     cell.reason = std::move(reason);
     return cell;
 }
 
-cell_record failed(cell_record cell, std::string reason) {
-    cell.status = cell_status::failed;
-    cell.reason = std::move(reason);
-    return cell;
-}
+cell_record skipped(cell_record cell, std::string reason) { return ended(std::move(cell), cell_status::skipped, std::move(reason)); }
+cell_record failed(cell_record cell, std::string reason) { return ended(std::move(cell), cell_status::failed, std::move(reason)); }
 
 cell_request request_for(const planned_cell& c, const run_options& o) {
     cell_request request;
@@ -104,11 +102,8 @@ cell_record outcome_of(cell_record cell, const child_outcome& r, const allocator
     using ending = child_outcome::ending;
     cell.cell_wall_s = r.wall_s;
     if (r.how == ending::spawn_failed) return failed(std::move(cell), "could not start the cell process: " + r.spawn_error);
-    if (r.how == ending::timed_out) {
-        cell.status = cell_status::timeout;
-        cell.reason = fmt::format("no result within {:g} s (--timeout); killed", o.timeout_s);
-        return cell;
-    }
+    if (r.how == ending::timed_out)
+        return ended(std::move(cell), cell_status::timeout, fmt::format("no result within {:g} s (--timeout); killed", o.timeout_s));
     if (r.how == ending::signaled)
         return failed(std::move(cell), "killed by " + describe_signal(r.code) + (said.empty() ? "" : ": " + said));
     if (r.code != 0)
