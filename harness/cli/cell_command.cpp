@@ -6,11 +6,13 @@
 
 #include "harness/cell/run_cell.hpp"
 #include "harness/cli/command_line.hpp"
+#include "harness/run/child_process.hpp"
 #include "harness/run/cell_protocol.hpp"
 
 namespace allocmeter {
 
 int cell_command_main(const std::vector<std::string>& args) {
+    end_group_on_sigterm();  // the parent died: take down anything the allocator's library started
     cell_request request;
     try {
         request = cell_request::from_args(args);

@@ -1,17 +1,20 @@
-// posix_spawn plus a poll loop over two pipes; the only place the harness creates processes.
+// fork/execve plus a poll loop over the pipes, the child's exit and the stop pipe; the only
+// place the harness creates processes.
 #include "harness/run/child_process.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <thread>
+#include <optional>
 
 extern char** environ;
 
@@ -71,55 +74,115 @@ std::string self_exe() {
     return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
 }
 
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+/// How long the pipes are still read after the child has gone: what it wrote is in the pipe
+/// already, so this only bounds a descendant that escaped the group and holds them open.
+constexpr auto drain_after_exit = std::chrono::milliseconds(1000);
+
+/// The child's side of the fork, up to execve: only async-signal-safe calls. Any failure is
+/// written (as an errno) to `report_fd`, which execve closes on success.
+[[noreturn]] void start_child(pid_t parent, const char* exe, char* const* argv, char* const* envp, int result_write,
+                              int err_write, int report_fd) {
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);  // the parent died before the line above
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (const int sig : {SIGINT, SIGTERM, SIGPIPE, SIGHUP}) ::signal(sig, SIG_DFL);
+    const int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(err_write, 1) < 0 || ::dup2(err_write, 2) < 0 ||
+        ::dup2(result_write, result_fd) < 0) {
+        const int e = errno;
+        [[maybe_unused]] const ssize_t n = ::write(report_fd, &e, sizeof e);
+        ::_exit(127);
+    }
+    ::execve(exe, argv, envp);
+    const int e = errno;
+    [[maybe_unused]] const ssize_t n = ::write(report_fd, &e, sizeof e);
+    ::_exit(127);
+}
+
+/// An fd that is readable once `pid` has exited, or -1 where the kernel has no pidfd_open.
+int exit_fd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+/// Whether `pid` has exited, without reaping it: its pid then still names its process group.
+bool has_exited(pid_t pid) {
+    siginfo_t info{};
+    return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
+}
+
+}  // namespace
+
+void end_group_on_sigterm() {
+    if (::getpgrp() != ::getpid()) return;  // not started by run_child: the group is someone else's
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {
+        ::kill(0, SIGKILL);  // the whole group, this process included
+    };
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGTERM, &sa, nullptr);
+}
+
 child_outcome run_child(const child_spec& spec) {
     child_outcome out;
-    pipe_pair result, err;
-    if (!result.open() || !err.open()) {
+    pipe_pair result, err, report;
+    if (!result.open() || !err.open() || !report.open()) {
         out.spawn_error = std::string("pipe: ") + std::strerror(errno);
         return out;
     }
-    posix_spawn_file_actions_t actions;
-    ::posix_spawn_file_actions_init(&actions);
-    ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    ::posix_spawn_file_actions_adddup2(&actions, err.write, 1);
-    ::posix_spawn_file_actions_adddup2(&actions, err.write, 2);
-    ::posix_spawn_file_actions_adddup2(&actions, result.write, result_fd);
-
     std::vector<std::string> argv_s{spec.exe};
     argv_s.insert(argv_s.end(), spec.args.begin(), spec.args.end());
     std::vector<std::string> env_s = child_environment(spec);
     auto argv = c_strings(argv_s);
     auto envp = c_strings(env_s);
 
-    const auto t0 = std::chrono::steady_clock::now();
-    pid_t pid = -1;
-    const int rc = ::posix_spawn(&pid, spec.exe.c_str(), &actions, nullptr, argv.data(), envp.data());
-    ::posix_spawn_file_actions_destroy(&actions);
+    const auto t0 = clock_type::now();
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid == 0) start_child(parent, spec.exe.c_str(), argv.data(), envp.data(), result.write, err.write, report.write);
     result.close_write();
     err.close_write();
-    if (rc != 0) {
-        out.spawn_error = spec.exe + ": " + std::strerror(rc);
-        result.close_read();
-        err.close_read();
+    report.close_write();
+    if (pid < 0) {
+        out.spawn_error = std::string("fork: ") + std::strerror(errno);
         return out;
     }
+    ::setpgid(pid, pid);  // as the child does: whichever runs first, the group exists before a kill
+    int exec_errno = 0;
+    if (::read(report.read, &exec_errno, sizeof exec_errno) == static_cast<ssize_t>(sizeof exec_errno)) {
+        ::waitpid(pid, nullptr, 0);
+        out.spawn_error = spec.exe + ": " + std::strerror(exec_errno);
+        return out;
+    }
+    report.close_read();
 
-    const auto deadline = t0 + std::chrono::duration<double>(spec.timeout_s > 0 ? spec.timeout_s : 1e9);
-    const auto remaining_ms = [&] {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        return static_cast<int>(std::max<long long>(0, std::min<long long>(left.count(), 1000)));
-    };
-    bool killed = false;
-    const auto kill_at_deadline = [&] {
-        if (!killed && std::chrono::steady_clock::now() >= deadline) {
-            ::kill(pid, SIGKILL);
-            killed = true;
-        }
+    const int exited_fd = exit_fd(pid);
+    const auto deadline = spec.timeout_s > 0 ? t0 + std::chrono::duration_cast<clock_type::duration>(
+                                                        std::chrono::duration<double>(spec.timeout_s))
+                                             : clock_type::time_point::max();
+    std::optional<child_outcome::ending> killed;  // timed_out or stopped
+    std::optional<clock_type::time_point> drain_until;
+    const auto kill_group = [&](child_outcome::ending why) {
+        ::kill(-pid, SIGKILL);
+        if (!killed) killed = why;
     };
     char buf[65536];
-    while (result.read >= 0 || err.read >= 0) {
-        pollfd fds[2] = {{result.read, POLLIN, 0}, {err.read, POLLIN, 0}};
-        const int ready = ::poll(fds, 2, killed ? 100 : remaining_ms());
+    while (result.read >= 0 || err.read >= 0 || !drain_until) {
+        const auto now = clock_type::now();
+        if (drain_until && now >= *drain_until) break;
+        if (!killed && !drain_until && now >= deadline) kill_group(child_outcome::ending::timed_out);
+        pollfd fds[4] = {{result.read, POLLIN, 0},
+                         {err.read, POLLIN, 0},
+                         {drain_until ? -1 : exited_fd, POLLIN, 0},
+                         {killed || drain_until ? -1 : spec.stop_fd, POLLIN, 0}};
+        const auto until = std::min(drain_until.value_or(deadline), killed ? now + std::chrono::milliseconds(100) : deadline);
+        auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count() + 1;
+        if (exited_fd < 0 && !drain_until) wait = std::min<long long>(wait, 10);  // no pidfd: look now and then
+        const int ready = ::poll(fds, 4, static_cast<int>(std::clamp<long long>(wait, 0, 1000)));
         if (ready < 0 && errno != EINTR) break;
         for (int i = 0; i < 2; ++i) {
             if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
@@ -131,22 +194,26 @@ child_outcome run_child(const child_spec& spec) {
             }
             if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) i == 0 ? result.close_read() : err.close_read();
         }
-        kill_at_deadline();
+        if (fds[3].fd >= 0 && (fds[3].revents & POLLIN) != 0) kill_group(child_outcome::ending::stopped);
+        if (!drain_until && (exited_fd < 0 || (fds[2].revents & POLLIN) != 0) && has_exited(pid)) {
+            // The child is gone but not reaped, so its pid still names the group: end what is
+            // left of it (a forked helper holding the pipes), then read what is in them.
+            ::kill(-pid, SIGKILL);
+            drain_until = clock_type::now() + drain_after_exit;
+        }
     }
     result.close_read();
     err.close_read();
+    if (exited_fd >= 0) ::close(exited_fd);
+    if (!drain_until) ::kill(-pid, SIGKILL);  // the loop ended on a poll error: leave nothing running
 
     int status = 0;
-    while (true) {
-        const pid_t w = ::waitpid(pid, &status, killed ? 0 : WNOHANG);
-        if (w == pid || (w < 0 && errno != EINTR)) break;
-        kill_at_deadline();
-        if (!killed) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    out.wall_s = std::chrono::duration<double>(clock_type::now() - t0).count();
     if (out.stderr_tail.size() > stderr_keep) out.stderr_tail.erase(0, out.stderr_tail.size() - stderr_keep);
     if (killed) {
-        out.how = child_outcome::ending::timed_out;
+        out.how = *killed;
     } else if (WIFSIGNALED(status)) {
         out.how = child_outcome::ending::signaled;
         out.code = WTERMSIG(status);

@@ -1,8 +1,18 @@
 // run_child on /bin/sh scripts: the exit code, a signal, the deadline, the result channel on
-// fd 3, the stderr tail, the environment set and dropped, and a program that cannot start.
+// fd 3, the stderr tail, the environment set and dropped, a program that cannot start, and
+// that nothing the child started outlives it: a forked process holding its pipes, a stop,
+// the parent's death.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
 
 #include "harness/run/child_process.hpp"
 
@@ -13,6 +23,18 @@ namespace {
 child_outcome sh(const std::string& script, double timeout_s = 10, std::vector<std::pair<std::string, std::string>> set = {},
                  std::vector<std::string> unset = {}) {
     return run_child({"/bin/sh", {"-c", script}, std::move(set), std::move(unset), timeout_s});
+}
+
+/// Whether process `pid` is dead (gone, or a zombie that init has not reaped yet), waiting up to 3 s.
+bool gone(pid_t pid) {
+    for (int i = 0; i < 300; ++i) {
+        if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
+        std::string stat;
+        std::getline(std::ifstream("/proc/" + std::to_string(pid) + "/stat"), stat);
+        if (const auto paren = stat.rfind(')'); paren != std::string::npos && stat.compare(paren, 3, ") Z") == 0) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
 }
 
 }  // namespace
@@ -37,7 +59,7 @@ TEST(ChildProcess, Signal) {
 
 // Past the deadline the child is killed and the outcome says so, well before it would end.
 TEST(ChildProcess, Deadline) {
-    const child_outcome r = sh("exec sleep 30", 0.3);  // exec: no descendant holds the pipes (issue 12 covers that case)
+    const child_outcome r = sh("exec sleep 30", 0.3);
     EXPECT_EQ(r.how, child_outcome::ending::timed_out);
     EXPECT_LT(r.wall_s, 10);
 }
@@ -63,4 +85,67 @@ TEST(ChildProcess, StderrTailIsBounded) {
     const child_outcome r = sh("i=0; while [ $i -lt 3000 ]; do echo line-$i-xxxxxxxxxx >&2; i=$((i+1)); done; echo end >&2");
     EXPECT_LE(r.stderr_tail.size(), 16u * 1024);
     EXPECT_NE(r.stderr_tail.find("end"), std::string::npos);
+}
+
+// A process the child forked keeps the pipes open after the child exits: the call still
+// returns at once, with the child's result, and the forked process is killed.
+TEST(ChildProcess, ForkedProcessHoldingThePipesDoesNotHoldTheRun) {
+    const child_outcome r = sh("sleep 60 & echo $! >&3; exit 0");
+    EXPECT_EQ(r.how, child_outcome::ending::exited);
+    EXPECT_EQ(r.code, 0);
+    EXPECT_LT(r.wall_s, 5);
+    ASSERT_FALSE(r.result.empty());
+    EXPECT_TRUE(gone(std::stoi(r.result))) << "the forked sleep outlived the child";
+}
+
+// The deadline holds whatever the child's descendants do, and they are killed with it.
+TEST(ChildProcess, DeadlineHoldsWithAForkedProcess) {
+    const child_outcome r = sh("sleep 60 & echo $! >&3; sleep 60", 0.3);
+    EXPECT_EQ(r.how, child_outcome::ending::timed_out);
+    EXPECT_LT(r.wall_s, 5);
+    ASSERT_FALSE(r.result.empty());
+    EXPECT_TRUE(gone(std::stoi(r.result)));
+}
+
+// A byte on the stop pipe ends the child (and its group) at once.
+TEST(ChildProcess, StopPipeEndsTheChild) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    std::thread stopper([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        ASSERT_EQ(::write(fds[1], "x", 1), 1);
+    });
+    child_spec spec{"/bin/sh", {"-c", "sleep 60 & echo $! >&3; sleep 60"}, {}, {}, 30};
+    spec.stop_fd = fds[0];
+    const child_outcome r = run_child(spec);
+    stopper.join();
+    ::close(fds[0]);
+    ::close(fds[1]);
+    EXPECT_EQ(r.how, child_outcome::ending::stopped);
+    EXPECT_LT(r.wall_s, 5);
+    ASSERT_FALSE(r.result.empty());
+    EXPECT_TRUE(gone(std::stoi(r.result)));
+}
+
+// The child never outlives its parent: a parent killed with SIGKILL (no chance to clean up)
+// takes its running child with it.
+TEST(ChildProcess, ChildDiesWithItsParent) {
+    const std::string pid_file = ::testing::TempDir() + "child_process_orphan.pid";
+    std::remove(pid_file.c_str());
+    const pid_t parent = ::fork();
+    ASSERT_GE(parent, 0);
+    if (parent == 0) {
+        run_child({"/bin/sh", {"-c", "echo $$ > " + pid_file + "; exec sleep 60"}, {}, {}, 0});
+        ::_exit(0);
+    }
+    pid_t child = 0;
+    for (int i = 0; i < 500 && child == 0; ++i) {
+        std::ifstream(pid_file) >> child;
+        if (child == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_GT(child, 0) << "the child did not start";
+    ::kill(parent, SIGKILL);
+    ::waitpid(parent, nullptr, 0);
+    EXPECT_TRUE(gone(child)) << "the child outlived its parent";
+    std::remove(pid_file.c_str());
 }
