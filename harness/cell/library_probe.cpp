@@ -41,6 +41,24 @@ std::string purge_malloc() {
     return e != nullptr ? e->probes.purge(base) : std::string();
 }
 
+std::string malloc_library_problem(const std::string& path) {
+    void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) {
+        const char* why = ::dlerror();
+        return std::string("does not load as a shared library: ") + (why != nullptr ? why : "dlopen failed");
+    }
+    // dlsym on a handle also searches the library's dependencies (libc among them), so the
+    // symbol found must be the library's own.
+    void* sym = ::dlsym(handle, "malloc");
+    Dl_info info{};
+    if (sym == nullptr || ::dladdr(sym, &info) == 0 || info.dli_fname == nullptr ||
+        canonical_path(info.dli_fname) != canonical_path(path))
+        return "defines no malloc of its own" +
+               (sym != nullptr && info.dli_fname != nullptr ? " (malloc there comes from " + canonical_path(info.dli_fname) + ")"
+                                                           : std::string());
+    return {};
+}
+
 std::string canonical_path(const std::string& path) {
     char buf[PATH_MAX];
     return ::realpath(path.c_str(), buf) != nullptr ? std::string(buf) : path;

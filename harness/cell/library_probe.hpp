@@ -25,6 +25,11 @@ malloc_report read_malloc_stats();
 /// Asks the serving library to return its free memory to the OS; the call made, or empty.
 std::string purge_malloc();
 
+/// Why the shared library at `path` cannot serve as a malloc replacement: it does not load
+/// (dlopen's message), or it defines no malloc of its own. Empty when it can. Loads the
+/// library into this process, running its constructors: call it in a child process.
+std::string malloc_library_problem(const std::string& path);
+
 /// Canonical form of a path (symlinks resolved); the input itself when that fails.
 std::string canonical_path(const std::string& path);
 

@@ -11,4 +11,7 @@ namespace allocmeter {
 /// the exit code.
 int cell_command_main(const std::vector<std::string>& args);
 
+/// Runs `allocmeter __check-library FILE` (check_library_command, in cell_protocol.hpp).
+int check_library_main(const std::vector<std::string>& args);
+
 }  // namespace allocmeter

@@ -33,7 +33,7 @@ command_grammar::command_grammar(std::string name_, std::string about_, std::str
     options.add_options()("help,h", "show this help, with examples");
 }
 
-bool parse_arguments(const command_grammar& g, const std::vector<std::string>& args) {
+bool parse_arguments(const command_grammar& g, const std::vector<std::string>& args, std::vector<std::string>* given) {
     po::options_description all;
     all.add(g.options).add(g.positionals);
     po::variables_map vm;
@@ -44,6 +44,9 @@ bool parse_arguments(const command_grammar& g, const std::vector<std::string>& a
             return false;
         }
         po::notify(vm);
+        if (given != nullptr)
+            for (const auto& [name, value] : vm)
+                if (!value.defaulted()) given->push_back(name);
     } catch (const po::unknown_option& e) {
         usage_fail(g.name, fmt::format("unknown option '{}'; {}", e.get_option_name(), help_pointer(g.name)));
     } catch (const po::too_many_positional_options_error&) {

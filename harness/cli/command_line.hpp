@@ -56,8 +56,10 @@ struct command_grammar {
 /// Parses `args` by `grammar` into the variables its options are bound to. A mistake (an
 /// unknown option, a missing value, a word too many) throws usage_error naming the word and
 /// pointing at 'allocmeter NAME --help'. Returns false when -h/--help was given: the help is
-/// printed on stdout and the command ends with 0.
-[[nodiscard]] bool parse_arguments(const command_grammar& grammar, const std::vector<std::string>& args);
+/// printed on stdout and the command ends with 0. `given`, when not null, receives the names
+/// of the options that `args` set (not those left at their defaults).
+[[nodiscard]] bool parse_arguments(const command_grammar& grammar, const std::vector<std::string>& args,
+                                   std::vector<std::string>* given = nullptr);
 
 /// The items of a comma-separated list `option` (e.g. "--allocators") given as `text`. An empty
 /// list, or an item named twice (which would run twice and pool as extra repetitions), is a

@@ -13,8 +13,14 @@
 
 #include "harness/cell/registry.hpp"
 #include "harness/cli/command_line.hpp"
+#include "harness/analysis/summary_table.hpp"
 #include "harness/cli/report_command.hpp"
+#include "harness/os/host_info.hpp"
 #include "harness/os/perf_counters.hpp"
+#include "harness/os/stop_signals.hpp"
+#include "harness/results/results_reader.hpp"
+#include "harness/run/cell_protocol.hpp"
+#include "harness/run/child_process.hpp"
 #include "harness/run/matrix_runner.hpp"
 #include "harness/run/trace_workloads.hpp"
 #include "workloads/scale.hpp"
@@ -38,6 +44,7 @@ examples:
   allocmeter run --workloads trace:app.trace,frame --allocators system,jemalloc,segregated
   allocmeter run --workloads trace:app.trace --replay serial --touch full
   allocmeter run --pmu-events cycles,instructions,perf::PERF_COUNT_HW_CACHE_DTLB:READ:MISS
+  allocmeter run --resume results/latest          finish a run that was stopped (^C, kill)
 
 A trace workload (trace:FILE, from 'allocmeter record') replays the recorded calls: with
 --replay threads (the default) one thread per recorded thread, ordered across threads only
@@ -50,9 +57,14 @@ a crash or a timeout marks that cell failed/timeout and the matrix goes on. Resu
 written as cells finish to OUT/<run-id>/results.json and results.csv; OUT/latest points at
 the newest run.
 
+^C (SIGINT) or SIGTERM ends the running cell, starts no other and keeps every finished
+cell in results.json, marked incomplete; --resume DIR runs the cells it lacks, with the
+options the run was started with (any given must match), on the same build and host.
+
 exit status: 0 every cell ok or skipped; 1 the run could not go on, or --report drew no
 charts; 2 a mistake in the options or a trace; 3 the run finished, results (and report)
-written, but a cell failed or timed out.
+written, but a cell failed or timed out; 130 / 143 stopped by SIGINT / SIGTERM, the
+finished cells kept.
 )";
 
 // The ranges of the numeric options: wide enough for any real run, narrow enough that a typo
@@ -77,6 +89,7 @@ struct run_arguments {
     std::vector<std::string> custom;
     std::string threads, reps, scale = "default", seed, out, timeout, touch = "page", replay = "threads", latency, sample_ms;
     std::string pmu_events;
+    std::string resume;
     bool report = false;
 
     run_arguments() {
@@ -91,8 +104,9 @@ struct run_arguments {
     }
 };
 
-/// Declares run's options and parses `args`; false when --help was shown.
-bool parse_run(const std::vector<std::string>& args, run_arguments& a) {
+/// Declares run's options and parses `args`; false when --help was shown. `given` receives
+/// the names of the options `args` set.
+bool parse_run(const std::vector<std::string>& args, run_arguments& a, std::vector<std::string>* given = nullptr) {
     command_grammar g("run", about, examples);
     g.options.add_options()(
         "allocators", po::value<std::string>()->notifier([&a](const std::string& v) { a.allocators = v; })->value_name("A,B,..."), "comma-separated allocators (default: all; see 'allocmeter list')")(
@@ -112,8 +126,10 @@ bool parse_run(const std::vector<std::string>& args, run_arguments& a) {
         "pmu-events", po::value(&a.pmu_events)->value_name("E,..."),
         "comma-separated libpfm4 event names counted in place of the default hardware counters "
         "(cycles, instructions, L1d/LLC/dTLB misses, branch misses)")(
-        "report", po::bool_switch(&a.report), "at the end, write the run's report.html and charts (as 'allocmeter report' does)");
-    return parse_arguments(g, args);
+        "report", po::bool_switch(&a.report), "at the end, write the run's report.html and charts (as 'allocmeter report' does)")(
+        "resume", po::value(&a.resume)->value_name("DIR"),
+        "finish the stopped run in DIR (a run folder, or OUT/latest): only the cells it lacks are run");
+    return parse_arguments(g, args, given);
 }
 
 /// --allocators (default: every built-in one), then each user library not named there.
@@ -230,6 +246,114 @@ void plan_traces(run_options& o, std::optional<trace_plan_dir>& plans) {
     }
 }
 
+/// Each --allocator library loaded first in a child (a bad constructor cannot harm the run):
+/// one that does not load, or defines no malloc, is a mistake in the options, found before
+/// any cell runs.
+void check_user_libraries(const run_options& o, const allocator_catalog& catalog) {
+    constexpr double load_timeout_s = 30;
+    for (const std::string& name : o.allocators) {
+        const allocator_entry* e = catalog.find(name);
+        if (e->from != allocator_entry::origin::custom) continue;
+        child_spec spec{self_exe(), {check_library_command, e->library}, {}, {"LD_PRELOAD"}, load_timeout_s};
+        spec.stop_fd = stop_signals::fd();
+        const child_outcome r = run_child(spec);
+        if (r.how == child_outcome::ending::exited && r.code == 0) continue;
+        if (r.how == child_outcome::ending::stopped) return;  // the caller sees the stop
+        std::string why = r.stderr_tail.substr(0, r.stderr_tail.find_last_not_of('\n') + 1);
+        if (const auto nl = why.rfind('\n'); nl != std::string::npos) why = why.substr(nl + 1);
+        if (r.how == child_outcome::ending::signaled) why = "loading it killed the process with " + describe_signal(r.code);
+        if (r.how == child_outcome::ending::timed_out) why = fmt::format("loading it did not finish within {:g} s", load_timeout_s);
+        if (r.how == child_outcome::ending::spawn_failed) why = "cannot check it: " + r.spawn_error;
+        usage_fail("run", fmt::format("--allocator {}={}: {}; give a shared library that defines malloc and free "
+                                      "(a malloc replacement such as libjemalloc.so)",
+                                      name, e->library, why.empty() ? "it cannot serve malloc" : why));
+    }
+}
+
+/// The stopped run in `dir` (a run folder or its results.json), checked to be one this build
+/// can carry on: incomplete, recorded with its arguments, made by this build on this host.
+/// nullopt when it is already complete.
+std::optional<resumed_run> stopped_run(const std::string& dir) {
+    loaded_results loaded;
+    try {
+        loaded = read_results(dir);
+    } catch (const results_error& e) {
+        usage_fail("run", std::string("--resume: ") + e.what());
+    }
+    const std::filesystem::path run_dir = loaded.path.parent_path();
+    results_document& doc = loaded.doc;
+    if (doc.complete) {
+        std::fprintf(stderr, "allocmeter run: %s is complete (%zu cells); nothing to resume\n", run_dir.c_str(), doc.cells.size());
+        return std::nullopt;
+    }
+    if (!doc.env.arguments)
+        usage_fail("run", "--resume " + dir + ": its results do not record the run's arguments (an older allocmeter wrote them); start a new run");
+    const host_env now = collect_host_env();
+    const host_env& then = doc.env.host;
+    if (then.build_id != now.build_id || then.allocmeter_version != now.allocmeter_version)
+        usage_fail("run", fmt::format("--resume {}: the run was made by another build of allocmeter ({} build {}, this is {} build {}); "
+                                      "cells of two builds do not compare: resume it with that build, or start a new run",
+                                      dir, then.allocmeter_version, then.build_id.empty() ? "?" : then.build_id.substr(0, 12),
+                                      now.allocmeter_version, now.build_id.empty() ? "?" : now.build_id.substr(0, 12)));
+    if (then.host != now.host || then.cpu_model != now.cpu_model || then.cpus != now.cpus)
+        usage_fail("run", fmt::format("--resume {}: the run was made on {} ({}, {} CPUs), this is {} ({}, {} CPUs); "
+                                      "cells of two hosts do not compare: resume it there, or start a new run",
+                                      dir, then.host, then.cpu_model, then.cpus, now.host, now.cpu_model, now.cpus));
+    return resumed_run{run_dir, std::move(doc)};
+}
+
+/// With --resume, an option given again must say what the run was started with.
+void check_same_options(const std::vector<std::string>& given, const run_arguments& now_a, const run_options& now,
+                        const run_arguments& then_a, const run_options& then, const std::string& dir) {
+    struct option_pair {
+        const char* name;
+        bool same;
+        std::string now, then;
+    };
+    const auto join = [](const std::vector<std::string>& v) { return fmt::format("{}", fmt::join(v, " ")); };
+    const option_pair options[] = {
+        {"allocators", now.allocators == then.allocators, now_a.allocators.value_or(""), then_a.allocators.value_or("(all)")},
+        {"allocator", now_a.custom == then_a.custom, join(now_a.custom), join(then_a.custom)},
+        {"workloads", now.workloads == then.workloads, now_a.workloads, then_a.workloads},
+        {"threads", now.threads == then.threads, now_a.threads, then_a.threads},
+        {"reps", now.reps == then.reps, now_a.reps, then_a.reps},
+        {"scale", now.size == then.size, now_a.scale, then_a.scale},
+        {"seed", now.seed == then.seed, now_a.seed, then_a.seed},
+        {"timeout", now.timeout_s == then.timeout_s, now_a.timeout, then_a.timeout},
+        {"touch", now.touch == then.touch, now_a.touch, then_a.touch},
+        {"replay", now.replay == then.replay, now_a.replay, then_a.replay},
+        {"latency", now.latency_every == then.latency_every, now_a.latency, then_a.latency},
+        {"sample-ms", now.sample_ms == then.sample_ms, now_a.sample_ms, then_a.sample_ms},
+        {"pmu-events", now.pmu_events == then.pmu_events, now_a.pmu_events, then_a.pmu_events},
+    };
+    for (const std::string& name : given) {
+        if (name == "resume" || name == "report") continue;
+        if (name == "out") usage_fail("run", "--resume " + dir + ": a resumed run stays in its own folder; drop --out");
+        for (const option_pair& o : options)
+            if (name == o.name && !o.same)
+                usage_fail("run", fmt::format("--resume {}: --{} {} is not what the run was started with (--{} {}); "
+                                              "give its options or none: they are recorded",
+                                              dir, o.name, o.now.empty() ? "''" : o.now, o.name, o.then.empty() ? "''" : o.then));
+    }
+}
+
+/// A resumed run's traces must be the ones it started with: same calls, threads and peak.
+void check_same_traces(const run_options& o, const run_env& then, const std::string& dir) {
+    for (const trace_env& t : then.traces)
+        for (const trace_workload& now : o.traces)
+            if (now.spec == t.workload && (now.events != t.steps || now.threads != t.threads ||
+                                           now.peak_live_bytes != t.recorded_peak_live_bytes))
+                usage_fail("run", fmt::format("--resume {}: {} changed since the run started ({} calls on {} threads then, "
+                                              "{} on {} now); start a new run",
+                                              dir, t.path, t.steps, t.threads, now.events, now.threads));
+}
+
+/// The end of a run that a signal stopped before its first cell (while traces were planned).
+int stopped_before_the_matrix(int sig) {
+    std::fprintf(stderr, "allocmeter run: stopped by %s before any cell ran; nothing written\n", describe_signal(sig).c_str());
+    return stop_signals::exit_status(sig);
+}
+
 }  // namespace
 
 allocator_catalog catalog_with_user_libraries(const std::vector<std::string>& specs, std::string_view command) {
@@ -244,14 +368,39 @@ allocator_catalog catalog_with_user_libraries(const std::vector<std::string>& sp
 
 int run_command(const std::vector<std::string>& args, const std::string& full_command) {
     run_arguments a;
-    if (!parse_run(args, a)) return 0;
+    std::vector<std::string> given;
+    if (!parse_run(args, a, &given)) return 0;
+    const stop_signals stops;  // from here, ^C or SIGTERM ends the run in order
+    if (const stale_plans stale = remove_stale_plan_dirs(); stale.folders > 0)
+        std::fprintf(stderr, "allocmeter run: note: removed %u trace plan folder%s (%s) left by a run that was killed\n",
+                     stale.folders, stale.folders == 1 ? "" : "s", mib_text(stale.bytes).c_str());
+
+    std::optional<resumed_run> resumed;
+    std::vector<std::string> arguments = args;
+    if (!a.resume.empty()) {
+        resumed = stopped_run(a.resume);
+        if (!resumed) return 0;
+        run_arguments then_a;
+        if (!parse_run(*resumed->doc.env.arguments, then_a)) usage_fail("run", "--resume " + a.resume + ": the run's arguments ask for --help");
+        const allocator_catalog now_catalog = catalog_with_user_libraries(a.custom, "run");
+        const allocator_catalog then_catalog = catalog_with_user_libraries(then_a.custom, "run");
+        check_same_options(given, a, validate_run(a, now_catalog), then_a, validate_run(then_a, then_catalog), a.resume);
+        then_a.report = then_a.report || a.report;
+        arguments = *resumed->doc.env.arguments;
+        a = then_a;
+    }
     const allocator_catalog catalog = catalog_with_user_libraries(a.custom, "run");
     run_options o = validate_run(a, catalog);
     o.command_line = full_command;
+    o.arguments = arguments;
+    check_user_libraries(o, catalog);
     std::optional<trace_plan_dir> plans;  // the trace plans' folder, removed when the run ends
     plan_traces(o, plans);
+    if (resumed) check_same_traces(o, resumed->doc.env, a.resume);
+    if (const int sig = stop_signals::received(); sig != 0) return stopped_before_the_matrix(sig);
     try {
-        const run_outcome run = run_matrix(o, catalog);
+        const run_outcome run = run_matrix(o, catalog, resumed ? &*resumed : nullptr);
+        if (run.stopped_by != 0) return stop_signals::exit_status(run.stopped_by);
         const int report = o.report ? report_for_run(run.dir.string()) : 0;
         if (run.failed == 0) return report;
         std::fprintf(stderr, "allocmeter run: %zu cell%s failed or timed out (their reasons are in the results); exit %d\n",

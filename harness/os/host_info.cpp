@@ -1,9 +1,12 @@
 // Reads each fact from its one file; a VM often lacks some (cpufreq), which stay none.
 #include "harness/os/host_info.hpp"
 
+#include <elf.h>
+#include <link.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <ctime>
 #include <fmt/format.h>
 #include <fstream>
@@ -18,6 +21,38 @@ std::string read_first_line(const char* path) {
     std::string line;
     std::getline(in, line);
     return line;
+}
+
+/// The GNU build id note of the running executable (the first object dl_iterate_phdr
+/// reports), in hex: it changes whenever the binary does, so `run --resume` can tell builds apart.
+std::string executable_build_id() {
+    std::string id;
+    ::dl_iterate_phdr(
+        [](dl_phdr_info* info, std::size_t, void* data) -> int {
+            for (int i = 0; i < info->dlpi_phnum; ++i) {
+                const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+                if (ph.p_type != PT_NOTE) continue;
+                const std::size_t align = ph.p_align == 8 ? 8 : 4;
+                const auto pad = [align](std::size_t n) { return (n + align - 1) & ~(align - 1); };
+                const char* p = reinterpret_cast<const char*>(info->dlpi_addr + ph.p_vaddr);
+                const char* const end = p + ph.p_memsz;
+                while (p + sizeof(ElfW(Nhdr)) <= end) {
+                    const auto* note = reinterpret_cast<const ElfW(Nhdr)*>(p);
+                    const char* name = p + sizeof *note;
+                    const auto* desc = reinterpret_cast<const unsigned char*>(name + pad(note->n_namesz));
+                    if (note->n_type == NT_GNU_BUILD_ID && note->n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0 &&
+                        reinterpret_cast<const char*>(desc) + note->n_descsz <= end) {
+                        auto& out = *static_cast<std::string*>(data);
+                        for (std::size_t b = 0; b < note->n_descsz; ++b) out += fmt::format("{:02x}", desc[b]);
+                        return 1;
+                    }
+                    p = reinterpret_cast<const char*>(desc) + pad(note->n_descsz);
+                }
+            }
+            return 1;  // only the executable
+        },
+        &id);
+    return id;
 }
 
 std::string cpu_model() {
@@ -76,6 +111,7 @@ host_env collect_host_env() {
     h.compiler_flags = ALLOCMETER_CXX_FLAGS;
     h.build_type = ALLOCMETER_BUILD_TYPE;
     h.allocmeter_version = ALLOCMETER_VERSION;
+    h.build_id = executable_build_id();
     h.started_at = now_text("%Y-%m-%dT%H:%M:%SZ", true);
     return h;
 }

@@ -152,12 +152,14 @@ struct host_env {
     long page_size = 0;
     std::optional<int> perf_event_paranoid;
     std::string compiler, compiler_flags, build_type, allocmeter_version, started_at;
+    std::string build_id;  ///< the allocmeter executable's GNU build id (hex); "" when it has none
 };
 
 /// The run's settings and what it learned about the host and libraries.
 struct run_env {
     host_env host;
     std::string command_line;
+    std::optional<std::vector<std::string>> arguments;  ///< run's own arguments as given: what --resume runs again
     std::uint64_t seed = 0;
     std::string scale;
     unsigned reps = 0;
@@ -227,6 +229,8 @@ struct run_summary {
 struct results_document {
     std::string schema{results_schema};
     std::string run_id;
+    bool complete = false;                       ///< every planned cell has a record
+    std::optional<std::uint64_t> cells_planned;  ///< the matrix's size (absent in older files)
     run_env env;
     std::vector<cell_record> cells;
     std::optional<run_summary> summary;

@@ -374,6 +374,7 @@ json host_json(const host_env& h) {
             {"compiler_flags", h.compiler_flags},
             {"build_type", h.build_type},
             {"allocmeter_version", h.allocmeter_version},
+            {"build_id", h.build_id},
             {"started_at", h.started_at}};
 }
 
@@ -393,12 +394,14 @@ host_env host_from(const json& o, const place& at) {
     h.build_type = required<std::string>(o, "build_type", at);
     h.allocmeter_version = required<std::string>(o, "allocmeter_version", at);
     h.started_at = required<std::string>(o, "started_at", at);
+    h.build_id = optional_value<std::string>(o, "build_id", at).value_or("");  // absent in older files
     return h;
 }
 
 json env_json(const run_env& e) {
     json out = host_json(e.host);
     out["command_line"] = e.command_line;
+    if (e.arguments) out["arguments"] = *e.arguments;
     out["seed"] = e.seed;
     out["scale"] = e.scale;
     out["reps"] = e.reps;
@@ -425,6 +428,7 @@ run_env env_from(const json& o, const place& at) {
     run_env e;
     e.host = host_from(o, at);
     e.command_line = required<std::string>(o, "command_line", at);
+    if (o.contains("arguments")) e.arguments = array_of<std::string>(o, "arguments", at);  // absent in older files
     e.seed = required<std::uint64_t>(o, "seed", at);
     e.scale = required<std::string>(o, "scale", at);
     e.reps = required<unsigned>(o, "reps", at);
@@ -505,7 +509,11 @@ std::string_view to_string(cell_status s) {
 std::string to_json_text(const results_document& doc) {
     json cells = json::array();
     for (const cell_record& c : doc.cells) cells.push_back(cell_json(c));
-    return json{{"schema", doc.schema}, {"run_id", doc.run_id}, {"env", env_json(doc.env)}, {"cells", std::move(cells)}}.dump(2);
+    json out{{"schema", doc.schema}, {"run_id", doc.run_id}, {"complete", doc.complete}};
+    if (doc.cells_planned) out["cells_planned"] = *doc.cells_planned;
+    out["env"] = env_json(doc.env);
+    out["cells"] = std::move(cells);
+    return out.dump(2);
 }
 
 results_document results_from_json_text(const std::string& text, const std::string& file) {
@@ -520,6 +528,9 @@ results_document results_from_json_text(const std::string& text, const std::stri
     if (doc.schema != results_schema)
         throw results_error(fmt::format("{}: schema '{}' is not one this allocmeter reads ({})", file, doc.schema, results_schema));
     doc.run_id = required<std::string>(j, "run_id", at);
+    // Both added with --resume: a file without them comes from a run that always finished.
+    doc.complete = optional_value<bool>(j, "complete", at).value_or(true);
+    doc.cells_planned = optional_value<std::uint64_t>(j, "cells_planned", at);
     doc.env = env_from(object_at(j, "env", at), at.in("env"));
     const json& cells = j["cells"];
     for (std::size_t i = 0; i < cells.size(); ++i) doc.cells.push_back(cell_from(cells[i], file, i));

@@ -28,7 +28,7 @@ void write_file_atomically(const fs::path& path, const std::string& text) {
     fs::rename(tmp, path);
 }
 
-results_writer::results_writer(const fs::path& out_dir, run_env env) : out_dir_(out_dir) {
+results_writer::results_writer(const fs::path& out_dir, run_env env, std::uint64_t cells_planned) : out_dir_(out_dir) {
     std::error_code ec;
     fs::create_directories(out_dir_, ec);
     if (ec) throw std::runtime_error("cannot create " + out_dir_.string() + ": " + ec.message());
@@ -41,8 +41,29 @@ results_writer::results_writer(const fs::path& out_dir, run_env env) : out_dir_(
     dir_ = out_dir_ / id;
     doc_.run_id = id;
     doc_.env = std::move(env);
+    doc_.cells_planned = cells_planned;
     write_json();
     std::ofstream(dir_ / "results.csv") << csv_header_line();
+}
+
+results_writer results_writer::resume(const fs::path& run_dir, results_document doc) {
+    results_writer w;
+    w.dir_ = run_dir;
+    w.out_dir_ = run_dir.parent_path();
+    w.doc_ = std::move(doc);
+    w.doc_.complete = false;
+    std::string csv = csv_header_line();
+    for (const cell_record& c : w.doc_.cells) csv += csv_line(c);
+    write_file_atomically(run_dir / "results.csv", csv);
+    std::error_code ec;
+    fs::remove(run_dir / "results.json.tmp", ec);  // what a kill during a write left
+    w.write_json();
+    return w;
+}
+
+void results_writer::finish() {
+    doc_.complete = true;
+    write_json();
 }
 
 void results_writer::add(const cell_record& cell) {

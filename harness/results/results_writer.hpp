@@ -1,8 +1,10 @@
 // Writes a run's results as cells finish: results/<run-id>/results.json (rewritten
-// atomically after every cell), results.csv (a row per cell), summary.json at the end, and
-// the results/latest link. An interrupted run keeps every finished cell.
+// atomically after every cell, marked complete only by finish()), results.csv (a row per
+// cell), summary.json at the end, and the results/latest link. An interrupted run keeps every
+// finished cell, and `run --resume` carries on in the same folder.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -12,11 +14,19 @@ namespace allocmeter {
 
 class results_writer {
 public:
-    /// Creates `out_dir`/<run-id>/ (a new one, never reusing a folder) and writes an empty run.
-    results_writer(const std::filesystem::path& out_dir, run_env env);
+    /// Creates `out_dir`/<run-id>/ (a new one, never reusing a folder) and writes an empty,
+    /// incomplete run of `cells_planned` cells.
+    results_writer(const std::filesystem::path& out_dir, run_env env, std::uint64_t cells_planned);
+
+    /// Carries on an interrupted run in `run_dir`, whose results.json held `doc`: its cells
+    /// are kept, and results.csv is written again from them (a kill may have cut it short).
+    static results_writer resume(const std::filesystem::path& run_dir, results_document doc);
 
     /// Records a finished cell and rewrites the files.
     void add(const cell_record& cell);
+
+    /// Marks the run complete: every planned cell has its record.
+    void finish();
 
     /// The env, to record what the run learns (e.g. from the first ok cell); written with the next cell.
     run_env& env() { return doc_.env; }
@@ -31,6 +41,7 @@ public:
     const std::filesystem::path& dir() const { return dir_; }
 
 private:
+    results_writer() = default;
     void write_json() const;
 
     std::filesystem::path out_dir_;

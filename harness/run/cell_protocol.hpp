@@ -16,6 +16,10 @@ namespace allocmeter {
 
 /// The name of the hidden sub-command.
 inline constexpr const char* cell_command = "__cell";
+/// The hidden command that loads a user's library (`--allocator NAME=FILE`) in a child before
+/// a run starts: `allocmeter __check-library FILE` exits 0 when FILE can serve malloc, else 1
+/// with the reason on stderr.
+inline constexpr const char* check_library_command = "__check-library";
 
 /// How a trace workload replays (ignored by synthetic workloads).
 struct trace_settings {

@@ -7,12 +7,16 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <set>
+#include <tuple>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "harness/analysis/summary.hpp"
 #include "harness/analysis/summary_table.hpp"
 #include "harness/os/host_info.hpp"
+#include "harness/os/stop_signals.hpp"
 #include "harness/run/cell_protocol.hpp"
 #include "harness/run/external_allocators.hpp"
 #include "harness/run/child_process.hpp"
@@ -125,7 +129,8 @@ cell_record outcome_of(cell_record cell, const child_outcome& r, const allocator
     return cell;
 }
 
-cell_record run_one(const planned_cell& c, const run_options& o, const std::string& exe) {
+/// The cell's record; nullopt when a stop ended it before it finished.
+std::optional<cell_record> run_one(const planned_cell& c, const run_options& o, const std::string& exe) {
     cell_record cell{c.allocator->name, c.workload, c.threads, c.rep, o.seed, std::string(to_string(o.size)),
                      cell_status::ok, std::nullopt, std::nullopt, std::nullopt};
     if (!c.allocator->available()) return skipped(std::move(cell), "unavailable: " + c.allocator->unavailable);
@@ -135,11 +140,19 @@ cell_record run_one(const planned_cell& c, const run_options& o, const std::stri
 
     // Only this allocator's own settings reach the child: the variables of the others are dropped.
     child_spec spec{exe, {cell_command}, c.allocator->env, external_environment_names(), o.timeout_s};
+    spec.stop_fd = stop_signals::fd();
     spec.env_unset.push_back("LD_PRELOAD");
     const auto args = request_for(c, o).to_args();
     spec.args.insert(spec.args.end(), args.begin(), args.end());
     if (!c.allocator->library.empty()) spec.env_set.emplace_back("LD_PRELOAD", c.allocator->library);
-    return outcome_of(std::move(cell), run_child(spec), *c.allocator, o);
+    const child_outcome outcome = run_child(spec);
+    if (outcome.how == child_outcome::ending::stopped) return std::nullopt;
+    return outcome_of(std::move(cell), outcome, *c.allocator, o);
+}
+
+/// What identifies a cell of the matrix.
+auto cell_key(const std::string& allocator, const std::string& workload, unsigned threads, unsigned rep) {
+    return std::tuple(allocator, workload, threads, rep);
 }
 
 std::string cell_label(const planned_cell& c, const run_options& o) {
@@ -170,6 +183,7 @@ run_env env_of(const run_options& o, const allocator_catalog& catalog) {
     run_env env;
     env.host = collect_host_env();
     env.command_line = o.command_line;
+    env.arguments = o.arguments;
     env.seed = o.seed;
     env.scale = std::string(to_string(o.size));
     env.reps = o.reps;
@@ -188,9 +202,21 @@ run_env env_of(const run_options& o, const allocator_catalog& catalog) {
 
 }  // namespace
 
-run_outcome run_matrix(const run_options& o, const allocator_catalog& catalog) {
-    const std::vector<planned_cell> cells = plan(o, catalog);
-    results_writer writer(o.out, env_of(o, catalog));
+run_outcome run_matrix(const run_options& o, const allocator_catalog& catalog, const resumed_run* resumed) {
+    const std::vector<planned_cell> all = plan(o, catalog);
+    std::vector<planned_cell> cells;  // those still to run: every one, or what a resumed run lacks
+    std::optional<results_writer> writer_store;
+    if (resumed != nullptr) {
+        std::set<decltype(cell_key("", "", 0, 0))> done;
+        for (const cell_record& c : resumed->doc.cells) done.insert(cell_key(c.allocator, c.workload, c.threads, c.rep));
+        for (const planned_cell& c : all)
+            if (!done.contains(cell_key(c.allocator->name, c.workload, c.threads, c.rep))) cells.push_back(c);
+        writer_store.emplace(results_writer::resume(resumed->dir, resumed->doc));
+    } else {
+        cells = all;
+        writer_store.emplace(o.out, env_of(o, catalog), all.size());
+    }
+    results_writer& writer = *writer_store;
     if (const std::string problem = writer.link_latest(); !problem.empty()) fmt::print(stderr, "allocmeter run: note: {}\n", problem);
 
     const std::size_t traces = o.traces.size(), synthetic = o.workloads.size() - traces;
@@ -198,31 +224,49 @@ run_outcome run_matrix(const run_options& o, const allocator_catalog& catalog) {
     if (synthetic > 0) shape += fmt::format("{} workloads x {} thread counts", synthetic, o.threads.size());
     if (synthetic > 0 && traces > 0) shape += " + ";
     if (traces > 0) shape += fmt::format("{} traces (each on its own threads)", traces);
-    fmt::print(stderr, "allocmeter run: {} cells ({}, x {} reps), scale {}, seed {}\n  results: {}\n", cells.size(), shape,
-               o.reps, to_string(o.size), o.seed, (writer.dir() / "results.json").string());
+    if (resumed != nullptr)
+        fmt::print(stderr, "allocmeter run: resuming {}: {} of {} cells done, {} to run\n", resumed->dir.string(),
+                   all.size() - cells.size(), all.size(), cells.size());
+    else
+        fmt::print(stderr, "allocmeter run: {} cells ({}, x {} reps), scale {}, seed {}\n  results: {}\n", cells.size(), shape,
+                   o.reps, to_string(o.size), o.seed, (writer.dir() / "results.json").string());
     const bool tty = ::isatty(STDERR_FILENO) != 0;
     const std::string exe = self_exe();
     std::map<cell_status, int> counts;
-    bool pmu_noted = false;
-    for (std::size_t i = 0; i < cells.size(); ++i) {
+    for (const cell_record& c : writer.document().cells) ++counts[c.status];
+    bool pmu_noted = writer.document().env.pmu_opened.has_value();
+    const std::size_t first = all.size() - cells.size();  // the progress counts the whole matrix
+    for (std::size_t i = 0; i < cells.size() && stop_signals::received() == 0; ++i) {
         const std::string label = cell_label(cells[i], o);
-        if (tty) fmt::print(stderr, "\r\033[K[{:3}/{}] {} running", i + 1, cells.size(), label);
-        const cell_record cell = run_one(cells[i], o, exe);
-        ++counts[cell.status];
-        if (cell.ok() && !pmu_noted) {
-            note_missing_counters(cell, tty, writer);
+        if (tty) fmt::print(stderr, "\r\033[K[{:3}/{}] {} running", first + i + 1, all.size(), label);
+        const std::optional<cell_record> cell = run_one(cells[i], o, exe);
+        if (!cell) break;  // a stop ended it: no record, so a resume runs it again
+        ++counts[cell->status];
+        if (cell->ok() && !pmu_noted) {
+            note_missing_counters(*cell, tty, writer);
             pmu_noted = true;
         }
-        writer.add(cell);
-        std::string detail(to_string(cell.status));
-        if (cell.ok())
-            detail = fmt::format("ok  {:.2f} ns/op", *cell.measured->metrics.ns_per_op);
-        else if (cell.status != cell_status::skipped || !tty)
-            detail += ": " + cell.reason.value_or("");
-        const bool keep_line = !tty || cell.status == cell_status::failed || cell.status == cell_status::timeout;
-        fmt::print(stderr, "{}[{:3}/{}] {} {}{}", tty ? "\r\033[K" : "", i + 1, cells.size(), label, detail, keep_line ? "\n" : "");
+        writer.add(*cell);
+        std::string detail(to_string(cell->status));
+        if (cell->ok())
+            detail = fmt::format("ok  {:.2f} ns/op", *cell->measured->metrics.ns_per_op);
+        else if (cell->status != cell_status::skipped || !tty)
+            detail += ": " + cell->reason.value_or("");
+        const bool keep_line = !tty || cell->status == cell_status::failed || cell->status == cell_status::timeout;
+        fmt::print(stderr, "{}[{:3}/{}] {} {}{}", tty ? "\r\033[K" : "", first + i + 1, all.size(), label, detail,
+                   keep_line ? "\n" : "");
     }
     if (tty) fmt::print(stderr, "\n");
+    const std::size_t failed = static_cast<std::size_t>(counts[cell_status::failed] + counts[cell_status::timeout]);
+    if (const int sig = stop_signals::received(); sig != 0) {
+        fmt::print(stderr,
+                   "allocmeter run: stopped by {}: {} of {} cells have results, kept in {}\n"
+                   "  resume with: allocmeter run --resume {}\n",
+                   describe_signal(sig), writer.document().cells.size(), all.size(), (writer.dir() / "results.json").string(),
+                   writer.dir().string());
+        return {writer.dir(), failed, sig};
+    }
+    writer.finish();
     const run_summary summary = summarize_run(writer.document());
     writer.write_summary(summary);
     print_summary(summary, stdout);
@@ -230,7 +274,7 @@ run_outcome run_matrix(const run_options& o, const allocator_catalog& catalog) {
                counts[cell_status::skipped], counts[cell_status::failed], counts[cell_status::timeout],
                (writer.dir() / "results.json").string(), (writer.dir() / "results.csv").string());
     std::fflush(stdout);
-    return {writer.dir(), static_cast<std::size_t>(counts[cell_status::failed] + counts[cell_status::timeout])};
+    return {writer.dir(), failed, 0};
 }
 
 }  // namespace allocmeter

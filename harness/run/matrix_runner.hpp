@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/results/record.hpp"
 #include "harness/run/allocator_catalog.hpp"
 #include "harness/run/trace_workloads.hpp"
 #include "workloads/scale.hpp"
@@ -34,16 +35,26 @@ struct run_options {
     std::filesystem::path out = "results";
     double timeout_s = 300;
     std::string command_line;
+    std::vector<std::string> arguments;   ///< run's arguments as given, recorded for --resume
     bool report = false;                  ///< --report: the CLI writes the run's report.html at the end
 };
 
-/// Where a run's results are, and how many cells did not end well.
+/// Where a run's results are, how many cells did not end well, and whether a signal stopped it.
 struct run_outcome {
     std::filesystem::path dir;  ///< the run's folder
     std::size_t failed = 0;     ///< cells that failed or timed out
+    int stopped_by = 0;         ///< the signal (SIGINT, SIGTERM) that stopped the run early; 0: it finished
 };
 
-/// Runs the matrix, prints progress and the summary table.
-run_outcome run_matrix(const run_options& options, const allocator_catalog& catalog);
+/// An interrupted run to carry on: its folder and what its results.json holds.
+struct resumed_run {
+    std::filesystem::path dir;
+    results_document doc;
+};
+
+/// Runs the matrix (of a resumed run, only the cells it has no record of), prints progress
+/// and the summary table. A SIGINT or SIGTERM (harness/os/stop_signals) ends the running cell,
+/// starts no other, and leaves the results incomplete, with a line that says how to resume.
+run_outcome run_matrix(const run_options& options, const allocator_catalog& catalog, const resumed_run* resumed = nullptr);
 
 }  // namespace allocmeter

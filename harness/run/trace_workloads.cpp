@@ -1,7 +1,13 @@
 // Loading and planning a trace for the matrix; the plan format is replay_plan_file's.
 #include "harness/run/trace_workloads.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -53,17 +59,77 @@ trace_workload load_trace_workload(const std::string& spec, trace::replay_order 
     return t;
 }
 
+namespace {
+
+constexpr std::string_view plan_dir_prefix = "allocmeter-plans-";
+constexpr const char* owner_lock = "owner.lock";
+/// A plan folder without its lock is another run's being made, or one from before the lock:
+/// left alone for this long.
+constexpr auto unlocked_grace = std::chrono::minutes(10);
+
+std::uint64_t bytes_under(const std::filesystem::path& dir) {
+    std::uint64_t total = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(dir, ec); !ec && it != std::filesystem::recursive_directory_iterator();
+         it.increment(ec))
+        if (it->is_regular_file(ec)) total += it->file_size(ec);
+    return total;
+}
+
+/// Whether `dir` is a plan folder of this user whose run is gone: its owner's lock is free.
+bool abandoned(const std::filesystem::path& dir) {
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) return false;
+    const int fd = ::open((dir / owner_lock).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        const auto age = std::chrono::system_clock::now() - std::chrono::system_clock::from_time_t(st.st_mtime);
+        return errno == ENOENT && age > unlocked_grace;
+    }
+    const bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+    ::close(fd);
+    return free;
+}
+
+}  // namespace
+
+stale_plans remove_stale_plan_dirs() {
+    stale_plans removed;
+    std::error_code ec;
+    const std::filesystem::path tmp = std::filesystem::temp_directory_path(ec);
+    if (ec) return removed;
+    for (auto it = std::filesystem::directory_iterator(tmp, ec); !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        if (it->path().filename().string().rfind(plan_dir_prefix, 0) != 0 || !abandoned(it->path())) continue;
+        const std::uint64_t bytes = bytes_under(it->path());
+        std::error_code rm;
+        std::filesystem::remove_all(it->path(), rm);
+        if (rm) continue;
+        ++removed.folders;
+        removed.bytes += bytes;
+    }
+    return removed;
+}
+
 trace_plan_dir::trace_plan_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "allocmeter-plans-XXXXXX").string();
+    std::string tmpl = (std::filesystem::temp_directory_path() / (std::string(plan_dir_prefix) + "XXXXXX")).string();
     if (::mkdtemp(tmpl.data()) == nullptr)
         throw std::invalid_argument("cannot make a folder for trace plans in " + std::filesystem::temp_directory_path().string() +
                           ": " + std::strerror(errno) + "; set TMPDIR to a writable folder");
     path_ = tmpl;
+    // Held while this run lives: the kernel frees it however the run ends, so the next run
+    // knows a folder whose lock is free is left over.
+    lock_fd_ = ::open((path_ / owner_lock).c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX) != 0) {
+        const int error = errno;
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+        throw std::invalid_argument("cannot lock the trace plan folder " + path_.string() + ": " + std::strerror(error));
+    }
 }
 
 trace_plan_dir::~trace_plan_dir() {
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
+    if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 }  // namespace allocmeter

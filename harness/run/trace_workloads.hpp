@@ -38,7 +38,9 @@ trace_workload load_trace_workload(const std::string& spec, trace::replay_order 
 std::string trace_skip_reason(const capabilities& caps, const trace_workload& t);
 
 /// A fresh folder for a run's trace plans under the system's temp folder, removed with its
-/// contents when this object goes. Throws usage_error when it cannot be made.
+/// contents when this object goes. It holds a lock on a file inside for as long as it lives,
+/// so a folder left by a run that was killed (SIGKILL, a crash) is known by its free lock.
+/// Throws std::invalid_argument when it cannot be made.
 class trace_plan_dir {
 public:
     trace_plan_dir();
@@ -50,6 +52,17 @@ public:
 
 private:
     std::filesystem::path path_;
+    int lock_fd_ = -1;
 };
+
+/// What remove_stale_plan_dirs removed.
+struct stale_plans {
+    unsigned folders = 0;
+    std::uint64_t bytes = 0;
+};
+
+/// Removes this user's trace plan folders whose run is gone (their lock is free): what a run
+/// killed before it could clean up left behind.
+stale_plans remove_stale_plan_dirs();
 
 }  // namespace allocmeter

@@ -37,20 +37,20 @@ TEST(CellIsolation, CrashingLibraryFailsItsCellOnly) {
     EXPECT_NE(r.output.find("1 failed"), std::string::npos) << r.output;
 }
 
-// Preloading a library that defines no malloc is caught: the cell fails and says who served malloc.
+// A library that defines no malloc, or is no shared library at all, is refused before any
+// cell runs (it was loaded in a child to find out): exit 2, naming the library and why.
 TEST(CellIsolation, LibraryThatIsNoAllocatorIsAnError) {
     const auto out = fresh_dir("nomalloc");
     const auto r = run_allocmeter("run --allocator fake=" NO_MALLOC_SO
-                              " --allocators fake --workloads frame --threads 1 --reps 1 --scale quick --out " +
-                              out.string());
-    ASSERT_EQ(r.exit_code, 3) << r.output;
-    const auto doc = latest_results(out);
-    const auto& cell = cell_of(doc, "fake");
-    EXPECT_EQ(cell["status"], "failed");
-    const std::string reason = cell["reason"];
-    EXPECT_NE(reason.find("malloc is served by"), std::string::npos) << reason;
-    EXPECT_NE(reason.find("libc"), std::string::npos) << reason;
-    EXPECT_NE(reason.find("no_malloc.so"), std::string::npos) << reason;
+                                  " --allocators fake --workloads frame --threads 1 --reps 1 --scale quick --out " + out.string());
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("no_malloc.so: defines no malloc of its own"), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(out / "latest")) << "a run was started";
+    const auto text = fresh_dir("notalib") / "text.so";
+    std::ofstream(text) << "not a library";
+    const auto r2 = run_allocmeter("run --allocator fake=" + text.string() + " --allocators fake --out " + out.string());
+    EXPECT_EQ(r2.exit_code, 2) << r2.output;
+    EXPECT_NE(r2.output.find("does not load as a shared library"), std::string::npos) << r2.output;
 }
 
 // A cell that outlives --timeout is killed and recorded as a timeout.

@@ -34,7 +34,7 @@ std::size_t lines_in(const fs::path& p) {
 // Each cell is on disk as soon as it is added; the reader gets back what was written.
 TEST(ResultsFiles, WrittenAsCellsFinishAndReadBack) {
     const fs::path out = scratch("write");
-    results_writer writer(out, sample_document({}).env);
+    results_writer writer(out, sample_document({}).env, 1);
     EXPECT_EQ(writer.link_latest(), "");
     EXPECT_TRUE(fs::is_symlink(out / "latest"));
     EXPECT_EQ(read_results((out / "latest").string()).doc.cells.size(), 0u);
@@ -51,10 +51,37 @@ TEST(ResultsFiles, WrittenAsCellsFinishAndReadBack) {
     EXPECT_FALSE(fs::exists(writer.dir() / "results.json.tmp"));
 }
 
+// A run is incomplete until finish(); a resumed one keeps its cells, rebuilds a cut-off CSV,
+// and is complete once it finishes.
+TEST(ResultsFiles, IncompleteUntilFinishedAndResumable) {
+    const fs::path out = scratch("resume");
+    fs::path dir;
+    {
+        results_writer writer(out, sample_document({}).env, 2);
+        writer.add(ok_cell("system", "frame", 1, 1, 10));
+        dir = writer.dir();
+    }
+    results_document doc = read_results(dir.string()).doc;
+    EXPECT_FALSE(doc.complete);
+    EXPECT_EQ(doc.cells_planned, 2u);
+    std::ofstream(dir / "results.csv", std::ios::trunc) << "cut";  // as a kill mid-write would leave it
+    std::ofstream(dir / "results.json.tmp") << "{";
+    results_writer again = results_writer::resume(dir, std::move(doc));
+    EXPECT_EQ(lines_in(dir / "results.csv"), 2u);
+    EXPECT_FALSE(fs::exists(dir / "results.json.tmp"));
+    again.add(ok_cell("system", "frame", 1, 2, 11));
+    EXPECT_FALSE(read_results(dir.string()).doc.complete);
+    again.finish();
+    const results_document back = read_results(dir.string()).doc;
+    EXPECT_TRUE(back.complete);
+    EXPECT_EQ(back.cells.size(), 2u);
+    EXPECT_EQ(lines_in(dir / "results.csv"), 3u);
+}
+
 // Two runs in the same second get two folders.
 TEST(ResultsFiles, NeverReusesARunFolder) {
     const fs::path out = scratch("twice");
-    results_writer a(out, sample_document({}).env), b(out, sample_document({}).env);
+    results_writer a(out, sample_document({}).env, 1), b(out, sample_document({}).env, 1);
     EXPECT_NE(a.dir(), b.dir());
 }
 
@@ -80,7 +107,7 @@ TEST(ResultsFiles, ReaderErrors) {
 TEST(ResultsFiles, LatestThatIsAFolderIsNotReplaced) {
     const fs::path out = scratch("latest-folder");
     fs::create_directories(out / "latest");
-    results_writer writer(out, sample_document({}).env);
+    results_writer writer(out, sample_document({}).env, 1);
     EXPECT_NE(writer.link_latest().find("latest is not the link allocmeter keeps"), std::string::npos);
     EXPECT_TRUE(fs::is_directory(fs::symlink_status(out / "latest")));
     EXPECT_FALSE(fs::exists(fs::symlink_status(out / ".latest.tmp")));

@@ -33,8 +33,9 @@ inline cell_record not_run_cell(const std::string& allocator, const std::string&
 inline results_document sample_document(std::vector<cell_record> cells) {
     results_document doc;
     doc.run_id = "20261201-000000";
+    doc.complete = true;
     doc.env.host = {"testhost", "Linux 6.1", "x86_64", "test CPU", 2, "madvise", std::nullopt, 4096, 2,
-                    "g++ 12.2.0", "-O3", "Release", "0.1.0", "2026-12-01T00:00:00Z"};
+                    "g++ 12.2.0", "-O3", "Release", "0.1.0", "2026-12-01T00:00:00Z", ""};
     doc.env.command_line = "allocmeter run";
     doc.env.seed = 1;
     doc.env.scale = "quick";
