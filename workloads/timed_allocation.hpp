@@ -14,9 +14,10 @@
 namespace allocmeter {
 
 /// Called when an allocator returns nullptr: the cell cannot go on. Cells run in their own
-/// process, so the message on stderr becomes the cell's failure reason.
-[[noreturn, gnu::noinline, gnu::cold]] inline void allocation_failed(std::size_t size, std::size_t align) {
-    std::fprintf(stderr, "allocation of %zu bytes (alignment %zu) returned nullptr\n", size, align);
+/// process, so the message on stderr becomes the cell's failure reason. `by` says who asked
+/// when it was not the workload (" by the harness itself (operator new)").
+[[noreturn, gnu::noinline, gnu::cold]] inline void allocation_failed(std::size_t size, std::size_t align, const char* by = "") {
+    std::fprintf(stderr, "the allocator returned NULL for a request of %zu bytes (alignment %zu)%s\n", size, align, by);
     std::fflush(stderr);
     std::_Exit(70);
 }

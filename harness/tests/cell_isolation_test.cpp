@@ -53,6 +53,21 @@ TEST(CellIsolation, LibraryThatIsNoAllocatorIsAnError) {
     EXPECT_NE(r2.output.find("does not load as a shared library"), std::string::npos) << r2.output;
 }
 
+// An allocator that returns NULL fails its cell with a reason that says so and gives the
+// size: whether NULL came to the workload or, from the first call, to the harness's own
+// operator new (which had no memory left to throw std::bad_alloc with).
+TEST(CellIsolation, AllocatorReturningNullIsNamed) {
+    for (const char* after : {"0", "20000"}) {
+        const auto out = fresh_dir("null");
+        const auto r = run_shell(std::string("NULL_MALLOC_AFTER=") + after + " " ALLOCMETER_BIN " run --allocator nul=" NULL_MALLOC_SO
+                                 " --allocators nul --workloads churn --threads 1 --reps 1 --scale quick --out " + out.string());
+        ASSERT_EQ(r.exit_code, 3) << r.output;
+        const std::string reason = cell_of(latest_results(out), "nul")["reason"];
+        EXPECT_NE(reason.find("the allocator returned NULL for a request of "), std::string::npos) << after << ": " << reason;
+        EXPECT_EQ(reason.find("terminate called"), std::string::npos) << reason;
+    }
+}
+
 // A cell that outlives --timeout is killed and recorded as a timeout.
 TEST(CellIsolation, TimeoutIsRecorded) {
     const auto out = fresh_dir("timeout");
