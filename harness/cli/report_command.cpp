@@ -23,9 +23,10 @@ RESULTS is a results.json or a run folder (results/latest). The page (default: r
 beside results.json) has the findings at a glance, every chart embedded, each allocator's
 median, confidence interval and CV per workload with a Mann-Whitney U test against system,
 the cells that did not run, the method (command line, repetitions, scale, seed) and the
-environment. The charts' PNG and SVG files go to charts/ beside the page (see 'allocmeter plot
---help'); without matplotlib the page is still written, says why it has no charts, and the
-command exits 1.
+environment. The charts' PNG and SVG files go to charts/ beside the run's own report.html,
+or to NAME-charts/ beside a page NAME.html written elsewhere (see 'allocmeter plot --help');
+without matplotlib the page is still written, says why it has no charts, and the command
+exits 1.
 )";
 
 const char* const examples = R"(
@@ -35,9 +36,22 @@ examples:
   allocmeter report results/latest --out=review/allocators.html
 )";
 
+/// Where a page's chart files go: charts/ for a run's own report.html, else a folder named
+/// after the page (review/allocators.html: review/allocators-charts/), so that two pages in
+/// one folder never share, and overwrite, each other's charts.
+std::filesystem::path charts_dir_for(const std::filesystem::path& html, const std::filesystem::path& run_dir) {
+    namespace fs = std::filesystem;
+    const fs::path folder = html.parent_path();
+    std::error_code ec;
+    if (html.filename() == "report.html" && fs::weakly_canonical(folder, ec) == fs::weakly_canonical(run_dir, ec))
+        return folder / "charts";
+    return folder / (html.stem().string() + "-charts");
+}
+
 /// Writes the page and its charts, and says where they are.
-int write_and_say(const loaded_results& results, const std::filesystem::path& html) {
-    const std::filesystem::path charts = (html.has_parent_path() ? html.parent_path() : ".") / std::filesystem::path("charts");
+int write_and_say(const loaded_results& results, const std::filesystem::path& page) {
+    const std::filesystem::path html = std::filesystem::absolute(page);
+    const std::filesystem::path charts = charts_dir_for(html, results.path.parent_path());
     std::fprintf(stderr, "allocmeter report: drawing the charts into %s\n", charts.c_str());
     const report_outcome r = write_report(results, summarize_run(results.doc), html, charts);
     if (!r.charts_problem.empty()) {

@@ -70,7 +70,8 @@ std::string embedded_png(const std::string& html, const std::string& name) {
 
 }  // namespace
 
-// The page embeds every expected chart as a valid PNG; the files (PNG and SVG) are beside it.
+// The page embeds every expected chart as a valid PNG; the files (PNG and SVG) are beside it,
+// in a folder named after the page, so another page written to the same folder keeps its own.
 TEST(Report, FixtureHasEveryChartEmbeddedAndOnDisk) {
     const auto dir = fresh_dir("report");
     const auto r = run_allocmeter(std::string("report ") + PLOTS_FIXTURE + " -o " + (dir / "review.html").string());
@@ -80,15 +81,17 @@ TEST(Report, FixtureHasEveryChartEmbeddedAndOnDisk) {
     for (const std::string& name : fixture_charts) {
         SCOPED_TRACE(name);
         EXPECT_EQ(png_problem(embedded_png(html, name)), "");
-        EXPECT_EQ(png_problem(slurp(dir / "charts" / (name + ".png"))), "");
-        const std::string svg = slurp(dir / "charts" / (name + ".svg"));
+        EXPECT_EQ(png_problem(slurp(dir / "review-charts" / (name + ".png"))), "");
+        EXPECT_NE(html.find("href=\"review-charts/" + name + ".svg\""), std::string::npos);
+        const std::string svg = slurp(dir / "review-charts" / (name + ".svg"));
         EXPECT_GT(svg.size(), 2000u);
         EXPECT_NE(svg.find("<svg"), std::string::npos);
         EXPECT_NE(svg.find("</svg>"), std::string::npos);
     }
-    const auto listed = nlohmann::json::parse(slurp(dir / "charts" / "charts.json"));
+    const auto listed = nlohmann::json::parse(slurp(dir / "review-charts" / "charts.json"));
     EXPECT_EQ(listed["charts"].size(), fixture_charts.size());
     EXPECT_EQ(html.find("No charts"), std::string::npos);
+    EXPECT_FALSE(std::filesystem::exists(dir / "charts"));
 }
 
 // The page's text: the run, the method and its statistics, a table row per allocator with its
