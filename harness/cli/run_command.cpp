@@ -232,6 +232,7 @@ void plan_traces(run_options& o, std::optional<trace_plan_dir>& plans) {
     for (const auto& w : o.workloads)
         if (w.rfind(trace_prefix, 0) == 0 && std::find(specs.begin(), specs.end(), w) == specs.end()) specs.push_back(w);
     for (const std::string& spec : specs) {
+        if (stop_signals::received() != 0) return;  // the caller ends the run
         try {
             if (!plans) plans.emplace();
             o.plan_dir = plans->path();
