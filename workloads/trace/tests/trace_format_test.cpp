@@ -1,6 +1,7 @@
 // The trace format: every opcode round-trips through trace_writer and trace_reader, threads
-// keep program order and global sequence order, and every kind of bad input is a trace_error
-// naming the file, the byte of the decompressed stream and the problem.
+// keep program order and global sequence order, every kind of bad input is a trace_error
+// naming the file, the byte of the decompressed stream and the problem, and no damage to a
+// version-2 file reads back as other events.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -242,8 +243,9 @@ std::vector<event> without_offsets(std::vector<event> v) {
     return v;
 }
 
-trace_header test_header(bool timestamps) {
+trace_header test_header(bool timestamps, std::uint16_t version = format_version) {
     trace_header h;
+    h.version = version;
     h.timestamps = timestamps;
     h.clock = timestamps ? clock_source::monotonic_ns : clock_source::none;
     h.page_size = 16384;
@@ -254,8 +256,8 @@ trace_header test_header(bool timestamps) {
 }
 
 void write_trace(const std::string& path, const std::vector<event>& events, bool timestamps = false,
-                 std::size_t chunk_bytes = trace_writer::default_chunk_bytes) {
-    trace_writer w(path, test_header(timestamps), chunk_bytes);
+                 std::size_t chunk_bytes = trace_writer::default_chunk_bytes, std::uint16_t version = format_version) {
+    trace_writer w(path, test_header(timestamps, version), chunk_bytes);
     for (const event& e : events) w.append(e);
     w.close();
 }
@@ -271,7 +273,7 @@ TEST(TraceRoundTrip, EveryOpcodeWithoutTimestamps) {
     write_trace(f.path(), events);
     trace_header h;
     EXPECT_EQ(without_offsets(load_sorted(f.path(), &h)), events);
-    EXPECT_EQ(h.version, 1);
+    EXPECT_EQ(h.version, 2);
     EXPECT_EQ(h.pointer_size, 8);
     EXPECT_FALSE(h.timestamps);
     EXPECT_EQ(h.page_size, 16384u);
@@ -389,10 +391,11 @@ TEST(TraceBadInput, TruncatedFile) {
         << err->what();
 }
 
-// A complete zstd stream whose content stops in the middle of the last event.
+// A complete zstd stream whose content stops in the middle of the last event (version 1,
+// which ends with its last chunk; version 2 is in TraceChecksum).
 TEST(TraceBadInput, TruncatedInsideEvent) {
     temp_trace f("t");
-    write_trace(f.path(), every_opcode(false));
+    write_trace(f.path(), every_opcode(false), false, trace_writer::default_chunk_bytes, 1);
     bytes raw = decompress(f.path());
     raw.pop_back();
     write_compressed(f.path(), raw);
@@ -428,7 +431,7 @@ TEST(TraceBadInput, UnsupportedVersion) {
     bytes raw = decompress(f.path());
     raw[8] = 7;
     write_compressed(f.path(), raw);
-    expect_error(f.path(), 8, "unsupported version 7 (this build reads version 1)");
+    expect_error(f.path(), 8, "unsupported version 7 (this build reads versions 1 to 2)");
 }
 
 // Opcode 0x2a at byte 30 (26 header bytes, 4 chunk header bytes).
@@ -601,11 +604,11 @@ TEST(TraceBadInput, TimeGoesBackAcrossChunks) {
     EXPECT_FALSE(read_error(f.path(), true)) << "equal times are fine";
 }
 
-// Every prefix of a valid stream, and every single-byte corruption of it, ends in a clean
-// result or a trace_error: never a crash, a hang or another exception.
+// Every prefix of a valid version-1 stream, and every single-byte corruption of it, ends in a
+// clean result or a trace_error: never a crash, a hang or another exception.
 TEST(TraceBadInput, EveryPrefixAndByteFlipIsHandled) {
     temp_trace f("t"), g("g");
-    write_trace(f.path(), every_opcode(true), true);
+    write_trace(f.path(), every_opcode(true), true, trace_writer::default_chunk_bytes, 1);
     const bytes raw = decompress(f.path());
     int clean = 0;  // prefixes that end between chunks are valid traces
     for (std::size_t n = 0; n < raw.size(); ++n) {
