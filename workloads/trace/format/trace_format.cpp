@@ -30,8 +30,6 @@ constexpr std::uint8_t chunk_tag = 0x43;    // 'C'
 constexpr std::uint8_t trailer_tag = 0x45;  // 'E'
 constexpr int check_bytes = 8;
 
-bool checksummed(std::uint16_t version) { return version >= 2; }
-
 // "versions 1 to 2", for messages about a version this build does not handle.
 std::string known_versions() {
     return "versions " + std::to_string(oldest_format_version) + " to " + std::to_string(format_version);
@@ -425,13 +423,13 @@ struct trace_writer::impl {
         thread_buffer& b = threads[t];
         if (b.count == 0) return;
         scratch.clear();
-        if (checksummed(version)) scratch.push_back(chunk_tag);
+        if (has_checks(version)) scratch.push_back(chunk_tag);
         put_varint(scratch, t);
         put_varint(scratch, b.first_seq);
         if (timestamps) put_varint(scratch, b.first_time);
         put_varint(scratch, b.count);
         put_varint(scratch, b.bytes.size());
-        if (checksummed(version)) {  // one block: tag, fields, events, then its check
+        if (has_checks(version)) {  // one block: tag, fields, events, then its check
             scratch.insert(scratch.end(), b.bytes.begin(), b.bytes.end());
             seal(scratch, chain);
             compress(scratch.data(), scratch.size(), ZSTD_e_continue);
@@ -493,7 +491,7 @@ trace_writer::trace_writer(const std::string& path, const trace_header& h, std::
     hdr.insert(hdr.end(), h.command_line.begin(), h.command_line.end());
     put_varint(hdr, h.host.size());
     hdr.insert(hdr.end(), h.host.begin(), h.host.end());
-    if (checksummed(w.version)) seal(hdr, w.chain);
+    if (has_checks(w.version)) seal(hdr, w.chain);
     w.compress(hdr.data(), hdr.size(), ZSTD_e_continue);
 }
 
@@ -541,7 +539,7 @@ void trace_writer::close() {
     if (w.closed) return;
     w.closed = true;
     for (std::uint32_t t = 0; t < w.threads.size(); ++t) w.flush_chunk(t);
-    if (checksummed(w.version)) w.write_trailer();
+    if (has_checks(w.version)) w.write_trailer();
     w.compress(nullptr, 0, ZSTD_e_end);
     std::FILE* f = w.file;
     w.file = nullptr;
@@ -693,7 +691,7 @@ struct trace_reader::impl {
         if (version < oldest_format_version || version > format_version)
             fail_at(8, "unsupported version " + std::to_string(version) + " (this build reads " + known_versions() + ")");
         header.version = version;
-        checked = checksummed(version);
+        checked = has_checks(version);
         header.pointer_size = static_cast<std::uint8_t>(le(1, "the header"));
         if (header.pointer_size != 4 && header.pointer_size != 8)
             fail_at(10, "pointer size " + std::to_string(header.pointer_size) + " is not 4 or 8");

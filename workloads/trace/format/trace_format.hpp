@@ -21,6 +21,8 @@ inline constexpr char magic[8] = {'A', 'M', 'T', 'R', 'A', 'C', 'E', '\0'};
 inline constexpr std::uint16_t format_version = 2;
 /// The oldest version this build reads (and still writes when asked): 1, without checks.
 inline constexpr std::uint16_t oldest_format_version = 1;
+/// True for a version whose header, chunks and trailer carry checks: 2 on.
+constexpr bool has_checks(std::uint16_t version) noexcept { return version >= 2; }
 /// Largest size, element count or alignment a trace may carry: 2^48 bytes.
 inline constexpr std::uint64_t max_size = std::uint64_t{1} << 48;
 /// Object ids are dense; anything past 2^48 is corruption.
