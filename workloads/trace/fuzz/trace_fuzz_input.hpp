@@ -16,7 +16,7 @@
 
 namespace allocmeter::trace::fuzz {
 
-/// The low two bits of an input's first byte.
+/// The low two bits of an input's first byte (bit 1 only counts in plain mode).
 enum class input_mode : std::uint8_t {
     raw = 0,             ///< the rest is the compressed trace file, byte for byte
     plain = 1,           ///< the rest is the decompressed stream: header, then chunks
