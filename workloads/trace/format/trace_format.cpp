@@ -723,13 +723,12 @@ struct trace_reader::impl {
             return true;
         }
         const std::uint64_t at = src.offset();
-        block.clear();
-        recording = &block;
         std::uint8_t tag;
         if (!src.get(tag))
             fail_at(at, "truncated: the stream ends after " + std::to_string(chunks) +
                             " chunks without its trailer (a version-2 trace ends with one): chunks may be missing");
-        block.push_back(tag);
+        block.assign(1, tag);
+        recording = &block;
         if (tag == trailer_tag) {
             read_trailer(at);
             return false;
