@@ -8,6 +8,8 @@ set -euo pipefail
 packages=(
   cmake g++ make pkg-config
   libboost-program-options-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev libzstd-dev
+  # xxHash (XXH3-64): the checks of a version-2 trace file
+  libxxhash-dev
   # {fmt} for text, kainjow mustache for the report page template
   libfmt-dev libkainjow-mustache-dev
   libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev libtbbmalloc2 libpfm4-dev

@@ -42,7 +42,7 @@ usage: allocmeter trace info FILE
 
 Events per kind, threads, duration (when recorded with --timestamps), allocations and bytes
 requested, peak live bytes and objects, and a histogram of allocation sizes. The whole file is
-validated first; exit 1 when it is not valid.
+validated first (with the checksums of format version 2); exit 1 when it is not valid.
 )";
 
 const char* const info_examples = R"(
@@ -55,7 +55,8 @@ const char* const validate_about = R"(allocmeter trace validate: check a whole t
 
 usage: allocmeter trace validate FILE
 
-Reads every event and checks what 'run' relies on to replay it: each thread's events in order,
+Reads every event, with the checksums of format version 2 (damage is refused, never read as
+other events), and checks what 'run' relies on to replay it: each thread's events in order,
 starting and ending the thread, and every object released exactly once after its allocation.
 Exit 0 when valid; 1 when not, naming the byte and the problem.
 )";
@@ -115,7 +116,8 @@ int info(const std::string& path) {
         allocated += bytes;
         ++histogram[std::min<std::size_t>(bytes <= 1 ? 0 : std::bit_width(bytes - 1), histogram.size() - 1)];
     }
-    std::printf("trace:        %s (format version %u)\n", path.c_str(), h.version);
+    std::printf("trace:        %s (format version %u, %s)\n", path.c_str(), h.version,
+                has_checks(h.version) ? "checksummed" : "no checksums");
     std::printf("recorded:     %s\n", h.command_line.empty() ? "(no command line)" : h.command_line.c_str());
     std::printf("host:         %s, page size %u, %u-bit pointers\n", h.host.c_str(), h.page_size, h.pointer_size * 8u);
     std::printf("events:       %llu in %u thread%s\n", static_cast<unsigned long long>(summary.events), summary.threads,

@@ -18,9 +18,11 @@ namespace {
 
 /// Two threads: 3 mallocs of 100 B, a calloc of 4 x 50 B, one realloc to 300 B, frees; one
 /// free crosses threads. With `bad_free`, a free of an id never allocated is appended.
-std::string write_trace(const std::filesystem::path& dir, bool bad_free = false) {
+std::string write_trace(const std::filesystem::path& dir, bool bad_free = false,
+                        std::uint16_t version = tr::format_version) {
     const std::string path = (dir / "t.trace").string();
     tr::trace_header h;
+    h.version = version;
     h.command_line = "./demo --flag";
     h.host = "testhost";
     tr::trace_writer w(path, h);
@@ -64,10 +66,18 @@ TEST(TraceCli, InfoSummarisesTheTrace) {
     const auto dir = fresh_dir("trace-info");
     const auto r = run_allocmeter("trace info " + write_trace(dir));
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    for (const char* want : {"./demo --flag", "in 2 threads", "allocations:  5, 800 B requested",
+    for (const char* want : {"(format version 2, checksummed)", "./demo --flag", "in 2 threads", "allocations:  5, 800 B requested",
                              "peak live:    600 B (600 bytes) in 4 objects", "malloc                   3", "realloc                  1",
                              "free                     4", "<= 128 B                3", "<= 512 B                1"})
         EXPECT_NE(r.output.find(want), std::string::npos) << want << "\n" << r.output;
+}
+
+// info says when a trace is of version 1, which has no checksums, and still reads it.
+TEST(TraceCli, InfoSaysAVersion1TraceHasNoChecksums) {
+    const auto r = run_allocmeter("trace info " + write_trace(fresh_dir("trace-v1"), false, 1));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("(format version 1, no checksums)"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("allocations:  5, 800 B requested"), std::string::npos) << r.output;
 }
 
 // validate accepts a sound trace and rejects a free of an id that is not live, naming it.
@@ -107,6 +117,7 @@ TEST(RecordCli, RecordsAProgram) {
     const auto info = run_allocmeter("trace info " + out);
     EXPECT_EQ(info.exit_code, 0) << info.output;
     EXPECT_NE(info.output.find(RECORDER_TARGET), std::string::npos) << info.output;
+    EXPECT_NE(info.output.find("(format version 2, checksummed)"), std::string::npos) << info.output;
     EXPECT_EQ(run_allocmeter("record -o " + (dir / "f.trace").string() + " -- false").exit_code, 1);
 }
 

@@ -1,11 +1,13 @@
-// trace_format: encoding and decoding of the version-1 trace file (docs/trace-format.md).
+// trace_format: encoding and decoding of the trace file, versions 1 and 2 (docs/trace-format.md).
 // The writer keeps one encoded buffer per thread and compresses whole chunks; the reader
-// decodes byte by byte from a zstd stream, so no allocation ever depends on a length field.
+// decodes byte by byte from a zstd stream (version 2: from a chunk buffered as it arrives and
+// checked whole first), so no allocation is ever larger than what the stream delivered.
 #include "workloads/trace/format/trace_format.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -22,6 +24,16 @@ namespace {
 constexpr std::uint64_t max_seq = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
 constexpr std::uint8_t header_flag_timestamps = 0x01;
 constexpr std::size_t header_fixed_bytes = 24;  // magic, version, pointer size, flags, page size, clock
+// Version 2 (docs/trace-format.md, "Checks"): a tag opens each block after the header, and each
+// block, the header too, ends with its check.
+constexpr std::uint8_t chunk_tag = 0x43;    // 'C'
+constexpr std::uint8_t trailer_tag = 0x45;  // 'E'
+constexpr int check_bytes = 8;
+
+// "versions 1 to 2", for messages about a version this build does not handle.
+std::string known_versions() {
+    return "versions " + std::to_string(oldest_format_version) + " to " + std::to_string(format_version);
+}
 
 // ---- small helpers shared by writer and reader ----------------------------------------
 
@@ -54,6 +66,12 @@ std::string describe(std::uint64_t v) {
 std::string hex_byte(unsigned v) {
     char buf[8];
     std::snprintf(buf, sizeof buf, "0x%02x", v & 0xffu);
+    return buf;
+}
+
+std::string hex_check(std::uint64_t v) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(v));
     return buf;
 }
 
@@ -227,6 +245,24 @@ public:
         ++offset_;
         return true;
     }
+    /// Appends the next `n` bytes to `to`, fewer when the stream ends first; returns how many.
+    /// `to` grows with what arrives (doubling), never past its size plus `n`: a length field
+    /// that lies costs no more memory than the bytes behind it.
+    std::uint64_t read(std::vector<std::uint8_t>& to, std::uint64_t n) {
+        std::uint64_t done = 0;
+        while (done < n && (pos_ < len_ || refill())) {
+            const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(n - done, len_ - pos_));
+            if (to.size() + k > to.capacity())
+                to.reserve(static_cast<std::size_t>(
+                    std::min<std::uint64_t>(to.size() + (n - done), std::max(2 * to.capacity(), to.size() + k))));
+            to.insert(to.end(), out_.begin() + static_cast<std::ptrdiff_t>(pos_),
+                      out_.begin() + static_cast<std::ptrdiff_t>(pos_ + k));
+            pos_ += k;
+            offset_ += k;
+            done += k;
+        }
+        return done;
+    }
     /// True when no byte is left (reads ahead, consumes nothing).
     bool at_end() { return pos_ == len_ && !refill(); }
     std::uint64_t offset() const noexcept { return offset_; }
@@ -303,6 +339,10 @@ const char* op_name(op k) noexcept {
     return "?";
 }
 
+std::uint64_t stream_check(const std::uint8_t* data, std::size_t n, std::uint64_t seed) noexcept {
+    return XXH3_64bits_withSeed(data, n, seed);
+}
+
 std::uint64_t requested_bytes(const event& e) noexcept {
     if (e.kind != op::calloc) return e.size;
     std::uint64_t bytes;
@@ -333,10 +373,18 @@ struct thread_buffer {
     std::uint64_t first_time = 0, prev_time = 0;
 };
 
+// Appends the check of a version-2 block (`block` holds it from its first byte), chained from
+// the check before it, which `chain` holds and is updated to this one.
+void seal(std::vector<std::uint8_t>& block, std::uint64_t& chain) {
+    chain = stream_check(block.data(), block.size(), chain);
+    put_le(block, chain, check_bytes);
+}
+
 }  // namespace
 
 struct trace_writer::impl {
     std::string path;
+    std::uint16_t version = format_version;
     bool timestamps = false;
     std::size_t chunk_bytes = default_chunk_bytes;
     std::FILE* file = nullptr;
@@ -345,6 +393,8 @@ struct trace_writer::impl {
     std::vector<std::uint8_t> scratch;
     std::vector<thread_buffer> threads;
     std::uint64_t events = 0;
+    std::uint64_t chunks = 0;
+    std::uint64_t chain = 0;  // version 2: the last block's check
     bool closed = false;
 
     ~impl() {
@@ -373,15 +423,32 @@ struct trace_writer::impl {
         thread_buffer& b = threads[t];
         if (b.count == 0) return;
         scratch.clear();
+        if (has_checks(version)) scratch.push_back(chunk_tag);
         put_varint(scratch, t);
         put_varint(scratch, b.first_seq);
         if (timestamps) put_varint(scratch, b.first_time);
         put_varint(scratch, b.count);
         put_varint(scratch, b.bytes.size());
-        compress(scratch.data(), scratch.size(), ZSTD_e_continue);
-        compress(b.bytes.data(), b.bytes.size(), ZSTD_e_continue);
+        if (has_checks(version)) {  // one block: tag, fields, events, then its check
+            scratch.insert(scratch.end(), b.bytes.begin(), b.bytes.end());
+            seal(scratch, chain);
+            compress(scratch.data(), scratch.size(), ZSTD_e_continue);
+        } else {
+            compress(scratch.data(), scratch.size(), ZSTD_e_continue);
+            compress(b.bytes.data(), b.bytes.size(), ZSTD_e_continue);
+        }
         b.bytes.clear();
         b.count = 0;
+        ++chunks;
+    }
+
+    // Version 2's last block: the counts, so that a stream cut between chunks is seen as cut.
+    void write_trailer() {
+        scratch.assign(1, trailer_tag);
+        put_varint(scratch, chunks);
+        put_varint(scratch, events);
+        seal(scratch, chain);
+        compress(scratch.data(), scratch.size(), ZSTD_e_continue);
     }
 };
 
@@ -389,8 +456,12 @@ trace_writer::trace_writer(const std::string& path, const trace_header& h, std::
     : impl_(std::make_unique<impl>()) {
     impl& w = *impl_;
     w.path = path;
+    w.version = h.version;
     w.timestamps = h.timestamps;
     w.chunk_bytes = chunk_bytes == 0 ? 1 : chunk_bytes;
+    if (h.version < oldest_format_version || h.version > format_version)
+        fail(path, trace_error::no_offset,
+             "cannot write version " + std::to_string(h.version) + " (this build writes " + known_versions() + ")");
     if (h.pointer_size != 4 && h.pointer_size != 8)
         fail(path, trace_error::no_offset, "pointer size " + std::to_string(h.pointer_size) + " is not 4 or 8");
     if (!std::has_single_bit(h.page_size) || h.page_size > (1u << 30))
@@ -411,7 +482,7 @@ trace_writer::trace_writer(const std::string& path, const trace_header& h, std::
     w.out.resize(ZSTD_CStreamOutSize());
 
     std::vector<std::uint8_t> hdr(magic, magic + sizeof magic);
-    put_le(hdr, format_version, 2);
+    put_le(hdr, h.version, 2);
     put_le(hdr, h.pointer_size, 1);
     put_le(hdr, h.timestamps ? header_flag_timestamps : 0, 1);
     put_le(hdr, h.page_size, 4);
@@ -420,6 +491,7 @@ trace_writer::trace_writer(const std::string& path, const trace_header& h, std::
     hdr.insert(hdr.end(), h.command_line.begin(), h.command_line.end());
     put_varint(hdr, h.host.size());
     hdr.insert(hdr.end(), h.host.begin(), h.host.end());
+    if (has_checks(w.version)) seal(hdr, w.chain);
     w.compress(hdr.data(), hdr.size(), ZSTD_e_continue);
 }
 
@@ -467,6 +539,7 @@ void trace_writer::close() {
     if (w.closed) return;
     w.closed = true;
     for (std::uint32_t t = 0; t < w.threads.size(); ++t) w.flush_chunk(t);
+    if (has_checks(w.version)) w.write_trailer();
     w.compress(nullptr, 0, ZSTD_e_end);
     std::FILE* f = w.file;
     w.file = nullptr;
@@ -488,12 +561,38 @@ struct trace_reader::impl {
     std::uint32_t thread = 0;
     std::uint64_t chunk_start = 0, chunk_end = 0;
     std::uint64_t prev_seq = 0, prev_time = 0;
+    std::uint64_t event_at = 0;  // where the event being decoded starts
+
+    // Version 2: each block is read whole into `block` (from its first byte, as in the stream)
+    // and checked before any of it is decoded; events are then decoded from there.
+    bool checked = false;                        // the header says version 2
+    bool ended = false;                          // the trailer was read
+    std::uint64_t chain = 0;                     // the last check that passed
+    std::uint64_t chunks = 0, events = 0;        // read so far, for the trailer
+    std::vector<std::uint8_t> block;
+    std::vector<std::uint8_t>* recording = nullptr;  // bytes read from src are appended here
+    bool from_block = false;                     // decoding reads block, not src
+    std::size_t block_pos = 0;
+    std::uint64_t block_start = 0;               // offset of block[0] in the stream
 
     [[noreturn]] void fail_at(std::uint64_t off, const std::string& problem) { fail(src.path(), off, problem); }
 
+    // Where decoding stands in the decompressed stream.
+    std::uint64_t pos() const noexcept { return from_block ? block_start + block_pos : src.offset(); }
+
+    std::string past_chunk_end() const {
+        return "event runs past the end of its chunk (the chunk at byte " + std::to_string(chunk_start) +
+               " ends at byte " + std::to_string(chunk_end) + ")";
+    }
+
     std::uint8_t byte(const char* where) {
+        if (from_block) {
+            if (block_pos == block.size()) fail_at(event_at, past_chunk_end());
+            return block[block_pos++];
+        }
         std::uint8_t b;
         if (!src.get(b)) fail_at(src.offset(), std::string("truncated: the stream ends inside ") + where);
+        if (recording != nullptr) recording->push_back(b);
         return b;
     }
 
@@ -505,7 +604,7 @@ struct trace_reader::impl {
 
     // LEB128: at most 10 bytes, and the 10th may only carry the top bit of a 64-bit value.
     std::uint64_t varint(const char* where) {
-        const std::uint64_t start = src.offset();
+        const std::uint64_t start = pos();
         std::uint64_t v = 0;
         for (int i = 0; i < 10; ++i) {
             const std::uint8_t b = byte(where);
@@ -520,21 +619,21 @@ struct trace_reader::impl {
     }
 
     std::uint64_t bytes_field(const char* name) {
-        const std::uint64_t at = src.offset();
+        const std::uint64_t at = pos();
         const std::uint64_t v = varint("an event");
         if (v > max_size) fail_at(at, absurd_bytes(name, v));
         return v;
     }
 
     std::uint64_t id_field(const char* name) {
-        const std::uint64_t at = src.offset();
+        const std::uint64_t at = pos();
         const std::uint64_t v = varint("an event");
         if (v > max_id) fail_at(at, absurd_id(name, v));
         return v;
     }
 
     std::uint8_t flags_field(op k) {
-        const std::uint64_t at = src.offset();
+        const std::uint64_t at = pos();
         const std::uint64_t v = varint("an event");
         if (v > 0xff) fail_at(at, std::string(op_name(k)) + ": flags " + describe(v) + " do not fit a byte");
         if (std::string p = flags_problem(k, static_cast<std::uint8_t>(v)); !p.empty()) fail_at(at, p);
@@ -543,7 +642,7 @@ struct trace_reader::impl {
 
     // thread_start's parent: 0 for none, else its thread id + 1.
     std::uint32_t parent_field() {
-        const std::uint64_t at = src.offset();
+        const std::uint64_t at = pos();
         const std::uint64_t p = varint("an event");
         if (p > max_threads) fail_at(at, absurd_thread(p - 1));
         return p == 0 ? no_thread : static_cast<std::uint32_t>(p - 1);
@@ -569,16 +668,30 @@ struct trace_reader::impl {
         return s;
     }
 
+    // Reads the check stored after a version-2 block (`bytes`, from its first byte) and compares
+    // it with the one computed, chained from the check before it.
+    void verify(const std::vector<std::uint8_t>& bytes, const std::string& what, const char* where) {
+        const std::uint64_t at = src.offset();
+        const std::uint64_t stored = le(check_bytes, where);
+        const std::uint64_t computed = stream_check(bytes.data(), bytes.size(), chain);
+        if (stored != computed)
+            fail_at(at, what + " fails its checksum (stored " + hex_check(stored) + ", computed " + hex_check(computed) +
+                            "): the file is damaged");
+        chain = computed;
+    }
+
     void read_header() {
+        block.clear();
+        recording = &block;  // the header's bytes, for its check in version 2
         for (std::size_t i = 0; i < sizeof magic; ++i) {
             const std::uint8_t b = byte("the header (an empty or very short file is not an allocmeter trace)");
             if (b != static_cast<std::uint8_t>(magic[i])) fail_at(0, "wrong magic (not an allocmeter trace)");
         }
         const auto version = static_cast<std::uint16_t>(le(2, "the header"));
-        if (version != format_version)
-            fail_at(8, "unsupported version " + std::to_string(version) + " (this build reads version " +
-                           std::to_string(format_version) + ")");
+        if (version < oldest_format_version || version > format_version)
+            fail_at(8, "unsupported version " + std::to_string(version) + " (this build reads " + known_versions() + ")");
         header.version = version;
+        checked = has_checks(version);
         header.pointer_size = static_cast<std::uint8_t>(le(1, "the header"));
         if (header.pointer_size != 4 && header.pointer_size != 8)
             fail_at(10, "pointer size " + std::to_string(header.pointer_size) + " is not 4 or 8");
@@ -595,15 +708,69 @@ struct trace_reader::impl {
             fail_at(11, "the header says events carry timestamps but its clock is none");
         header.command_line = string_field("command line");
         header.host = string_field("host");
+        recording = nullptr;
+        if (checked) verify(block, "the header", "the header");
     }
 
-    // False at a clean end of the stream (between chunks).
+    // The next chunk's header, or the end: false at the end of the stream (version 1) or at the
+    // trailer (version 2). A version-2 chunk is then read whole and checked.
     bool read_chunk_header() {
-        if (src.at_end()) return false;
-        chunk_start = src.offset();
+        from_block = false;
+        if (ended) return false;
+        if (!checked) {
+            if (src.at_end()) return false;
+            read_chunk_fields(src.offset());
+            return true;
+        }
+        const std::uint64_t at = src.offset();
+        std::uint8_t tag;
+        if (!src.get(tag))
+            fail_at(at, "truncated: the stream ends after " + std::to_string(chunks) +
+                            " chunks without its trailer (a version-2 trace ends with one): chunks may be missing");
+        block.assign(1, tag);
+        recording = &block;
+        if (tag == trailer_tag) {
+            read_trailer(at);
+            return false;
+        }
+        if (tag != chunk_tag)
+            fail_at(at, "unknown block " + hex_byte(tag) + " where a chunk (0x43) or the trailer (0x45) should start");
+        read_chunk_fields(at);
+        recording = nullptr;
+        const std::uint64_t events_at = src.offset();
+        if (src.read(block, chunk_end - events_at) != chunk_end - events_at)
+            fail_at(src.offset(), "truncated: the stream ends inside a chunk");
+        verify(block, "chunk " + std::to_string(chunks) + " at byte " + std::to_string(at), "a chunk");
+        ++chunks;
+        events += remaining;
+        from_block = true;
+        block_start = at;
+        block_pos = static_cast<std::size_t>(events_at - at);
+        return true;
+    }
+
+    // Version 2's last block: its check, then the counts, then nothing after it.
+    void read_trailer(std::uint64_t at) {
+        const std::uint64_t at_counts = src.offset();
+        const std::uint64_t chunks_said = varint("the trailer");
+        const std::uint64_t events_said = varint("the trailer");
+        recording = nullptr;
+        verify(block, "the trailer at byte " + std::to_string(at), "the trailer");
+        if (chunks_said != chunks || events_said != events)
+            fail_at(at_counts, "the trailer counts " + std::to_string(chunks_said) + " chunks and " +
+                                   std::to_string(events_said) + " events, but the stream holds " +
+                                   std::to_string(chunks) + " and " + std::to_string(events));
+        if (!src.at_end()) fail_at(src.offset(), "bytes after the trailer (a version-2 trace ends with it)");
+        ended = true;
+    }
+
+    // thread .. bytes, the fields both versions share; the chunk starts at `start`.
+    void read_chunk_fields(std::uint64_t start) {
+        chunk_start = start;
         const char* where = "a chunk header";
+        const std::uint64_t at_thread = src.offset();
         const std::uint64_t t = varint(where);
-        if (t >= max_threads) fail_at(chunk_start, absurd_thread(t));
+        if (t >= max_threads) fail_at(at_thread, absurd_thread(t));
         thread = static_cast<std::uint32_t>(t);
         const std::uint64_t at_seq = src.offset();
         prev_seq = varint(where);
@@ -621,18 +788,17 @@ struct trace_reader::impl {
         remaining = count;
         chunk_end = src.offset() + bytes;
         in_chunk = true;
-        return true;
     }
 
     void read_event(event& e) {
         e = event{};
-        e.at = src.offset();
+        e.at = event_at = pos();
         e.thread = thread;
         const std::uint8_t code = byte("an event");
         if (!known_op(code)) fail_at(e.at, "unknown opcode " + hex_byte(code));
         e.kind = static_cast<op>(code);
 
-        const std::uint64_t at_seq = src.offset();
+        const std::uint64_t at_seq = pos();
         const std::int64_t delta = unzigzag(varint("an event"));
         std::int64_t seq;
         if (__builtin_add_overflow(static_cast<std::int64_t>(prev_seq), delta, &seq) || seq < 0)
@@ -641,15 +807,13 @@ struct trace_reader::impl {
 
         visit_payload(e, payload_decoder{*this, e.kind});
         if (header.timestamps) {
-            const std::uint64_t at = src.offset();
+            const std::uint64_t at = pos();
             const std::uint64_t d = varint("an event");
             if (__builtin_add_overflow(prev_time, d, &prev_time))
                 fail_at(at, "timestamp overflows 64 bits");
             e.time_ns = prev_time;
         }
-        if (src.offset() > chunk_end)
-            fail_at(e.at, "event runs past the end of its chunk (the chunk at byte " + std::to_string(chunk_start) +
-                              " ends at byte " + std::to_string(chunk_end) + ")");
+        if (pos() > chunk_end) fail_at(e.at, past_chunk_end());
     }
 };
 
@@ -659,13 +823,13 @@ trace_reader::~trace_reader() = default;
 
 const trace_header& trace_reader::header() const noexcept { return impl_->header; }
 
-std::uint64_t trace_reader::offset() const noexcept { return impl_->src.offset(); }
+std::uint64_t trace_reader::offset() const noexcept { return impl_->pos(); }
 
 bool trace_reader::next(event& e) {
     impl& r = *impl_;
     if (r.remaining == 0) {
-        if (r.in_chunk && r.src.offset() != r.chunk_end)
-            r.fail_at(r.src.offset(), "the chunk at byte " + std::to_string(r.chunk_start) + " says it ends at byte " +
+        if (r.in_chunk && r.pos() != r.chunk_end)
+            r.fail_at(r.pos(), "the chunk at byte " + std::to_string(r.chunk_start) + " says it ends at byte " +
                                           std::to_string(r.chunk_end) + " but its events end here");
         r.in_chunk = false;
         if (!r.read_chunk_header()) return false;

@@ -1,7 +1,8 @@
-// trace_format: the allocmeter trace file, version 1 (spec: docs/trace-format.md). A writer
-// that buffers events per thread and emits zstd-compressed chunks, a streaming reader that
-// rejects bad input with an error naming the file and the byte of the decompressed stream,
-// and a validation pass that checks object lifetimes in global sequence order.
+// trace_format: the allocmeter trace file, versions 1 and 2 (spec: docs/trace-format.md). A
+// writer that buffers events per thread and emits zstd-compressed chunks (version 2: each one
+// checksummed, then a trailer), a streaming reader that rejects bad input with an error naming
+// the file and the byte of the decompressed stream, and a validation pass that checks object
+// lifetimes in global sequence order.
 #pragma once
 
 #include <cstddef>
@@ -16,8 +17,12 @@ namespace allocmeter::trace {
 
 /// The eight bytes every decompressed trace starts with.
 inline constexpr char magic[8] = {'A', 'M', 'T', 'R', 'A', 'C', 'E', '\0'};
-/// The only version this build writes and reads.
-inline constexpr std::uint16_t format_version = 1;
+/// The version this build writes by default and the newest it reads: 2, checksummed.
+inline constexpr std::uint16_t format_version = 2;
+/// The oldest version this build reads (and still writes when asked): 1, without checks.
+inline constexpr std::uint16_t oldest_format_version = 1;
+/// True for a version whose header, chunks and trailer carry checks: 2 on.
+constexpr bool has_checks(std::uint16_t version) noexcept { return version >= 2; }
 /// Largest size, element count or alignment a trace may carry: 2^48 bytes.
 inline constexpr std::uint64_t max_size = std::uint64_t{1} << 48;
 /// Object ids are dense; anything past 2^48 is corruption.
@@ -62,7 +67,7 @@ enum class clock_source : std::uint64_t { none = 0, monotonic_ns = 1 };
 
 /// Everything before the first chunk.
 struct trace_header {
-    std::uint16_t version = format_version;    ///< read back as written; the writer always writes 1
+    std::uint16_t version = format_version;    ///< the writer writes this one: 2, or 1 for an older reader
     std::uint8_t pointer_size = sizeof(void*);  ///< of the recorded process: 4 or 8
     bool timestamps = false;                    ///< events carry time_ns (flags bit 0)
     std::uint32_t page_size = 4096;             ///< of the recorded host, a power of two
@@ -139,7 +144,8 @@ public:
     ~trace_reader();
 
     const trace_header& header() const noexcept;
-    /// The next event in file order (chunk by chunk); false at a clean end of the stream.
+    /// The next event in file order (chunk by chunk); false at a clean end of the stream. In a
+    /// version-2 trace a chunk yields no event before its check passed, and the end is the trailer.
     bool next(event& e);
     /// Bytes of the decompressed stream consumed so far.
     std::uint64_t offset() const noexcept;
@@ -152,6 +158,10 @@ private:
 /// Every event of `path` in global sequence order (a stable sort, so it also works for a
 /// trace whose seq values are all 0). Fills *header when given.
 std::vector<event> load_sorted(const std::string& path, trace_header* header = nullptr);
+
+/// The check of a version-2 block (header, chunk or trailer): XXH3-64 of its bytes, seeded by the
+/// check before it (0 for the header). For tools that build a stream by hand: tests, fuzz seeds.
+std::uint64_t stream_check(const std::uint8_t* data, std::size_t n, std::uint64_t seed) noexcept;
 
 /// The opcode's name, as messages and `allocmeter trace info` print it.
 const char* op_name(op k) noexcept;

@@ -1,7 +1,8 @@
 // make_fuzz_corpus: writes the seed corpus of trace_reader_fuzz
 // (workloads/trace/fuzz/fuzz_corpus/), valid traces made with trace_writer and one hand-built
 // file per kind of bad input, each in the fuzz target's encoding (trace_fuzz_input.hpp), and
-// checks that each is what it claims.
+// checks that each is what it claims. The seeds made before format version 2 stay version 1,
+// byte for byte; the v2 ones cover the checks, some resealed so that mutations get past them.
 //
 // Regenerate, from the repository root (any build folder of the normal build will do):
 //   cmake --build build --target make_fuzz_corpus &&
@@ -22,6 +23,9 @@
 
 using namespace allocmeter::trace;
 using allocmeter::trace::fuzz::input_mode;
+
+constexpr std::uint16_t v1 = 1;  // no checks
+constexpr std::uint16_t v2 = 2;  // checked header, chunks and trailer
 
 namespace {
 
@@ -97,8 +101,9 @@ bytes varint(std::uint64_t v) {
 
 // ---- traces made by the writer -------------------------------------------------------------
 
-trace_header header(bool timestamps) {
+trace_header header(std::uint16_t version, bool timestamps) {
     trace_header h;
+    h.version = version;
     h.timestamps = timestamps;
     h.clock = timestamps ? clock_source::monotonic_ns : clock_source::none;
     h.command_line = "./app --seed 1";
@@ -144,10 +149,11 @@ public:
     }
 
     // The compressed file, as trace_writer writes it.
-    bytes file(bool timestamps = false, std::size_t chunk_bytes = trace_writer::default_chunk_bytes) const {
+    bytes file(std::uint16_t version, bool timestamps = false,
+               std::size_t chunk_bytes = trace_writer::default_chunk_bytes) const {
         const std::string path = temp_path();
         {
-            trace_writer w(path, header(timestamps), chunk_bytes);
+            trace_writer w(path, header(version, timestamps), chunk_bytes);
             for (event e : events_) {
                 if (!timestamps) e.time_ns = 0;
                 w.append(e);
@@ -158,8 +164,9 @@ public:
         std::filesystem::remove(path);
         return b;
     }
-    bytes stream(bool timestamps = false, std::size_t chunk_bytes = trace_writer::default_chunk_bytes) const {
-        return decompress(file(timestamps, chunk_bytes));
+    bytes stream(std::uint16_t version, bool timestamps = false,
+                 std::size_t chunk_bytes = trace_writer::default_chunk_bytes) const {
+        return decompress(file(version, timestamps, chunk_bytes));
     }
 
 private:
@@ -267,8 +274,27 @@ bytes with_byte(bytes b, std::size_t at, std::uint8_t v) {
 
 bytes one_event(const bytes& event) { return cat(raw_header(), raw_chunk(1, event)); }
 
+// A version-2 stream around v1-style chunks (raw_chunk): raw_header() as version 2, each chunk
+// tagged, the trailer counting them and `events`, and every check computed.
+bytes v2_stream(const std::vector<bytes>& chunks, std::uint64_t events) {
+    const bytes check(8, 0);
+    bytes s = cat(with_byte(raw_header(), 8, 2), check);
+    for (const bytes& c : chunks) s = cat(s, cat(cat({0x43}, c), check));
+    bytes trailer = {0x45};
+    put_varint(trailer, chunks.size());
+    put_varint(trailer, events);
+    s = cat(s, cat(trailer, check));
+    fuzz::reseal(s);
+    return s;
+}
+
+bytes flip(bytes b, std::size_t at) {
+    b[at] ^= 0x01;
+    return b;
+}
+
 std::vector<seed> all_seeds() {
-    const bytes single = single_thread().stream();
+    const bytes single = single_thread().stream(v1);
     std::vector<seed> v;
     const auto plain = [&](std::string name, bytes data, std::string problem = {}) {
         v.push_back({std::move(name), input_mode::plain, std::move(data), std::move(problem)});
@@ -276,15 +302,19 @@ std::vector<seed> all_seeds() {
     const auto raw = [&](std::string name, bytes data, std::string problem = {}) {
         v.push_back({std::move(name), input_mode::raw, std::move(data), std::move(problem)});
     };
+    const auto resealed = [&](std::string name, bytes data, std::string problem = {}) {
+        fuzz::reseal(data);
+        v.push_back({std::move(name), input_mode::plain_resealed, std::move(data), std::move(problem)});
+    };
 
     // Valid traces.
     plain("valid_single_thread", single);
-    plain("valid_threads", threads().stream(false, 8));  // tiny chunks: threads interleave
-    plain("valid_threads_timestamps", threads().stream(true, 8));
-    plain("valid_every_opcode", every_opcode().stream());
-    plain("valid_every_opcode_timestamps", every_opcode().stream(true));
-    plain("valid_no_events", script().stream());
-    raw("valid_raw_threads", threads().file(false, 8));
+    plain("valid_threads", threads().stream(v1, false, 8));  // tiny chunks: threads interleave
+    plain("valid_threads_timestamps", threads().stream(v1, true, 8));
+    plain("valid_every_opcode", every_opcode().stream(v1));
+    plain("valid_every_opcode_timestamps", every_opcode().stream(v1, true));
+    plain("valid_no_events", script().stream(v1));
+    raw("valid_raw_threads", threads().file(v1, false, 8));
     // Two frames with a skippable frame between them (magic 0x184D2A50, 4 bytes of payload).
     const std::size_t cut = single.size() / 2;
     const bytes skippable = {0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 'f', 'u', 'z', 'z'};
@@ -293,7 +323,7 @@ std::vector<seed> all_seeds() {
                                 compress(bytes(single.begin() + static_cast<std::ptrdiff_t>(cut), single.end()))));
 
     // The compressed file.
-    bytes half = single_thread().file();
+    bytes half = single_thread().file(v1);
     half.resize(half.size() / 2);
     raw("bad_truncated_file", half, "truncated: the compressed file ends inside a zstd frame");
     const std::string text = "not a trace\n";
@@ -356,28 +386,59 @@ std::vector<seed> all_seeds() {
     // What only validate() sees: lifetimes and order.
     script free_dead;
     free_dead.add(op::malloc, 0, 1, 16).add(op::free, 0, 17);
-    plain("bad_free_not_live", free_dead.stream(), "free of id 17, which is not live");
+    plain("bad_free_not_live", free_dead.stream(v1), "free of id 17, which is not live");
     script realloc_dead;
     realloc_dead.add(op::malloc, 0, 5, 16).add(op::free, 0, 5).realloc(0, 5, 6, 32);
-    plain("bad_realloc_not_live", realloc_dead.stream(), "realloc of id 5, which is not live");
+    plain("bad_realloc_not_live", realloc_dead.stream(v1), "realloc of id 5, which is not live");
     script twice;
     twice.add(op::malloc, 0, 9, 16).add(op::calloc, 0, 9, 8).with(0, 0, 2);
-    plain("bad_allocated_twice", twice.stream(), "id 9 allocated twice without a free");
+    plain("bad_allocated_twice", twice.stream(v1), "id 9 allocated twice without a free");
     script early_free;  // the free comes first in global order, on another thread
     early_free.add(op::free, 1, 1).add(op::malloc, 0, 1, 8);
-    plain("bad_cross_thread_free_first", early_free.stream(), "free of id 1, which is not live");
+    plain("bad_cross_thread_free_first", early_free.stream(v1), "free of id 1, which is not live");
     script seq_twice;
     seq_twice.add(op::malloc, 0, 1, 8).add(op::malloc, 1, 2, 8).seq(0);
-    plain("bad_seq_twice", seq_twice.stream(), "used twice");
+    plain("bad_seq_twice", seq_twice.stream(v1), "used twice");
     script after_exit;
     after_exit.add(op::thread_exit, 0).add(op::malloc, 0, 1, 8);
-    plain("bad_event_after_exit", after_exit.stream(), "after its thread_exit");
+    plain("bad_event_after_exit", after_exit.stream(v1), "after its thread_exit");
     script late_start;
     late_start.add(op::malloc, 0, 1, 8).start(0);
-    plain("bad_late_thread_start", late_start.stream(), "is not its first event");
+    plain("bad_late_thread_start", late_start.stream(v1), "is not its first event");
     script backwards;  // thread 0's second chunk goes back in seq
     backwards.add(op::malloc, 0, 1, 8).add(op::malloc, 0, 2, 8).add(op::free, 0, 1).seq(0);
-    plain("bad_seq_backwards", backwards.stream(false, 1), "goes back in sequence");
+    plain("bad_seq_backwards", backwards.stream(v1, false, 1), "goes back in sequence");
+
+    // Version 2: valid traces, some resealed so that the fuzzer's mutations reach the decoder.
+    const bytes single2 = single_thread().stream(v2);
+    const std::vector<fuzz::v2_block> blocks = fuzz::v2_blocks(single2);  // header, chunk, trailer
+    plain("valid_v2_single_thread", single2);
+    plain("valid_v2_no_events", script().stream(v2));
+    raw("valid_v2_raw_threads", threads().file(v2, false, 8));
+    resealed("valid_v2_threads_timestamps", threads().stream(v2, true, 8));
+    resealed("valid_v2_every_opcode", every_opcode().stream(v2));
+
+    // Version 2: damage, each refused by its check, and framing the checks cannot vouch for.
+    plain("bad_v2_header_checksum", flip(single2, blocks[0].check - 1), "the header fails its checksum");
+    plain("bad_v2_chunk_checksum", flip(single2, blocks[1].check - 1),
+          "chunk 0 at byte " + std::to_string(blocks[1].start) + " fails its checksum");
+    plain("bad_v2_trailer_checksum", flip(single2, single2.size() - 1), "the trailer at byte");
+    const bytes two_chunks = threads().stream(v2, false, 8);
+    const std::size_t after_first = fuzz::v2_blocks(two_chunks)[1].check + 8;
+    plain("bad_v2_truncated_between_chunks",
+          bytes(two_chunks.begin(), two_chunks.begin() + static_cast<std::ptrdiff_t>(after_first)),
+          "truncated: the stream ends after 1 chunks without its trailer");
+    plain("bad_v2_after_trailer", cat(single2, {0x00}), "bytes after the trailer");
+    bytes miscounted = single2;
+    ++miscounted[blocks[2].check - 1];  // the trailer's event count
+    resealed("bad_v2_trailer_counts", miscounted, "the trailer counts 1 chunks and 17 events");
+    resealed("bad_v2_block_tag", with_byte(single2, blocks[1].start, 0x44), "unknown block 0x44");
+    resealed("bad_v2_chunk_overrun", v2_stream({raw_chunk(1, {0x01, 0x00, 0x01, 0x08}, 2)}, 1),
+             "event runs past the end of its chunk");
+    bytes lying = v2_stream({}, 0);
+    lying.resize(34);  // the header and its check; then a chunk of 1 event in 2^30 bytes, 64 given
+    plain("bad_v2_truncated_chunk", cat(cat(lying, {0x43, 0x00, 0x00, 0x01, 0x80, 0x80, 0x80, 0x80, 0x04}), bytes(64, 0x0a)),
+          "truncated: the stream ends inside a chunk");
 
     // Inputs trace_reader_fuzz found, kept as they were saved (the stream after the mode byte).
     // One thread (id 122) whose one malloc has id 142538743: replay_plan::build made a table

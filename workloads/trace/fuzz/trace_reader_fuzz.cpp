@@ -70,7 +70,7 @@ void check_events(const std::vector<event>& events, const trace_summary& s, cons
     FUZZ_CHECK(events.size() == s.events);
     FUZZ_CHECK((s.threads == 0) == events.empty());
     FUZZ_CHECK(s.peak_live_objects <= s.events);
-    FUZZ_CHECK(h.version == format_version);
+    FUZZ_CHECK(h.version >= oldest_format_version && h.version <= format_version);
     FUZZ_CHECK(h.pointer_size == 4 || h.pointer_size == 8);
     FUZZ_CHECK(!h.timestamps || h.clock != clock_source::none);
     FUZZ_CHECK(s.threads <= s.events);  // a replay starts one thread per recorded thread

@@ -33,7 +33,8 @@ class SampleTraces : public ::testing::TestWithParam<sample_trace> {};
 
 }  // namespace
 
-// Valid, with the recorded command in the header and timestamps on.
+// Valid, with the recorded command in the header and timestamps on. They stay version 1, as
+// recorded before version 2: they show that a version-1 file still reads.
 TEST_P(SampleTraces, AreValidRecordings) {
     const std::string path = sample(GetParam().file);
     const trace_summary s = validate(path);
@@ -43,6 +44,7 @@ TEST_P(SampleTraces, AreValidRecordings) {
     trace_reader r(path);
     EXPECT_FALSE(r.header().command_line.empty());
     EXPECT_TRUE(r.header().timestamps);
+    EXPECT_EQ(r.header().version, 1);
 }
 
 // One thread in recorded order: the live bytes follow the recording, so the replayed peak is

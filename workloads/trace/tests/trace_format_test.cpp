@@ -1,6 +1,7 @@
 // The trace format: every opcode round-trips through trace_writer and trace_reader, threads
-// keep program order and global sequence order, and every kind of bad input is a trace_error
-// naming the file, the byte of the decompressed stream and the problem.
+// keep program order and global sequence order, every kind of bad input is a trace_error
+// naming the file, the byte of the decompressed stream and the problem, and no damage to a
+// version-2 file reads back as other events.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "workloads/trace/format/trace_format.hpp"
+#include "workloads/trace/fuzz/trace_fuzz_input.hpp"
 
 using namespace allocmeter::trace;
 
@@ -242,8 +244,9 @@ std::vector<event> without_offsets(std::vector<event> v) {
     return v;
 }
 
-trace_header test_header(bool timestamps) {
+trace_header test_header(bool timestamps, std::uint16_t version = format_version) {
     trace_header h;
+    h.version = version;
     h.timestamps = timestamps;
     h.clock = timestamps ? clock_source::monotonic_ns : clock_source::none;
     h.page_size = 16384;
@@ -254,8 +257,8 @@ trace_header test_header(bool timestamps) {
 }
 
 void write_trace(const std::string& path, const std::vector<event>& events, bool timestamps = false,
-                 std::size_t chunk_bytes = trace_writer::default_chunk_bytes) {
-    trace_writer w(path, test_header(timestamps), chunk_bytes);
+                 std::size_t chunk_bytes = trace_writer::default_chunk_bytes, std::uint16_t version = format_version) {
+    trace_writer w(path, test_header(timestamps, version), chunk_bytes);
     for (const event& e : events) w.append(e);
     w.close();
 }
@@ -271,7 +274,7 @@ TEST(TraceRoundTrip, EveryOpcodeWithoutTimestamps) {
     write_trace(f.path(), events);
     trace_header h;
     EXPECT_EQ(without_offsets(load_sorted(f.path(), &h)), events);
-    EXPECT_EQ(h.version, 1);
+    EXPECT_EQ(h.version, 2);
     EXPECT_EQ(h.pointer_size, 8);
     EXPECT_FALSE(h.timestamps);
     EXPECT_EQ(h.page_size, 16384u);
@@ -389,10 +392,11 @@ TEST(TraceBadInput, TruncatedFile) {
         << err->what();
 }
 
-// A complete zstd stream whose content stops in the middle of the last event.
+// A complete zstd stream whose content stops in the middle of the last event (version 1,
+// which ends with its last chunk; version 2 is in TraceChecksum).
 TEST(TraceBadInput, TruncatedInsideEvent) {
     temp_trace f("t");
-    write_trace(f.path(), every_opcode(false));
+    write_trace(f.path(), every_opcode(false), false, trace_writer::default_chunk_bytes, 1);
     bytes raw = decompress(f.path());
     raw.pop_back();
     write_compressed(f.path(), raw);
@@ -428,7 +432,7 @@ TEST(TraceBadInput, UnsupportedVersion) {
     bytes raw = decompress(f.path());
     raw[8] = 7;
     write_compressed(f.path(), raw);
-    expect_error(f.path(), 8, "unsupported version 7 (this build reads version 1)");
+    expect_error(f.path(), 8, "unsupported version 7 (this build reads versions 1 to 2)");
 }
 
 // Opcode 0x2a at byte 30 (26 header bytes, 4 chunk header bytes).
@@ -601,11 +605,11 @@ TEST(TraceBadInput, TimeGoesBackAcrossChunks) {
     EXPECT_FALSE(read_error(f.path(), true)) << "equal times are fine";
 }
 
-// Every prefix of a valid stream, and every single-byte corruption of it, ends in a clean
-// result or a trace_error: never a crash, a hang or another exception.
+// Every prefix of a valid version-1 stream, and every single-byte corruption of it, ends in a
+// clean result or a trace_error: never a crash, a hang or another exception.
 TEST(TraceBadInput, EveryPrefixAndByteFlipIsHandled) {
     temp_trace f("t"), g("g");
-    write_trace(f.path(), every_opcode(true), true);
+    write_trace(f.path(), every_opcode(true), true, trace_writer::default_chunk_bytes, 1);
     const bytes raw = decompress(f.path());
     int clean = 0;  // prefixes that end between chunks are valid traces
     for (std::size_t n = 0; n < raw.size(); ++n) {
@@ -620,6 +624,259 @@ TEST(TraceBadInput, EveryPrefixAndByteFlipIsHandled) {
             write_compressed(g.path(), b);
             EXPECT_NO_THROW((void)read_error(g.path(), true));
         }
+    }
+}
+
+// ---- checks (version 2) -----------------------------------------------------------------------
+
+namespace {
+
+// A version-2 stream built by hand around v1-style pieces: the header of raw_header() as
+// version 2, each chunk tagged, the trailer, every check computed (reseal).
+bytes v2_stream(const std::vector<bytes>& chunks, std::uint64_t events, std::optional<std::uint64_t> chunks_said = {}) {
+    const bytes check(8, 0);
+    bytes h = raw_header();
+    h[8] = 2;
+    bytes s = cat(h, check);
+    for (const bytes& c : chunks) s = cat(s, cat(cat({0x43}, c), check));
+    bytes trailer = {0x45};
+    put_varint(trailer, chunks_said.value_or(chunks.size()));
+    put_varint(trailer, events);
+    s = cat(s, cat(trailer, check));
+    fuzz::reseal(s);
+    return s;
+}
+
+bool same_header(const trace_header& a, const trace_header& b) {
+    return a.version == b.version && a.pointer_size == b.pointer_size && a.timestamps == b.timestamps &&
+           a.page_size == b.page_size && a.clock == b.clock && a.command_line == b.command_line && a.host == b.host;
+}
+
+enum class outcome { refused, same, different };
+
+// Reads `path` as validate() and load_sorted() do: refused, or the header and events (in seq
+// order) it should hold, or others.
+outcome read_outcome(const std::string& path, const trace_header& want_header, const std::vector<event>& want) {
+    try {
+        validate(path);
+        trace_header h;
+        const std::vector<event> got = without_offsets(load_sorted(path, &h));
+        return same_header(h, want_header) && got == want ? outcome::same : outcome::different;
+    } catch (const trace_error&) {
+        return outcome::refused;
+    }
+}
+
+// Events of two threads in chunks of a few events each: several chunks per thread, interleaved.
+std::vector<event> small_chunks_events() { return every_opcode(true); }
+constexpr std::size_t small_chunk_bytes = 24;
+
+}  // namespace
+
+// Every single-bit flip of a version-2 decompressed stream (header, chunk fields, events,
+// checks, trailer) is refused. The same events as version 1 let flips through with other
+// content (a size, an id, the command line): the reason for version 2.
+TEST(TraceChecksum, EveryBitFlipOfTheStreamIsRefused) {
+    temp_trace f("t"), g("g");
+    const auto events = small_chunks_events();
+    std::map<std::uint16_t, std::map<outcome, int>> seen;
+    for (std::uint16_t version : {std::uint16_t{1}, std::uint16_t{2}}) {
+        write_trace(f.path(), events, true, small_chunk_bytes, version);
+        const bytes raw = decompress(f.path());
+        for (std::size_t bit = 0; bit < raw.size() * 8; ++bit) {
+            bytes b = raw;
+            b[bit / 8] ^= static_cast<std::uint8_t>(1u << (bit % 8));
+            write_compressed(g.path(), b);
+            const outcome o = read_outcome(g.path(), test_header(true, version), events);
+            ++seen[version][o];
+            if (version == 2) {
+                EXPECT_EQ(o, outcome::refused) << "bit " << bit << " of " << raw.size() * 8;
+            }
+        }
+    }
+    std::printf("[ flips    ] stream: version 1 refused %d, accepted with other content %d; "
+                "version 2 refused %d, accepted with other content %d\n",
+                seen[1][outcome::refused], seen[1][outcome::different], seen[2][outcome::refused],
+                seen[2][outcome::different]);
+    EXPECT_GT(seen[1][outcome::different], 0) << "version 1 has no check: this test would see nothing";
+}
+
+// Every single-bit flip of a written version-2 file (the zstd frame) is refused or decodes
+// to the very same trace: none reads back as other events.
+TEST(TraceChecksum, EveryBitFlipOfTheFileIsRefusedOrReadsTheSame) {
+    temp_trace f("t"), g("g");
+    const auto events = small_chunks_events();
+    write_trace(f.path(), events, true, small_chunk_bytes);
+    const bytes file = read_file(f.path());
+    std::map<outcome, int> seen;
+    for (std::size_t bit = 0; bit < file.size() * 8; ++bit) {
+        bytes b = file;
+        b[bit / 8] ^= static_cast<std::uint8_t>(1u << (bit % 8));
+        write_file(g.path(), b);
+        const outcome o = read_outcome(g.path(), test_header(true), events);
+        ++seen[o];
+        EXPECT_NE(o, outcome::different) << "bit " << bit << " of " << file.size() * 8;
+    }
+    std::printf("[ flips    ] file of %zu bytes: %d refused, %d read the same, %d read other events\n", file.size(),
+                seen[outcome::refused], seen[outcome::same], seen[outcome::different]);
+}
+
+// A version-2 stream cut between two blocks, chunks dropped from its end, is refused as
+// truncated; so is every other prefix. (Version 1 reads such a cut as a shorter valid trace.)
+TEST(TraceChecksum, CutBetweenChunksIsTruncation) {
+    temp_trace f("t"), g("g");
+    write_trace(f.path(), small_chunks_events(), true, small_chunk_bytes);
+    const bytes raw = decompress(f.path());
+    const std::vector<fuzz::v2_block> blocks = fuzz::v2_blocks(raw);
+    ASSERT_GE(blocks.size(), 5u) << "the header, several chunks, the trailer";
+    EXPECT_EQ(blocks.back().check + 8, raw.size());
+    for (std::size_t k = 0; k + 1 < blocks.size(); ++k) {  // after the header, after each chunk
+        const std::size_t cut = blocks[k].check + 8;
+        write_compressed(g.path(), bytes(raw.begin(), raw.begin() + static_cast<std::ptrdiff_t>(cut)));
+        expect_error(g.path(), cut, "truncated: the stream ends after " + std::to_string(k) + " chunks without its trailer");
+        expect_error(g.path(), cut, "chunks may be missing", true);
+    }
+    int clean = 0;
+    for (std::size_t n = 0; n < raw.size(); ++n) {
+        write_compressed(g.path(), bytes(raw.begin(), raw.begin() + static_cast<std::ptrdiff_t>(n)));
+        clean += !read_error(g.path()).has_value();
+    }
+    EXPECT_EQ(clean, 0);
+}
+
+// Version 1 still reads: from the writer, asked for it, and built by hand byte for byte.
+TEST(TraceChecksum, Version1StillReads) {
+    temp_trace f("t"), g("g");
+    const auto events = every_opcode(true);
+    write_trace(f.path(), events, true, small_chunk_bytes, 1);
+    trace_header h;
+    EXPECT_EQ(without_offsets(load_sorted(f.path(), &h)), events);
+    EXPECT_EQ(h.version, 1);
+    EXPECT_TRUE(same_header(h, test_header(true, 1)));
+    EXPECT_NO_THROW(validate(f.path()));
+
+    write_compressed(g.path(), cat(raw_header(), raw_chunk(2, {0x01, 0x00, 0x01, 0x18, 0x04, 0x02, 0x01})));
+    const auto two = read_in_file_order(g.path(), &h);
+    ASSERT_EQ(two.size(), 2u);
+    EXPECT_EQ(h.version, 1);
+    EXPECT_EQ(two[0].kind, op::malloc);
+    EXPECT_EQ(two[0].size, 24u);
+    EXPECT_EQ(two[1].kind, op::free);
+    EXPECT_EQ(two[1].seq, 1u);
+}
+
+// A damaged chunk's error names the file, the chunk (its number and first byte), both check
+// values and the damage, at the byte where the stored check starts; the header's and the
+// trailer's likewise.
+TEST(TraceChecksum, DamageNamesTheFileAndTheBlock) {
+    temp_trace f("t"), g("g");
+    write_trace(f.path(), small_chunks_events(), true, small_chunk_bytes);
+    const bytes raw = decompress(f.path());
+    const std::vector<fuzz::v2_block> blocks = fuzz::v2_blocks(raw);
+    ASSERT_GE(blocks.size(), 4u);
+    const auto damaged = [&](std::size_t at) {
+        bytes b = raw;
+        b[at] ^= 0x10;
+        write_compressed(g.path(), b);
+    };
+    const fuzz::v2_block chunk1 = blocks[2];  // blocks[0] is the header
+    damaged(chunk1.check - 1);                // its last event's last byte
+    expect_error(g.path(), chunk1.check,
+                 "chunk 1 at byte " + std::to_string(chunk1.start) + " fails its checksum (stored 0x");
+    expect_error(g.path(), chunk1.check, "): the file is damaged", true);
+
+    damaged(30);  // in the command line
+    expect_error(g.path(), blocks[0].check, "the header fails its checksum");
+    const fuzz::v2_block trailer = blocks.back();
+    damaged(trailer.check - 1);  // the event count
+    expect_error(g.path(), trailer.check, "the trailer at byte " + std::to_string(trailer.start) + " fails its checksum");
+    damaged(raw.size() - 1);  // the trailer's check itself
+    expect_error(g.path(), trailer.check, "the trailer at byte " + std::to_string(trailer.start) + " fails its checksum");
+}
+
+// A chunk yields no event before its check passed: damage in its last event stops the
+// reader at its first.
+TEST(TraceChecksum, ChunkIsCheckedBeforeItsFirstEvent) {
+    temp_trace f("t"), g("g");
+    write_trace(f.path(), every_opcode(false));  // one chunk per thread
+    bytes raw = decompress(f.path());
+    const std::vector<fuzz::v2_block> blocks = fuzz::v2_blocks(raw);
+    ASSERT_EQ(blocks.size(), 4u);
+    raw[blocks[2].check - 1] ^= 0x01;  // the last byte of the second chunk
+    write_compressed(g.path(), raw);
+    trace_reader r(g.path());
+    event e;
+    std::size_t yielded = 0;
+    try {
+        while (r.next(e)) ++yielded;
+        FAIL() << "the damaged chunk was read";
+    } catch (const trace_error& err) {
+        EXPECT_NE(std::string(err.what()).find("chunk 1 at byte"), std::string::npos) << err.what();
+    }
+    trace_reader whole(f.path());
+    std::size_t first_chunk = 0;
+    while (whole.next(e) && e.at < blocks[2].start) ++first_chunk;
+    EXPECT_EQ(yielded, first_chunk) << "only the first chunk's events";
+}
+
+// The stream ends with its trailer: a byte after it is refused, and a trailer whose counts
+// disagree with the chunks read (with good checks: a writer bug) is too.
+TEST(TraceChecksum, NothingAfterTheTrailerAndItsCountsHold) {
+    temp_trace f("t"), g("g");
+    write_trace(f.path(), every_opcode(false));
+    const bytes raw = decompress(f.path());
+    write_compressed(g.path(), cat(raw, {0x00}));
+    expect_error(g.path(), raw.size(), "bytes after the trailer");
+
+    const bytes two_events = raw_chunk(2, {0x01, 0x00, 0x01, 0x18, 0x04, 0x02, 0x01});
+    write_compressed(g.path(), v2_stream({two_events}, 2));
+    EXPECT_EQ(read_in_file_order(g.path()).size(), 2u);
+    write_compressed(g.path(), v2_stream({two_events}, 3));
+    expect_error(g.path(), 26 + 8 + 1 + 11 + 8 + 1, "the trailer counts 1 chunks and 3 events, but the stream holds 1 and 2");
+    write_compressed(g.path(), v2_stream({two_events}, 2, 2));
+    expect_error(g.path(), 26 + 8 + 1 + 11 + 8 + 1, "the trailer counts 2 chunks");
+}
+
+// A checked chunk is decoded with the same rules as version 1: events past its end or short
+// of it, an unknown block tag, and a chunk that claims 2^30 bytes the stream does not hold.
+TEST(TraceChecksum, CheckedChunksAreDecodedByTheSameRules) {
+    temp_trace f("t");
+    write_compressed(f.path(), v2_stream({raw_chunk(1, {0x01, 0x00, 0x01, 0x08}, 2)}, 1));
+    expect_error(f.path(), 26 + 8 + 1 + 4, "event runs past the end of its chunk");
+    write_compressed(f.path(), v2_stream({raw_chunk(1, {0x01, 0x00, 0x01, 0x08, 0x0a, 0x02}, 6)}, 1));
+    expect_error(f.path(), 26 + 8 + 1 + 8, "says it ends at byte 45 but its events end here");
+    write_compressed(f.path(), v2_stream({raw_chunk(1, {0x2a, 0x00})}, 1));
+    expect_error(f.path(), 26 + 8 + 1 + 4, "unknown opcode 0x2a");
+
+    bytes tag = v2_stream({}, 0);
+    tag[34] = 0x44;
+    write_compressed(f.path(), tag);
+    expect_error(f.path(), 34, "unknown block 0x44 where a chunk (0x43) or the trailer (0x45) should start");
+
+    bytes lying = v2_stream({}, 0);
+    lying.resize(34);
+    lying = cat(cat(lying, {0x43, 0x00, 0x00, 0x01}), {0x80, 0x80, 0x80, 0x80, 0x04});  // 1 event in 2^30 bytes
+    lying = cat(lying, bytes(1000, 0x0a));
+    write_compressed(f.path(), lying);
+    expect_error(f.path(), lying.size(), "truncated: the stream ends inside a chunk");
+}
+
+// A version-2 trace with no events is its header and trailer; the writer refuses a version it
+// cannot write.
+TEST(TraceChecksum, EmptyTraceAndUnknownVersions) {
+    temp_trace f("t");
+    write_trace(f.path(), {});
+    const bytes raw = decompress(f.path());
+    const std::size_t header = 24 + 1 + test_header(false).command_line.size() + 1 + test_header(false).host.size();
+    EXPECT_EQ(raw.size(), header + 8 + 3 + 8);
+    EXPECT_EQ(validate(f.path()).events, 0u);
+    try {
+        trace_writer w(f.path(), test_header(false, 3));
+        FAIL() << "version 3 written";
+    } catch (const trace_error& e) {
+        EXPECT_NE(std::string(e.what()).find("cannot write version 3 (this build writes versions 1 to 2)"),
+                  std::string::npos)
+            << e.what();
     }
 }
 
