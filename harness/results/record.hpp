@@ -110,6 +110,9 @@ struct trace_cell {
     std::uint64_t replay_threads = 0, steps = 0, dependencies = 0, recorded_peak_live_bytes = 0;
     std::uint64_t leaked_objects = 0;
     bool complete = false;
+    /// The plan's mapping resident at the region's start, left out of the cell's RSS figures;
+    /// none when smaps could not say (those figures are none then too) and in older results.
+    std::optional<std::uint64_t> plan_resident_bytes = std::nullopt;
 };
 
 /// What a child process reports for a cell that ran (the child -> parent half of the protocol).

@@ -284,9 +284,11 @@ allocator_report report_from(const json& o, const place& at) {
 }
 
 json trace_json(const trace_cell& t) {
-    return {{"path", t.path}, {"replay", t.replay}, {"touch", t.touch}, {"replay_threads", t.replay_threads},
-            {"steps", t.steps}, {"dependencies", t.dependencies}, {"recorded_peak_live_bytes", t.recorded_peak_live_bytes},
-            {"leaked_objects", t.leaked_objects}, {"complete", t.complete}};
+    json out = {{"path", t.path}, {"replay", t.replay}, {"touch", t.touch}, {"replay_threads", t.replay_threads},
+                {"steps", t.steps}, {"dependencies", t.dependencies}, {"recorded_peak_live_bytes", t.recorded_peak_live_bytes},
+                {"leaked_objects", t.leaked_objects}, {"complete", t.complete}};
+    if (t.plan_resident_bytes) out["plan_resident_bytes"] = *t.plan_resident_bytes;
+    return out;
 }
 
 trace_cell trace_from(const json& o, const place& at) {
@@ -298,7 +300,9 @@ trace_cell trace_from(const json& o, const place& at) {
             required<std::uint64_t>(o, "dependencies", at),
             required<std::uint64_t>(o, "recorded_peak_live_bytes", at),
             required<std::uint64_t>(o, "leaked_objects", at),
-            required<bool>(o, "complete", at)};
+            required<bool>(o, "complete", at),
+            // Absent when smaps could not say, and in older results (whose RSS figures include the plan).
+            optional_value<std::uint64_t>(o, "plan_resident_bytes", at)};
 }
 
 /// The measurement's fields, merged into `out` (a cell object, or the child's own object).
