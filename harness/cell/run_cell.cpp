@@ -200,7 +200,7 @@ pmu_metrics pmu_of(const std::vector<counter_reading>& readings, std::uint64_t o
 
 /// Runs a registered synthetic workload.
 std::optional<measured> run_synthetic(const cell_request& request, timed_region* region) {
-    const cell_runner run = find_runner(request.runner, request.workload);
+    const cell_runner run = find_runner(request.runner, request.workload, request.verify);
     if (run == nullptr) {
         fmt::print(stderr, "no runner for allocator type '{}' and workload '{}'\n", request.runner, request.workload);
         return std::nullopt;
@@ -212,7 +212,7 @@ std::optional<measured> run_synthetic(const cell_request& request, timed_region*
 /// Replays request.trace with its mapped plan; fills `about`.
 std::optional<measured> run_trace(const cell_request& request, const trace::replay_view& plan, timed_region* region,
                                   trace_cell& about) {
-    const trace_runner run = find_trace_runner(request.runner);
+    const trace_runner run = find_trace_runner(request.runner, request.verify);
     if (run == nullptr) {
         fmt::print(stderr, "allocator type '{}' cannot replay traces (it has no individual free)\n", request.runner);
         return std::nullopt;

@@ -38,6 +38,7 @@ examples:
   allocmeter run --workloads trace:app.trace,frame --allocators system,jemalloc,segregated
   allocmeter run --workloads trace:app.trace --replay serial --touch full
   allocmeter run --pmu-events cycles,instructions,perf::PERF_COUNT_HW_CACHE_DTLB:READ:MISS
+  allocmeter run --verify --scale quick --reps 1   check every allocator hands out blocks apart
 
 A trace workload (trace:FILE, from 'allocmeter record') replays the recorded calls: with
 --replay threads (the default) one thread per recorded thread, ordered across threads only
@@ -77,7 +78,7 @@ struct run_arguments {
     std::vector<std::string> custom;
     std::string threads, reps, scale = "default", seed, out, timeout, touch = "page", replay = "threads", latency, sample_ms;
     std::string pmu_events;
-    bool report = false;
+    bool report = false, verify = false;
 
     run_arguments() {
         const run_options d;
@@ -112,7 +113,10 @@ bool parse_run(const std::vector<std::string>& args, run_arguments& a) {
         "pmu-events", po::value(&a.pmu_events)->value_name("E,..."),
         "comma-separated libpfm4 event names counted in place of the default hardware counters "
         "(cycles, instructions, L1d/LLC/dTLB misses, branch misses)")(
-        "report", po::bool_switch(&a.report), "at the end, write the run's report.html and charts (as 'allocmeter report' does)");
+        "report", po::bool_switch(&a.report), "at the end, write the run's report.html and charts (as 'allocmeter report' does)")(
+        "verify", po::bool_switch(&a.verify),
+        "tag every block and check its tag when it dies: a block handed out over a live one fails its cell, "
+        "naming the block, its size and the operation (slower; off by default)");
     return parse_arguments(g, args);
 }
 
@@ -206,6 +210,7 @@ run_options validate_run(const run_arguments& a, const allocator_catalog& catalo
     o.timeout_s = parse_number("run", "--timeout", a.timeout, min_timeout_s, max_timeout_s, " seconds, e.g. --timeout 60");
     o.sample_ms = sample_interval_ms(a.sample_ms);
     o.report = a.report;
+    o.verify = a.verify;
     return o;
 }
 

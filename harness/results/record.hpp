@@ -168,6 +168,7 @@ struct run_env {
     std::vector<std::string> pmu_events;
     double sample_ms = 0;
     std::uint64_t latency_every = 0;
+    bool verify = false;                        ///< run --verify: block tags checked (absent in older files: off)
     std::optional<std::string> touch, replay;  ///< set when the run has traces
     std::vector<trace_env> traces;
     std::map<std::string, library_info> allocators;  ///< external ones, by name, from their first ok cell

@@ -410,6 +410,7 @@ json env_json(const run_env& e) {
     out["pmu_events"] = e.pmu_events;
     out["sample_ms"] = e.sample_ms;
     out["latency_every"] = e.latency_every;
+    out["verify"] = e.verify;
     if (!e.traces.empty()) {
         out["touch"] = or_null(e.touch);
         out["replay"] = or_null(e.replay);
@@ -436,6 +437,7 @@ run_env env_from(const json& o, const place& at) {
     e.pmu_events = array_of<std::string>(o, "pmu_events", at);
     e.sample_ms = required<double>(o, "sample_ms", at);
     e.latency_every = required<std::uint64_t>(o, "latency_every", at);
+    e.verify = optional_value<bool>(o, "verify", at).value_or(false);  // added later: absent in older files
     if (o.contains("traces")) {
         e.touch = nullable<std::string>(o, "touch", at);
         e.replay = nullable<std::string>(o, "replay", at);
@@ -628,6 +630,7 @@ std::vector<env_setting> env_settings(const run_env& env) {
                                        {"threads", "thread counts"},
                                        {"sample_ms", "RSS sampling interval (ms)"},
                                        {"latency_every", "one allocation and one free in this many timed"},
+                                       {"verify", "every block tagged, each tag checked when it dies (run --verify)"},
                                        {"touch", "what a trace replay writes into each new block"},
                                        {"replay", "trace replay order"},
                                        {"pmu_events", "counters asked for (empty: the default set)"},

@@ -35,6 +35,7 @@ struct run_options {
     double timeout_s = 300;
     std::string command_line;
     bool report = false;                  ///< --report: the CLI writes the run's report.html at the end
+    bool verify = false;                  ///< --verify: every block tagged, each tag checked when it dies
 };
 
 /// Where a run's results are, and how many cells did not end well.
