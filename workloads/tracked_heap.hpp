@@ -81,10 +81,12 @@ public:
             return b;
         }
     }
-    /// The workload writes `value` into a live block (touch()); under verify it checks the tag.
+    /// The workload writes `value` into a live block (touch()); under verify it checks the tag
+    /// (a write is no operation: the failure names the last one).
     void write(const block_type& b, std::uint64_t value) noexcept {
         if constexpr (verifying)
-            check(b, "written again by the workload");
+            check_tag(b.p, b.size, b.align, b.serial,
+                      {"written again by the workload", block_serial(meter_.thread(), meter_.ops()), "after"});
         else
             touch(b.p, b.size, value);
     }

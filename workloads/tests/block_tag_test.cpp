@@ -156,3 +156,16 @@ TEST(VerifiedWorkloadsDeathTest, OverlappingBlocksFailTheRun) {
                 "verify: block #0:[0-9]+ of [0-9]+ bytes .* was overwritten before it was freed at operation [0-9]+ of "
                 "thread 0: bytes 16..23 hold another block's tag \\(#0:[0-9]+\\)");
 }
+
+template <class W>
+class verified_workloads_death : public ::testing::Test {};
+TYPED_TEST_SUITE(verified_workloads_death, seed_workloads);
+
+// Every seed workload, on an allocator that overlaps one block in 97: it completes unverified,
+// and ends verified with the block named (at a free, or when the workload writes into a live one).
+TYPED_TEST(verified_workloads_death, OverlapsAreCaught) {
+    using often_overlapping = test_helpers::overlapping_allocator<1000, 97>;
+    EXPECT_GT((run_workload<TypeParam, often_overlapping>(quick1).ops), 0u);
+    EXPECT_EXIT((run_workload<TypeParam, verified<often_overlapping>>(quick1)), ::testing::ExitedWithCode(verify_exit_code),
+                "verify: block #0:[0-9]+ of [0-9]+ bytes .* was overwritten before it was .* hold another block's tag");
+}
