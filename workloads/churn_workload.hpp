@@ -16,21 +16,21 @@
 #include "workloads/op_meter.hpp"
 #include "workloads/rng.hpp"
 #include "workloads/scale.hpp"
-#include "workloads/timed_allocation.hpp"
 #include "workloads/tracked_heap.hpp"
 #include "workloads/workload.hpp"
 #include "workloads/workload_needs.hpp"
 
 namespace allocmeter {
 
-/// A single-producer, single-consumer ring of blocks handed from one thread to the next.
+/// A single-producer, single-consumer ring of blocks (records B) handed from one thread to the next.
+template <class B>
 class handoff_ring {
 public:
     explicit handoff_ring(std::size_t capacity_pow2)
-        : slots_(new block[capacity_pow2]), mask_(capacity_pow2 - 1) {}
+        : slots_(new B[capacity_pow2]), mask_(capacity_pow2 - 1) {}
 
     /// Producer side; false when full.
-    bool try_push(const block& b) noexcept {
+    bool try_push(const B& b) noexcept {
         const std::size_t tail = tail_.load(std::memory_order_relaxed);
         if (tail - head_.load(std::memory_order_acquire) > mask_) return false;
         slots_[tail & mask_] = b;
@@ -38,7 +38,7 @@ public:
         return true;
     }
     /// Consumer side; false when empty.
-    bool try_pop(block& out) noexcept {
+    bool try_pop(B& out) noexcept {
         const std::size_t head = head_.load(std::memory_order_relaxed);
         if (head == tail_.load(std::memory_order_acquire)) return false;
         out = slots_[head & mask_];
@@ -47,7 +47,7 @@ public:
     }
 
 private:
-    std::unique_ptr<block[]> slots_;
+    std::unique_ptr<B[]> slots_;
     std::size_t mask_;
     alignas(64) std::atomic<std::size_t> head_{0};
     alignas(64) std::atomic<std::size_t> tail_{0};
@@ -83,20 +83,17 @@ struct churn_workload {
     struct shared_state {
         explicit shared_state(const workload_config& c) {
             for (unsigned i = 0; i < c.threads; ++i)
-                inboxes.push_back(std::make_unique<handoff_ring>(params::for_scale(c.size).ring_capacity));
+                inboxes.push_back(std::make_unique<handoff_ring<block_of<A>>>(params::for_scale(c.size).ring_capacity));
         }
         A heap;
-        std::vector<std::unique_ptr<handoff_ring>> inboxes;
+        std::vector<std::unique_ptr<handoff_ring<block_of<A>>>> inboxes;
         std::atomic<unsigned> senders_done{0};
     };
 
     /// Frees every block waiting in this thread's inbox.
     template <allocator A>
-    static void drain(handoff_ring& inbox, A& heap, op_meter& meter) noexcept {
-        for (block b; inbox.try_pop(b);) {
-            timed_deallocate(heap, meter.latency, b.p, b.size, b.align);
-            meter.released(b.size);
-        }
+    static void drain(handoff_ring<block_of<A>>& inbox, tracked_heap<A>& heap) noexcept {
+        for (block_of<A> b; inbox.try_pop(b);) heap.free_handed_over(b);
     }
 
     /// Operations: one per allocation and one per free, counted by the thread that decides
@@ -106,36 +103,36 @@ struct churn_workload {
         const params p = params::for_scale(ctx.config.size);
         const unsigned threads = ctx.config.threads;
         const bool remote = threads > 1;
-        handoff_ring& inbox = *shared.inboxes[ctx.index];
-        handoff_ring& next = *shared.inboxes[(ctx.index + 1) % threads];
+        handoff_ring<block_of<A>>& inbox = *shared.inboxes[ctx.index];
+        handoff_ring<block_of<A>>& next = *shared.inboxes[(ctx.index + 1) % threads];
         tracked_heap<A> heap(shared.heap, ctx.meter);
-        fixed_vector<block> working(p.working_set);
+        fixed_vector<block_of<A>> working(p.working_set);
         rng& r = ctx.random;
         const auto fresh = [&] { return heap.make(r.log_uniform(16, 32 * 1024)); };
 
         ctx.start();
         for (std::uint64_t i = 0; i < p.working_set; ++i) working.push_back(fresh());
         for (std::uint64_t it = 0; it < p.iterations; ++it) {
-            block& victim = working[r.below(p.working_set)];
+            auto& victim = working[r.below(p.working_set)];
             if (remote && r.below(100) < p.remote_percent) {
                 ctx.meter.handed_off(victim.size, victim.align);
                 while (!next.try_push(victim)) {
-                    drain(inbox, shared.heap, ctx.meter);
+                    drain(inbox, heap);
                     std::this_thread::yield();
                 }
             } else {
                 heap.free(victim);
             }
             victim = fresh();
-            if (remote) drain(inbox, shared.heap, ctx.meter);
+            if (remote) drain(inbox, heap);
         }
-        for (const block& b : working) heap.free(b);
+        for (const auto& b : working) heap.free(b);
         shared.senders_done.fetch_add(1, std::memory_order_acq_rel);
         while (shared.senders_done.load(std::memory_order_acquire) < threads) {
-            drain(inbox, shared.heap, ctx.meter);
+            drain(inbox, heap);
             std::this_thread::yield();
         }
-        drain(inbox, shared.heap, ctx.meter);
+        drain(inbox, heap);
         ctx.stop();
     }
 };

@@ -53,8 +53,8 @@ struct frame_workload {
         A frame_instance;
         tracked_heap<A> persistent(persistent_instance, ctx.meter);
         tracked_heap<A> frame(frame_instance, ctx.meter);
-        fixed_vector<block> kept(p.long_lived);
-        fixed_vector<block> temps(p.temps_max);
+        fixed_vector<block_of<A>> kept(p.long_lived);
+        fixed_vector<block_of<A>> temps(p.temps_max);
         rng& r = ctx.random;
 
         ctx.start();
@@ -65,8 +65,7 @@ struct frame_workload {
             for (std::uint64_t j = 0; j < n; ++j)
                 temps.push_back(frame.make(r.log_uniform(16, 256), r.one_in(p.simd_one_in) ? 64 : 16));
             for (std::uint64_t u = 0; u < p.updates_per_frame; ++u) {
-                const block& b = kept[r.below(p.long_lived)];
-                touch(b.p, b.size, f);
+                persistent.write(kept[r.below(p.long_lived)], f);
             }
             frame.release_all(temps);
         }

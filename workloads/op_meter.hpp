@@ -19,8 +19,9 @@ class op_meter {
 public:
     static constexpr std::int64_t flush_bytes = live_meter::flush_bytes;
 
-    explicit op_meter(live_board* board, std::uint64_t latency_every = 0, std::uint64_t latency_phase = 0)
-        : latency(latency_every, latency_phase), live_(board) {}
+    explicit op_meter(live_board* board, std::uint64_t latency_every = 0, std::uint64_t latency_phase = 0,
+                      unsigned thread = 0)
+        : latency(latency_every, latency_phase), live_(board), thread_(thread) {}
 
     latency_recorder latency;  ///< which operations to time, and their histograms
 
@@ -51,6 +52,8 @@ public:
     std::uint64_t ops() const noexcept { return ops_; }
     std::uint64_t checksum() const noexcept { return hash_; }
     std::int64_t peak_live() const noexcept { return live_.peak(); }
+    /// The worker thread these counters belong to (0 .. threads-1), for naming its blocks.
+    unsigned thread() const noexcept { return thread_; }
 
 private:
     void mix(std::uint64_t kind, std::size_t size, std::size_t align) noexcept {
@@ -58,6 +61,7 @@ private:
     }
 
     live_meter live_;
+    unsigned thread_;
     std::uint64_t ops_ = 0;
     std::uint64_t hash_ = operation_hash_seed;
 };

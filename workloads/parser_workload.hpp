@@ -56,13 +56,13 @@ struct parser_workload {
         rng& r;
         const params& p;
         std::uint64_t nodes_left;
-        fixed_vector<block>& tree;     ///< the nodes (the strings join them at document end)
-        fixed_vector<block>& strings;  ///< the leaf strings, which rewrite passes replace
+        fixed_vector<block_of<A>>& tree;     ///< the nodes (the strings join them at document end)
+        fixed_vector<block_of<A>>& strings;  ///< the leaf strings, which rewrite passes replace
 
         /// One parse step: a scratch buffer for its duration, a node, then a leaf string or
         /// children; the scratch dies when the step returns (LIFO).
         void step(std::uint64_t depth) {
-            const block scratch = heap.make(r.log_uniform(32, 256));
+            const auto scratch = heap.make(r.log_uniform(32, 256));
             tree.push_back(heap.make(node_sizes[r.below(node_sizes.size())]));
             --nodes_left;
             if (depth == p.max_depth || nodes_left == 0 || r.one_in(p.leaf_one_in)) {
@@ -81,8 +81,8 @@ struct parser_workload {
         const params p = params::for_scale(ctx.config.size);
         A instance;
         tracked_heap<A> heap(instance, ctx.meter);
-        fixed_vector<block> tree(2 * p.nodes_per_document);
-        fixed_vector<block> strings(p.nodes_per_document);
+        fixed_vector<block_of<A>> tree(2 * p.nodes_per_document);
+        fixed_vector<block_of<A>> strings(p.nodes_per_document);
         rng& r = ctx.random;
 
         ctx.start();
@@ -90,13 +90,13 @@ struct parser_workload {
             document<A> doc{heap, r, p, p.nodes_per_document, tree, strings};
             while (doc.nodes_left > 0) doc.step(0);
             for (std::uint64_t pass = 0; pass < p.rewrite_passes; ++pass) {
-                for (block& s : strings) {
+                for (auto& s : strings) {
                     if (!r.one_in(p.rewrite_one_in)) continue;
                     heap.drop(s);
                     s = heap.make(r.log_uniform(8, 256));
                 }
             }
-            for (const block& s : strings) tree.push_back(s);
+            for (const auto& s : strings) tree.push_back(s);
             if (d + 1 == p.documents) ctx.add_stats(instance);
             heap.release_all(tree);
             strings.clear();

@@ -61,31 +61,30 @@ struct request_workload {
         A request_instance;
         tracked_heap<A> session_heap(session_instance, ctx.meter);
         tracked_heap<A> request_heap(request_instance, ctx.meter);
-        std::vector<fixed_vector<block>> sessions;
+        std::vector<fixed_vector<block_of<A>>> sessions;
         for (std::uint64_t s = 0; s < p.sessions; ++s) sessions.emplace_back(p.session_max_objects);
-        fixed_vector<block> objects(p.parts_max + 3);
+        fixed_vector<block_of<A>> objects(p.parts_max + 3);
         rng& r = ctx.random;
 
-        const auto open = [&](fixed_vector<block>& s) {
+        const auto open = [&](fixed_vector<block_of<A>>& s) {
             const std::uint64_t n = r.between(2, 6);
             for (std::uint64_t i = 0; i < n; ++i) s.push_back(session_heap.make(r.log_uniform(64, 4096)));
         };
-        const auto close = [&](fixed_vector<block>& s) {
-            for (const block& b : s) session_heap.drop(b);
+        const auto close = [&](fixed_vector<block_of<A>>& s) {
+            for (const auto& b : s) session_heap.drop(b);
             s.clear();
         };
 
         ctx.start();
         for (auto& s : sessions) open(s);
         for (std::uint64_t q = 0; q < p.requests; ++q) {
-            fixed_vector<block>& session = sessions[r.below(p.sessions)];
+            fixed_vector<block_of<A>>& session = sessions[r.below(p.sessions)];
             objects.push_back(request_heap.make(r.log_uniform(64, 256)));
             const std::uint64_t parts = r.between(p.parts_min, p.parts_max);
             for (std::uint64_t i = 0; i < parts; ++i) objects.push_back(request_heap.make(r.log_uniform(16, 512)));
             objects.push_back(request_heap.make(r.log_uniform(1024, 64 * 1024)));
             if (r.one_in(p.large_one_in)) objects.push_back(request_heap.make(r.log_uniform(128 * 1024, large_max)));
-            const block& state = session[r.below(session.size())];
-            touch(state.p, state.size, q);
+            session_heap.write(session[r.below(session.size())], q);
             if (r.one_in(p.session_grow_one_in) && session.size() < p.session_max_objects)
                 session.push_back(session_heap.make(r.log_uniform(64, 4096)));
             request_heap.release_all(objects);

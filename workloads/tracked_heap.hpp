@@ -1,12 +1,15 @@
 // tracked_heap: the handle through which a synthetic workload allocates, calling the allocator
 // directly (a template, no virtual call) and keeping the thread's op_meter in step; block, the
 // record of an allocation a workload holds; touch(), the writes that initialise a new block.
+// On a verified<A> (run --verify) every block carries its tag instead, checked when it dies.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "allocators/adapter.hpp"
+#include "workloads/block_tag.hpp"
 #include "workloads/fixed_vector.hpp"
 #include "workloads/op_meter.hpp"
 #include "workloads/timed_allocation.hpp"
@@ -19,6 +22,16 @@ struct block {
     std::uint32_t size;
     std::uint32_t align;
 };
+
+/// A block under run --verify: also its serial, which names the tag written over it.
+struct tagged_block : block {
+    std::uint64_t serial;
+};
+
+/// The block record a workload keeps on allocator A: tagged on a verified<...> only, so a
+/// measured run carries no serial.
+template <class A>
+using block_of = std::conditional_t<is_verified<A>, tagged_block, block>;
 
 /// Writes to a new block the way a program initialising it would: one store per cache line
 /// over the first KiB, then one per page, and the last byte. Stores are volatile so the
@@ -33,13 +46,19 @@ inline void touch(void* p, std::size_t size, std::uint64_t value) noexcept {
 }
 
 /// The handle a workload allocates through: calls the allocator directly (a template, no
-/// virtual call) and keeps the meter in step.
+/// virtual call) and keeps the meter in step. On a verified<...> allocator the workload never
+/// writes into a block itself: each new block gets its tag where touch() would write (and the
+/// rest of its first KiB), a later write() checks the tag instead, and every way a block dies
+/// (free, retire, reset) checks it first; a damaged tag ends the cell naming the block.
 template <allocator A>
 class tracked_heap {
     // A LIFO-only allocator retires out-of-order deaths, which only a reset can take back.
     static_assert(!A::caps.lifo_free_only || A::caps.reset);
 
 public:
+    using block_type = block_of<A>;
+    static constexpr bool verifying = is_verified<A>;
+
     tracked_heap(A& a, op_meter& meter) noexcept : a_(a), meter_(meter) {}
 
     /// Allocates or ends the cell with a clear message.
@@ -49,37 +68,68 @@ public:
         meter_.allocated(size, align);
         return p;
     }
-    /// Allocates, touches and returns the block record.
-    block make(std::size_t size, std::size_t align = 16) {
+    /// Allocates, writes (touches, or tags) and returns the block record.
+    block_type make(std::size_t size, std::size_t align = 16) {
         void* p = alloc(size, align);
-        touch(p, size, size);
-        return {p, static_cast<std::uint32_t>(size), static_cast<std::uint32_t>(align)};
+        const block b{p, static_cast<std::uint32_t>(size), static_cast<std::uint32_t>(align)};
+        if constexpr (verifying) {
+            const std::uint64_t serial = block_serial(meter_.thread(), meter_.ops());  // the allocation just counted
+            write_tag(p, size, serial);
+            return {b, serial};
+        } else {
+            touch(p, size, size);
+            return b;
+        }
+    }
+    /// The workload writes `value` into a live block (touch()); under verify it checks the tag
+    /// (a write is no operation: the failure names the last one).
+    void write(const block_type& b, std::uint64_t value) noexcept {
+        if constexpr (verifying)
+            check_tag(b.p, b.size, b.align, b.serial,
+                      {"written again by the workload", block_serial(meter_.thread(), meter_.ops()), "after"});
+        else
+            touch(b.p, b.size, value);
     }
     /// Frees one block; only for allocators with individual free.
-    void free(const block& b) noexcept {
+    void free(const block_type& b) noexcept {
         static_assert(A::caps.individual_free);
+        check(b, "freed");
         timed_deallocate(a_, meter_.latency, b.p, b.size, b.align);
         meter_.died(b.size, b.align);
     }
+    /// Frees a block another thread handed over (that thread counted the operation; the bytes
+    /// leave the live count here).
+    void free_handed_over(const block_type& b) noexcept {
+        static_assert(A::caps.individual_free);
+        if constexpr (verifying)
+            check_tag(b.p, b.size, b.align, b.serial,
+                      {"freed by the thread it was handed to", block_serial(meter_.thread(), meter_.ops()), "after"});
+        timed_deallocate(a_, meter_.latency, b.p, b.size, b.align);
+        meter_.released(b.size);
+    }
     /// The block is dead: freed now where A frees in any order, else retired (its memory
     /// comes back at the next reset).
-    void drop(const block& b) noexcept {
+    void drop(const block_type& b) noexcept {
         if constexpr (A::caps.individual_free && !A::caps.lifo_free_only) {
             free(b);
         } else {
+            check(b, "retired (its memory kept until a reset)");
             meter_.died(b.size, b.align);
         }
     }
     /// Every block in `group` dies, and `group` is everything this instance still holds:
     /// one reset() where A has it, else one free per block.
-    void release_all(fixed_vector<block>& group) noexcept {
+    void release_all(fixed_vector<block_type>& group) noexcept {
         if constexpr (A::caps.reset) {
-            for (const block& b : group) meter_.died(b.size, b.align);
+            for (const block_type& b : group) {
+                check(b, "released by reset()");
+                meter_.died(b.size, b.align);
+            }
             a_.reset();
         } else if constexpr (A::caps.lifo_free_only) {
             for (std::size_t i = group.size(); i-- > 0;) free(group[i]);
         } else {
-            for (const block& b : group) free(b);
+            for (const block_type& b : group) free(b);
         }
         group.clear();
     }
@@ -92,6 +142,12 @@ public:
     op_meter& meter() noexcept { return meter_; }
 
 private:
+    /// Under verify, checks b's tag before the operation this thread is about to count (named
+    /// by `event`); nothing otherwise.
+    void check(const block_type& b, const char* event) const noexcept {
+        if constexpr (verifying) check_tag(b.p, b.size, b.align, b.serial, {event, block_serial(meter_.thread(), meter_.ops() + 1)});
+    }
+
     A& a_;
     op_meter& meter_;
 };

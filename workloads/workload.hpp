@@ -41,7 +41,7 @@ struct workload_param {
 /// A worker thread's view of the run.
 struct thread_context {
     thread_context(unsigned i, const workload_config& c, live_board* board, start_gate& g)
-        : index(i), config(c), random(c.seed, i), meter(board, c.latency_every, latency_phase(c.seed, i)), gate(g) {}
+        : index(i), config(c), random(c.seed, i), meter(board, c.latency_every, latency_phase(c.seed, i), i), gate(g) {}
 
     unsigned index;                ///< 0 .. threads-1
     const workload_config& config;

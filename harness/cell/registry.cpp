@@ -1,10 +1,12 @@
-// Instantiates run_workload<W, A> for every workload W and allocator type A, once.
+// Instantiates run_workload<W, A> for every workload W and allocator type A, once, and again
+// on verified<A> for run --verify (block_tag.hpp); the same for trace replays.
 #include "harness/cell/registry.hpp"
 
 #include <tuple>
 
 #include "allocators/malloc_allocator.hpp"
 #include "harness/cell/reference_allocators.hpp"
+#include "workloads/block_tag.hpp"
 #include "workloads/churn_workload.hpp"
 #include "workloads/frame_workload.hpp"
 #include "workloads/parser_workload.hpp"
@@ -19,11 +21,13 @@ using workload_types = std::tuple<frame_workload, request_workload, parser_workl
 struct runner_entry {
     std::string_view allocator;
     std::string_view workload;
+    bool verify;
     cell_runner run;
 };
 
 struct trace_runner_entry {
     std::string_view allocator;
+    bool verify;
     trace_runner run;
 };
 
@@ -42,16 +46,20 @@ trace_run run_trace(const trace::replay_view& plan, trace::touch_policy touch, t
 
 template <allocator A>
 void add_trace_runner(std::vector<trace_runner_entry>& out, std::string_view allocator_name) {
-    if constexpr (first_missing(A::caps, trace_needs, 1) == missing_capability::none)
-        out.push_back({allocator_name, &run_trace<A>});
+    if constexpr (first_missing(A::caps, trace_needs, 1) == missing_capability::none) {
+        out.push_back({allocator_name, false, &run_trace<A>});
+        out.push_back({allocator_name, true, &run_trace<verified<A>>});
+    }
 }
 
 /// A pair that cannot run even on one thread is not instantiated; the matrix skips it with
 /// skip_reason() before looking for a runner.
 template <class W, allocator A>
 void add_runner(std::vector<runner_entry>& out, std::string_view allocator_name) {
-    if constexpr (first_missing(A::caps, W::needs, 1) == missing_capability::none)
-        out.push_back({allocator_name, W::name, &run_workload<W, A>});
+    if constexpr (first_missing(A::caps, W::needs, 1) == missing_capability::none) {
+        out.push_back({allocator_name, W::name, false, &run_workload<W, A>});
+        out.push_back({allocator_name, W::name, true, &run_workload<W, verified<A>>});
+    }
 }
 
 template <allocator A>
@@ -103,15 +111,15 @@ const std::vector<reference_info>& reference_allocators() {
     return table;
 }
 
-cell_runner find_runner(std::string_view allocator_type, std::string_view workload) {
+cell_runner find_runner(std::string_view allocator_type, std::string_view workload, bool verify) {
     for (const runner_entry& e : runners())
-        if (e.allocator == allocator_type && e.workload == workload) return e.run;
+        if (e.allocator == allocator_type && e.workload == workload && e.verify == verify) return e.run;
     return nullptr;
 }
 
-trace_runner find_trace_runner(std::string_view allocator_type) {
+trace_runner find_trace_runner(std::string_view allocator_type, bool verify) {
     for (const trace_runner_entry& e : trace_runners())
-        if (e.allocator == allocator_type) return e.run;
+        if (e.allocator == allocator_type && e.verify == verify) return e.run;
     return nullptr;
 }
 

@@ -58,13 +58,14 @@ const std::vector<workload_info>& workloads();
 const std::vector<reference_info>& reference_allocators();
 
 /// The runner for (allocator type, workload); nullptr if either name is unknown.
-/// `allocator_type` is a reference allocator's name or malloc_runner_name.
-cell_runner find_runner(std::string_view allocator_type, std::string_view workload);
+/// `allocator_type` is a reference allocator's name or malloc_runner_name. With `verify`, the
+/// runner tags every block and checks each tag when its block dies (run --verify).
+cell_runner find_runner(std::string_view allocator_type, std::string_view workload, bool verify = false);
 
 /// The trace runner for an allocator type (a reference allocator's name or
 /// malloc_runner_name); nullptr when the name is unknown or the type cannot free objects one
-/// by one in any order, which every trace needs.
-trace_runner find_trace_runner(std::string_view allocator_type);
+/// by one in any order, which every trace needs. `verify` as for find_runner.
+trace_runner find_trace_runner(std::string_view allocator_type, bool verify = false);
 
 /// The workload called `name`, or nullptr.
 const workload_info* find_workload(std::string_view name);

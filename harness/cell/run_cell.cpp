@@ -95,22 +95,24 @@ std::optional<allocator_report> reference_report(const std::optional<allocator_s
 }
 
 /// Peak RSS growth over peak live bytes; its time-weighted mean over the series (while live
-/// bytes are above zero); and RSS after the purge over the same peak. Byte counts below zero
-/// are unknown; a figure that needs one is none.
-fragmentation_metrics fragmentation_of(double baseline, double peak_rss, std::int64_t peak_live, const rss_sampler& sampler,
-                                       double purged_rss) {
-    const auto ratio = [&](double rss) -> std::optional<double> {
-        if (baseline < 0 || rss < 0 || peak_live <= 0) return std::nullopt;
-        return (rss - baseline) / static_cast<double>(peak_live);
+/// bytes are above zero); and RSS after the purge over the same peak. A figure that needs an
+/// unknown byte count is none.
+fragmentation_metrics fragmentation_of(std::optional<std::uint64_t> baseline, std::optional<std::uint64_t> peak_rss,
+                                       std::int64_t peak_live, const std::optional<std::vector<rss_sample>>& samples,
+                                       std::optional<std::uint64_t> purged_rss) {
+    const auto ratio = [&](std::optional<std::uint64_t> rss) -> std::optional<double> {
+        if (!baseline || !rss || peak_live <= 0) return std::nullopt;
+        return (static_cast<double>(*rss) - static_cast<double>(*baseline)) / static_cast<double>(peak_live);
     };
     std::optional<double> mean;
-    if (baseline >= 0 && sampler.available()) {
-        const std::vector<rss_sample> s = sampler.samples();
+    if (baseline && samples) {
+        const std::vector<rss_sample>& s = *samples;
+        const double base = static_cast<double>(*baseline);
         double weighted = 0, span = 0;
         for (std::size_t i = 1; i < s.size(); ++i) {
             if (s[i - 1].live_bytes <= 0) continue;
             const double dt = static_cast<double>(s[i].t_ns - s[i - 1].t_ns);
-            weighted += dt * (static_cast<double>(s[i - 1].rss_bytes) - baseline) / static_cast<double>(s[i - 1].live_bytes);
+            weighted += dt * (static_cast<double>(s[i - 1].rss_bytes) - base) / static_cast<double>(s[i - 1].live_bytes);
             span += dt;
         }
         if (span > 0) mean = weighted / span;
@@ -119,23 +121,63 @@ fragmentation_metrics fragmentation_of(double baseline, double peak_rss, std::in
 }
 
 /// The RSS series: at most max_points samples (evenly thinned, the last one kept).
-std::optional<rss_series> series_of(const rss_sampler& sampler, std::size_t max_points = 128) {
-    if (!sampler.available()) return std::nullopt;
-    const std::vector<rss_sample> all = sampler.samples();
+std::optional<rss_series> series_of(const std::optional<std::vector<rss_sample>>& samples, std::chrono::microseconds interval,
+                                    std::size_t max_points = 128) {
+    if (!samples) return std::nullopt;
+    const std::vector<rss_sample>& all = *samples;
     const std::size_t step = all.size() <= max_points ? 1 : (all.size() + max_points - 1) / max_points;
-    rss_series out{static_cast<double>(sampler.interval().count()) / 1000.0, all.size(), {}, {}, {}};
+    rss_series out{static_cast<double>(interval.count()) / 1000.0, all.size(), {}, {}, {}};
     for (std::size_t i = 0; i < all.size(); i += step) {
         const rss_sample& x = (i + step >= all.size()) ? all.back() : all[i];
         out.t_ms.push_back(static_cast<double>(x.t_ns) * 1e-6);
-        out.rss_bytes.push_back(x.rss_bytes);
+        out.rss_bytes.push_back(static_cast<std::int64_t>(x.rss_bytes));
         out.live_bytes.push_back(x.live_bytes);
     }
     return out;
 }
 
-smaps_metrics smaps_of(const smaps_rollup& r) {
+/// What the cell's own RSS figures leave out: the resident pages of what the harness maps for
+/// the cell, a trace's plan (16 bytes a call, mapped whole before the region). The plan is the
+/// harness's memory, not the allocator's, and would otherwise swamp a replay's peak.
+class harness_pages {
+public:
+    /// Measures the plan's mapping now; none for a synthetic workload.
+    explicit harness_pages(const std::optional<trace::mapped_plan>& plan) {
+        if (!plan) return;
+        const std::int64_t rss = read_mapping_rss(plan->mapping());
+        bytes_ = rss >= 0 ? std::optional(static_cast<std::uint64_t>(rss)) : std::nullopt;
+    }
+    /// The plan's resident bytes, 0 without one; none when smaps could not say.
+    std::optional<std::uint64_t> bytes() const noexcept { return bytes_; }
+    /// `rss` less those pages; none when either is unknown, or when rss is below them (plan
+    /// pages reclaimed under memory pressure), rather than a figure that is not the allocator's.
+    std::optional<std::uint64_t> own(std::optional<std::uint64_t> rss) const noexcept {
+        if (!rss || !bytes_ || *rss < *bytes_) return std::nullopt;
+        return *rss - *bytes_;
+    }
+    /// The sampler's series, each sample less those pages; none when sampling was off, or
+    /// when a sample is below them (as for own() above).
+    std::optional<std::vector<rss_sample>> own(const rss_sampler& sampler) const {
+        if (!sampler.available() || !bytes_) return std::nullopt;
+        std::vector<rss_sample> s = sampler.samples();
+        for (rss_sample& x : s) {
+            if (x.rss_bytes < *bytes_) return std::nullopt;
+            x.rss_bytes -= *bytes_;
+        }
+        return s;
+    }
+
+private:
+    std::optional<std::uint64_t> bytes_ = 0;
+};
+
+/// The smaps_rollup breakdown, its RSS less the harness's pages (the plan is file-backed, so
+/// the anonymous figures never hold it).
+smaps_metrics smaps_of(const smaps_rollup& r, const harness_pages& harness) {
     const auto v = [](std::int64_t x) { return x < 0 ? std::nullopt : std::optional(x); };
-    return {v(r.rss), v(r.anonymous), v(r.lazy_free), v(r.anon_huge_pages)};
+    const auto rss = harness.own(r.rss < 0 ? std::nullopt : std::optional(static_cast<std::uint64_t>(r.rss)));
+    return {rss ? std::optional(static_cast<std::int64_t>(*rss)) : std::nullopt, v(r.anonymous), v(r.lazy_free),
+            v(r.anon_huge_pages)};
 }
 
 /// The `pmu` metrics: each counter's value, per operation, the share of the region it was
@@ -158,7 +200,7 @@ pmu_metrics pmu_of(const std::vector<counter_reading>& readings, std::uint64_t o
 
 /// Runs a registered synthetic workload.
 std::optional<measured> run_synthetic(const cell_request& request, timed_region* region) {
-    const cell_runner run = find_runner(request.runner, request.workload);
+    const cell_runner run = find_runner(request.runner, request.workload, request.verify);
     if (run == nullptr) {
         fmt::print(stderr, "no runner for allocator type '{}' and workload '{}'\n", request.runner, request.workload);
         return std::nullopt;
@@ -170,7 +212,7 @@ std::optional<measured> run_synthetic(const cell_request& request, timed_region*
 /// Replays request.trace with its mapped plan; fills `about`.
 std::optional<measured> run_trace(const cell_request& request, const trace::replay_view& plan, timed_region* region,
                                   trace_cell& about) {
-    const trace_runner run = find_trace_runner(request.runner);
+    const trace_runner run = find_trace_runner(request.runner, request.verify);
     if (run == nullptr) {
         fmt::print(stderr, "allocator type '{}' cannot replay traces (it has no individual free)\n", request.runner);
         return std::nullopt;
@@ -239,6 +281,8 @@ int run_cell(const cell_request& request) {
     // The sampler's thread starts before the counters open, so they do not count it.
     rss_sampler sampler(request.sample_interval);
     perf_counters counters(specs);
+    const harness_pages harness(plan);
+    if (out.trace) out.trace->plan_resident_bytes = harness.bytes();
     const bool peak_reset = reset_peak_rss();
     const auto baseline = read_rss();
     usage_region usage(counters, sampler, external);
@@ -250,9 +294,11 @@ int run_cell(const cell_request& request) {
     // The workload has freed everything it held; a library may still hold it as free memory.
     const std::string purged_by = external ? purge_malloc() : "the instance was destroyed";
     const auto purged = read_rss();
-    const double peak_rss = end ? static_cast<double>(end->hwm_bytes) : -1;
-    const double base_rss = baseline ? static_cast<double>(baseline->rss_bytes) : -1;
-    const double purged_rss = purged ? static_cast<double>(purged->rss_bytes) : -1;
+    // Every RSS figure from here on is the process's less the harness's plan pages.
+    const auto peak_rss = harness.own(end ? std::optional(end->hwm_bytes) : std::nullopt);
+    const auto base_rss = harness.own(baseline ? std::optional(baseline->rss_bytes) : std::nullopt);
+    const auto purged_rss = harness.own(purged ? std::optional(purged->rss_bytes) : std::nullopt);
+    const auto samples = harness.own(sampler);
 
     const auto& u0 = usage.before;
     const auto& u1 = usage.after;
@@ -263,20 +309,20 @@ int run_cell(const cell_request& request) {
     m.ops = r->ops;
     // No operations, no time per operation: the parent fails such a cell rather than show a zero.
     if (r->ops > 0) m.ns_per_op = r->wall_s * 1e9 / static_cast<double>(r->ops);
-    if (end) m.peak_rss_bytes = end->hwm_bytes;
+    m.peak_rss_bytes = peak_rss;
     m.minor_faults = u1.minor_faults - u0.minor_faults;
     m.major_faults = u1.major_faults - u0.major_faults;
     m.switches = {u1.voluntary_switches - u0.voluntary_switches, u1.involuntary_switches - u0.involuntary_switches};
     m.peak_live_bytes = r->peak_live_bytes;
     m.pmu = pmu_of(counters.read(), r->ops);
     m.latency = latency_of(*r, request.config.latency_every, usage.ticks_per_ns);
-    m.series = series_of(sampler);
-    m.smaps = smaps_of(rollup);
-    if (purged) m.post_purge_rss_bytes = purged->rss_bytes;
+    m.series = series_of(samples, sampler.interval());
+    m.smaps = smaps_of(rollup, harness);
+    m.post_purge_rss_bytes = purged_rss;
     if (!purged_by.empty()) m.purge = purged_by;
-    m.fragmentation = fragmentation_of(base_rss, peak_rss, r->peak_live_bytes, sampler, purged_rss);
+    m.fragmentation = fragmentation_of(base_rss, peak_rss, r->peak_live_bytes, samples, purged_rss);
     out.op_checksum = fmt::format("{:016x}", r->checksum);
-    if (baseline) out.baseline_rss_bytes = baseline->rss_bytes;
+    out.baseline_rss_bytes = base_rss;
     out.peak_rss_from = peak_reset ? "workload start" : "process start";
     out.allocator_stats = external ? std::optional(library_report(usage.malloc_stats)) : reference_report(r->stats);
     if (!send_result(out)) {

@@ -44,6 +44,7 @@ examples:
   allocmeter run --workloads trace:app.trace,frame --allocators system,jemalloc,segregated
   allocmeter run --workloads trace:app.trace --replay serial --touch full
   allocmeter run --pmu-events cycles,instructions,perf::PERF_COUNT_HW_CACHE_DTLB:READ:MISS
+  allocmeter run --verify --scale quick --reps 1   check every allocator hands out blocks apart
   allocmeter run --resume results/latest          finish a run that was stopped (^C, kill)
 
 A trace workload (trace:FILE, from 'allocmeter record') replays the recorded calls: with
@@ -90,7 +91,7 @@ struct run_arguments {
     std::string threads, reps, scale = "default", seed, out, timeout, touch = "page", replay = "threads", latency, sample_ms;
     std::string pmu_events;
     std::string resume;
-    bool report = false;
+    bool report = false, verify = false;
 
     run_arguments() {
         const run_options d;
@@ -127,6 +128,9 @@ bool parse_run(const std::vector<std::string>& args, run_arguments& a, std::vect
         "comma-separated libpfm4 event names counted in place of the default hardware counters "
         "(cycles, instructions, L1d/LLC/dTLB misses, branch misses)")(
         "report", po::bool_switch(&a.report), "at the end, write the run's report.html and charts (as 'allocmeter report' does)")(
+        "verify", po::bool_switch(&a.verify),
+        "tag every block and check its tag when it dies: a block handed out over a live one fails its cell, "
+        "naming the block, its size and the operation (slower; off by default)")(
         "resume", po::value(&a.resume)->value_name("DIR"),
         "finish the stopped run in DIR (a run folder, or OUT/latest): only the cells it lacks are run");
     return parse_arguments(g, args, given);
@@ -222,6 +226,7 @@ run_options validate_run(const run_arguments& a, const allocator_catalog& catalo
     o.timeout_s = parse_number("run", "--timeout", a.timeout, min_timeout_s, max_timeout_s, " seconds, e.g. --timeout 60");
     o.sample_ms = sample_interval_ms(a.sample_ms);
     o.report = a.report;
+    o.verify = a.verify;
     return o;
 }
 
@@ -326,9 +331,11 @@ void check_same_options(const std::vector<std::string>& given, const run_argumen
         {"latency", now.latency_every == then.latency_every, now_a.latency, then_a.latency},
         {"sample-ms", now.sample_ms == then.sample_ms, now_a.sample_ms, then_a.sample_ms},
         {"pmu-events", now.pmu_events == then.pmu_events, now_a.pmu_events, then_a.pmu_events},
+        {"verify", now.verify == then.verify, now_a.verify ? "on" : "off", then_a.verify ? "on" : "off"},
     };
     for (const std::string& name : given) {
         if (name == "resume" || name == "report") continue;
+        if (name == "verify" && !now_a.verify) continue;  // a switch left off was not given
         if (name == "out") usage_fail("run", "--resume " + dir + ": a resumed run stays in its own folder; drop --out");
         for (const option_pair& o : options)
             if (name == o.name && !o.same)

@@ -1,11 +1,13 @@
-// The sampler thread, and the smaps_rollup reader. Both read /proc with plain system calls
-// into fixed buffers, so sampling a process does not change its heap.
+// The sampler thread, and the smaps readers (the rollup, one mapping's Rss). They read /proc
+// with plain system calls into fixed buffers, so sampling a process does not change its heap.
 #include "harness/os/rss_sampler.hpp"
 
 #include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cinttypes>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -126,6 +128,54 @@ smaps_rollup read_smaps_rollup() noexcept {
     r.lazy_free = field("\nLazyFree:");
     r.anon_huge_pages = field("\nAnonHugePages:");
     return r;
+}
+
+std::int64_t read_mapping_rss(const void* start) noexcept {
+    // smaps has a header line per mapping ("START-END perms offset dev inode path"), then
+    // "Key: value" lines. A line longer than the buffer (a long path) is read up to its cut:
+    // only a header's START matters.
+    char mine_prefix[32];
+    const int prefix_len = std::snprintf(mine_prefix, sizeof mine_prefix, "%" PRIxPTR "-", reinterpret_cast<std::uintptr_t>(start));
+    const auto is_header = [](const char* line) {
+        const char* space = std::strchr(line, ' ');
+        const char* dash = std::strchr(line, '-');
+        return space != nullptr && dash != nullptr && dash < space && std::memchr(line, ':', static_cast<std::size_t>(space - line)) == nullptr;
+    };
+    bool in_mine = false;
+    std::int64_t rss = -1;
+    const auto consider = [&](const char* line) {
+        if (is_header(line))
+            in_mine = std::strncmp(line, mine_prefix, static_cast<std::size_t>(prefix_len)) == 0;
+        else if (in_mine && std::strncmp(line, "Rss:", 4) == 0)
+            rss = std::strtoll(line + 4, nullptr, 10) * 1024;
+    };
+    const int fd = ::open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char buf[8192];
+    std::size_t have = 0;
+    bool rest_of_cut_line = false;
+    while (rss < 0) {
+        const ssize_t n = ::read(fd, buf + have, sizeof buf - 1 - have);
+        if (n <= 0) break;  // every line of smaps ends with a newline
+        have += static_cast<std::size_t>(n);
+        buf[have] = '\0';
+        char* line = buf;
+        for (char* nl; rss < 0 && (nl = std::strchr(line, '\n')) != nullptr; line = nl + 1) {
+            *nl = '\0';
+            if (!rest_of_cut_line) consider(line);
+            rest_of_cut_line = false;
+        }
+        have -= static_cast<std::size_t>(line - buf);
+        std::memmove(buf, line, have);
+        if (have == sizeof buf - 1) {  // no newline in a full buffer: read the line's start only
+            buf[have] = '\0';
+            if (!rest_of_cut_line) consider(buf);
+            rest_of_cut_line = true;
+            have = 0;
+        }
+    }
+    ::close(fd);
+    return rss;
 }
 
 }  // namespace allocmeter

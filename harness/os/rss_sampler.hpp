@@ -65,4 +65,9 @@ struct smaps_rollup {
 /// Reads /proc/self/smaps_rollup.
 smaps_rollup read_smaps_rollup() noexcept;
 
+/// The resident bytes (smaps `Rss:`) of this process's mapping that starts at `start`, read
+/// from /proc/self/smaps with a fixed buffer; -1 when no mapping starts there or smaps cannot
+/// be read. A cell subtracts its trace plan's mapping with it (that memory is the harness's).
+std::int64_t read_mapping_rss(const void* start) noexcept;
+
 }  // namespace allocmeter

@@ -110,6 +110,9 @@ struct trace_cell {
     std::uint64_t replay_threads = 0, steps = 0, dependencies = 0, recorded_peak_live_bytes = 0;
     std::uint64_t leaked_objects = 0;
     bool complete = false;
+    /// The plan's mapping resident at the region's start, left out of the cell's RSS figures;
+    /// none when smaps could not say (those figures are none then too) and in older results.
+    std::optional<std::uint64_t> plan_resident_bytes = std::nullopt;
 };
 
 /// What a child process reports for a cell that ran (the child -> parent half of the protocol).
@@ -167,6 +170,7 @@ struct run_env {
     std::vector<std::string> pmu_events;
     double sample_ms = 0;
     std::uint64_t latency_every = 0;
+    bool verify = false;                        ///< run --verify: block tags checked (absent in older files: off)
     std::optional<std::string> touch, replay;  ///< set when the run has traces
     std::vector<trace_env> traces;
     std::map<std::string, library_info> allocators;  ///< external ones, by name, from their first ok cell

@@ -284,9 +284,11 @@ allocator_report report_from(const json& o, const place& at) {
 }
 
 json trace_json(const trace_cell& t) {
-    return {{"path", t.path}, {"replay", t.replay}, {"touch", t.touch}, {"replay_threads", t.replay_threads},
-            {"steps", t.steps}, {"dependencies", t.dependencies}, {"recorded_peak_live_bytes", t.recorded_peak_live_bytes},
-            {"leaked_objects", t.leaked_objects}, {"complete", t.complete}};
+    json out = {{"path", t.path}, {"replay", t.replay}, {"touch", t.touch}, {"replay_threads", t.replay_threads},
+                {"steps", t.steps}, {"dependencies", t.dependencies}, {"recorded_peak_live_bytes", t.recorded_peak_live_bytes},
+                {"leaked_objects", t.leaked_objects}, {"complete", t.complete}};
+    if (t.plan_resident_bytes) out["plan_resident_bytes"] = *t.plan_resident_bytes;
+    return out;
 }
 
 trace_cell trace_from(const json& o, const place& at) {
@@ -298,7 +300,9 @@ trace_cell trace_from(const json& o, const place& at) {
             required<std::uint64_t>(o, "dependencies", at),
             required<std::uint64_t>(o, "recorded_peak_live_bytes", at),
             required<std::uint64_t>(o, "leaked_objects", at),
-            required<bool>(o, "complete", at)};
+            required<bool>(o, "complete", at),
+            // Absent when smaps could not say, and in older results (whose RSS figures include the plan).
+            optional_value<std::uint64_t>(o, "plan_resident_bytes", at)};
 }
 
 /// The measurement's fields, merged into `out` (a cell object, or the child's own object).
@@ -409,6 +413,7 @@ json env_json(const run_env& e) {
     out["pmu_events"] = e.pmu_events;
     out["sample_ms"] = e.sample_ms;
     out["latency_every"] = e.latency_every;
+    out["verify"] = e.verify;
     if (!e.traces.empty()) {
         out["touch"] = or_null(e.touch);
         out["replay"] = or_null(e.replay);
@@ -436,6 +441,7 @@ run_env env_from(const json& o, const place& at) {
     e.pmu_events = array_of<std::string>(o, "pmu_events", at);
     e.sample_ms = required<double>(o, "sample_ms", at);
     e.latency_every = required<std::uint64_t>(o, "latency_every", at);
+    e.verify = optional_value<bool>(o, "verify", at).value_or(false);  // added later: absent in older files
     if (o.contains("traces")) {
         e.touch = nullable<std::string>(o, "touch", at);
         e.replay = nullable<std::string>(o, "replay", at);
@@ -635,6 +641,7 @@ std::vector<env_setting> env_settings(const run_env& env) {
                                        {"threads", "thread counts"},
                                        {"sample_ms", "RSS sampling interval (ms)"},
                                        {"latency_every", "one allocation and one free in this many timed"},
+                                       {"verify", "every block tagged, each tag checked when it dies (run --verify)"},
                                        {"touch", "what a trace replay writes into each new block"},
                                        {"replay", "trace replay order"},
                                        {"pmu_events", "counters asked for (empty: the default set)"},

@@ -42,6 +42,7 @@ struct cell_request {
     trace_settings trace;
     std::vector<std::string> pmu_events;          ///< libpfm4 names in place of the default hardware counters
     std::chrono::microseconds sample_interval{};  ///< RSS sampling; 0: off
+    bool verify = false;                          ///< tag every block, check each tag when it dies (run --verify)
 
     /// The hidden sub-command's arguments (after "__cell").
     std::vector<std::string> to_args() const;

@@ -93,6 +93,7 @@ cell_request request_for(const planned_cell& c, const run_options& o) {
     request.config = {o.size, o.seed, c.threads, o.latency_every};
     request.pmu_events = o.pmu_events;
     request.sample_interval = std::chrono::microseconds(static_cast<long long>(o.sample_ms * 1000));
+    request.verify = o.verify;
     if (c.trace != nullptr) {
         request.workload = std::string(trace_workload_name);
         request.trace = {c.trace->path, c.trace->plan_path, o.touch, o.replay};
@@ -191,6 +192,7 @@ run_env env_of(const run_options& o, const allocator_catalog& catalog) {
     env.pmu_events = o.pmu_events;
     env.sample_ms = o.sample_ms;
     env.latency_every = o.latency_every;
+    env.verify = o.verify;
     if (!o.traces.empty()) {
         env.touch = std::string(trace::to_string(o.touch));
         env.replay = std::string(trace::to_string(o.replay));

@@ -37,6 +37,7 @@ struct run_options {
     std::string command_line;
     std::vector<std::string> arguments;   ///< run's arguments as given, recorded for --resume
     bool report = false;                  ///< --report: the CLI writes the run's report.html at the end
+    bool verify = false;                  ///< --verify: every block tagged, each tag checked when it dies
 };
 
 /// Where a run's results are, how many cells did not end well, and whether a signal stopped it.

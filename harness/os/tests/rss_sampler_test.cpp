@@ -79,3 +79,31 @@ TEST(RssSampler, SmapsRollupIsRead) {
     EXPECT_GT(r.anonymous, 0);
     EXPECT_GE(r.anon_huge_pages, 0);
 }
+
+// One mapping's resident bytes: a file mapped with MAP_POPULATE is resident whole, an
+// anonymous one as far as it was touched; an address where no mapping starts gives -1.
+TEST(RssSampler, MappingRssIsRead) {
+    char path[] = "/tmp/allocmeter-mapping-rss-XXXXXX";
+    const int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ::unlink(path);
+    constexpr std::size_t file_bytes = 8u << 20;
+    ASSERT_EQ(::ftruncate(fd, file_bytes), 0);
+    void* file = ::mmap(nullptr, file_bytes, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    ::close(fd);
+    ASSERT_NE(file, MAP_FAILED);
+    EXPECT_EQ(read_mapping_rss(file), static_cast<std::int64_t>(file_bytes));
+
+    // Inaccessible pages on both sides, so the kernel cannot merge it with a neighbour.
+    auto* region = static_cast<char*>(::mmap(nullptr, big + 8192, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(static_cast<void*>(region), MAP_FAILED);
+    char* const anon = region + 4096;
+    ASSERT_EQ(::mprotect(anon, big, PROT_READ | PROT_WRITE), 0);
+    ::madvise(anon, big, MADV_NOHUGEPAGE);  // so a touched page is one page
+    for (std::size_t off = 0; off < big / 4; off += 4096) anon[off] = 1;
+    EXPECT_EQ(read_mapping_rss(anon), static_cast<std::int64_t>(big / 4));
+    EXPECT_EQ(read_mapping_rss(anon + 4096), -1);  // inside a mapping, not its start
+    ::munmap(region, big + 8192);
+    ::munmap(file, file_bytes);
+    EXPECT_EQ(read_mapping_rss(file), -1);
+}

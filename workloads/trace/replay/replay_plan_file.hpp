@@ -28,6 +28,8 @@ public:
     std::uint64_t steps() const noexcept { return steps_; }
     std::uint64_t dependencies() const noexcept { return dependencies_; }
     std::uint64_t peak_live_bytes() const noexcept { return peak_live_bytes_; }
+    /// Where the file is mapped: the harness's memory, which a cell leaves out of its RSS.
+    const void* mapping() const noexcept { return base_; }
 
 private:
     void unmap() noexcept;

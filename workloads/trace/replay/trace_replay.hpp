@@ -2,7 +2,8 @@
 // from a replay_plan built outside the timed region (replay_plan.hpp). The replay runs one
 // thread per recorded thread over a flat pointer table indexed by object id; a step with a
 // dependency waits for the other thread's published progress, and only steps that some other
-// step depends on publish (so the common path has no atomic store).
+// step depends on publish (so the common path has no atomic store). On a verified<A> (run
+// --verify) every block gets its tag (block_tag.hpp) in place of the touch, checked when it dies.
 #pragma once
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 
 #include "allocators/adapter.hpp"
 #include "allocators/os_pages.hpp"
+#include "workloads/block_tag.hpp"
 #include "workloads/latency.hpp"
 #include "workloads/live_meter.hpp"
 #include "workloads/start_gate.hpp"
@@ -73,22 +75,40 @@ inline void replay_wait(const replay_progress* progress, const replay_dependency
     }
 }
 
-/// `entries` null pointers in memory mapped for them, unmapped at the end. Written once here,
-/// so its pages fault in before the timed region rather than inside it.
-struct pointer_table {
-    explicit pointer_table(std::uint64_t entries)
-        : bytes(os::round_to_pages(static_cast<std::size_t>(entries) * sizeof(void*))),
-          slots(static_cast<void**>(os::map_pages(bytes))) {
+/// `entries` zeroed T (null pointers) in memory mapped for them, unmapped at the end. Written
+/// once here, so its pages fault in before the timed region rather than inside it.
+template <class T>
+struct mapped_table {
+    explicit mapped_table(std::uint64_t entries)
+        : bytes(os::round_to_pages(static_cast<std::size_t>(entries) * sizeof(T))),
+          slots(static_cast<T*>(bytes == 0 ? nullptr : os::map_pages(bytes))) {
+        if (bytes == 0) return;
         if (slots == nullptr) allocation_failed(bytes, os::page_size());
         std::memset(static_cast<void*>(slots), 0, bytes);
     }
-    pointer_table(const pointer_table&) = delete;
-    pointer_table& operator=(const pointer_table&) = delete;
-    ~pointer_table() { os::unmap_pages(slots, bytes); }
+    mapped_table(const mapped_table&) = delete;
+    mapped_table& operator=(const mapped_table&) = delete;
+    ~mapped_table() {
+        if (slots != nullptr) os::unmap_pages(slots, bytes);
+    }
 
     std::size_t bytes;
-    void** slots;
+    T* slots;
 };
+/// The objects' pointers, by id.
+using pointer_table = mapped_table<void*>;
+
+/// Under verify: tags a new block (the replay's touch, whatever --touch says).
+inline void replay_tag(void* p, std::size_t size, std::uint64_t serial) noexcept {
+    if (p != nullptr) write_tag(p, size, serial);
+}
+
+/// Under verify: checks an object's tag before step `step` (0-based) of replay thread `thread`
+/// frees or reallocates it (`event`).
+inline void replay_check(const void* p, std::size_t size, std::size_t align, std::uint64_t serial, const char* event,
+                         unsigned thread, std::size_t step, std::uint64_t object) noexcept {
+    if (p != nullptr) check_tag(p, size, align, serial, {event, block_serial(thread, step + 1), "at", tag_clock::replay_step, object});
+}
 
 inline void replay_touch(void* p, std::size_t from, std::size_t to, unsigned char value, touch_policy touch) noexcept {
     if (touch == touch_policy::full) {
@@ -104,9 +124,13 @@ inline void replay_touch(void* p, std::size_t from, std::size_t to, unsigned cha
 /// Runs every slot of replay thread `thread` of `plan` on `heap`, with `table` the shared
 /// pointer table (max_id + 1 entries) and `progress` one counter per replay thread. An
 /// allocation that returns nullptr for a non-zero size ends the process (allocation_failed).
+/// On a verified<A>, `serials` (max_id + 1 entries) holds each live object's block serial: a
+/// new block gets its tag in place of the touch, and its tag is checked before it is freed or
+/// reallocated (a realloc copies the old contents as always, then the new block takes its own tag).
 template <allocator A>
 void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** table, replay_progress* progress,
-                   touch_policy touch, live_meter& meter, latency_recorder& latency) {
+                   touch_policy touch, live_meter& meter, latency_recorder& latency,
+                   [[maybe_unused]] std::uint64_t* serials = nullptr) {
     // A copy in a local, so the live-bytes chain stays in registers instead of going through
     // memory on every step (stores to the table may alias a referenced meter).
     live_meter live = meter;
@@ -127,12 +151,16 @@ void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** tab
                 if (p == nullptr && size != 0) [[unlikely]] allocation_failed(size, align);
                 table[s.id] = p;
                 live.change(static_cast<std::int64_t>(size));
-                if (touch != touch_policy::none && p != nullptr) detail::replay_touch(p, 0, size, replay_fill_byte(s.id), touch);
+                if constexpr (is_verified<A>)
+                    detail::replay_tag(p, size, serials[s.id] = block_serial(thread, i + 1));
+                else if (touch != touch_policy::none && p != nullptr)
+                    detail::replay_touch(p, 0, size, replay_fill_byte(s.id), touch);
                 ++i;
                 break;
             }
             case step_kind::free: {
                 void* p = table[s.id];
+                if constexpr (is_verified<A>) detail::replay_check(p, size, align, serials[s.id], "freed", thread, i, s.id);
                 if (p != nullptr) [[likely]] timed_deallocate(heap, latency, p, size, align);
                 table[s.id] = nullptr;
                 live.change(-static_cast<std::int64_t>(size));
@@ -148,12 +176,21 @@ void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** tab
                 // Contents move only where the replay writes them: with touch none a replay
                 // never writes into a block, so a realloc copies nothing either.
                 const std::size_t keep = touch == touch_policy::none ? 0 : std::min(size, old_size);
+                [[maybe_unused]] std::uint64_t serial = 0;
+                if constexpr (is_verified<A>) {  // tagged first, so a new block over the old one shows in its check
+                    detail::replay_tag(p, size, serial = block_serial(thread, i + 1));
+                    detail::replay_check(old, old_size, o.align(), serials[o.id], "reallocated", thread, i, o.id);
+                }
                 if (p != nullptr && old != nullptr && keep != 0) std::memcpy(p, old, keep);
+                if constexpr (is_verified<A>) {  // the copy laid the old tag over the new block's start
+                    if (keep != 0) detail::replay_tag(p, size, serial);
+                    serials[s.id] = serial;
+                }
                 if (old != nullptr) timed_deallocate(heap, latency, old, old_size, o.align());
                 table[o.id] = nullptr;
                 table[s.id] = p;
                 live.change(static_cast<std::int64_t>(size) - static_cast<std::int64_t>(old_size));
-                if (touch != touch_policy::none && p != nullptr)
+                if (!is_verified<A> && touch != touch_policy::none && p != nullptr)
                     detail::replay_touch(p, keep, size, replay_fill_byte(s.id), touch);
                 i += 2;
                 break;
@@ -186,6 +223,9 @@ replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touc
     // The pointer table is the harness's memory, not the program's: mapped, not allocated.
     const detail::pointer_table mapping(plan.max_id + 1);
     void** const table = mapping.slots;
+    // Under verify, each live object's block serial, beside its pointer.
+    const detail::mapped_table<std::uint64_t> serial_mapping(is_verified<A> ? plan.max_id + 1 : 0);
+    std::uint64_t* const serials = serial_mapping.slots;
     std::unique_ptr<replay_progress[]> progress(new replay_progress[n == 0 ? 1 : n]);
     live_board board;
     start_gate gate;
@@ -201,7 +241,7 @@ replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touc
     for (unsigned i = 0; i < n; ++i)
         workers.emplace_back([&, i] {
             gate.arrive_and_wait();
-            replay_thread<A>(plan, i, heap, table, progress.get(), touch, *meters[i], *latency[i]);
+            replay_thread<A>(plan, i, heap, table, progress.get(), touch, *meters[i], *latency[i], serials);
             meters[i]->flush();
             gate.finish();
         });
@@ -224,6 +264,10 @@ replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touc
     for (const replay_leak& l : plan.leaks) {
         void*& p = table[l.id];
         if (p == nullptr && l.size != 0) complete = false;
+        if constexpr (is_verified<A>)
+            if (p != nullptr)
+                check_tag(p, static_cast<std::size_t>(l.size), effective_align(l.align), serials[l.id],
+                          {"released after the replay (the trace never freed it)", 0, nullptr, tag_clock::replay_step, l.id});
         if (p != nullptr) heap.deallocate(p, static_cast<std::size_t>(l.size), effective_align(l.align));
         p = nullptr;
         ++r.leaked_objects;

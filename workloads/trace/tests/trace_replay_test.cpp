@@ -21,6 +21,8 @@
 
 #include "allocators/malloc_allocator.hpp"
 #include "allocators/thread_cache_allocator.hpp"
+#include "workloads/block_tag.hpp"
+#include "workloads/tests/overlapping_allocator.hpp"
 #include "workloads/trace/replay/replay_plan_file.hpp"
 
 using namespace allocmeter;
@@ -533,6 +535,49 @@ TEST(TraceReplay, RandomFourThreadsCompleteOnEveryAllocator) {
     EXPECT_TRUE(d.complete);
     EXPECT_EQ(recording_allocator::state().errors, 0);
     EXPECT_TRUE(recording_allocator::state().live.empty());
+}
+
+// Verified (run --verify), random four-thread traces with reallocs and leaks replay to the end
+// on every touch policy, as the same operations: a realloc's copy of the old block's tag is
+// replaced by the new block's own, and the leaks' tags are checked when they are released.
+TEST(TraceReplayVerify, SoundAllocatorsPass) {
+    temp_trace f("verify4");
+    write_random(f.path(), 4, 20000, 13);
+    const replay_plan plan = replay_plan::load(f.path());
+    ASSERT_FALSE(plan.leaks.empty());
+    ASSERT_GT(plan.reallocs, 0u);
+    const replay_result measured = replay<malloc_allocator>(plan, touch_policy::page);
+    for (const touch_policy touch : {touch_policy::none, touch_policy::page, touch_policy::full}) {
+        const replay_result v = replay<verified<malloc_allocator>>(plan, touch);
+        EXPECT_TRUE(v.complete);
+        EXPECT_EQ(v.ops, measured.ops);
+        EXPECT_EQ(v.checksum, measured.checksum);
+    }
+    const replay_result t = replay<verified<thread_cache_allocator>>(plan, touch_policy::page);
+    EXPECT_TRUE(t.complete);
+}
+
+// An allocator that hands out a block inside a live one: unverified the replay completes;
+// verified it ends when the overlapped object is freed, or reallocated, naming the object.
+TEST(TraceReplayVerifyDeathTest, OverlappingBlocksFailTheReplay) {
+    using overlapping = test_helpers::overlapping_allocator<2, 2>;  // the 2nd allocation lands 16 bytes into the 1st
+    temp_trace f("overlap");
+    builder b;
+    b.start(0).malloc(0, 1, 200).malloc(0, 2, 64).free(0, 1).free(0, 2).exit(0).write(f.path());
+    const replay_plan plan = replay_plan::load(f.path());
+    EXPECT_TRUE((replay<overlapping>(plan, touch_policy::page).complete));
+    EXPECT_EXIT((replay<verified<overlapping>>(plan, touch_policy::page)), ::testing::ExitedWithCode(verify_exit_code),
+                "verify: block #0:1 of 200 bytes at 0x[0-9a-f]+ \\(alignment 16, trace object 1, allocated at step 1 of "
+                "replay thread 0\\) was overwritten before it was freed at step 3 of replay thread 0: bytes 16..23 hold "
+                "another block's tag \\(#0:2\\); 64 of the 200 tagged bytes differ");
+
+    temp_trace g("overlap-realloc");
+    builder c;
+    c.start(0).malloc(0, 1, 200).realloc(0, 1, 2, 64).free(0, 2).exit(0).write(g.path());
+    const replay_plan moved = replay_plan::load(g.path());
+    EXPECT_EXIT((replay<verified<overlapping>>(moved, touch_policy::page)), ::testing::ExitedWithCode(verify_exit_code),
+                "block #0:1 of 200 bytes .* was overwritten before it was reallocated at step 2 of replay thread 0: "
+                "bytes 16..23 hold another block's tag \\(#0:2\\)");
 }
 
 TEST(TraceReplay, BadTraceIsRejectedWhenPlanned) {
