@@ -661,6 +661,8 @@ const trace_header& trace_reader::header() const noexcept { return impl_->header
 
 std::uint64_t trace_reader::offset() const noexcept { return impl_->src.offset(); }
 
+std::uint64_t trace_reader::chunk_offset() const noexcept { return impl_->chunk_start; }
+
 bool trace_reader::next(event& e) {
     impl& r = *impl_;
     if (r.remaining == 0) {

@@ -143,6 +143,9 @@ public:
     bool next(event& e);
     /// Bytes of the decompressed stream consumed so far.
     std::uint64_t offset() const noexcept;
+    /// Where the chunk of the event last returned by next() starts (its header's offset): it
+    /// changes exactly when a new chunk begins (trace_order.hpp indexes chunks by it).
+    std::uint64_t chunk_offset() const noexcept;
 
 private:
     struct impl;
