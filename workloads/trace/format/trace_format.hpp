@@ -153,7 +153,8 @@ private:
 };
 
 /// Every event of `path` in global sequence order (a stable sort, so it also works for a
-/// trace whose seq values are all 0). Fills *header when given.
+/// trace whose seq values are all 0). Fills *header when given. Holds the whole trace in
+/// memory: for tests and the fuzzer; ordered_events (trace_order.hpp) streams the same order.
 std::vector<event> load_sorted(const std::string& path, trace_header* header = nullptr);
 
 /// The opcode's name, as messages and `allocmeter trace info` print it.
@@ -174,6 +175,7 @@ struct trace_summary {
 /// Reads `path` and checks what the decoder alone cannot: a thread's events in increasing
 /// seq, no seq used twice, thread_start first and thread_exit last in a thread, and, in
 /// global order, every object released exactly once after its allocation. Throws trace_error.
+/// Streams (trace_validation.hpp): memory for the threads and the live objects, not the events.
 trace_summary validate(const std::string& path);
 
 }  // namespace allocmeter::trace

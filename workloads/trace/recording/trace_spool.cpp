@@ -17,6 +17,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "workloads/trace/format/live_table.hpp"
+
 namespace allocmeter::trace {
 
 namespace {
@@ -215,76 +217,6 @@ private:
     bool ts_ = false;
     std::uint32_t left_ = 0;
     spool_block_state s_;
-};
-
-// Live addresses -> ids: open addressing with linear probing and backward-shift deletion (no
-// tombstones), a flat array: the merge does a lookup per event. Address 0 (never live) marks
-// an empty slot; ids of live objects are never 0.
-class address_table {
-public:
-    address_table() : slots_(std::size_t{1} << 12) {}
-
-    /// The id at addr, or 0.
-    std::uint64_t find(std::uint64_t addr) const {
-        for (std::size_t i = home(addr);; i = (i + 1) & mask()) {
-            if (slots_[i].addr == addr) return slots_[i].id;
-            if (slots_[i].addr == 0) return 0;
-        }
-    }
-
-    /// Sets addr's id; returns the id it replaces, or 0.
-    std::uint64_t put(std::uint64_t addr, std::uint64_t id) {
-        if ((count_ + 1) * 2 > slots_.size()) grow();
-        std::size_t i = home(addr);
-        while (slots_[i].addr != 0 && slots_[i].addr != addr) i = (i + 1) & mask();
-        const std::uint64_t old = slots_[i].addr == addr ? slots_[i].id : 0;
-        if (old == 0) ++count_;
-        slots_[i] = {addr, id};
-        return old;
-    }
-
-    /// Removes addr; returns its id, or 0 when it was not there.
-    std::uint64_t take(std::uint64_t addr) {
-        std::size_t i = home(addr);
-        while (slots_[i].addr != addr) {
-            if (slots_[i].addr == 0) return 0;
-            i = (i + 1) & mask();
-        }
-        const std::uint64_t id = slots_[i].id;
-        // Backward shift: move a later entry into the hole unless its home lies in (hole, entry].
-        for (std::size_t j = (i + 1) & mask(); slots_[j].addr != 0; j = (j + 1) & mask()) {
-            const std::size_t h = home(slots_[j].addr);
-            const bool stays = i <= j ? (h > i && h <= j) : (h > i || h <= j);
-            if (!stays) {
-                slots_[i] = slots_[j];
-                i = j;
-            }
-        }
-        slots_[i] = {};
-        --count_;
-        return id;
-    }
-
-private:
-    struct slot {
-        std::uint64_t addr = 0, id = 0;
-    };
-
-    std::size_t mask() const { return slots_.size() - 1; }
-    std::size_t home(std::uint64_t a) const {
-        return static_cast<std::size_t>((a * 0x9E3779B97F4A7C15ull) >> (64 - std::countr_zero(slots_.size())));
-    }
-
-    void grow() {
-        std::vector<slot> old(slots_.size() * 2);
-        old.swap(slots_);
-        count_ = 0;
-        for (const slot& e : old)
-            if (e.addr != 0) put(e.addr, e.id);
-    }
-
-    std::vector<slot> slots_;
-    std::size_t count_ = 0;
 };
 
 // One recorded thread: its blocks in file order (its program order) and the merge cursor.
@@ -599,7 +531,7 @@ private:
     std::vector<thread_stream> streams_;
     spool_summary sum_;
     trace_writer* writer_ = nullptr;
-    address_table live_;
+    live_table live_;  // live addresses -> ids
     std::priority_queue<std::uint64_t, std::vector<std::uint64_t>, std::greater<>> free_ids_;
     std::uint64_t next_id_ = 1;
     std::unordered_map<std::uint32_t, std::uint32_t> dense_of_key_;
