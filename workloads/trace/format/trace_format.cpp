@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 
 namespace allocmeter::trace {
 
@@ -330,6 +331,13 @@ struct thread_buffer {
     std::uint64_t count = 0;
     std::uint64_t first_seq = 0, prev_seq = 0;
     std::uint64_t first_time = 0, prev_time = 0;
+    std::uint64_t first_append = 0;  // the writer's event count at the first buffered event
+};
+
+// A buffer that was started: which thread, and when (a FIFO, so the oldest is at the front).
+struct buffer_start {
+    std::uint32_t thread;
+    std::uint64_t append;
 };
 
 }  // namespace
@@ -343,6 +351,7 @@ struct trace_writer::impl {
     std::vector<std::uint8_t> out;
     std::vector<std::uint8_t> scratch;
     std::vector<thread_buffer> threads;
+    std::deque<buffer_start> starts;  // of buffers that may still hold events
     std::uint64_t events = 0;
     bool closed = false;
 
@@ -381,6 +390,16 @@ struct trace_writer::impl {
         compress(b.bytes.data(), b.bytes.size(), ZSTD_e_continue);
         b.bytes.clear();
         b.count = 0;
+    }
+
+    // The flush policy's age rule: buffers whose first event is flush_window appends old.
+    // Entries of buffers flushed meanwhile (or started again since) are skipped.
+    void flush_old_buffers() {
+        while (!starts.empty() && events - starts.front().append >= flush_window) {
+            const buffer_start s = starts.front();
+            starts.pop_front();
+            if (threads[s.thread].count != 0 && threads[s.thread].first_append == s.append) flush_chunk(s.thread);
+        }
     }
 };
 
@@ -440,6 +459,8 @@ void trace_writer::append(const event& e) {
     if (b.count == 0) {
         b.first_seq = b.prev_seq = e.seq;
         b.first_time = b.prev_time = e.time_ns;
+        b.first_append = w.events;
+        w.starts.push_back({e.thread, w.events});
     }
     if (w.timestamps && e.time_ns < b.prev_time)
         fail(w.path, trace_error::no_offset,
@@ -459,6 +480,7 @@ void trace_writer::append(const event& e) {
         w.flush_chunk(e.thread);
         if (e.kind == op::thread_exit) std::vector<std::uint8_t>().swap(o);  // the thread is done
     }
+    w.flush_old_buffers();
 }
 
 void trace_writer::close() {

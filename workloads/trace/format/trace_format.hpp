@@ -107,6 +107,10 @@ struct trace_error : std::runtime_error {
 class trace_writer {
 public:
     static constexpr std::size_t default_chunk_bytes = 64 * 1024;
+    /// A thread's buffer is also flushed once its oldest event is this many appends old, so an
+    /// idle thread's chunk does not lie far behind its events' place in global order: a reader
+    /// that merges a trace appended in seq order buffers about this many events (trace_order.hpp).
+    static constexpr std::uint64_t flush_window = std::uint64_t{1} << 20;
 
     /// Creates `path` and writes the header; throws trace_error when it cannot.
     trace_writer(const std::string& path, const trace_header& header,
@@ -117,7 +121,8 @@ public:
     ~trace_writer();
 
     /// Encodes `e` into its thread's buffer; a buffer that reaches chunk_bytes (or a
-    /// thread_exit) becomes a chunk. Throws trace_error for an event the format cannot hold.
+    /// thread_exit), or whose first event is flush_window appends old, becomes a chunk.
+    /// Throws trace_error for an event the format cannot hold.
     void append(const event& e);
     /// Flushes every thread's buffer, ends the zstd frame and closes the file. Idempotent.
     void close();
