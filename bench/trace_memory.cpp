@@ -133,11 +133,10 @@ int make(const make_options& o) {
 /// What `allocmeter run` does with trace:TRACE before its cells start.
 int plan(const std::string& trace, const std::string& out, replay_order order) {
     const auto t0 = std::chrono::steady_clock::now();
-    const replay_plan p = replay_plan::load(trace, order);
-    save_plan(p, out);
+    const replay_plan_totals p = plan_to_file(trace, out, order);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("%s: %llu steps on %zu replay thread%s, %llu dependencies, planned in %.2f s\n", out.c_str(),
-                static_cast<unsigned long long>(p.steps), p.threads.size(), p.threads.size() == 1 ? "" : "s",
+    std::printf("%s: %llu steps on %u replay thread%s, %llu dependencies, planned in %.2f s\n", out.c_str(),
+                static_cast<unsigned long long>(p.steps), p.replay_threads, p.replay_threads == 1 ? "" : "s",
                 static_cast<unsigned long long>(p.dependencies), s);
     return 0;
 }
