@@ -1,4 +1,4 @@
-// trace_order: the chunk index (first pass) and the merge of per-thread queues (second pass)
+// trace_order: the index of chunk runs (first pass) and the merge of per-thread queues (second pass)
 // behind ordered_events. Buffered events are kept re-encoded as varints, about 8 bytes each.
 #include "workloads/trace/format/trace_order.hpp"
 
@@ -13,14 +13,14 @@ namespace {
 
 constexpr std::uint64_t no_seq = std::numeric_limits<std::uint64_t>::max();
 
-/// One chunk of the file: its events, which thread queue they go to, and the smallest first
-/// seq of this chunk and every chunk after it.
-struct chunk_entry {
+/// A run of one thread's consecutive runs in the file: its events, which thread queue they go
+/// to, and the smallest first seq of this run and every run after it.
+struct run_entry {
     std::uint32_t count;
     std::uint32_t queue;
     std::uint64_t suffix_min_seq;
 };
-static_assert(sizeof(chunk_entry) == 16);
+static_assert(sizeof(run_entry) == 16);
 
 void put_varint(std::vector<std::uint8_t>& out, std::uint64_t v) {
     while (v >= 0x80) {
@@ -133,16 +133,16 @@ struct ordered_events::impl {
     trace_header header;
     std::uint64_t events = 0;
     std::uint32_t threads = 0;
-    std::vector<chunk_entry> chunks;
+    std::vector<run_entry> runs;  // the runs, in file order
     std::vector<std::uint32_t> thread_of_queue;
     merge_stats stats;
 
     // The merge.
     std::unique_ptr<trace_reader> reader;
-    std::size_t next_chunk = 0;      // the first chunk not started
-    std::uint32_t left_in_chunk = 0;  // events of the current chunk not yet read
-    std::uint32_t queue = 0;          // the current chunk's
-    std::uint64_t unread_bound = 0;   // no unread event has a smaller seq
+    std::size_t next_run = 0;        // the first run not started
+    std::uint32_t left_in_run = 0;   // events of the current run not yet read
+    std::uint32_t queue = 0;         // the current run's
+    std::uint64_t unread_bound = 0;  // no unread event has a smaller seq
     std::vector<event_fifo> queues;
     std::vector<head> heap;  // a min-heap of the non-empty queues' fronts
     std::uint64_t buffered_events = 0, buffered_bytes = 0;
@@ -159,29 +159,37 @@ struct ordered_events::impl {
         std::unordered_map<std::uint32_t, thread_state> by_thread;
         thread_state* current = nullptr;
         std::uint64_t chunk_at = 0;
-        std::vector<std::uint64_t> first_seq;  // per chunk, until the suffix minima are made
+        std::vector<std::uint64_t> first_seq;  // per run, until the suffix minima are made
         for (event e; r.next(e);) {
             if (each) each(e);
-            if (chunks.empty() || r.chunk_offset() != chunk_at) {
+            if (runs.empty() || r.chunk_offset() != chunk_at) {
                 chunk_at = r.chunk_offset();
                 const auto [it, fresh] =
                     by_thread.try_emplace(e.thread, thread_state{static_cast<std::uint32_t>(thread_of_queue.size()), 0});
                 if (fresh) thread_of_queue.push_back(e.thread);
                 else if (e.seq <= it->second.last_seq) goes_back(e, it->second.last_seq);
                 current = &it->second;
-                chunks.push_back({0, current->queue, 0});
-                first_seq.push_back(e.seq);
+                // Consecutive chunks of one thread are one run (its first seq is the run's
+                // smallest): a single-threaded trace indexes as one entry, whatever its chunks.
+                if (runs.empty() || runs.back().queue != current->queue) {
+                    runs.push_back({0, current->queue, 0});
+                    first_seq.push_back(e.seq);
+                }
                 threads = std::max(threads, e.thread + 1);
             } else if (e.seq <= current->last_seq) {
                 goes_back(e, current->last_seq);
             }
+            if (runs.back().count == std::numeric_limits<std::uint32_t>::max()) {  // a run of 2^32 - 1 events
+                runs.push_back({0, current->queue, 0});
+                first_seq.push_back(e.seq);
+            }
             current->last_seq = e.seq;
-            ++chunks.back().count;
+            ++runs.back().count;
             ++events;
         }
         std::uint64_t m = no_seq;
-        for (std::size_t i = chunks.size(); i-- > 0;) chunks[i].suffix_min_seq = m = std::min(m, first_seq[i]);
-        stats.chunks = chunks.size();
+        for (std::size_t i = runs.size(); i-- > 0;) runs[i].suffix_min_seq = m = std::min(m, first_seq[i]);
+        stats.index_entries = runs.size();
     }
 
     [[noreturn]] void goes_back(const event& e, std::uint64_t last) const {
@@ -221,18 +229,18 @@ struct ordered_events::impl {
 
     // Reads the next event of the file into `e`; false at the end of the index.
     bool read(event& e) {
-        if (left_in_chunk == 0) {
-            if (next_chunk == chunks.size()) return false;
-            left_in_chunk = chunks[next_chunk].count;
-            queue = chunks[next_chunk].queue;
-            ++next_chunk;
+        if (left_in_run == 0) {
+            if (next_run == runs.size()) return false;
+            left_in_run = runs[next_run].count;
+            queue = runs[next_run].queue;
+            ++next_run;
         }
         if (!reader->next(e) || e.thread != thread_of_queue[queue])
             fail(reader->offset(), "the trace changed while it was read (its second reading differs from the first)");
-        --left_in_chunk;
-        const std::uint64_t later_chunks = next_chunk < chunks.size() ? chunks[next_chunk].suffix_min_seq : no_seq;
-        // The rest of this chunk comes after e: a thread's seq strictly increases (checked in index()).
-        unread_bound = left_in_chunk != 0 ? std::min(later_chunks, e.seq + 1) : later_chunks;
+        --left_in_run;
+        const std::uint64_t later_runs = next_run < runs.size() ? runs[next_run].suffix_min_seq : no_seq;
+        // The rest of this run comes after e: a thread's seq strictly increases (checked in index()).
+        unread_bound = left_in_run != 0 ? std::min(later_runs, e.seq + 1) : later_runs;
         return true;
     }
 

@@ -15,7 +15,7 @@ namespace allocmeter::trace {
 
 /// What an ordered_events merge held (for tests and the figures of scripts/trace-memory.sh).
 struct merge_stats {
-    std::uint64_t chunks = 0;                ///< entries in the chunk index
+    std::uint64_t index_entries = 0;         ///< runs of one thread's consecutive chunks
     std::uint64_t peak_buffered_events = 0;  ///< read from the file, not yet handed out, at most
     std::uint64_t peak_buffered_bytes = 0;   ///< their compact encoding, at most
 };
@@ -26,11 +26,13 @@ struct merge_stats {
 /// Why it is correct for any trace whose threads each have strictly increasing seq (validate()
 /// requires it; the constructor throws validate()'s error otherwise): chunks of one thread hold
 /// its events in program order, so the smallest seq an unread chunk can hold is its first
-/// event's. The index keeps, per chunk, the minimum first seq of it and every later chunk
-/// (a suffix minimum). An event read but not handed out is buffered with its thread; the
-/// smallest buffered event goes out once no unread event can come before it: its seq is at most
-/// that suffix minimum, and at most the seq after the last one read from the current chunk.
-/// Equal seqs (only in a trace validate() refuses) go out in file order, as a stable sort has them.
+/// event's. The index has an entry per run of one thread's consecutive chunks (16 bytes: a
+/// writer's chunk holds thousands of events, and a single-threaded trace is one run) with the
+/// minimum first seq of that run and every later one (a suffix minimum). An event read but not
+/// handed out is buffered with its thread; the smallest buffered event goes out once no unread
+/// event can come before it: its seq is at most that suffix minimum, and at most the seq after
+/// the last one read from the current run. Equal seqs (only in a trace validate() refuses) go
+/// out in file order, as a stable sort has them.
 ///
 /// How much is buffered: the events whose chunk came before an unread chunk holding an earlier
 /// seq. trace_writer flushes a thread's events once the oldest is flush_window events old, so
