@@ -1,8 +1,8 @@
 // trace_spool: reading the recorder's spool and converting it into a trace. Two passes over
 // the mapped file: the first checks every block (framing, checksum, records) and indexes each
 // thread's blocks; the second merges the threads by seq and turns addresses into dense ids.
-// Memory: the block index, the live addresses and the writer's per-thread buffers; each block's
-// pages are dropped once read, so the spool is never resident whole.
+// Memory: the block index, the live addresses and the writer's per-thread buffers; the mapped
+// spool's pages are dropped as blocks are read, so the spool is never resident whole.
 #include "workloads/trace/recording/trace_spool.hpp"
 
 #include <fcntl.h>
@@ -74,20 +74,22 @@ public:
     const unsigned char* data() const { return data_; }
     std::size_t size() const { return size_; }
 
-    /// Drops the pages of bytes [from, to) from this process (they stay in the page cache and
-    /// come back if read again): the converter reads each block once per pass, so what it keeps
-    /// resident stays a few blocks per thread, not the spool. The pages at either end may hold
-    /// a neighbouring block, which then reads them back.
-    void release(std::uint64_t from, std::uint64_t to) const {
-        static const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-        const std::uint64_t first = from / page * page, end = std::min<std::uint64_t>((to + page - 1) / page * page, size_);
-        if (data_ != nullptr && end > first)
-            ::madvise(const_cast<unsigned char*>(data_) + first, end - first, MADV_DONTNEED);
+    /// Counts `bytes` of blocks as read through: every 8 MiB, the whole mapping's pages are
+    /// dropped from this process (they stay in the page cache, and a block still in use reads
+    /// its pages back), so what the converter keeps resident is bounded, not the spool. The
+    /// whole mapping, not the block just read: a fault maps a large page-cache folio whole, so
+    /// pages behind a dropped block come back when the next one is touched.
+    void read_through(std::uint64_t bytes) {
+        constexpr std::uint64_t drop_interval = std::uint64_t{8} << 20;
+        if ((read_ += bytes) < drop_interval || data_ == nullptr) return;
+        read_ = 0;
+        ::madvise(const_cast<unsigned char*>(data_), size_, MADV_DONTNEED);
     }
 
 private:
     const unsigned char* data_ = nullptr;
     std::size_t size_ = 0;
+    std::uint64_t read_ = 0;  // bytes read through since the last drop
 };
 
 // Decodes one block's records. A problem is reported with the byte where the bad field starts.
@@ -241,7 +243,6 @@ struct thread_stream {
     bool any = false, exited = false;
     // pass 2
     std::size_t next_block = 0;
-    std::uint64_t block_at = 0, block_end = 0;  // the block being decoded (end 0: none)
     block_decoder dec;
     spool_record head;
     std::uint64_t head_at = 0;
@@ -339,7 +340,7 @@ private:
             streams_[it->second].blocks.push_back(at);
             ++sum_.blocks;
             sum_.records += count;
-            file_.release(at, at + spool_block_header_bytes + payload);
+            file_.read_through(spool_block_header_bytes + payload);
             at += spool_block_header_bytes + payload;
         }
     }
@@ -375,12 +376,10 @@ private:
     bool advance(thread_stream& t) {
         t.second_half = false;
         while (t.dec.done()) {
-            if (t.block_end != 0) file_.release(t.block_at, t.block_end);  // head holds what it needs
-            t.block_end = 0;
             if (t.next_block == t.blocks.size()) return false;
-            t.block_at = t.blocks[t.next_block++];
-            t.block_end = t.block_at + spool_block_header_bytes + get_le(file_.data() + t.block_at + 8, 4);
-            t.dec = block_decoder(file_.data(), t.block_at, header_.timestamps);
+            const std::uint64_t at = t.blocks[t.next_block++];
+            file_.read_through(spool_block_header_bytes + get_le(file_.data() + at + 8, 4));
+            t.dec = block_decoder(file_.data(), at, header_.timestamps);
         }
         std::string problem;
         if (!t.dec.next(t.head, t.head_at, problem)) fail(t.head_at, problem);  // pass 1 read it already
