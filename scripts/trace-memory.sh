@@ -5,7 +5,8 @@
 # `run` does for trace:FILE, each under /usr/bin/time, and prints peak RSS and wall time.
 #   scripts/trace-memory.sh              or: make trace-memory
 #   EVENTS=10000000 scripts/trace-memory.sh
-# ALLOCMETER=path/to/another/allocmeter compares another build's `trace info/validate`.
+# ALLOCMETER=path/to/allocmeter and PLANNER=path/to/allocmeter-trace-memory measure another
+# build (an older commit's, for a before/after comparison) on the same trace.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -13,6 +14,7 @@ JOBS=${JOBS:-2}
 EVENTS=${EVENTS:-100000000}
 DIR=${DIR:-$BUILD/trace-memory}
 ALLOCMETER=${ALLOCMETER:-$BUILD/allocmeter}
+PLANNER=${PLANNER:-$BUILD/allocmeter-trace-memory}
 
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD" -j "$JOBS" --target allocmeter allocmeter-trace-memory >/dev/null
@@ -22,22 +24,25 @@ if [ ! -f "$trace" ]; then
   "$BUILD/allocmeter-trace-memory" make "$trace.tmp" --events "$EVENTS" >/dev/null
   mv "$trace.tmp" "$trace"
 fi
-echo "trace: $trace, $EVENTS events, $(wc -c < "$trace") bytes"
+echo "trace: $trace, $EVENTS events, $(wc -c < "$trace") bytes; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# One line per step: its peak RSS (the maximum resident set, kernel-reported) and wall time.
+# One line per step: its peak RSS (the maximum resident set, kernel-reported), wall time and
+# CPU time (user + system: on a shared host, wall time also counts waiting for a core).
 measure() {
   name=$1
   shift
-  if /usr/bin/time -f '%M %e' -o "$DIR/time.out" "$@" >/dev/null 2>"$DIR/stderr.out"; then
-    read -r kib secs < "$DIR/time.out"
-    printf '%-26s peak RSS %7d MiB   %7.1f s\n' "$name" $((kib / 1024)) "$secs"
+  if /usr/bin/time -f '%M %e %U %S' -o "$DIR/time.out" "$@" >/dev/null 2>"$DIR/stderr.out"; then
+    read -r kib secs user sys < "$DIR/time.out"
+    printf '%-20s peak RSS %7d MiB   wall %7.1f s   CPU %7.1f s\n' "$name" $((kib / 1024)) "$secs" \
+      "$(awk "BEGIN { print $user + $sys }")"
   else
-    printf '%-26s failed:\n' "$name"
+    printf '%-20s failed:\n' "$name"
     cat "$DIR/stderr.out" "$DIR/time.out"
   fi
 }
+measure "one decoding pass" "$PLANNER" read "$trace"
 measure "trace info" "$ALLOCMETER" trace info "$trace"
 measure "trace validate" "$ALLOCMETER" trace validate "$trace"
-measure "planning (threads)" "$BUILD/allocmeter-trace-memory" plan "$trace" "$DIR/plan.bin"
-measure "planning (serial)" "$BUILD/allocmeter-trace-memory" plan "$trace" "$DIR/plan.bin" --serial
+measure "planning (threads)" "$PLANNER" plan "$trace" "$DIR/plan.bin"
+measure "planning (serial)" "$PLANNER" plan "$trace" "$DIR/plan.bin" --serial
 rm -f "$DIR/plan.bin" "$DIR/time.out" "$DIR/stderr.out"
