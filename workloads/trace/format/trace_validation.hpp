@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "workloads/trace/format/live_table.hpp"
 #include "workloads/trace/format/trace_format.hpp"
