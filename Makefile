@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_BUILD := build-fuzz
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build install run test sanitize fuzz recorder-overhead clean
+.PHONY: all deps build install run test sanitize fuzz recorder-overhead trace-memory clean
 
 all: build
 
@@ -62,6 +62,10 @@ fuzz: deps
 # The recorder's overhead (unrecorded vs the recorder vs the old global-lock recorder), printed.
 recorder-overhead: deps
 	@BUILD=$(BUILD) JOBS=$(JOBS) scripts/recorder-overhead.sh
+
+# The trace tools' peak RSS and time on a synthetic trace of EVENTS (default 100 M) events.
+trace-memory: deps
+	@BUILD=$(BUILD) JOBS=$(JOBS) scripts/trace-memory.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan $(FUZZ_BUILD)

@@ -9,10 +9,10 @@
 #include <cstdio>
 #include <fmt/format.h>
 #include <filesystem>
-#include <map>
 
 #include "harness/cli/command_line.hpp"
 #include "workloads/trace/format/trace_format.hpp"
+#include "workloads/trace/format/trace_validation.hpp"
 #include "workloads/trace/import/mtrace_import.hpp"
 
 namespace allocmeter {
@@ -42,7 +42,9 @@ usage: allocmeter trace info FILE
 
 Events per kind, threads, duration (when recorded with --timestamps), allocations and bytes
 requested, peak live bytes and objects, and a histogram of allocation sizes. The whole file is
-validated first (with the checksums of format version 2); exit 1 when it is not valid.
+validated as it is read (with the checksums of format version 2); exit 1 when it is not
+valid. Memory follows the threads and the live objects, not the events (docs/trace-format.md,
+"Memory").
 )";
 
 const char* const info_examples = R"(
@@ -101,21 +103,20 @@ std::string bytes_text(std::uint64_t b) {
 }
 
 int info(const std::string& path) {
-    const trace_summary summary = validate(path);
-    trace_reader reader(path);
-    const trace_header& h = reader.header();
-    std::map<op, std::uint64_t> per_kind;
+    const trace_header h = trace_reader(path).header();
+    std::array<std::uint64_t, 11> per_opcode{};  // by opcode byte
     std::array<std::uint64_t, 50> histogram{};  // bucket b: sizes in (2^(b-1), 2^b]
     std::uint64_t allocations = 0, allocated = 0, first_ns = UINT64_MAX, last_ns = 0;
-    for (event e; reader.next(e);) {
-        ++per_kind[e.kind];
+    // Counted as validation reads the file: one pass over the events, none kept.
+    const trace_summary summary = validate(path, [&](const event& e) {
+        ++per_opcode[static_cast<std::size_t>(e.kind)];
         if (h.timestamps) first_ns = std::min(first_ns, e.time_ns), last_ns = std::max(last_ns, e.time_ns);
-        if (!allocates(e)) continue;
+        if (!allocates(e)) return;
         ++allocations;
         const std::uint64_t bytes = requested_bytes(e);
         allocated += bytes;
         ++histogram[std::min<std::size_t>(bytes <= 1 ? 0 : std::bit_width(bytes - 1), histogram.size() - 1)];
-    }
+    });
     std::printf("trace:        %s (format version %u, %s)\n", path.c_str(), h.version,
                 has_checks(h.version) ? "checksummed" : "no checksums");
     std::printf("recorded:     %s\n", h.command_line.empty() ? "(no command line)" : h.command_line.c_str());
@@ -132,8 +133,9 @@ int info(const std::string& path) {
                 static_cast<unsigned long long>(summary.peak_live_bytes),
                 static_cast<unsigned long long>(summary.peak_live_objects));
     std::printf("\nevents per kind:\n");
-    for (const auto& [kind, n] : per_kind)
-        std::printf("  %-13s %12llu\n", op_name(kind), static_cast<unsigned long long>(n));
+    for (std::size_t k = 0; k < per_opcode.size(); ++k)
+        if (per_opcode[k] != 0)
+            std::printf("  %-13s %12llu\n", op_name(static_cast<op>(k)), static_cast<unsigned long long>(per_opcode[k]));
     std::printf("\nallocation sizes:\n");
     const std::uint64_t most = *std::max_element(histogram.begin(), histogram.end());
     for (std::size_t b = 0; b < histogram.size(); ++b) {

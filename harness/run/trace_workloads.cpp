@@ -1,4 +1,4 @@
-// Loading and planning a trace for the matrix; the plan format is replay_plan_file's.
+// Loading and planning a trace for the matrix, streamed to a plan file (replay_plan_file.hpp).
 #include "harness/run/trace_workloads.hpp"
 
 #include <fcntl.h>
@@ -44,13 +44,13 @@ trace_workload load_trace_workload(const std::string& spec, trace::replay_order 
         throw std::invalid_argument("--workloads " + spec + ": " + t.path +
                           " is not a file; record one with 'allocmeter record -o " + t.path + " -- PROGRAM'");
     try {
-        const trace::replay_plan p = trace::replay_plan::load(t.path, order);
+        // Streamed to the file: the parent never holds the trace or the plan.
+        t.plan_path = (plan_dir / ("plan-" + std::to_string(plan_number()) + ".bin")).string();
+        const trace::replay_plan_totals p = trace::plan_to_file(t.path, t.plan_path, order);
         t.needs = p.needs();
-        t.threads = std::max<unsigned>(1, static_cast<unsigned>(p.threads.size()));
+        t.threads = std::max<unsigned>(1, p.replay_threads);
         t.events = p.steps;
         t.peak_live_bytes = p.peak_live_bytes;
-        t.plan_path = (plan_dir / ("plan-" + std::to_string(plan_number()) + ".bin")).string();
-        trace::save_plan(p, t.plan_path);
     } catch (const trace::trace_error& e) {
         if (e.file != t.path) throw std::invalid_argument("--workloads " + spec + ": " + e.what());
         throw std::invalid_argument("--workloads " + spec + ": not a valid trace: " + e.what() +

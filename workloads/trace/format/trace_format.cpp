@@ -15,7 +15,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <unordered_map>
+#include <deque>
 
 namespace allocmeter::trace {
 
@@ -371,6 +371,13 @@ struct thread_buffer {
     std::uint64_t count = 0;
     std::uint64_t first_seq = 0, prev_seq = 0;
     std::uint64_t first_time = 0, prev_time = 0;
+    std::uint64_t first_append = 0;  // the writer's event count at the first buffered event
+};
+
+// A buffer that was started: which thread, and when (a FIFO, so the oldest is at the front).
+struct buffer_start {
+    std::uint32_t thread;
+    std::uint64_t append;
 };
 
 // Appends the check of a version-2 block (`block` holds it from its first byte), chained from
@@ -392,6 +399,7 @@ struct trace_writer::impl {
     std::vector<std::uint8_t> out;
     std::vector<std::uint8_t> scratch;
     std::vector<thread_buffer> threads;
+    std::deque<buffer_start> starts;  // of buffers that may still hold events
     std::uint64_t events = 0;
     std::uint64_t chunks = 0;
     std::uint64_t chain = 0;  // version 2: the last block's check
@@ -449,6 +457,16 @@ struct trace_writer::impl {
         put_varint(scratch, events);
         seal(scratch, chain);
         compress(scratch.data(), scratch.size(), ZSTD_e_continue);
+    }
+
+    // The flush policy's age rule: buffers whose first event is flush_window appends old.
+    // Entries of buffers flushed meanwhile (or started again since) are skipped.
+    void flush_old_buffers() {
+        while (!starts.empty() && events - starts.front().append >= flush_window) {
+            const buffer_start s = starts.front();
+            starts.pop_front();
+            if (threads[s.thread].count != 0 && threads[s.thread].first_append == s.append) flush_chunk(s.thread);
+        }
     }
 };
 
@@ -513,6 +531,8 @@ void trace_writer::append(const event& e) {
     if (b.count == 0) {
         b.first_seq = b.prev_seq = e.seq;
         b.first_time = b.prev_time = e.time_ns;
+        b.first_append = w.events;
+        w.starts.push_back({e.thread, w.events});
     }
     if (w.timestamps && e.time_ns < b.prev_time)
         fail(w.path, trace_error::no_offset,
@@ -532,6 +552,7 @@ void trace_writer::append(const event& e) {
         w.flush_chunk(e.thread);
         if (e.kind == op::thread_exit) std::vector<std::uint8_t>().swap(o);  // the thread is done
     }
+    w.flush_old_buffers();
 }
 
 void trace_writer::close() {
@@ -825,6 +846,8 @@ const trace_header& trace_reader::header() const noexcept { return impl_->header
 
 std::uint64_t trace_reader::offset() const noexcept { return impl_->pos(); }
 
+std::uint64_t trace_reader::chunk_offset() const noexcept { return impl_->chunk_start; }
+
 bool trace_reader::next(event& e) {
     impl& r = *impl_;
     if (r.remaining == 0) {
@@ -848,108 +871,6 @@ std::vector<event> load_sorted(const std::string& path, trace_header* header) {
     for (event e; r.next(e);) all.push_back(e);
     std::stable_sort(all.begin(), all.end(), [](const event& a, const event& b) { return a.seq < b.seq; });
     return all;
-}
-
-trace_summary validate(const std::string& path) {
-    struct thread_state {
-        bool exited = false;
-        std::uint64_t last_seq = 0;
-        std::uint64_t last_time = 0;
-        std::uint64_t first_at = 0;  // the offset of its first event, for a gap in thread ids
-    };
-    trace_summary s;
-    std::vector<event> all;
-    {
-        // Program order within each thread, checked in file order.
-        trace_reader r(path);
-        std::unordered_map<std::uint32_t, thread_state> threads;
-        for (event e; r.next(e);) {
-            auto [it, first] = threads.try_emplace(e.thread);
-            thread_state& t = it->second;
-            const std::string who = "thread " + std::to_string(e.thread);
-            if (!first && t.exited) fail(path, e.at, std::string(op_name(e.kind)) + " in " + who + " after its thread_exit");
-            if (!first && e.kind == op::thread_start) fail(path, e.at, "thread_start of " + who + " is not its first event");
-            if (!first && e.seq <= t.last_seq)
-                fail(path, e.at, who + " goes back in sequence (seq " + std::to_string(e.seq) + " after " +
-                                     std::to_string(t.last_seq) + ")");
-            // Within a chunk the unsigned deltas guarantee it; across chunks only this check does.
-            if (!first && e.time_ns < t.last_time)
-                fail(path, e.at, who + " goes back in time (" + std::to_string(e.time_ns) + " ns after " +
-                                     std::to_string(t.last_time) + " ns)");
-            if (first) t.first_at = e.at;
-            t.last_seq = e.seq;
-            t.last_time = e.time_ns;
-            t.exited = e.kind == op::thread_exit;
-            s.threads = std::max(s.threads, e.thread + 1);
-            all.push_back(e);
-        }
-        // Dense ids: a replayer starts one thread per id up to the highest, so a lone event of
-        // thread 2^24 - 1 must not pass for a trace of 2^24 threads.
-        if (threads.size() != s.threads) {
-            std::vector<std::uint32_t> ids;
-            for (const auto& [id, state] : threads) ids.push_back(id);
-            std::sort(ids.begin(), ids.end());
-            std::uint32_t missing = 0;
-            while (ids[missing] == missing) ++missing;
-            fail(path, threads[ids[missing]].first_at,
-                 "thread " + std::to_string(ids[missing]) + " has events but thread " + std::to_string(missing) +
-                     " has none (thread ids are dense: 0, 1, 2, ...)");
-        }
-    }
-    std::stable_sort(all.begin(), all.end(), [](const event& a, const event& b) { return a.seq < b.seq; });
-    s.events = all.size();
-
-    // Object lifetimes in global order.
-    std::unordered_map<std::uint64_t, std::uint64_t> live;  // id -> requested bytes
-    std::uint64_t live_bytes = 0;
-    const auto create = [&](const event& e, std::uint64_t id, std::uint64_t bytes) {
-        if (id == 0) return;  // the call returned nullptr
-        if (!live.emplace(id, bytes).second)
-            fail(path, e.at, "id " + std::to_string(id) + " allocated twice without a free");
-        live_bytes += bytes;
-        s.max_id = std::max(s.max_id, id);
-        s.peak_live_objects = std::max<std::uint64_t>(s.peak_live_objects, live.size());
-        s.peak_live_bytes = std::max(s.peak_live_bytes, live_bytes);
-    };
-    const auto check_live = [&](const event& e, std::uint64_t id) {
-        if (id != 0 && live.find(id) == live.end())
-            fail(path, e.at, std::string(op_name(e.kind)) + " of id " + std::to_string(id) + ", which is not live");
-    };
-    const auto release = [&](const event& e, std::uint64_t id) {
-        check_live(e, id);
-        if (id == 0) return;  // free(NULL)
-        const auto it = live.find(id);
-        live_bytes -= it->second;
-        live.erase(it);
-    };
-    for (std::size_t i = 0; i < all.size(); ++i) {
-        const event& e = all[i];
-        if (i > 0 && all[i - 1].seq == e.seq)
-            fail(path, e.at, "sequence number " + std::to_string(e.seq) + " used twice (also at byte " +
-                                 std::to_string(all[i - 1].at) + ")");
-        switch (e.kind) {
-            case op::malloc:
-            case op::aligned:
-            case op::new_:
-            case op::calloc: create(e, e.id, requested_bytes(e)); break;
-            case op::realloc:
-                // A null result with size > 0 is a failure that leaves the old block live;
-                // with size 0 the old block was freed.
-                if (e.id == 0 && e.size != 0) {
-                    check_live(e, e.old_id);
-                } else {
-                    release(e, e.old_id);
-                }
-                create(e, e.id, e.size);
-                break;
-            case op::free:
-            case op::free_sized:
-            case op::delete_: release(e, e.id); break;
-            case op::thread_start:
-            case op::thread_exit: break;
-        }
-    }
-    return s;
 }
 
 }  // namespace allocmeter::trace

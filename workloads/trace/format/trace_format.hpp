@@ -112,6 +112,10 @@ struct trace_error : std::runtime_error {
 class trace_writer {
 public:
     static constexpr std::size_t default_chunk_bytes = 64 * 1024;
+    /// A thread's buffer is also flushed once its oldest event is this many appends old, so an
+    /// idle thread's chunk does not lie far behind its events' place in global order: a reader
+    /// that merges a trace appended in seq order buffers about this many events (trace_order.hpp).
+    static constexpr std::uint64_t flush_window = std::uint64_t{1} << 20;
 
     /// Creates `path` and writes the header; throws trace_error when it cannot.
     trace_writer(const std::string& path, const trace_header& header,
@@ -122,7 +126,8 @@ public:
     ~trace_writer();
 
     /// Encodes `e` into its thread's buffer; a buffer that reaches chunk_bytes (or a
-    /// thread_exit) becomes a chunk. Throws trace_error for an event the format cannot hold.
+    /// thread_exit), or whose first event is flush_window appends old, becomes a chunk.
+    /// Throws trace_error for an event the format cannot hold.
     void append(const event& e);
     /// Flushes every thread's buffer, ends the zstd frame and closes the file. Idempotent.
     void close();
@@ -149,6 +154,9 @@ public:
     bool next(event& e);
     /// Bytes of the decompressed stream consumed so far.
     std::uint64_t offset() const noexcept;
+    /// Where the chunk of the event last returned by next() starts (its header's offset): it
+    /// changes exactly when a new chunk begins (trace_order.hpp indexes chunks by it).
+    std::uint64_t chunk_offset() const noexcept;
 
 private:
     struct impl;
@@ -156,7 +164,8 @@ private:
 };
 
 /// Every event of `path` in global sequence order (a stable sort, so it also works for a
-/// trace whose seq values are all 0). Fills *header when given.
+/// trace whose seq values are all 0). Fills *header when given. Holds the whole trace in
+/// memory: for tests and the fuzzer; ordered_events (trace_order.hpp) streams the same order.
 std::vector<event> load_sorted(const std::string& path, trace_header* header = nullptr);
 
 /// The check of a version-2 block (header, chunk or trailer): XXH3-64 of its bytes, seeded by the
@@ -181,6 +190,7 @@ struct trace_summary {
 /// Reads `path` and checks what the decoder alone cannot: a thread's events in increasing
 /// seq, no seq used twice, thread_start first and thread_exit last in a thread, and, in
 /// global order, every object released exactly once after its allocation. Throws trace_error.
+/// Streams (trace_validation.hpp): memory for the threads and the live objects, not the events.
 trace_summary validate(const std::string& path);
 
 }  // namespace allocmeter::trace

@@ -1,17 +1,20 @@
 // trace_reader_fuzz: a libFuzzer target for the trace reader, run by `make fuzz`. Each input
 // becomes a trace file (trace_fuzz_input.hpp) that validate() must accept or refuse with a
-// trace_error; an accepted trace must then load, plan and replay (simulated) consistently.
+// trace_error; an accepted trace must then load, plan and replay (simulated) consistently, and
+// the streamed global order and plan must be the whole-trace ones.
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "workloads/trace/format/trace_format.hpp"
+#include "workloads/trace/format/trace_order.hpp"
 #include "workloads/trace/fuzz/trace_fuzz_input.hpp"
 #include "workloads/trace/replay/replay_plan.hpp"
 
@@ -223,6 +226,27 @@ void simulate(const replay_plan& plan, bool forward) {
         FUZZ_CHECK(table[l.id].live && table[l.id].size == l.size && table[l.id].align == effective_align(l.align));
 }
 
+// The streamed tools agree with the whole-trace ones: ordered_events hands out load_sorted()'s
+// events in its order, and replay_plan::load (validated and planned as the trace streams) makes
+// the plan that build() makes from them.
+void check_streamed(const std::string& path, const std::vector<event>& events, const replay_plan& plan) {
+    ordered_events source(path);
+    std::size_t i = 0;
+    for (event e; source.next(e); ++i) FUZZ_CHECK(i < events.size() && e == events[i]);
+    FUZZ_CHECK(i == events.size());
+    const replay_plan streamed = replay_plan::load(path);
+    FUZZ_CHECK(streamed.threads.size() == plan.threads.size());
+    for (std::size_t t = 0; t < plan.threads.size(); ++t) {
+        FUZZ_CHECK(streamed.threads[t].size() == plan.threads[t].size());
+        FUZZ_CHECK(plan.threads[t].empty() || std::memcmp(streamed.threads[t].data(), plan.threads[t].data(),
+                                                          plan.threads[t].size() * sizeof(replay_step)) == 0);
+        FUZZ_CHECK(streamed.waits[t] == plan.waits[t]);
+    }
+    FUZZ_CHECK(streamed.leaks.size() == plan.leaks.size());
+    FUZZ_CHECK(streamed.checksum == plan.checksum && streamed.max_id == plan.max_id &&
+               streamed.dependencies == plan.dependencies && streamed.peak_live_bytes == plan.peak_live_bytes);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -252,6 +276,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_events(events, summary, header);
     const replay_plan plan = replay_plan::build(events, summary.threads, summary.max_id);
     check_plan_shape(plan, events, summary);
+    check_streamed(file.path(), events, plan);
     simulate(plan, true);
     simulate(plan, false);
     return 0;

@@ -1,6 +1,8 @@
 // trace_spool: reading the recorder's spool and converting it into a trace. Two passes over
 // the mapped file: the first checks every block (framing, checksum, records) and indexes each
 // thread's blocks; the second merges the threads by seq and turns addresses into dense ids.
+// Memory: the block index, the live addresses and the writer's per-thread buffers; the mapped
+// spool's pages are dropped as blocks are read, so the spool is never resident whole.
 #include "workloads/trace/recording/trace_spool.hpp"
 
 #include <fcntl.h>
@@ -16,6 +18,8 @@
 #include <queue>
 #include <unordered_map>
 #include <utility>
+
+#include "workloads/trace/format/live_table.hpp"
 
 namespace allocmeter::trace {
 
@@ -70,9 +74,22 @@ public:
     const unsigned char* data() const { return data_; }
     std::size_t size() const { return size_; }
 
+    /// Counts `bytes` of blocks as read through: every 8 MiB, the whole mapping's pages are
+    /// dropped from this process (they stay in the page cache, and a block still in use reads
+    /// its pages back), so what the converter keeps resident is bounded, not the spool. The
+    /// whole mapping, not the block just read: a fault maps a large page-cache folio whole, so
+    /// pages behind a dropped block come back when the next one is touched.
+    void read_through(std::uint64_t bytes) {
+        constexpr std::uint64_t drop_interval = std::uint64_t{8} << 20;
+        if ((read_ += bytes) < drop_interval || data_ == nullptr) return;
+        read_ = 0;
+        ::madvise(const_cast<unsigned char*>(data_), size_, MADV_DONTNEED);
+    }
+
 private:
     const unsigned char* data_ = nullptr;
     std::size_t size_ = 0;
+    std::uint64_t read_ = 0;  // bytes read through since the last drop
 };
 
 // Decodes one block's records. A problem is reported with the byte where the bad field starts.
@@ -217,76 +234,6 @@ private:
     spool_block_state s_;
 };
 
-// Live addresses -> ids: open addressing with linear probing and backward-shift deletion (no
-// tombstones), a flat array: the merge does a lookup per event. Address 0 (never live) marks
-// an empty slot; ids of live objects are never 0.
-class address_table {
-public:
-    address_table() : slots_(std::size_t{1} << 12) {}
-
-    /// The id at addr, or 0.
-    std::uint64_t find(std::uint64_t addr) const {
-        for (std::size_t i = home(addr);; i = (i + 1) & mask()) {
-            if (slots_[i].addr == addr) return slots_[i].id;
-            if (slots_[i].addr == 0) return 0;
-        }
-    }
-
-    /// Sets addr's id; returns the id it replaces, or 0.
-    std::uint64_t put(std::uint64_t addr, std::uint64_t id) {
-        if ((count_ + 1) * 2 > slots_.size()) grow();
-        std::size_t i = home(addr);
-        while (slots_[i].addr != 0 && slots_[i].addr != addr) i = (i + 1) & mask();
-        const std::uint64_t old = slots_[i].addr == addr ? slots_[i].id : 0;
-        if (old == 0) ++count_;
-        slots_[i] = {addr, id};
-        return old;
-    }
-
-    /// Removes addr; returns its id, or 0 when it was not there.
-    std::uint64_t take(std::uint64_t addr) {
-        std::size_t i = home(addr);
-        while (slots_[i].addr != addr) {
-            if (slots_[i].addr == 0) return 0;
-            i = (i + 1) & mask();
-        }
-        const std::uint64_t id = slots_[i].id;
-        // Backward shift: move a later entry into the hole unless its home lies in (hole, entry].
-        for (std::size_t j = (i + 1) & mask(); slots_[j].addr != 0; j = (j + 1) & mask()) {
-            const std::size_t h = home(slots_[j].addr);
-            const bool stays = i <= j ? (h > i && h <= j) : (h > i || h <= j);
-            if (!stays) {
-                slots_[i] = slots_[j];
-                i = j;
-            }
-        }
-        slots_[i] = {};
-        --count_;
-        return id;
-    }
-
-private:
-    struct slot {
-        std::uint64_t addr = 0, id = 0;
-    };
-
-    std::size_t mask() const { return slots_.size() - 1; }
-    std::size_t home(std::uint64_t a) const {
-        return static_cast<std::size_t>((a * 0x9E3779B97F4A7C15ull) >> (64 - std::countr_zero(slots_.size())));
-    }
-
-    void grow() {
-        std::vector<slot> old(slots_.size() * 2);
-        old.swap(slots_);
-        count_ = 0;
-        for (const slot& e : old)
-            if (e.addr != 0) put(e.addr, e.id);
-    }
-
-    std::vector<slot> slots_;
-    std::size_t count_ = 0;
-};
-
 // One recorded thread: its blocks in file order (its program order) and the merge cursor.
 struct thread_stream {
     std::uint32_t key = 0;
@@ -393,6 +340,7 @@ private:
             streams_[it->second].blocks.push_back(at);
             ++sum_.blocks;
             sum_.records += count;
+            file_.read_through(spool_block_header_bytes + payload);
             at += spool_block_header_bytes + payload;
         }
     }
@@ -429,7 +377,9 @@ private:
         t.second_half = false;
         while (t.dec.done()) {
             if (t.next_block == t.blocks.size()) return false;
-            t.dec = block_decoder(file_.data(), t.blocks[t.next_block++], header_.timestamps);
+            const std::uint64_t at = t.blocks[t.next_block++];
+            file_.read_through(spool_block_header_bytes + get_le(file_.data() + at + 8, 4));
+            t.dec = block_decoder(file_.data(), at, header_.timestamps);
         }
         std::string problem;
         if (!t.dec.next(t.head, t.head_at, problem)) fail(t.head_at, problem);  // pass 1 read it already
@@ -599,7 +549,7 @@ private:
     std::vector<thread_stream> streams_;
     spool_summary sum_;
     trace_writer* writer_ = nullptr;
-    address_table live_;
+    live_table live_;  // live addresses -> ids
     std::priority_queue<std::uint64_t, std::vector<std::uint64_t>, std::greater<>> free_ids_;
     std::uint64_t next_id_ = 1;
     std::unordered_map<std::uint32_t, std::uint32_t> dense_of_key_;

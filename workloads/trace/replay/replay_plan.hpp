@@ -113,13 +113,13 @@ struct replay_view {
     std::uint64_t checksum = 0;                             ///< over every slot
 };
 
-/// Everything a replay needs, built from a trace outside the timed region.
-struct replay_plan {
+/// A plan's figures, without its slots: all that `run` keeps of a plan it streamed to a file
+/// (replay_plan_file.hpp), and the scalar part of an in-memory replay_plan.
+struct replay_plan_totals {
     /// Object ids are the pointer table's index: at most this many.
     static constexpr std::uint64_t max_replay_id = std::numeric_limits<std::uint32_t>::max();
 
-    std::vector<std::vector<replay_step>> threads;        ///< slots per replay thread
-    std::vector<std::vector<replay_dependency>> waits;    ///< per thread, the waits of its slots, in order
+    std::uint32_t replay_threads = 0;               ///< threads the plan replays on
     std::uint64_t max_id = 0;                       ///< highest id in the slots; the pointer table holds max_id + 1
     std::uint64_t peak_live_bytes = 0;              ///< requested bytes, in global order
     std::uint64_t largest_request = 0;              ///< bytes
@@ -129,7 +129,6 @@ struct replay_plan {
     std::uint64_t dependencies = 0;                 ///< cross-thread waits in the plan
     std::uint64_t checksum = operation_hash_seed;   ///< over every slot (kind, size, alignment)
     bool cross_thread = false;                      ///< some object is freed by another thread
-    std::vector<replay_leak> leaks;                 ///< live at the end of the trace
 
     /// Operations a replay counts: an allocation or a free each, two for a realloc (one a slot).
     std::uint64_t operations() const noexcept { return allocs + frees + 2 * reallocs; }
@@ -140,11 +139,18 @@ struct replay_plan {
     workload_needs needs() const noexcept {
         workload_needs n;
         n.individual_free = true;
-        n.cross_thread_free = threads.size() > 1;
+        n.cross_thread_free = replay_threads > 1;
         n.max_request = static_cast<std::size_t>(largest_request);
         n.max_align = std::max<std::size_t>(effective_align(static_cast<std::uint32_t>(largest_alignment)), 16);
         return n;
     }
+};
+
+/// Everything a replay needs, built from a trace outside the timed region.
+struct replay_plan : replay_plan_totals {
+    std::vector<std::vector<replay_step>> threads;        ///< slots per replay thread (replay_threads of them)
+    std::vector<std::vector<replay_dependency>> waits;    ///< per thread, the waits of its slots, in order
+    std::vector<replay_leak> leaks;                       ///< live at the end of the trace
 
     /// Spans over this plan, which must outlive them.
     replay_view view() const {
@@ -167,7 +173,9 @@ struct replay_plan {
     }
 
     /// Validates `path` (throws trace_error on bad input) and builds the plan; `serial`
-    /// puts every event on one replay thread, in global order.
+    /// puts every event on one replay thread, in global order. The trace is streamed
+    /// (trace_order.hpp) into the plan's vectors, so memory is the plan's: 16 bytes a slot.
+    /// plan_to_file (replay_plan_file.hpp) streams it to a file instead.
     static replay_plan load(const std::string& path, replay_order order = replay_order::threads);
 
     /// Builds the plan from events in global order (as load_sorted gives them) of a trace

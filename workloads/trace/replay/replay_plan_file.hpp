@@ -1,6 +1,7 @@
 // replay_plan_file: a replay plan saved as a flat file and mapped back read-only. `allocmeter
-// run` plans each trace once in the parent and hands the file to every cell, so a cell neither
-// re-reads the trace nor builds its plan in the heap of the allocator it measures.
+// run` plans each trace once in the parent, streaming it to the file (plan_to_file), and hands
+// the file to every cell, so a cell neither re-reads the trace nor builds its plan in the heap
+// of the allocator it measures.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,14 @@ namespace allocmeter::trace {
 
 /// Writes `plan` to `path` (created or truncated); throws trace_error when it cannot.
 void save_plan(const replay_plan& plan, const std::string& path);
+
+/// Validates the trace `trace_path` and writes its plan to `plan_path`: the file that
+/// save_plan(replay_plan::load(trace_path, order), plan_path) writes, without holding the plan.
+/// The trace streams in global order (trace_order.hpp); each slot goes straight to its place in
+/// the file, each wait to a per-thread buffer and a scratch file beside the plan. Memory: the
+/// object table, the waits buffers and a bounded window of mapped slots, not the events.
+/// Throws trace_error, naming the trace or the plan file.
+replay_plan_totals plan_to_file(const std::string& trace_path, const std::string& plan_path, replay_order order);
 
 /// A plan file mapped into memory (MAP_POPULATE: its pages are in before any timing).
 class mapped_plan {
