@@ -149,6 +149,9 @@ child_outcome run_child(const child_spec& spec) {
     report.close_write();
     if (pid < 0) {
         out.spawn_error = std::string("fork: ") + std::strerror(errno);
+        result.close_read();
+        err.close_read();
+        report.close_read();
         return out;
     }
     ::setpgid(pid, pid);  // as the child does: whichever runs first, the group exists before a kill
@@ -156,6 +159,9 @@ child_outcome run_child(const child_spec& spec) {
     if (::read(report.read, &exec_errno, sizeof exec_errno) == static_cast<ssize_t>(sizeof exec_errno)) {
         ::waitpid(pid, nullptr, 0);
         out.spawn_error = spec.exe + ": " + std::strerror(exec_errno);
+        result.close_read();
+        err.close_read();
+        report.close_read();
         return out;
     }
     report.close_read();
