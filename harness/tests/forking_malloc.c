@@ -10,11 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-extern void* __libc_malloc(size_t);
-extern void* __libc_calloc(size_t, size_t);
-extern void* __libc_realloc(void*, size_t);
-extern void* __libc_memalign(size_t, size_t);
-extern void __libc_free(void*);
+#include "glibc_passthrough.h"
 
 __attribute__((constructor)) static void start_helper(void) {
     const pid_t helper = fork();
@@ -35,12 +31,5 @@ __attribute__((constructor)) static void start_helper(void) {
 }
 
 void* malloc(size_t n) { return __libc_malloc(n); }
-void* calloc(size_t n, size_t m) { return __libc_calloc(n, m); }
 void* realloc(void* p, size_t n) { return __libc_realloc(p, n); }
-void* memalign(size_t a, size_t n) { return __libc_memalign(a, n); }
-void* aligned_alloc(size_t a, size_t n) { return __libc_memalign(a, n); }
-int posix_memalign(void** out, size_t a, size_t n) {
-    *out = __libc_memalign(a, n);
-    return *out ? 0 : 12;
-}
 void free(void* p) { __libc_free(p); }

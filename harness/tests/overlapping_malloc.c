@@ -5,11 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-extern void* __libc_malloc(size_t);
-extern void* __libc_calloc(size_t, size_t);
-extern void* __libc_realloc(void*, size_t);
-extern void* __libc_memalign(size_t, size_t);
-extern void __libc_free(void*);
+#include "glibc_passthrough.h"
 
 /* The stretch: past the cell's set-up, inside its timed workload (a quick churn makes 151,000
    allocations); one call in `every` there overlaps. */
@@ -50,14 +46,7 @@ void free(void* p) {
     if (p == newest) newest = NULL;
     __libc_free(p);
 }
-void* calloc(size_t n, size_t m) { return __libc_calloc(n, m); }
 void* realloc(void* p, size_t n) {
     if (p == newest) newest = NULL;
     return __libc_realloc(p, n);
-}
-void* memalign(size_t a, size_t n) { return __libc_memalign(a, n); }
-void* aligned_alloc(size_t a, size_t n) { return __libc_memalign(a, n); }
-int posix_memalign(void** out, size_t a, size_t n) {
-    *out = __libc_memalign(a, n);
-    return *out ? 0 : 12;
 }
