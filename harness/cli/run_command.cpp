@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <optional>
 #include <stdexcept>
+#include <utility>
 
 #include "harness/cell/registry.hpp"
 #include "harness/cli/command_line.hpp"
@@ -308,9 +309,13 @@ std::optional<resumed_run> stopped_run(const std::string& dir) {
     return resumed_run{run_dir, std::move(doc)};
 }
 
-/// With --resume, an option given again must say what the run was started with.
-void check_same_options(const std::vector<std::string>& given, const run_arguments& now_a, const run_options& now,
-                        const run_arguments& then_a, const run_options& then, const std::string& dir) {
+/// With --resume, an option given again must say what the run was started with (`then`,
+/// validated from the recorded arguments `then_a`). The options typed now are validated only
+/// when there are some to compare.
+void check_same_options(const std::vector<std::string>& given, const run_arguments& now_a, const run_arguments& then_a,
+                        const run_options& then, const std::string& dir) {
+    if (std::all_of(given.begin(), given.end(), [](const std::string& n) { return n == "resume" || n == "report"; })) return;
+    const run_options now = validate_run(now_a, catalog_with_user_libraries(now_a.custom, "run"));
     struct option_pair {
         const char* name;
         bool same;
@@ -385,20 +390,20 @@ int run_command(const std::vector<std::string>& args, const std::string& full_co
 
     std::optional<resumed_run> resumed;
     std::vector<std::string> arguments = args;
+    run_arguments typed;  // with --resume: the options as typed, checked against the recorded ones
     if (!a.resume.empty()) {
         resumed = stopped_run(a.resume);
         if (!resumed) return 0;
-        run_arguments then_a;
-        if (!parse_run(*resumed->doc.env.arguments, then_a)) usage_fail("run", "--resume " + a.resume + ": the run's arguments ask for --help");
-        const allocator_catalog now_catalog = catalog_with_user_libraries(a.custom, "run");
-        const allocator_catalog then_catalog = catalog_with_user_libraries(then_a.custom, "run");
-        check_same_options(given, a, validate_run(a, now_catalog), then_a, validate_run(then_a, then_catalog), a.resume);
-        then_a.report = then_a.report || a.report;
+        run_arguments recorded;
+        if (!parse_run(*resumed->doc.env.arguments, recorded)) usage_fail("run", "--resume " + a.resume + ": the run's arguments ask for --help");
+        recorded.report = recorded.report || a.report;
+        recorded.resume = a.resume;
         arguments = *resumed->doc.env.arguments;
-        a = then_a;
+        typed = std::exchange(a, std::move(recorded));
     }
     const allocator_catalog catalog = catalog_with_user_libraries(a.custom, "run");
     run_options o = validate_run(a, catalog);
+    if (resumed) check_same_options(given, typed, a, o, a.resume);
     o.command_line = full_command;
     o.arguments = arguments;
     check_user_libraries(o, catalog);
