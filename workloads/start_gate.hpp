@@ -54,16 +54,26 @@ private:
     }
 };
 
-/// Runner: waits for `n` workers to arrive, opens the gate between region->begin() and
-/// region->end(), and waits for all of them to finish. Returns the gate's span.
-inline double run_gate(start_gate& gate, unsigned n, timed_region* region, const live_board& live) {
-    for (unsigned r; (r = gate.ready.load(std::memory_order_acquire)) < n;) gate.ready.wait(r);
+/// Runner: waits for `arriving` workers to arrive, opens the gate between region->begin() and
+/// region->end(), runs `while_open` (which may start more workers: they do not arrive, only
+/// finish), and waits for `finishing` workers in all to finish. Returns the gate's span.
+template <class WhileOpen>
+double run_gate(start_gate& gate, unsigned arriving, unsigned finishing, timed_region* region, const live_board& live,
+                WhileOpen&& while_open) {
+    for (unsigned r; (r = gate.ready.load(std::memory_order_acquire)) < arriving;) gate.ready.wait(r);
     if (region != nullptr) region->begin(live);
     gate.go.store(true, std::memory_order_release);
     gate.go.notify_all();
-    for (unsigned d; (d = gate.done.load(std::memory_order_acquire)) < n;) gate.done.wait(d);
+    while_open();
+    for (unsigned d; (d = gate.done.load(std::memory_order_acquire)) < finishing;) gate.done.wait(d);
     if (region != nullptr) region->end();
     return gate.span_s();
+}
+
+/// Runner: waits for `n` workers to arrive, opens the gate between region->begin() and
+/// region->end(), and waits for all of them to finish. Returns the gate's span.
+inline double run_gate(start_gate& gate, unsigned n, timed_region* region, const live_board& live) {
+    return run_gate(gate, n, n, region, live, [] {});
 }
 
 }  // namespace allocmeter

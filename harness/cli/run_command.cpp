@@ -44,15 +44,20 @@ examples:
   allocmeter run --scale quick --report            then the run's report.html, charts embedded
   allocmeter run --workloads trace:app.trace,frame --allocators system,jemalloc,segregated
   allocmeter run --workloads trace:app.trace --replay serial --touch full
+  allocmeter run --workloads trace:app.trace --replay timed      (a trace recorded with --timestamps)
   allocmeter run --pmu-events cycles,instructions,perf::PERF_COUNT_HW_CACHE_DTLB:READ:MISS
   allocmeter run --verify --scale quick --reps 1   check every allocator hands out blocks apart
   allocmeter run --resume results/latest          finish a run that was stopped (^C, kill)
 
 A trace workload (trace:FILE, from 'allocmeter record') replays the recorded calls: with
---replay threads (the default) one thread per recorded thread, ordered across threads only
-where an object changes hands, so the allocator must be thread-safe when the trace has more
-than one thread; with --replay serial every call on one thread in recorded order. --threads
-and --scale do not apply to it.
+--replay threads (the default) one thread per recorded thread, each started where the
+recorded one began and ended before the threads that began after it exited, ordered across
+threads only where an object changes hands, so the allocator must be thread-safe when the
+trace has more than one thread; --replay timed does the same and also spends the recorded
+time between a thread's calls busy, as the program's own work (a trace recorded with
+--timestamps): the allocator's weight in the program, where threads gives its own cost;
+--replay serial runs every call on one thread in recorded order (single-threaded allocators;
+it drops every effect of threads). --threads and --scale do not apply to a trace.
 
 Each cell runs in its own process (external allocators with LD_PRELOAD of their library);
 a crash or a timeout marks that cell failed/timeout and the matrix goes on. Results are
@@ -121,7 +126,7 @@ bool parse_run(const std::vector<std::string>& args, run_arguments& a, std::vect
         "out", po::value(&a.out)->default_value(a.out)->value_name("DIR"), "results folder; each run gets OUT/<run-id>/")(
         "timeout", po::value(&a.timeout)->default_value(a.timeout)->value_name("S"), "seconds before a cell is killed")(
         "touch", po::value(&a.touch)->default_value(a.touch)->value_name("HOW"), "none | page | full: what a trace replay writes into each new block")(
-        "replay", po::value(&a.replay)->default_value(a.replay)->value_name("ORDER"), "threads | serial: a trace replays on its recorded threads, or on one")(
+        "replay", po::value(&a.replay)->default_value(a.replay)->value_name("ORDER"), "threads | timed | serial: how a trace replays (below)")(
         "latency", po::value(&a.latency)->default_value(a.latency)->value_name("N|off"), "time one allocation and free in every N (a power of two)")(
         "sample-ms", po::value(&a.sample_ms)->default_value(a.sample_ms)->value_name("MS"),
         "RSS and live bytes sampled every this many ms during each cell (0: off)")(
@@ -212,7 +217,7 @@ run_options validate_run(const run_arguments& a, const allocator_catalog& catalo
     if (!touch) usage_fail("run", "--touch " + a.touch + ": expected none, page or full");
     o.touch = *touch;
     const auto order = trace::parse_replay_order(a.replay);
-    if (!order) usage_fail("run", "--replay " + a.replay + ": expected threads or serial");
+    if (!order) usage_fail("run", "--replay " + a.replay + ": expected threads, timed or serial");
     o.replay = *order;
     o.workloads = chosen_workloads(a.workloads);
     o.threads = thread_counts(a.threads);

@@ -55,7 +55,7 @@ cell_request cell_request::from_args(const std::vector<std::string>& args) {
     const auto touch_policy = trace::parse_touch(touch);
     if (!touch_policy) throw std::invalid_argument("--touch " + touch + ": expected none, page or full");
     const auto order = trace::parse_replay_order(replay);
-    if (!order) throw std::invalid_argument("--replay " + replay + ": expected threads or serial");
+    if (!order) throw std::invalid_argument("--replay " + replay + ": expected threads, timed or serial");
     r.config.size = *size;
     r.trace.touch = *touch_policy;
     r.trace.order = *order;

@@ -18,6 +18,7 @@ struct vector_sink {
     void push(std::uint32_t t, const replay_step& s) { plan.threads[t].push_back(s); }
     replay_step& slot(std::uint32_t t, std::uint64_t index) { return plan.threads[t][index]; }
     void wait(std::uint32_t t, const replay_dependency& d) { plan.waits[t].push_back(d); }
+    void gap(std::uint32_t t, std::uint32_t g) { plan.gaps[t].push_back(g); }
 };
 
 }  // namespace
@@ -27,9 +28,10 @@ replay_plan replay_plan::load(const std::string& path, replay_order order) {
     replay_plan plan;
     plan.threads.resize(trace.threads());
     plan.waits.resize(trace.threads());
+    if (order == replay_order::timed) plan.gaps.resize(trace.threads());
     for (std::uint32_t t = 0; t < trace.threads(); ++t) plan.threads[t].reserve(trace.slots()[t]);
     vector_sink sink{plan};
-    trace.build(sink, plan, [&](const replay_leak& l) { plan.leaks.push_back(l); });
+    plan.launches = trace.build(sink, plan, [&](const replay_leak& l) { plan.leaks.push_back(l); });
     return plan;
 }
 
@@ -41,7 +43,7 @@ replay_plan replay_plan::build(const std::vector<event>& events, std::uint32_t t
     vector_sink sink{plan};
     detail::plan_builder<vector_sink> b(sink, plan, thread_count, max_id, events.size(), source);
     for (const event& e : events) b.add(e);
-    b.finish([&](const replay_leak& l) { plan.leaks.push_back(l); });
+    plan.launches = b.finish([&](const replay_leak& l) { plan.leaks.push_back(l); });
     return plan;
 }
 

@@ -21,15 +21,31 @@
 
 namespace allocmeter::trace {
 
-/// How recorded threads map to replay threads: one each, or all on one thread in recorded
-/// (global sequence) order, which any single-threaded allocator can serve.
-enum class replay_order { threads, serial };
+/// How recorded threads map to replay threads: one each; one each with the recorded time
+/// between a thread's calls replayed as work of the same length (a trace recorded with
+/// timestamps); or all on one thread in recorded (global sequence) order, which any
+/// single-threaded allocator can serve.
+enum class replay_order { threads, serial, timed };
 
-inline std::string_view to_string(replay_order o) { return o == replay_order::threads ? "threads" : "serial"; }
+inline std::string_view to_string(replay_order o) {
+    return o == replay_order::threads ? "threads" : o == replay_order::serial ? "serial" : "timed";
+}
 inline std::optional<replay_order> parse_replay_order(std::string_view s) {
     if (s == "threads") return replay_order::threads;
     if (s == "serial") return replay_order::serial;
+    if (s == "timed") return replay_order::timed;
     return std::nullopt;
+}
+
+/// A timed plan's gap before a step: nanoseconds below 2^31, else microseconds (up to 2^31 of
+/// them, 35 minutes) with the top bit set.
+constexpr std::uint32_t encode_gap(std::uint64_t ns) noexcept {
+    constexpr std::uint64_t top = std::uint64_t{1} << 31;
+    if (ns < top) return static_cast<std::uint32_t>(ns);
+    return static_cast<std::uint32_t>(top | std::min(ns / 1000, top - 1));
+}
+constexpr std::uint64_t decode_gap(std::uint32_t g) noexcept {
+    return (g >> 31) != 0 ? std::uint64_t{g & 0x7fffffffu} * 1000 : g;
 }
 
 /// What a replay step does.
@@ -65,8 +81,8 @@ public:
         return s;
     }
 
-    std::uint32_t id = 0;      ///< alloc/realloc: the object created; free: the object freed
-    std::uint32_t old_id = 0;  ///< realloc head: the object passed in
+    std::uint32_t id = 0;      ///< pointer table entry: alloc/realloc of the object created; free: of the object freed
+    std::uint32_t old_id = 0;  ///< realloc head: the entry of the object passed in
 
     step_kind kind() const noexcept { return static_cast<step_kind>((word_ >> kind_shift) & 3); }
     std::uint64_t size() const noexcept { return word_ & ((std::uint64_t{1} << size_bits) - 1); }
@@ -90,6 +106,21 @@ private:
 };
 static_assert(sizeof(replay_step) == 16);
 
+/// One entry of a replay's launch schedule: the replay starts and ends its threads in this
+/// order, so that no more of them are alive at once than the program had. `start` waits for
+/// `after` (the parent thread's progress where the recorded thread began; none for a thread
+/// alive from the start), then starts `thread`; `join` waits until `thread` has ended (its
+/// recorded thread had exited before the next thread began).
+struct replay_launch {
+    enum kind_t : std::uint32_t { start, join };
+    std::uint32_t thread = 0;
+    kind_t kind = start;
+    replay_dependency after{};
+
+    bool operator==(const replay_launch&) const = default;
+};
+static_assert(sizeof(replay_launch) == 24);
+
 /// An object the trace never frees: released by the replayer after timing.
 struct replay_leak {
     std::uint64_t id;
@@ -108,7 +139,9 @@ constexpr std::size_t effective_align(std::uint32_t recorded) noexcept {
 struct replay_view {
     std::vector<std::span<const replay_step>> threads;      ///< slots per replay thread
     std::vector<std::span<const replay_dependency>> waits;  ///< per thread, its slots' waits in order
+    std::vector<std::span<const std::uint32_t>> gaps;      ///< timed: per thread, each slot's gap (encode_gap)
     std::span<const replay_leak> leaks;                     ///< live at the end of the trace
+    std::span<const replay_launch> launches;                ///< every thread started once, in order
     std::uint64_t max_id = 0;                               ///< the pointer table holds max_id + 1
     std::uint64_t checksum = 0;                             ///< over every slot
 };
@@ -150,14 +183,18 @@ struct replay_plan_totals {
 struct replay_plan : replay_plan_totals {
     std::vector<std::vector<replay_step>> threads;        ///< slots per replay thread (replay_threads of them)
     std::vector<std::vector<replay_dependency>> waits;    ///< per thread, the waits of its slots, in order
+    std::vector<std::vector<std::uint32_t>> gaps;         ///< timed: per thread, per slot (else empty)
     std::vector<replay_leak> leaks;                       ///< live at the end of the trace
+    std::vector<replay_launch> launches;                  ///< the launch schedule
 
     /// Spans over this plan, which must outlive them.
     replay_view view() const {
         replay_view v;
         for (const auto& t : threads) v.threads.emplace_back(t);
         for (const auto& w : waits) v.waits.emplace_back(w);
+        for (const auto& g : gaps) v.gaps.emplace_back(g);
         v.leaks = leaks;
+        v.launches = launches;
         v.max_id = max_id;
         v.checksum = checksum;
         return v;
@@ -179,8 +216,9 @@ struct replay_plan : replay_plan_totals {
     static replay_plan load(const std::string& path, replay_order order = replay_order::threads);
 
     /// Builds the plan from events in global order (as load_sorted gives them) of a trace
-    /// that validate() accepted. Slots carry the trace's object ids, except in a trace whose
-    /// max_id exceeds its event count: its ids are renumbered 1, 2, ... in order of first use.
+    /// that validate() accepted. Slots carry pointer table entries, not the trace's object
+    /// ids: an entry is reused by the thread that released it, so that threads which share no
+    /// objects share no entries either (plan_builder.hpp, take_slot).
     /// Throws trace_error, naming `source`, for a trace of more than max_replay_id objects.
     static replay_plan build(const std::vector<event>& events, std::uint32_t thread_count, std::uint64_t max_id,
                              const std::string& source = "trace");

@@ -6,13 +6,22 @@
 // --verify) every block gets its tag (block_tag.hpp) in place of the touch, checked when it dies.
 #pragma once
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <bit>
+#include <chrono>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -49,9 +58,11 @@ constexpr unsigned char replay_fill_byte(std::uint64_t id) noexcept {
 }
 
 /// A replay thread's published progress: the number of its steps completed (at least up to
-/// the last step marked publish). One cache line each.
+/// the last step marked publish), and how many threads sleep waiting for it to grow. One cache
+/// line each.
 struct alignas(64) replay_progress {
     std::atomic<std::uint64_t> done{0};
+    std::atomic<std::uint32_t> sleepers{0};
 };
 
 namespace detail {
@@ -64,14 +75,51 @@ inline void replay_pause() noexcept {
 #endif
 }
 
-/// Spins until thread d.thread has completed step d.step; yields after a while.
-inline void replay_wait(const replay_progress* progress, const replay_dependency& d) noexcept {
-    const std::atomic<std::uint64_t>& p = progress[d.thread].done;
-    for (unsigned spins = 0; p.load(std::memory_order_acquire) <= d.step; ++spins) {
-        if (spins < 256)
-            replay_pause();
-        else
-            std::this_thread::yield();
+// The futex word of a progress counter: the low half of `done` (the half that changes).
+inline std::uint32_t* futex_word(replay_progress& p) noexcept {
+    static_assert(std::endian::native == std::endian::little && sizeof(std::atomic<std::uint64_t>) == 8);
+    return reinterpret_cast<std::uint32_t*>(&p.done);
+}
+
+/// Publishes that `steps` steps of a thread are done, and wakes its sleepers, if any. The
+/// store and the load are sequentially consistent, as are a sleeper's increment and its load
+/// of `done` (replay_wait): one of the two sides sees the other, so no wake is lost.
+inline void replay_publish(replay_progress& p, std::uint64_t steps) noexcept {
+    p.done.store(steps, std::memory_order_seq_cst);
+    if (p.sleepers.load(std::memory_order_seq_cst) != 0) [[unlikely]]
+        ::syscall(SYS_futex, futex_word(p), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+
+/// How long a replay thread spins on a dependency before it sleeps: about a futex sleep and
+/// wake-up, so a hand-off between two running threads costs no system call, and a thread
+/// waiting for one that is not running gives its core away soon.
+inline constexpr std::chrono::nanoseconds replay_spin_limit{20'000};
+
+/// Waits until thread d.thread has completed step d.step: spins briefly, then sleeps on the
+/// thread's progress counter (a futex) until replay_publish wakes it.
+inline void replay_wait(replay_progress* progress, const replay_dependency& d) noexcept {
+    replay_progress& p = progress[d.thread];
+    if (p.done.load(std::memory_order_acquire) > d.step) [[likely]] return;
+    const auto start = std::chrono::steady_clock::now();
+    for (unsigned spins = 1; p.done.load(std::memory_order_acquire) <= d.step; ++spins) {
+        replay_pause();
+        if (spins % 64 == 0 && std::chrono::steady_clock::now() - start > replay_spin_limit) break;
+    }
+    p.sleepers.fetch_add(1, std::memory_order_seq_cst);
+    // The timeout only bounds a sleep that began with a stale low half (2^32 steps between the
+    // load and the sleep): the wake-up protocol itself loses none.
+    const timespec timeout{0, 50'000'000};
+    for (std::uint64_t seen; (seen = p.done.load(std::memory_order_seq_cst)) <= d.step;)
+        ::syscall(SYS_futex, futex_word(p), FUTEX_WAIT_PRIVATE, static_cast<std::uint32_t>(seen), &timeout, nullptr, 0);
+    p.sleepers.fetch_sub(1, std::memory_order_relaxed);
+}
+
+/// A timed replay's stand-in for the program's work between two calls: the core stays busy
+/// until `deadline`, as the program's would. A gap is as long as the recorded one when the
+/// thread has its core; time the thread spends descheduled is added to the replay, as it was
+/// to the program when recorded, so timed replays want a quiet machine.
+inline void replay_work_until(std::chrono::steady_clock::time_point deadline) noexcept {
+    while (std::chrono::steady_clock::now() < deadline) {
     }
 }
 
@@ -137,12 +185,18 @@ void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** tab
     const replay_step* const steps = plan.threads[thread].data();
     const replay_dependency* wait = plan.waits[thread].data();
     const std::size_t n = plan.threads[thread].size();
+    // Timed: each step's call begins its gap after the end of the thread's previous step (the
+    // waits overlap the gap, as a program's own work would overlap its wait for another thread).
+    const std::uint32_t* const gaps = plan.gaps.empty() ? nullptr : plan.gaps[thread].data();
+    std::chrono::steady_clock::time_point last_end = gaps != nullptr ? std::chrono::steady_clock::now()
+                                                                      : std::chrono::steady_clock::time_point{};
     for (std::size_t i = 0; i < n;) {
         const replay_step s = steps[i];
         if (s.waits() != 0) [[unlikely]] {
             detail::replay_wait(progress, *wait++);
             if (s.waits() == 2) detail::replay_wait(progress, *wait++);
         }
+        if (gaps != nullptr && gaps[i] != 0) detail::replay_work_until(last_end + std::chrono::nanoseconds(decode_gap(gaps[i])));
         const std::size_t size = static_cast<std::size_t>(s.size());
         const std::size_t align = s.align();
         switch (s.kind()) {
@@ -196,10 +250,11 @@ void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** tab
                 break;
             }
         }
-        if (s.publish()) progress[thread].done.store(i, std::memory_order_release);
+        if (s.publish()) detail::replay_publish(progress[thread], i);
+        if (gaps != nullptr && i < n && gaps[i] != 0) last_end = std::chrono::steady_clock::now();
     }
     meter = live;
-    progress[thread].done.store(n, std::memory_order_release);
+    detail::replay_publish(progress[thread], n);
 }
 
 /// What one replay produced.
@@ -213,8 +268,11 @@ struct replay_result {
     latency_histogram alloc_ticks, free_ticks;  ///< sampled latencies (latency_every), all threads
 };
 
-/// Replays `plan` on `heap`: one std::thread per recorded thread, released together. The
-/// pointer table is made before and leaks are released after the timed region.
+/// Replays `plan` on `heap`: one std::thread per recorded thread, started and ended in the
+/// plan's launch schedule, so that threads live as the recorded ones lived: those alive from
+/// the start are released together when timing begins, each later one starts where its
+/// recorded thread began and the threads that had exited by then have ended. The pointer table
+/// is made before and leaks are released after the timed region.
 template <allocator A>
 replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touch_policy::none,
                      timed_region* region = nullptr, std::uint64_t latency_every = 0) {
@@ -236,17 +294,51 @@ replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touc
         latency.push_back(std::make_unique<latency_recorder>(latency_every, latency_phase(plan.checksum, i)));
     }
 
-    std::vector<std::thread> workers;
-    workers.reserve(n);
-    for (unsigned i = 0; i < n; ++i)
-        workers.emplace_back([&, i] {
-            gate.arrive_and_wait();
-            replay_thread<A>(plan, i, heap, table, progress.get(), touch, *meters[i], *latency[i], serials);
-            meters[i]->flush();
-            gate.finish();
-        });
-    r.wall_s = n == 0 ? 0.0 : run_gate(gate, n, region, board);
-    for (auto& w : workers) w.join();
+    // The threads alive from the start (the schedule's first starts, before any join or any
+    // start that waits) are made before the gate opens; the rest start and end in the
+    // schedule's order while it is open.
+    std::vector<std::thread> workers(n);
+    std::vector<char> started(n, 0);
+    // A view without a schedule (one made by hand) starts every thread at once.
+    std::vector<replay_launch> all_at_once;
+    if (plan.launches.empty())
+        for (unsigned i = 0; i < n; ++i) all_at_once.push_back({i, replay_launch::start, {}});
+    const std::span<const replay_launch> launches = plan.launches.empty() ? std::span<const replay_launch>(all_at_once) : plan.launches;
+    const auto body = [&](unsigned i, bool arrives) {
+        if (arrives) gate.arrive_and_wait();
+        replay_thread<A>(plan, i, heap, table, progress.get(), touch, *meters[i], *latency[i], serials);
+        meters[i]->flush();
+        gate.finish();
+    };
+    std::size_t next = 0;
+    for (; next < launches.size(); ++next) {
+        const replay_launch& l = launches[next];
+        if (l.kind != replay_launch::start || l.after.thread != replay_dependency::none || started[l.thread]) break;
+        started[l.thread] = 1;
+        workers[l.thread] = std::thread(body, l.thread, true);
+    }
+    const unsigned arriving = static_cast<unsigned>(next);
+    const auto launch_the_rest = [&] {
+        for (; next < launches.size(); ++next) {
+            const replay_launch& l = launches[next];
+            if (l.kind == replay_launch::join) {
+                if (workers[l.thread].joinable()) workers[l.thread].join();
+                continue;
+            }
+            if (started[l.thread]) continue;
+            if (l.after.thread != replay_dependency::none) detail::replay_wait(progress.get(), l.after);
+            started[l.thread] = 1;
+            workers[l.thread] = std::thread(body, l.thread, false);
+        }
+        for (unsigned i = 0; i < n; ++i)  // a schedule that leaves a thread out still runs it
+            if (!started[i]) {
+                started[i] = 1;
+                workers[i] = std::thread(body, i, false);
+            }
+    };
+    r.wall_s = n == 0 ? 0.0 : run_gate(gate, arriving, n, region, board, launch_the_rest);
+    for (auto& w : workers)
+        if (w.joinable()) w.join();
 
     for (unsigned i = 0; i < n; ++i) r.ops += progress[i].done.load(std::memory_order_acquire);  // a slot is an operation
     r.checksum = plan.checksum;

@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <random>
@@ -103,10 +105,20 @@ public:
         e.id = id;
         return push(e);
     }
+    /// The next events are recorded at `ns` (a trace with any timestamp has them all).
+    builder& at(std::uint64_t ns) {
+        now_ = ns;
+        timed_ = true;
+        return *this;
+    }
     void write(const std::string& path) const {
         trace_header h;
         h.command_line = "trace_replay_test";
         h.host = "test";
+        if (timed_) {
+            h.timestamps = true;
+            h.clock = clock_source::monotonic_ns;
+        }
         trace_writer w(path, h);
         for (const event& e : events_) w.append(e);
         w.close();
@@ -118,6 +130,7 @@ private:
         e.kind = kind;
         e.thread = t;
         e.seq = seq_++;
+        e.time_ns = now_;
         return e;
     }
     builder& push(const event& e) {
@@ -126,6 +139,8 @@ private:
     }
     std::vector<event> events_;
     std::uint64_t seq_ = 0;
+    std::uint64_t now_ = 0;
+    bool timed_ = false;
 };
 
 /// malloc underneath; checks that every free passes back the size and alignment of its
@@ -280,20 +295,24 @@ TEST(TraceReplayPlan, SingleThread) {
     }
 }
 
+// A recorder reuses an id as soon as it is free, across threads too; the plan reuses pointer
+// table entries only within a thread, so id reuse makes no wait: only objects that change
+// hands do. A wait is for the last step the other thread had made at that point of the
+// recording, so one wait covers all the objects it had made by then.
 TEST(TraceReplayPlan, TwoThreadsCrossThreadFreesAndIdReuse) {
     temp_trace f("two");
     builder b;
     b.start(0)
         .start(1, 0)
-        .malloc(0, 1, 64)    // t0 s0
-        .malloc(0, 2, 128)   // t0 s1
-        .free(1, 1)          // t1 s0: waits for t0 s0                       dep 1
-        .malloc(1, 3, 32)    // t1 s1
-        .malloc(0, 1, 16)    // t0 s2: id 1 was freed on t1 s0               dep 2
-        .free(0, 3)          // t0 s3: id 3 made on t1 s1                    dep 3
-        .free(1, 2)          // t1 s2: id 2 made on t0 s1                    dep 4
-        .malloc(1, 3, 48)    // t1 s3: id 3 freed on t0 s3                   dep 5
-        .free(1, 1)          // t1 s4: id 1 made on t0 s2, implied by dep 5: no dep
+        .malloc(0, 1, 64)    // t0 s0                                         entry 1
+        .malloc(0, 2, 128)   // t0 s1                                         entry 2
+        .free(1, 1)          // t1 s0: id 1 made on t0 s0; waits for t0 s1   dep 1
+        .malloc(1, 3, 32)    // t1 s1: entry 1, which t1 released: no wait
+        .malloc(0, 1, 16)    // t0 s2: id 1 was freed on t1 s0: entry 3, no wait
+        .free(0, 3)          // t0 s3: id 3 made on t1 s1                    dep 2
+        .free(1, 2)          // t1 s2: id 2 made on t0 s1: implied by dep 1
+        .malloc(1, 3, 48)    // t1 s3: id 3 freed on t0 s3: entry 2, no wait
+        .free(1, 1)          // t1 s4: id 1 made on t0 s2; waits for t0 s3   dep 3
         .free(1, 3)          // t1 s5: own object
         .exit(1)
         .exit(0)
@@ -303,7 +322,8 @@ TEST(TraceReplayPlan, TwoThreadsCrossThreadFreesAndIdReuse) {
     ASSERT_EQ(plan.threads.size(), 2u);
     ASSERT_EQ(plan.threads[0].size(), 4u);
     ASSERT_EQ(plan.threads[1].size(), 6u);
-    EXPECT_EQ(plan.dependencies, 5u);
+    EXPECT_EQ(plan.dependencies, 3u);
+    EXPECT_EQ(plan.max_id, 3u);
     EXPECT_TRUE(plan.cross_thread);
     EXPECT_EQ(plan.peak_live_bytes, 192u);
     EXPECT_EQ(plan.peak_live_bytes, sum.peak_live_bytes);
@@ -311,28 +331,31 @@ TEST(TraceReplayPlan, TwoThreadsCrossThreadFreesAndIdReuse) {
 
     const auto& t0 = plan.threads[0];
     const auto& t1 = plan.threads[1];
+    EXPECT_EQ(t0[0].id, 1u);
+    EXPECT_EQ(t0[1].id, 2u);
+    EXPECT_EQ(t1[1].id, 1u);
+    EXPECT_EQ(t0[2].id, 3u);
+    EXPECT_EQ(t1[3].id, 2u);
     EXPECT_EQ(t0[0].waits(), 0u);
     EXPECT_EQ(t0[1].waits(), 0u);
     ASSERT_EQ(t1[0].waits(), 1u);
     EXPECT_EQ(plan.waits_of(1, 0)[0].thread, 0u);
-    EXPECT_EQ(plan.waits_of(1, 0)[0].step, 0u);
+    EXPECT_EQ(plan.waits_of(1, 0)[0].step, 1u);
     EXPECT_EQ(t1[1].waits(), 0u);
-    ASSERT_EQ(t0[2].waits(), 1u);
-    EXPECT_EQ(plan.waits_of(0, 2)[0].thread, 1u);
-    EXPECT_EQ(plan.waits_of(0, 2)[0].step, 0u);
+    EXPECT_EQ(t0[2].waits(), 0u);
     ASSERT_EQ(t0[3].waits(), 1u);
+    EXPECT_EQ(plan.waits_of(0, 3)[0].thread, 1u);
     EXPECT_EQ(plan.waits_of(0, 3)[0].step, 1u);
-    ASSERT_EQ(t1[2].waits(), 1u);
-    EXPECT_EQ(plan.waits_of(1, 2)[0].step, 1u);
-    ASSERT_EQ(t1[3].waits(), 1u);
-    EXPECT_EQ(plan.waits_of(1, 3)[0].thread, 0u);
-    EXPECT_EQ(plan.waits_of(1, 3)[0].step, 3u);
-    EXPECT_EQ(t1[4].waits(), 0u);
+    EXPECT_EQ(t1[2].waits(), 0u);
+    EXPECT_EQ(t1[3].waits(), 0u);
+    ASSERT_EQ(t1[4].waits(), 1u);
+    EXPECT_EQ(plan.waits_of(1, 4)[0].thread, 0u);
+    EXPECT_EQ(plan.waits_of(1, 4)[0].step, 3u);
     EXPECT_EQ(t1[5].waits(), 0u);
     EXPECT_EQ(t1[4].size(), 16u);  // the free carries the size of id 1's second life
     // Only the steps others wait for publish.
-    EXPECT_TRUE(t0[0].publish() && t0[1].publish() && !t0[2].publish() && t0[3].publish());
-    EXPECT_TRUE(t1[0].publish() && t1[1].publish() && !t1[2].publish() && !t1[3].publish());
+    EXPECT_TRUE(!t0[0].publish() && t0[1].publish() && !t0[2].publish() && t0[3].publish());
+    EXPECT_TRUE(!t1[0].publish() && t1[1].publish() && !t1[2].publish() && !t1[3].publish());
     EXPECT_EQ(plan.needs().cross_thread_free, true);
 
     for (int rep = 0; rep < 200; ++rep) {
@@ -399,10 +422,12 @@ TEST(TraceReplayPlan, ReallocChainKeepsContents) {
     EXPECT_EQ(st.errors, 0);
     EXPECT_TRUE(st.live.empty());
     ASSERT_EQ(st.freed.size(), 5u);
+    // Pointer table entries (the fill byte's key): 1, then 2, 1, 2 along the chain (a realloc
+    // takes its new entry before it releases the old), 1 for id 3.
     EXPECT_EQ(st.freed[0], bytes({{100, 1}}));                    // old block of realloc 1 -> 2
     EXPECT_EQ(st.freed[1], bytes({{100, 1}, {100, 2}}));          // old block of 2 -> 2
-    EXPECT_EQ(st.freed[2], bytes({{100, 1}, {200, 2}}));          // old block of 2 -> 1
-    EXPECT_EQ(st.freed[3], bytes({{10, 3}}));                     // realloc(p, 0)
+    EXPECT_EQ(st.freed[2], bytes({{100, 1}, {100, 2}, {100, 1}}));  // old block of 2 -> 1
+    EXPECT_EQ(st.freed[3], bytes({{10, 1}}));                     // realloc(p, 0)
     EXPECT_EQ(st.freed[4], bytes({{50, 1}}));                     // the final free
 
     for (touch_policy touch : {touch_policy::none, touch_policy::page}) {
@@ -519,7 +544,7 @@ TEST(TraceReplay, RandomFourThreadsCompleteOnEveryAllocator) {
     EXPECT_EQ(plan.threads.size(), 4u);
     EXPECT_GT(plan.dependencies, 0u);
     EXPECT_EQ(plan.peak_live_bytes, sum.peak_live_bytes);
-    EXPECT_EQ(plan.max_id, sum.max_id);
+    EXPECT_LE(plan.max_id, plan.allocs + plan.reallocs);
     const replay_result a = replay<malloc_allocator>(plan, touch_policy::full);
     const replay_result b = replay<malloc_allocator>(plan, touch_policy::full);
     EXPECT_TRUE(a.complete && b.complete);
@@ -535,6 +560,181 @@ TEST(TraceReplay, RandomFourThreadsCompleteOnEveryAllocator) {
     EXPECT_TRUE(d.complete);
     EXPECT_EQ(recording_allocator::state().errors, 0);
     EXPECT_TRUE(recording_allocator::state().live.empty());
+}
+
+/// malloc_allocator that counts the threads alive that have allocated: a thread is counted
+/// from its first allocation to its exit.
+struct thread_counting_allocator : malloc_allocator {
+    static inline std::atomic<int> alive{0};
+    static inline std::atomic<int> most{0};
+    struct registration {
+        registration() {
+            const int a = alive.fetch_add(1) + 1;
+            for (int m = most.load(); a > m && !most.compare_exchange_weak(m, a);) {
+            }
+        }
+        ~registration() { alive.fetch_sub(1); }
+    };
+    void* allocate(std::size_t size, std::size_t align) {
+        thread_local registration r;
+        return malloc_allocator::allocate(size, align);
+    }
+};
+
+// A program that hands its work to new threads as old ones finish (21 threads, two workers
+// alive at a time, all reusing the same few ids as a recorder numbers them): the replay starts
+// each thread where it began and ends it before the next one starts, so no more threads are
+// alive than the program had; and since the threads share no object, nothing waits.
+TEST(TraceReplayPlan, ThreadsLiveAsTheyLived) {
+    temp_trace f("lifetimes");
+    builder b;
+    b.start(0).malloc(0, 1, 8);  // the initial thread, alive throughout
+    const auto churn = [&](std::uint32_t t) {
+        for (std::uint64_t k = 0; k < 3; ++k) b.malloc(t, 2 + k, 32 + t);
+        for (std::uint64_t k = 0; k < 3; ++k) b.free(t, 2 + k);
+    };
+    constexpr std::uint32_t workers = 20;
+    b.start(1, 0);
+    churn(1);
+    for (std::uint32_t t = 2; t <= workers; ++t) {
+        b.start(t, 0);
+        churn(t);
+        churn(t - 1);
+        b.exit(t - 1);
+    }
+    churn(workers);
+    b.exit(workers).free(0, 1).exit(0).write(f.path());
+
+    const replay_plan plan = replay_plan::load(f.path());
+    ASSERT_EQ(plan.threads.size(), workers + 1);
+    EXPECT_EQ(plan.dependencies, 0u);
+    // start 0, start 1, start 2, then for each next thread: join the one before the last, start.
+    ASSERT_EQ(plan.launches.size(), 1 + workers + (workers - 2));
+    EXPECT_EQ(plan.launches[0], (replay_launch{0, replay_launch::start, {}}));
+    EXPECT_EQ(plan.launches[1].thread, 1u);
+    EXPECT_EQ(plan.launches[1].after, (replay_dependency{0, 0}));  // after thread 0's malloc
+    EXPECT_TRUE(plan.threads[0][0].publish());
+    for (std::uint32_t t = 3; t <= workers; ++t) {
+        const replay_launch& join = plan.launches[2 * t - 3];
+        const replay_launch& start = plan.launches[2 * t - 2];
+        EXPECT_EQ(join.kind, replay_launch::join);
+        EXPECT_EQ(join.thread, t - 2);
+        EXPECT_EQ(start.kind, replay_launch::start);
+        EXPECT_EQ(start.thread, t);
+    }
+
+    thread_counting_allocator heap;
+    for (int rep = 0; rep < 20; ++rep) {
+        thread_counting_allocator::most = 0;
+        const replay_result r = replay<thread_counting_allocator>(plan.view(), heap, touch_policy::full);
+        ASSERT_TRUE(r.complete);
+        ASSERT_EQ(r.ops, plan.operations());
+        EXPECT_LE(thread_counting_allocator::most.load(), 3);  // thread 0 and two workers
+    }
+    // Serial: every call on one thread, started at once.
+    const replay_plan serial = replay_plan::load(f.path(), replay_order::serial);
+    ASSERT_EQ(serial.launches.size(), 1u);
+    EXPECT_TRUE(replay<malloc_allocator>(serial, touch_policy::page).complete);
+}
+
+// --replay timed: each step's gap is the recorded time since the thread's previous step, less
+// the thread's shortest such gap (what a call and its recording cost), and the replay spends it.
+TEST(TraceReplayPlan, TimedReplaySpendsTheRecordedGaps) {
+    temp_trace f("timed");
+    builder b;
+    b.at(0).start(0);
+    b.at(1'000).malloc(0, 1, 64);     // 1 us after the start: the shortest gap, the floor
+    b.at(2'000).malloc(0, 2, 64);     // 1 us: nothing left after the floor
+    b.at(30'002'000).free(0, 1);      // 30 ms of the program's own work
+    b.at(30'003'000).realloc(0, 2, 3, 500);
+    b.at(30'004'000).free(0, 3).exit(0).write(f.path());
+
+    const replay_plan plan = replay_plan::load(f.path(), replay_order::timed);
+    ASSERT_EQ(plan.gaps.size(), 1u);
+    ASSERT_EQ(plan.gaps[0].size(), plan.threads[0].size());
+    EXPECT_EQ(plan.gaps[0], (std::vector<std::uint32_t>{0, 0, 30'000'000 - 1'000, 0, 0, 0}));
+    for (int rep = 0; rep < 3; ++rep) {
+        const replay_result r = replay<malloc_allocator>(plan, touch_policy::page);
+        EXPECT_TRUE(r.complete);
+        EXPECT_GE(r.wall_s, 0.029);
+    }
+    // The same gaps through a plan file.
+    const std::string plan_path = f.path() + ".plan";
+    plan_to_file(f.path(), plan_path, replay_order::timed);
+    {
+        const mapped_plan mapped(plan_path);
+        ASSERT_EQ(mapped.view().gaps.size(), 1u);
+        EXPECT_TRUE(std::equal(mapped.view().gaps[0].begin(), mapped.view().gaps[0].end(), plan.gaps[0].begin(),
+                               plan.gaps[0].end()));
+        malloc_allocator heap;
+        EXPECT_GE(replay<malloc_allocator>(mapped.view(), heap, touch_policy::none).wall_s, 0.029);
+    }
+    std::remove(plan_path.c_str());
+    // An untimed plan has no gaps, and replays at once.
+    const replay_plan untimed = replay_plan::load(f.path(), replay_order::threads);
+    EXPECT_TRUE(untimed.gaps.empty());
+    EXPECT_LT(replay<malloc_allocator>(untimed, touch_policy::none).wall_s, 0.029);
+    // Gaps beyond 2^31 ns are kept in microseconds.
+    EXPECT_EQ(decode_gap(encode_gap(123)), 123u);
+    EXPECT_EQ(decode_gap(encode_gap(std::uint64_t{1} << 40)), (std::uint64_t{1} << 40) / 1000 * 1000);
+    EXPECT_EQ(decode_gap(encode_gap(std::uint64_t{1} << 60)), std::uint64_t{0x7fffffff} * 1000);  // capped
+}
+
+TEST(TraceReplayPlan, TimedReplayNeedsTimestamps) {
+    temp_trace f("untimed");
+    builder b;
+    b.start(0).malloc(0, 1, 8).free(0, 1).exit(0).write(f.path());
+    try {
+        replay_plan::load(f.path(), replay_order::timed);
+        FAIL() << "a trace without timestamps was planned for --replay timed";
+    } catch (const trace_error& e) {
+        EXPECT_NE(std::string(e.what()).find("no timestamps"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("--timestamps"), std::string::npos) << e.what();
+    }
+}
+
+// Objects made by one thread and freed by another, far more of them than the table's floor:
+// the pointer table stays small (the producer takes entries the consumer released long ago,
+// one wait per batch) and the replay completes.
+TEST(TraceReplayPlan, PointerTableStaysSmallWhenObjectsChangeHands) {
+    temp_trace f("handoff");
+    builder b;
+    b.start(0).start(1, 0);
+    constexpr std::uint64_t objects = 200'000, depth = 8;
+    std::vector<std::uint64_t> free_ids;  // as a recorder numbers: the smallest id not live
+    std::uint64_t next_id = 1;
+    std::vector<std::uint64_t> queue;
+    for (std::uint64_t k = 0; k < objects; ++k) {
+        std::uint64_t id;
+        if (free_ids.empty()) {
+            id = next_id++;
+        } else {
+            const auto it = std::min_element(free_ids.begin(), free_ids.end());
+            id = *it;
+            free_ids.erase(it);
+        }
+        b.malloc(0, id, 24);
+        queue.push_back(id);
+        if (queue.size() == depth) {
+            b.free(1, queue.front());
+            free_ids.push_back(queue.front());
+            queue.erase(queue.begin());
+        }
+    }
+    for (const std::uint64_t id : queue) b.free(1, id);
+    b.exit(1).exit(0).write(f.path());
+
+    const replay_plan plan = replay_plan::load(f.path());
+    EXPECT_LE(plan.max_id, (std::uint64_t{1} << 16) + depth);
+    EXPECT_LT(plan.dependencies, objects + 64);  // a free waits for its allocation; few steals
+    for (int rep = 0; rep < 3; ++rep) {
+        const replay_result r = replay<malloc_allocator>(plan, touch_policy::page);
+        ASSERT_TRUE(r.complete);
+        ASSERT_EQ(r.ops, 2 * objects);
+    }
+    recording_allocator::clear();
+    EXPECT_TRUE(replay<recording_allocator>(plan, touch_policy::full).complete);
+    EXPECT_EQ(recording_allocator::state().errors, 0);
 }
 
 // Verified (run --verify), random four-thread traces with reallocs and leaks replay to the end
