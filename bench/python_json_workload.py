@@ -1,7 +1,7 @@
 # The Python workload of scripts/record-end-to-end.sh: builds nested documents, encodes them to
 # JSON, parses them back and sorts them, ROUNDS times, with a seeded generator. Run with
 # PYTHONMALLOC=malloc so every object goes through malloc (and so into a recording).
-#   PYTHONMALLOC=malloc python3 bench/python_json_workload.py [ROUNDS]   (default 60)
+#   PYTHONMALLOC=malloc python3 bench/python_json_workload.py [ROUNDS]   (default 120)
 import json
 import random
 import sys
@@ -27,7 +27,7 @@ def round_trip(rng, docs):
 
 
 def main():
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 60
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 120
     rng = random.Random(SEED)
     total = sum(round_trip(rng, 2000) for _ in range(rounds))
     print("seed %d, %d rounds, %d children" % (SEED, rounds, total))

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 JOBS=${JOBS:-2}
 RUNS=${RUNS:-5}
-ROUNDS=${ROUNDS:-80}
+ROUNDS=${ROUNDS:-120}
 PYTHON=${PYTHON:-/usr/bin/python3}
 DIR=${DIR:-$BUILD/record-end-to-end}
 ALLOCMETER=${ALLOCMETER:-$BUILD/allocmeter}
@@ -38,10 +38,11 @@ timed() {
   echo "$wall $(awk "BEGIN { print $user + $sys }") $kib" >> "$DIR/$name.txt"
 }
 
-# record's own lines: events, conversion seconds, ns/event, its peak RSS in MiB and bytes/event.
+# record's own lines: events, conversion seconds, ns/event, its peak RSS in MiB and bytes/event,
+# its CPU seconds.
 record_figures() {
   sed -n 's/.*: \([0-9]*\) events in .*/\1/p' "$DIR/stderr.out" | tr '\n' ' '
-  sed -n 's/.*converted and checked in \([0-9.]*\) s (\([0-9.]*\) ns\/event), peak RSS \([0-9.]*\) MiB (\([0-9.]*\) bytes\/event).*/\1 \2 \3 \4/p' \
+  sed -n 's/.*converted and checked in \([0-9.]*\) s (\([0-9.]*\) ns\/event, \([0-9.]*\) s CPU), peak RSS \([0-9.]*\) MiB (\([0-9.]*\) bytes\/event).*/\1 \2 \4 \5 \3/p' \
     "$DIR/stderr.out"
 }
 
@@ -55,20 +56,23 @@ while [ "$i" -lt "$RUNS" ]; do
   i=$((i + 1))
 done
 
-# The median of column $2 of file $1.
-median() { awk -v c="$2" '{ print $c }' "$1" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# The median over the runs in file $1 of the awk expression $2 ($1 the first column, ...).
+median() { awk "{ print $2 }" "$1" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-plain=$(median "$DIR/plain.txt" 1)
-record=$(median "$DIR/record.txt" 1)
-conversion=$(median "$DIR/record.txt" 5)
-awk -v plain="$plain" -v plain_cpu="$(median "$DIR/plain.txt" 2)" -v plain_kib="$(median "$DIR/plain.txt" 3)" \
-    -v record="$record" -v record_cpu="$(median "$DIR/record.txt" 2)" -v record_kib="$(median "$DIR/record.txt" 3)" \
-    -v events="$(median "$DIR/record.txt" 4)" -v conversion="$conversion" -v ns="$(median "$DIR/record.txt" 6)" \
-    -v conv_mib="$(median "$DIR/record.txt" 7)" -v conv_bpe="$(median "$DIR/record.txt" 8)" 'BEGIN {
+plain=$(median "$DIR/plain.txt" '$1')
+plain_cpu=$(median "$DIR/plain.txt" '$2')
+# Each run's own split: the program (and record's start) is its wall time less its conversion.
+awk -v plain="$plain" -v plain_cpu="$plain_cpu" -v plain_kib="$(median "$DIR/plain.txt" '$3')" \
+    -v record="$(median "$DIR/record.txt" '$1')" -v record_cpu="$(median "$DIR/record.txt" '$2')" \
+    -v record_kib="$(median "$DIR/record.txt" '$3')" -v events="$(median "$DIR/record.txt" '$4')" \
+    -v program="$(median "$DIR/record.txt" '$1 - $5')" -v program_cpu="$(median "$DIR/record.txt" '$2 - $9')" \
+    -v conversion="$(median "$DIR/record.txt" '$5')" -v conversion_cpu="$(median "$DIR/record.txt" '$9')" \
+    -v ns="$(median "$DIR/record.txt" '$6')" -v conv_mib="$(median "$DIR/record.txt" '$7')" \
+    -v conv_bpe="$(median "$DIR/record.txt" '$8')" 'BEGIN {
   printf "plain run           wall %7.2f s   CPU %7.2f s   peak RSS %7.1f MiB\n", plain, plain_cpu, plain_kib / 1024
   printf "allocmeter record   wall %7.2f s   CPU %7.2f s   peak RSS %7.1f MiB (program or conversion, the larger)\n", record, record_cpu, record_kib / 1024
   printf "record / plain      %.2fx wall, %.2fx CPU\n", record / plain, record_cpu / plain_cpu
-  printf "  program under the shim     %7.2f s (%.2fx plain)\n", record - conversion, (record - conversion) / plain
-  printf "  conversion and checking    %7.2f s   %d events, %.1f ns/event, peak RSS %.1f MiB (%.1f bytes/event)\n", conversion, events, ns, conv_mib, conv_bpe
+  printf "  program under the shim     wall %7.2f s (%.2fx plain)   CPU %7.2f s (%.2fx plain)\n", program, program / plain, program_cpu, program_cpu / plain_cpu
+  printf "  conversion and checking    wall %7.2f s   CPU %7.2f s   %d events, %.1f ns/event (wall), peak RSS %.1f MiB (%.1f bytes/event)\n", conversion, conversion_cpu, events, ns, conv_mib, conv_bpe
 }'
 rm -f "$DIR/time.out" "$DIR/stderr.out" "$DIR/python-json.trace"

@@ -15,8 +15,9 @@
 namespace allocmeter::trace {
 
 /// Feed it every event in file order (in_file_order), then end_of_file(), then every event in
-/// global order (in_global_order, as ordered_events gives them); each throws trace_error, naming
-/// `path` and the event's byte, at the first problem.
+/// global order (in_global_order, as ordered_events gives them, or as a writer appends them: see
+/// validate_written), then same_events(); each throws trace_error, naming `path` and the event's
+/// byte, at the first problem.
 class trace_validator {
 public:
     explicit trace_validator(std::string path) : path_(std::move(path)) {}
@@ -28,6 +29,9 @@ public:
     void end_of_file();
     /// Global order: no seq used twice; every release names a live id, no allocation a live one.
     void in_global_order(const event& e);
+    /// Both orders were fed the same events: as many, with the same digest (a sum of a hash of
+    /// each event's fields but its byte, so the order does not matter). `at`: the byte to name.
+    void same_events(std::uint64_t at) const;
     /// What validation learned; complete after the last in_global_order.
     const trace_summary& summary() const noexcept { return summary_; }
 
