@@ -560,7 +560,8 @@ private:
     std::vector<thread_stream> streams_;
     spool_summary sum_;
     trace_writer* writer_ = nullptr;
-    live_table live_;  // live addresses -> ids
+    trace_validator* checked_ = nullptr;  // the global checks, fed each event as it is written
+    live_table<page_local_keys> live_;  // live addresses -> ids
     std::priority_queue<std::uint64_t, std::vector<std::uint64_t>, std::greater<>> free_ids_;
     std::uint64_t next_id_ = 1;
     std::unordered_map<std::uint32_t, std::uint32_t> dense_of_key_;
