@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_BUILD := build-fuzz
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build install run test sanitize fuzz recorder-overhead trace-memory clean
+.PHONY: all deps build install run test sanitize fuzz recorder-overhead trace-memory record-end-to-end clean
 
 all: build
 
@@ -66,6 +66,11 @@ recorder-overhead: deps
 # The trace tools' peak RSS and time on a synthetic trace of EVENTS (default 100 M) events.
 trace-memory: deps
 	@BUILD=$(BUILD) JOBS=$(JOBS) scripts/trace-memory.sh
+
+# `allocmeter record` end to end against the plain run, on a Python JSON workload: wall times,
+# their ratio, the program's and the conversion's shares, ns/event and peak RSS (medians of RUNS).
+record-end-to-end: deps
+	@BUILD=$(BUILD) JOBS=$(JOBS) scripts/record-end-to-end.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan $(FUZZ_BUILD)

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,6 +18,7 @@
 #include <optional>
 
 #include "harness/cli/command_line.hpp"
+#include "harness/os/self_stats.hpp"
 #include "harness/run/child_process.hpp"
 #include "workloads/trace/format/trace_format.hpp"
 #include "workloads/trace/recording/trace_spool.hpp"
@@ -148,6 +150,22 @@ std::optional<int> run_program(std::vector<std::string> command, std::vector<std
     return status;
 }
 
+/// What converting and checking cost: wall and CPU time, and this process's peak resident set
+/// (the program ran in a child, so the peak is the conversion's). scripts/record-end-to-end.sh
+/// reads this line; an unreadable peak is left out, never printed as 0.
+void say_conversion_cost(std::chrono::steady_clock::duration took, const usage_snapshot& before, std::uint64_t events) {
+    const double s = std::chrono::duration<double>(took).count();
+    const double ns_per_event = events ? s * 1e9 / static_cast<double>(events) : 0.0;
+    const usage_snapshot after = read_usage();
+    const double cpu = after.user_s + after.sys_s - before.user_s - before.sys_s;
+    std::fprintf(stderr, "allocmeter record: converted and checked in %.3f s (%.1f ns/event, %.3f s CPU)", s,
+                 ns_per_event, cpu);
+    if (const std::optional<rss_snapshot> rss = read_rss())
+        std::fprintf(stderr, ", peak RSS %.1f MiB (%.1f bytes/event)", static_cast<double>(rss->hwm_bytes) / (1 << 20),
+                     events ? static_cast<double>(rss->hwm_bytes) / static_cast<double>(events) : 0.0);
+    std::fputc('\n', stderr);
+}
+
 /// Turns the spool into the trace `out` and says what it holds; false (said on stderr, the
 /// spool kept) when no valid trace came out.
 bool convert_and_say(const std::string& spool, const std::string& out, bool killed) {
@@ -157,6 +175,8 @@ bool convert_and_say(const std::string& spool, const std::string& out, bool kill
                      spool.c_str());
         return false;
     }
+    const auto start = std::chrono::steady_clock::now();
+    const usage_snapshot usage = read_usage();
     try {
         // A killed program may have been stopped in the middle of a block's write: convert
         // what came before it. A program that exited wrote whole blocks; damage is an error.
@@ -166,12 +186,13 @@ bool convert_and_say(const std::string& spool, const std::string& out, bool kill
         if (!conv.damage.empty())
             std::fprintf(stderr, "allocmeter record: the spool ends in a damaged block (%s); the trace holds the blocks before it\n",
                          conv.damage.c_str());
-        const trace::trace_summary s = trace::validate(out);
+        const trace::trace_summary& s = conv.trace;  // validated as it was written, then read back
         const auto bytes = std::filesystem::file_size(out);
         std::fprintf(stderr, "allocmeter record: %s: %llu events in %u thread%s, %llu bytes (%.2f bytes/event)\n",
                      out.c_str(), static_cast<unsigned long long>(s.events), s.threads, s.threads == 1 ? "" : "s",
                      static_cast<unsigned long long>(bytes),
                      s.events ? static_cast<double>(bytes) / static_cast<double>(s.events) : 0.0);
+        say_conversion_cost(std::chrono::steady_clock::now() - start, usage, s.events);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "allocmeter record: no valid trace came out: %s; the spool is kept: %s\n", e.what(), spool.c_str());
         return false;

@@ -1,9 +1,11 @@
 // trace_validation: validate() as two streamed passes (trace_order.hpp): the per-thread checks
-// in file order while the chunks are indexed, then the lifetimes in global order. It holds a
+// in file order while the chunks are indexed, then the lifetimes in global order; or, for a trace
+// whose writer fed the global checks, one pass in file order (validate_written). It holds a
 // state per thread and an entry per live object, never the events.
 #include "workloads/trace/format/trace_validation.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <vector>
 
 #include "workloads/trace/format/trace_order.hpp"
@@ -11,6 +13,20 @@
 namespace allocmeter::trace {
 
 void trace_validator::fail(std::uint64_t at, const std::string& problem) const { throw trace_error(path_, at, problem); }
+
+namespace {
+
+// A 64-bit hash of every field of `e` but its byte (a writer's event has none yet): summed over
+// the events, it tells whether two readings hold the same events, in any order.
+std::uint64_t event_digest(const event& e) {
+    const auto mix = [](std::uint64_t h, std::uint64_t v) { return std::rotl((h ^ v) * 0x9E3779B97F4A7C15ull, 31); };
+    std::uint64_t h = mix(static_cast<std::uint64_t>(e.kind) | std::uint64_t{e.flags} << 8 | std::uint64_t{e.thread} << 32, e.seq);
+    h = mix(mix(mix(h, e.id), e.old_id), e.size);
+    h = mix(mix(mix(mix(h, e.count), e.alignment), e.parent), e.time_ns);
+    return h ^ (h >> 29);
+}
+
+}  // namespace
 
 void trace_validator::in_file_order(const event& e) {
     bool first = false;
@@ -37,6 +53,7 @@ void trace_validator::in_file_order(const event& e) {
     t.exited = e.kind == op::thread_exit;
     summary_.threads = std::max(summary_.threads, e.thread + 1);
     ++summary_.events;
+    file_digest_ += event_digest(e);
 }
 
 void trace_validator::end_of_file() {
@@ -78,6 +95,7 @@ void trace_validator::in_global_order(const event& e) {
         fail(e.at, "sequence number " + std::to_string(e.seq) + " used twice (also at byte " + std::to_string(last_at_) + ")");
     last_seq_ = e.seq;
     last_at_ = e.at;
+    global_digest_ += event_digest(e);
     switch (e.kind) {
         case op::malloc:
         case op::aligned:
@@ -101,6 +119,15 @@ void trace_validator::in_global_order(const event& e) {
     }
 }
 
+void trace_validator::same_events(std::uint64_t at) const {
+    if (global_events_ != summary_.events)
+        fail(at, "the file holds " + std::to_string(summary_.events) + " events, but " + std::to_string(global_events_) +
+                     " were checked in global order");
+    if (global_digest_ != file_digest_)
+        fail(at, "the file holds other events than were checked in global order (their digests differ): it is damaged "
+                 "or was changed");
+}
+
 trace_summary validate(const std::string& path, const std::function<void(const event&)>& each_event) {
     trace_validator v(path);
     ordered_events events(path, [&](const event& e) {
@@ -109,7 +136,16 @@ trace_summary validate(const std::string& path, const std::function<void(const e
     });
     v.end_of_file();
     for (event e; events.next(e);) v.in_global_order(e);
+    v.same_events(trace_error::no_offset);
     return v.summary();
+}
+
+trace_summary validate_written(const std::string& path, trace_validator& checked) {
+    trace_reader r(path);
+    for (event e; r.next(e);) checked.in_file_order(e);
+    checked.end_of_file();
+    checked.same_events(r.offset());
+    return checked.summary();
 }
 
 trace_summary validate(const std::string& path) { return validate(path, {}); }

@@ -15,8 +15,9 @@
 namespace allocmeter::trace {
 
 /// Feed it every event in file order (in_file_order), then end_of_file(), then every event in
-/// global order (in_global_order, as ordered_events gives them); each throws trace_error, naming
-/// `path` and the event's byte, at the first problem.
+/// global order (in_global_order, as ordered_events gives them, or as a writer appends them: see
+/// validate_written), then same_events(); each throws trace_error, naming `path` and the event's
+/// byte, at the first problem.
 class trace_validator {
 public:
     explicit trace_validator(std::string path) : path_(std::move(path)) {}
@@ -28,6 +29,9 @@ public:
     void end_of_file();
     /// Global order: no seq used twice; every release names a live id, no allocation a live one.
     void in_global_order(const event& e);
+    /// Both orders were fed the same events: as many, with the same digest (a sum of a hash of
+    /// each event's fields but its byte, so the order does not matter). `at`: the byte to name.
+    void same_events(std::uint64_t at) const;
     /// What validation learned; complete after the last in_global_order.
     const trace_summary& summary() const noexcept { return summary_; }
 
@@ -51,11 +55,20 @@ private:
     std::uint32_t current_thread_ = 0;
     thread_state* current_ = nullptr;
     // Global order.
-    live_table live_;  // id -> requested bytes + 1 (a live object of 0 bytes is not absent)
+    id_table live_;  // id -> requested bytes + 1 (a live object of 0 bytes is not absent)
     std::uint64_t live_bytes_ = 0;
     std::uint64_t global_events_ = 0;
     std::uint64_t last_seq_ = 0, last_at_ = 0;
+    // Both orders: the events' digests, for same_events().
+    std::uint64_t file_digest_ = 0, global_digest_ = 0;
 };
+
+/// validate() for a trace whose events `checked` saw in global order as they were appended to its
+/// writer (the recorder's conversion writes in global order), each as the reader gives it back
+/// (the fields its opcode does not carry left 0, parent no_thread): reads the file once, for the
+/// decoder's checks and those in file order, and requires it to hold exactly the events checked,
+/// so a trace damaged or changed after its events were checked is refused as validate() refuses it.
+trace_summary validate_written(const std::string& path, trace_validator& checked);
 
 /// validate() that also hands every event, in file order, to `each_event` once it has passed its
 /// thread's checks: what `trace info` counts, in the same passes.

@@ -1,6 +1,7 @@
 // trace_spool: reading the recorder's spool and converting it into a trace. Two passes over
 // the mapped file: the first checks every block (framing, checksum, records) and indexes each
-// thread's blocks; the second merges the threads by seq and turns addresses into dense ids.
+// thread's blocks; the second merges the threads by seq, turns addresses into dense ids, and
+// checks the events in global order as they are written (the trace is then read back once).
 // Memory: the block index, the live addresses and the writer's per-thread buffers; the mapped
 // spool's pages are dropped as blocks are read, so the spool is never resident whole.
 #include "workloads/trace/recording/trace_spool.hpp"
@@ -20,6 +21,7 @@
 #include <utility>
 
 #include "workloads/trace/format/live_table.hpp"
+#include "workloads/trace/format/trace_validation.hpp"
 
 namespace allocmeter::trace {
 
@@ -261,7 +263,11 @@ public:
     spool_summary run(const std::string& trace_path) {
         read_header();
         index_blocks();
+        trace_validator checked(trace_path);
+        checked_ = &checked;
         merge(trace_path);
+        checked_ = nullptr;
+        sum_.trace = validate_written(trace_path, checked);
         return sum_;
     }
 
@@ -426,6 +432,11 @@ private:
         e.seq = sum_.events++;
         e.time_ns = t.head.time_ns;
         writer_->append(e);
+        try {
+            checked_->in_global_order(e);
+        } catch (const trace_error& bad) {  // the spool's record is what to look at
+            fail(t.head_at, "its events do not make a valid trace: " + bad.problem);
+        }
     }
 
     // realloc, at its first seq (before the real call): a moved or freeing realloc released
@@ -549,7 +560,8 @@ private:
     std::vector<thread_stream> streams_;
     spool_summary sum_;
     trace_writer* writer_ = nullptr;
-    live_table live_;  // live addresses -> ids
+    trace_validator* checked_ = nullptr;  // the global checks, fed each event as it is written
+    live_table<page_local_keys> live_;  // live addresses -> ids
     std::priority_queue<std::uint64_t, std::vector<std::uint64_t>, std::greater<>> free_ids_;
     std::uint64_t next_id_ = 1;
     std::unordered_map<std::uint32_t, std::uint32_t> dense_of_key_;

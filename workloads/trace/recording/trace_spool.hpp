@@ -261,12 +261,16 @@ struct spool_summary {
     std::uint64_t unknown_releases = 0;  ///< frees of addresses never seen allocated (dropped)
     std::uint64_t orphaned = 0;          ///< objects left live because their address came back unreleased
     std::string damage;                  ///< salvage: why conversion stopped early; empty when the spool was whole
+    trace_summary trace;                 ///< what validating the trace written learned
 };
 
 /// Converts the spool at `spool_path` into a trace at `trace_path`: merges the threads'
 /// record streams by seq, gives each address the smallest id not live (1, 2, ...; 0 is
-/// NULL), clamps sizes to max_size, renumbers seq densely and writes with trace_writer.
-/// Throws spool_error for a bad spool and trace_error when the trace cannot be written.
+/// NULL), clamps sizes to max_size, renumbers seq densely and writes with trace_writer. The trace
+/// is validated as validate() would: its events in global order as they are written, then the
+/// file read back once (validate_written). Throws spool_error for a bad spool (one whose events
+/// fail the global checks too, naming the record) and trace_error when the trace cannot be
+/// written or does not read back valid.
 spool_summary convert_spool(const std::string& spool_path, const std::string& trace_path,
                             const spool_options& options = {});
 

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <random>
@@ -19,7 +20,9 @@
 #include <thread>
 #include <vector>
 
+#include "workloads/trace/format/live_table.hpp"
 #include "workloads/trace/format/trace_format.hpp"
+#include "workloads/trace/format/trace_validation.hpp"
 #include "workloads/trace/fuzz/trace_fuzz_input.hpp"
 
 using namespace allocmeter::trace;
@@ -373,6 +376,74 @@ TEST(TraceValidate, CrossThreadFreeFollowsGlobalOrder) {
     fr.seq = 4;
     write_trace(bad.path(), {m, fr});
     expect_error(bad.path(), read_in_file_order(bad.path()).back().at, "free of id 1, which is not live", true);
+}
+
+// validate_written (the recorder's conversion): the events checked in global order as they were
+// written, then the file read once. It agrees with validate() on a good trace, and refuses a file
+// holding other events than were checked, or fewer, or damaged after it was written.
+TEST(TraceValidate, WrittenTraceMustHoldTheEventsChecked) {
+    temp_trace f("t");
+    std::vector<event> events;
+    for (std::uint64_t i = 0; i < 2000; ++i) {
+        event e = ev(i % 2 ? op::free : op::malloc, 0, i);
+        e.id = 1 + (i / 2) % 7;
+        e.size = i % 2 ? 0 : 24;
+        events.push_back(e);
+    }
+    write_trace(f.path(), events);
+    const auto checked_as = [&](const std::function<void(std::vector<event>&)>& change) {
+        std::vector<event> fed = events;
+        change(fed);
+        trace_validator v(f.path());
+        for (const event& e : fed) v.in_global_order(e);
+        return validate_written(f.path(), v);
+    };
+    const trace_summary s = checked_as([](std::vector<event>&) {});
+    const trace_summary full = validate(f.path());
+    EXPECT_EQ(s.events, full.events);
+    EXPECT_EQ(s.threads, full.threads);
+    EXPECT_EQ(s.max_id, full.max_id);
+    EXPECT_EQ(s.peak_live_objects, full.peak_live_objects);
+    EXPECT_EQ(s.peak_live_bytes, full.peak_live_bytes);
+    const auto refused = [&](const std::function<void(std::vector<event>&)>& change, const std::string& problem) {
+        try {
+            checked_as(change);
+            ADD_FAILURE() << "accepted; expected: " << problem;
+        } catch (const trace_error& e) {
+            EXPECT_NE(std::string(e.what()).find(problem), std::string::npos) << e.what();
+        }
+    };
+    refused([](std::vector<event>& fed) { fed[10].size = 25; }, "other events than were checked");
+    refused([](std::vector<event>& fed) { fed.pop_back(); }, "were checked in global order");
+    // Damage after writing: the file's last bytes changed (its trailer's check or zstd's).
+    bytes damaged = read_file(f.path());
+    damaged[damaged.size() - 3] ^= 0x40;
+    std::ofstream(f.path(), std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(damaged.data()),
+                                                                     static_cast<std::streamsize>(damaged.size()));
+    EXPECT_THROW(checked_as([](std::vector<event>&) {}), trace_error);
+}
+
+// id_table: dense ids go to its array, sparse ones to its hash table, and an id moves from the
+// one to the other when the array grows past it; every lookup sees what was put.
+TEST(TraceValidate, IdTableDenseAndSparse) {
+    id_table t;
+    std::map<std::uint64_t, std::uint64_t> model;
+    std::mt19937_64 rng(13);
+    for (int i = 0; i < 200000; ++i) {
+        const std::uint64_t id = rng() % 4 == 0 ? 1 + rng() % (std::uint64_t{1} << 40) : 1 + rng() % 300000;
+        if (rng() % 3 == 0) {
+            const auto it = model.find(id);
+            EXPECT_EQ(t.take(id), it == model.end() ? 0 : it->second);
+            if (it != model.end()) model.erase(it);
+        } else {
+            const std::uint64_t v = 1 + rng() % 1000;
+            const auto it = model.find(id);
+            EXPECT_EQ(t.put(id, v), it == model.end() ? 0 : it->second);
+            model[id] = v;
+        }
+    }
+    EXPECT_EQ(t.size(), model.size());
+    for (const auto& [id, v] : model) EXPECT_EQ(t.find(id), v);
 }
 
 // ---- bad input ------------------------------------------------------------------------------

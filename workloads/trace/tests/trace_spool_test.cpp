@@ -87,7 +87,13 @@ std::vector<event> convert(const temp_files& f, const std::string& spool_bytes, 
     write_file(f.spool(), spool_bytes);
     const spool_summary s = convert_spool(f.spool(), f.trace());
     if (summary != nullptr) *summary = s;
-    validate(f.trace());  // throws on any lifetime inconsistency
+    const trace_summary v = validate(f.trace());  // throws on any lifetime inconsistency
+    // What conversion's own validation learned is what validate() learns.
+    EXPECT_EQ(s.trace.events, v.events);
+    EXPECT_EQ(s.trace.threads, v.threads);
+    EXPECT_EQ(s.trace.max_id, v.max_id);
+    EXPECT_EQ(s.trace.peak_live_objects, v.peak_live_objects);
+    EXPECT_EQ(s.trace.peak_live_bytes, v.peak_live_bytes);
     return load_sorted(f.trace(), header);
 }
 
@@ -605,6 +611,21 @@ TEST(SpoolBadInput, SequenceProblems) {
                  "sequence number 3 used twice");
 }
 
+// Whole, well-formed blocks whose records do not make a valid trace (a thread_start after the
+// thread's first call): conversion validates what it writes, so it refuses them itself
+// (`record` used to learn it only from a second reading of the trace).
+TEST(SpoolBadInput, RecordsThatMakeAnInvalidTraceAreRefused) {
+    temp_files f;
+    write_file(f.spool(), header_bytes() + block(0, {rec(op::malloc, 1, 0x10, 8), start(2), rec(op::free, 3, 0x10)}));
+    try {
+        convert_spool(f.spool(), f.trace());
+        ADD_FAILURE() << "a thread_start after the thread's first event was converted";
+    } catch (const trace_error& e) {
+        EXPECT_NE(std::string(e.what()).find("thread_start of thread 0 is not its first event"), std::string::npos)
+            << e.what();
+    }
+}
+
 // Every prefix of a good spool, and every single-byte change, is either converted into a valid
 // trace or rejected with a spool_error: never a crash, never an invalid trace.
 TEST(SpoolBadInput, EveryPrefixAndByteFlipIsHandled) {
@@ -618,6 +639,9 @@ TEST(SpoolBadInput, EveryPrefixAndByteFlipIsHandled) {
             convert_spool(f.spool(), f.trace());
         } catch (const spool_error& e) {
             EXPECT_EQ(std::string(e.what()).rfind(f.spool() + ": ", 0), 0u) << e.what();
+            return;
+        } catch (const trace_error& e) {  // records that make an invalid trace, refused as it is read back
+            EXPECT_EQ(std::string(e.what()).rfind(f.trace() + ": ", 0), 0u) << e.what();
             return;
         }
         EXPECT_NO_THROW(validate(f.trace()));
