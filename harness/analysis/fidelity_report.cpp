@@ -93,7 +93,7 @@ std::vector<table_row> table_rows(const fidelity_document& doc, const fidelity_r
                         a == agreement::reversed || a == agreement::not_compared ? "slower"
                         : a == agreement::same_direction                          ? "faster"
                         : a == agreement::both_not_significant                    ? "same"
-                                                                                  : "note"});
+                                                                                  : "warn"});
     }
     return rows;
 }

@@ -218,13 +218,35 @@ std::string folder_name(const std::string& mode) {
     return "replay-" + s;
 }
 
-/// The last non-empty line of a child's output.
-std::string last_line(const std::string& text) {
-    const std::size_t end = text.find_last_not_of("\n ");
-    if (end == std::string::npos) return {};
-    const std::size_t start = text.rfind('\n', end);
-    const std::size_t from = start == std::string::npos ? 0 : start + 1;
-    return text.substr(from, end - from + 1);
+/// Reads the replay run's results from `out` into `r`: per allocator its ns/op repetitions
+/// against the baseline's. A results file that cannot be read leaves `r` not ok, with why.
+void read_replay(const fidelity_options& o, const fs::path& out, fidelity_replay& r) {
+    std::vector<std::string> names;
+    for (const allocator_entry& e : o.allocators) names.push_back(e.name);
+    try {
+        const loaded_results loaded = read_results((out / "latest").string());
+        std::error_code ec;
+        r.results = fs::weakly_canonical(loaded.path, ec).string();  // the run's own folder, not "latest"
+        const run_summary summary = summarize_run(loaded.doc);
+        const summary_group* group = nullptr;
+        for (const summary_group& g : summary.groups)
+            if (g.workload.rfind(trace_prefix, 0) == 0) group = &g;
+        if (group == nullptr) throw results_error(r.results + ": no trace workload in the results");
+        std::vector<std::vector<double>> values(o.allocators.size());
+        std::vector<std::string> why(o.allocators.size(), "no cell in the replay's results");
+        for (const summary_row& row : group->rows)
+            for (std::size_t i = 0; i < names.size(); ++i)
+                if (row.allocator == names[i]) values[i] = row.ns_per_op, why[i] = row.not_ok;
+        const std::size_t base = static_cast<std::size_t>(std::find(names.begin(), names.end(), o.baseline) - names.begin());
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            fidelity_row row{names[i], summarize_side(values[i], &values[base], i == base, false, default_alpha)};
+            if (!row.replay.ok()) row.replay.not_ok = why[i].empty() ? "no result" : why[i];
+            r.rows.push_back(std::move(row));
+        }
+        r.ok = true;
+    } catch (const std::exception& e) {
+        r.reason = fmt::format("the replay's results cannot be read: {}", e.what());
+    }
 }
 
 /// One replay mode: `allocmeter run` on the trace, then its results read back. `refused` is
@@ -256,32 +278,10 @@ fidelity_replay replay_trace(const fidelity_options& o, const std::string& trace
         const std::string how = c.how == child_outcome::ending::exited     ? fmt::format("exited with status {}", c.code)
                                 : c.how == child_outcome::ending::signaled ? "was killed by " + describe_signal(c.code)
                                                                            : "could not start: " + c.spawn_error;
-        r.reason = fmt::format("allocmeter run --replay {} {}: {}", mode, how, last_line(c.stderr_tail));
+        r.reason = fmt::format("allocmeter run --replay {} {}: {}", mode, how, last_output_line(c.stderr_tail));
         return r;
     }
-    try {
-        const loaded_results loaded = read_results((out / "latest").string());
-        r.results = loaded.path.string();
-        const run_summary summary = summarize_run(loaded.doc);
-        const summary_group* group = nullptr;
-        for (const summary_group& g : summary.groups)
-            if (g.workload.rfind(trace_prefix, 0) == 0) group = &g;
-        if (group == nullptr) throw results_error(r.results + ": no trace workload in the results");
-        std::vector<std::vector<double>> values(o.allocators.size());
-        std::vector<std::string> why(o.allocators.size(), "no cell in the replay's results");
-        for (const summary_row& row : group->rows)
-            for (std::size_t i = 0; i < names.size(); ++i)
-                if (row.allocator == names[i]) values[i] = row.ns_per_op, why[i] = row.not_ok;
-        const std::size_t base = static_cast<std::size_t>(std::find(names.begin(), names.end(), o.baseline) - names.begin());
-        for (std::size_t i = 0; i < names.size(); ++i) {
-            fidelity_row row{names[i], summarize_side(values[i], &values[base], i == base, false, default_alpha)};
-            if (!row.replay.ok()) row.replay.not_ok = why[i].empty() ? "no result" : why[i];
-            r.rows.push_back(std::move(row));
-        }
-        r.ok = true;
-    } catch (const std::exception& e) {
-        r.reason = fmt::format("the replay's results cannot be read: {}", e.what());
-    }
+    read_replay(o, out, r);
     return r;
 }
 
@@ -310,7 +310,13 @@ int record_step(const fidelity_options& o, const std::string& trace) {
                         "alone to see why", o.command.front(), rec.exit_code));
         return exit_usage;
     }
-    return rec.trace_written ? 0 : 1;
+    if (!rec.trace_written) return 1;
+    if (rec.events == 0) {
+        say(fmt::format("the recorded run of {} made no allocation calls (a child it forks is not traced; a wrapper script "
+                        "should 'exec' the program): nothing to replay, nothing to rank", o.command.front()));
+        return exit_usage;
+    }
+    return 0;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -122,7 +123,7 @@ std::optional<int> run_program(std::vector<std::string> command, std::vector<std
 
 /// Turns the spool into the trace `out` and says what it holds; false (said on stderr, the
 /// spool kept) when no valid trace came out.
-bool convert_and_say(const std::string& spool, const std::string& out, bool killed) {
+bool convert_and_say(const std::string& spool, const std::string& out, bool killed, std::uint64_t& events) {
     if (!std::filesystem::exists(spool)) {
         std::fprintf(stderr, "allocmeter record: no valid trace came out: the recorder wrote no spool %s (is its folder "
                      "writable? a statically linked program ignores LD_PRELOAD)\n",
@@ -139,6 +140,7 @@ bool convert_and_say(const std::string& spool, const std::string& out, bool kill
             std::fprintf(stderr, "allocmeter record: the spool ends in a damaged block (%s); the trace holds the blocks before it\n",
                          conv.damage.c_str());
         const trace::trace_summary s = trace::validate(out);
+        events = s.events;
         const auto bytes = std::filesystem::file_size(out);
         std::fprintf(stderr, "allocmeter record: %s: %llu events in %u thread%s, %llu bytes (%.2f bytes/event)\n",
                      out.c_str(), static_cast<unsigned long long>(s.events), s.threads, s.threads == 1 ? "" : "s",
@@ -198,7 +200,7 @@ record_outcome record_program(const record_request& r) {
     if (!status) return outcome;
     outcome.ran = true;
     outcome.exit_code = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
-    outcome.trace_written = convert_and_say(spool, r.out, WIFSIGNALED(*status));
+    outcome.trace_written = convert_and_say(spool, r.out, WIFSIGNALED(*status), outcome.events);
     return outcome;
 }
 

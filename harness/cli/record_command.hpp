@@ -3,6 +3,7 @@
 // record_program, is callable on its own: `fidelity` records through it.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@ struct record_outcome {
     bool ran = false;            ///< the program ran (not: no recorder shim, or it could not start; said on stderr)
     int exit_code = 0;           ///< the program's own: its exit status, or 128 + the signal that ended it
     bool trace_written = false;  ///< a valid trace came out (said on stderr when not)
+    std::uint64_t events = 0;    ///< the calls it holds
 };
 
 /// Runs the program with the recorder preloaded, waits for it, converts its spool into the trace

@@ -31,17 +31,9 @@ child_spec program_spec(const direct_run_options& o, const allocator_entry& allo
     return spec;
 }
 
-/// The last non-empty line of a child's output, for a failure message.
-std::string last_line(const std::string& text) {
-    const std::size_t end = text.find_last_not_of("\n ");
-    if (end == std::string::npos) return {};
-    const std::size_t start = text.rfind('\n', end);
-    return text.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
-}
-
 /// Why a run that ended as `r` is no measurement; "" when it is one.
 std::string failure_of(const child_outcome& r, double timeout_s) {
-    const std::string said = last_line(r.stderr_tail);
+    const std::string said = last_output_line(r.stderr_tail);
     const std::string tail = said.empty() ? "" : fmt::format(" (its last words: \"{}\")", said);
     switch (r.how) {
         case child_outcome::ending::exited: return r.code == 0 ? "" : fmt::format("exited with status {}{}", r.code, tail);
@@ -54,6 +46,14 @@ std::string failure_of(const child_outcome& r, double timeout_s) {
 }
 
 }  // namespace
+
+std::string last_output_line(const std::string& text) {
+    const std::size_t end = text.find_last_not_of("\n ");
+    if (end == std::string::npos) return {};
+    const std::size_t start = text.rfind('\n', end);
+    const std::size_t from = start == std::string::npos ? 0 : start + 1;
+    return text.substr(from, end - from + 1);
+}
 
 std::optional<double> figure_in(const std::string& output, const std::regex& throughput) {
     std::optional<std::string> caught;
@@ -93,7 +93,7 @@ direct_outcome run_direct(const direct_run_options& o,
                     throw direct_run_error(fmt::format("--throughput '{}': {} printed nothing it matches with a number in its "
                                                        "capture group (its last line: \"{}\"); give a regex with one group "
                                                        "around the figure, e.g. --throughput '([0-9.]+) ops/s'",
-                                                       o.throughput_text, where, last_line(r.stderr_tail)));
+                                                       o.throughput_text, where, last_output_line(r.stderr_tail)));
                 figure = *caught;
             }
             out.samples[which].values.push_back(figure);

@@ -46,6 +46,9 @@ struct direct_outcome {
 direct_outcome run_direct(const direct_run_options& options,
                           const std::function<void(unsigned round, const std::vector<std::pair<std::string, double>>&)>& on_round);
 
+/// The last non-empty line of a child's output (run_child's stderr_tail), for a message.
+std::string last_output_line(const std::string& text);
+
 /// The number the regex's one capture group catches in its last match in `output`; none when
 /// there is no match or the group is not a number.
 std::optional<double> figure_in(const std::string& output, const std::regex& throughput);

@@ -153,7 +153,7 @@ TEST(FidelityErrors, ProgramFailsWhenRecorded) {
 TEST(FidelityErrors, ProgramFailsUnderOneAllocator) {
     const auto dir = fresh_dir("fidelity-jemalloc-fails");
     const auto r = run_allocmeter("fidelity --allocators system,jemalloc --reps 1 -o " + dir.string() +
-                                  " -- sh -c 'case \"$LD_PRELOAD\" in *jemalloc*) exit 3;; esac'");
+                                  " -- sh -c 'case \"$LD_PRELOAD\" in *jemalloc*) exit 3;; esac; exec " ALLOC_DOMINATED " 1000'");
     EXPECT_EQ(r.exit_code, 2) << r.output;
     EXPECT_NE(r.output.find("under jemalloc (round 1 of 1) exited with status 3"), std::string::npos) << r.output;
 }
@@ -168,10 +168,11 @@ TEST(FidelityErrors, ThroughputWithoutFigure) {
 }
 
 // --throughput: the figure the program prints is what is measured, and fidelity.json says so.
+// (sh's own echo makes no malloc call; the program it execs is what the trace holds.)
 TEST(FidelityThroughput, MeasuresThePrintedFigure) {
     const auto dir = fresh_dir("fidelity-figure");
     const auto r = run_allocmeter("fidelity --allocators system,jemalloc --reps 2 --throughput 'done: ([0-9.]+) ops/s' -o " +
-                                  dir.string() + " -- sh -c 'echo done: 1234.5 ops/s'");
+                                  dir.string() + " -- sh -c 'echo done: 1234.5 ops/s; exec " ALLOC_DOMINATED " 20000'");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     std::ifstream in(dir / "fidelity.json");
     const auto j = nlohmann::json::parse(in);
@@ -179,4 +180,12 @@ TEST(FidelityThroughput, MeasuresThePrintedFigure) {
     EXPECT_EQ(j["better"], "higher");
     EXPECT_EQ(j["throughput_regex"], "done: ([0-9.]+) ops/s");
     for (const auto& d : j["direct"]) EXPECT_EQ(d["values"], (nlohmann::json{1234.5, 1234.5})) << d.dump();
+}
+
+// A program that makes no allocation call (sh's builtin echo): nothing to replay, exit 2.
+TEST(FidelityErrors, NoAllocationCalls) {
+    const auto dir = fresh_dir("fidelity-empty");
+    const auto r = run_allocmeter("fidelity --allocators system,jemalloc --reps 1 -o " + dir.string() + " -- sh -c 'echo hi'");
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("made no allocation calls"), std::string::npos) << r.output;
 }
