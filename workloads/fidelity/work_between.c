@@ -14,7 +14,7 @@ static uint64_t fnv1a(const unsigned char* p, size_t n, uint64_t h) {
 }
 
 int main(int argc, char** argv) {
-    const unsigned long steps = operation_count(argc, argv, 60000);
+    const unsigned long steps = operation_count(argc, argv, 100000);
     unsigned char* live[window] = {0};
     uint64_t rng = 0xD1B54A32D192ED03ULL, digest = 0xcbf29ce484222325ULL;
     for (unsigned long i = 0; i < steps; ++i) {
