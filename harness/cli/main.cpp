@@ -69,7 +69,7 @@ int dispatch(const std::string& command, const std::vector<std::string>& args, i
     if (command == "report") return report_command(args);
     if (command == cell_command) return cell_command_main(args);
     if (command == check_library_command) return check_library_main(args);
-    std::fprintf(stderr, "allocmeter: unknown command '%s'; commands: list, run, record, fidelity, trace, compare, plot, report (see 'allocmeter --help')\n",
+    std::fprintf(stderr, "allocmeter: unknown command '%s'; commands: list, run, record, trace, compare, plot, report, fidelity (see 'allocmeter --help')\n",
                  command.c_str());
     return exit_usage;
 }
