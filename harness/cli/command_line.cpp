@@ -91,6 +91,25 @@ void number_fail(std::string_view command, std::string_view option, std::string_
 
 }  // namespace detail
 
+std::vector<std::string> with_terminator(const std::vector<std::string>& args, const po::options_description& options) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "--" || a.size() < 2 || a[0] != '-') {
+            if (a != "--") out.emplace_back("--");
+            out.insert(out.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+            return out;
+        }
+        out.push_back(a);
+        // "--out FILE" and "-o FILE" take the next word; "--out=FILE" and "-oFILE" do not.
+        const bool is_long = a.rfind("--", 0) == 0;
+        const bool value_attached = is_long ? a.find('=') != std::string::npos : a.size() > 2;
+        const po::option_description* d = options.find_nothrow(is_long ? a.substr(2) : a, true);
+        if (!value_attached && d != nullptr && d->semantic()->min_tokens() > 0 && i + 1 < args.size()) out.push_back(args[++i]);
+    }
+    return out;
+}
+
 std::vector<std::string> split_list(std::string_view text, char sep) {
     std::vector<std::string> out;
     std::string item;

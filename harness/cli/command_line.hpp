@@ -103,6 +103,12 @@ T parse_number(std::string_view command, std::string_view option, std::string_vi
     return value;
 }
 
+/// `args` with "--" put before the program when the user did not: the first word that is
+/// neither an option of `options` nor the value of the option before it. For commands that end
+/// with a program to run (record, fidelity): Program Options then passes the program's own
+/// options through as positional words instead of reading them as the command's.
+std::vector<std::string> with_terminator(const std::vector<std::string>& args, const po::options_description& options);
+
 /// Splits "a,b,c" at `sep` (spaces ignored, empty items dropped).
 std::vector<std::string> split_list(std::string_view text, char sep = ',');
 

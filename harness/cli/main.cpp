@@ -8,6 +8,7 @@
 #include "harness/cli/cell_command.hpp"
 #include "harness/cli/command_line.hpp"
 #include "harness/cli/compare_command.hpp"
+#include "harness/cli/fidelity_command.hpp"
 #include "harness/cli/list_command.hpp"
 #include "harness/cli/plot_command.hpp"
 #include "harness/cli/record_command.hpp"
@@ -28,6 +29,7 @@ commands:
   list    allocators (with availability and capabilities) and workloads (with parameters)
   run     run the benchmark matrix: allocators x workloads x threads x repetitions
   record  record a program's allocations into a trace (LD_PRELOAD)
+  fidelity can I trust a replay of this program? its direct and replayed allocator rankings compared
   trace   inspect a recorded allocation trace, or import one: info, validate, import
   compare is a difference real? two results files, or two allocators in one (Mann-Whitney U)
   plot    charts of a results file (PNG and SVG): heat maps, relative time and RSS, scaling, latency
@@ -40,6 +42,7 @@ examples:
   allocmeter run --allocator mine=./libmymalloc.so --allocators system,mine
   allocmeter record -o app.trace -- ./app --its-args
   allocmeter trace info app.trace
+  allocmeter fidelity -- ./app --its-args
   allocmeter compare results/latest --allocators system,jemalloc
   allocmeter report results/latest
   allocmeter trace import --format mtrace app.mtrace
@@ -60,12 +63,13 @@ int dispatch(const std::string& command, const std::vector<std::string>& args, i
     if (command == "run") return run_command(args, command_line(argc, argv));
     if (command == "record") return record_command(args);
     if (command == "trace") return trace_command(args);
+    if (command == "fidelity") return fidelity_command(args);
     if (command == "compare") return compare_command(args);
     if (command == "plot") return plot_command(args);
     if (command == "report") return report_command(args);
     if (command == cell_command) return cell_command_main(args);
     if (command == check_library_command) return check_library_main(args);
-    std::fprintf(stderr, "allocmeter: unknown command '%s'; commands: list, run, record, trace, compare, plot, report (see 'allocmeter --help')\n",
+    std::fprintf(stderr, "allocmeter: unknown command '%s'; commands: list, run, record, trace, compare, plot, report, fidelity (see 'allocmeter --help')\n",
                  command.c_str());
     return exit_usage;
 }

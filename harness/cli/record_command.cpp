@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -52,36 +53,8 @@ examples:
   allocmeter run --workloads trace:sort.trace
 )";
 
-struct record_arguments {
-    std::string out;                   ///< the trace to write
-    bool timestamps = false;
-    std::vector<std::string> command;  ///< the program and its arguments, untouched
-};
-
-/// `args` with "--" put before the program when the user did not: the first word that is
-/// neither an option nor the value of the option before it. Program Options then passes the
-/// program's own options through as positional words instead of reading them as record's.
-std::vector<std::string> with_terminator(const std::vector<std::string>& args, const po::options_description& options) {
-    std::vector<std::string> out;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string& a = args[i];
-        if (a == "--" || a.size() < 2 || a[0] != '-') {
-            if (a != "--") out.emplace_back("--");
-            out.insert(out.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
-            return out;
-        }
-        out.push_back(a);
-        // "--out FILE" and "-o FILE" take the next word; "--out=FILE" and "-oFILE" do not.
-        const bool is_long = a.rfind("--", 0) == 0;
-        const bool value_attached = is_long ? a.find('=') != std::string::npos : a.size() > 2;
-        const po::option_description* d = options.find_nothrow(is_long ? a.substr(2) : a, true);
-        if (!value_attached && d != nullptr && d->semantic()->min_tokens() > 0 && i + 1 < args.size()) out.push_back(args[++i]);
-    }
-    return out;
-}
-
 /// Declares record's options and parses `args`; false when --help was shown.
-bool parse_record(const std::vector<std::string>& args, record_arguments& a) {
+bool parse_record(const std::vector<std::string>& args, record_request& a) {
     command_grammar g("record", about, examples);
     g.options.add_options()("out,o", po::value(&a.out)->value_name("FILE"), "the trace to write")(
         "timestamps", po::bool_switch(&a.timestamps), "also record when each call happened (CLOCK_MONOTONIC, ns)");
@@ -168,7 +141,7 @@ void say_conversion_cost(std::chrono::steady_clock::duration took, const usage_s
 
 /// Turns the spool into the trace `out` and says what it holds; false (said on stderr, the
 /// spool kept) when no valid trace came out.
-bool convert_and_say(const std::string& spool, const std::string& out, bool killed) {
+bool convert_and_say(const std::string& spool, const std::string& out, bool killed, std::uint64_t& events) {
     if (!std::filesystem::exists(spool)) {
         std::fprintf(stderr, "allocmeter record: no valid trace came out: the recorder wrote no spool %s (is its folder "
                      "writable? a statically linked program ignores LD_PRELOAD)\n",
@@ -187,6 +160,7 @@ bool convert_and_say(const std::string& spool, const std::string& out, bool kill
             std::fprintf(stderr, "allocmeter record: the spool ends in a damaged block (%s); the trace holds the blocks before it\n",
                          conv.damage.c_str());
         const trace::trace_summary& s = conv.trace;  // validated as it was written, then read back
+        events = s.events;
         const auto bytes = std::filesystem::file_size(out);
         std::fprintf(stderr, "allocmeter record: %s: %llu events in %u thread%s, %llu bytes (%.2f bytes/event)\n",
                      out.c_str(), static_cast<unsigned long long>(s.events), s.threads, s.threads == 1 ? "" : "s",
@@ -204,7 +178,6 @@ bool convert_and_say(const std::string& spool, const std::string& out, bool kill
 
 }  // namespace
 
-/// The program `word` names: itself when it has a '/', else the first match on PATH; "" if none.
 std::filesystem::path program_path(const std::string& word) {
     if (word.find('/') != std::string::npos) return word;
     const char* path = std::getenv("PATH");
@@ -213,9 +186,6 @@ std::filesystem::path program_path(const std::string& word) {
     return {};
 }
 
-/// Refuses, before the program runs, an output the trace cannot go to: one that exists and is
-/// not a regular file (/dev/null), in a folder that is missing or not writable (the spool
-/// goes there too), or that is the program itself.
 void check_output(const std::string& out, const std::string& program) {
     namespace fs = std::filesystem;
     std::error_code ec;
@@ -233,27 +203,36 @@ void check_output(const std::string& out, const std::string& program) {
         usage_fail("record", "-o " + out + " is the program being recorded; give another file for the trace");
 }
 
-int record_command(const std::vector<std::string>& args) {
-    record_arguments a;
-    if (!parse_record(args, a)) return 0;
+record_outcome record_program(const record_request& r) {
+    record_outcome outcome;
     const std::string shim = find_shim();
-    if (shim.empty()) return exit_usage;
-    check_output(a.out, a.command.front());
+    if (shim.empty()) return outcome;
     // The shim creates the spool exclusively (so that no other process can claim it): a spool
     // left by an earlier run must go first. Absolute, because a wrapper may chdir and then exec
     // the program it is for, whose shim opens the spool again.
-    const std::string spool = std::filesystem::absolute(a.out).string() + ".spool";
+    const std::string spool = std::filesystem::absolute(r.out).string() + ".spool";
     std::error_code ec;
     std::filesystem::remove(spool, ec);
     if (ec) {
         std::fprintf(stderr, "allocmeter record: cannot remove the old spool %s: %s\n", spool.c_str(), ec.message().c_str());
-        return exit_usage;
+        return outcome;
     }
-    const std::optional<int> status = run_program(a.command, traced_environment(shim, spool, a.timestamps));
-    if (!status) return exit_usage;
-    const int code = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
-    if (!convert_and_say(spool, a.out, WIFSIGNALED(*status))) return code != 0 ? code : 1;
-    return code;
+    const std::optional<int> status = run_program(r.command, traced_environment(shim, spool, r.timestamps));
+    if (!status) return outcome;
+    outcome.ran = true;
+    outcome.exit_code = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
+    outcome.trace_written = convert_and_say(spool, r.out, WIFSIGNALED(*status), outcome.events);
+    return outcome;
+}
+
+int record_command(const std::vector<std::string>& args) {
+    record_request a;
+    if (!parse_record(args, a)) return 0;
+    check_output(a.out, a.command.front());
+    const record_outcome r = record_program(a);
+    if (!r.ran) return exit_usage;
+    if (!r.trace_written) return r.exit_code != 0 ? r.exit_code : 1;
+    return r.exit_code;
 }
 
 }  // namespace allocmeter
