@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_BUILD := build-fuzz
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build install run test sanitize fuzz recorder-overhead trace-memory record-end-to-end clean
+.PHONY: all deps build install run test sanitize fuzz recorder-overhead trace-memory record-end-to-end replay-check clean
 
 all: build
 
@@ -62,6 +62,10 @@ fuzz: deps
 # The recorder's overhead (unrecorded vs the recorder vs the old global-lock recorder), printed.
 recorder-overhead: deps
 	@BUILD=$(BUILD) JOBS=$(JOBS) scripts/recorder-overhead.sh
+
+# The replay's threads (more recorded threads than cores) and timed mode, measured and printed.
+replay-check: deps
+	@BUILD=$(BUILD) JOBS=$(JOBS) scripts/replay-check.sh
 
 # The trace tools' peak RSS and time on a synthetic trace of EVENTS (default 100 M) events.
 trace-memory: deps
