@@ -118,8 +118,10 @@ cell_record outcome_of(cell_record cell, const child_outcome& r, const allocator
     } catch (const results_error&) {
         return failed(std::move(cell), "the cell process exited without a result" + (said.empty() ? "" : ": " + said));
     }
-    if (!cell.measured->metrics.ns_per_op)
+    if (!cell.measured->metrics.ns_per_op) {  // a failed cell carries no metrics (the results reader refuses them)
+        cell.measured.reset();
         return failed(std::move(cell), "the workload made no operations, so the cell has no time per operation");
+    }
     cell.status = cell_status::ok;
     if (library_info* lib = cell.measured->library ? &*cell.measured->library : nullptr; lib && !lib->version)
         if (const external_allocator* known = find_external(allocator.name); known && known->version_from_stderr)

@@ -327,6 +327,10 @@ TEST(TraceCli, ATraceWithNoOperationsIsNotOk) {
     ASSERT_EQ(doc["cells"].size(), 1u);
     EXPECT_EQ(doc["cells"][0]["status"], "failed") << doc["cells"][0].dump();
     EXPECT_NE(doc["cells"][0]["reason"].get<std::string>().find("made no operations"), std::string::npos);
+    EXPECT_TRUE(doc["cells"][0]["metrics"].is_null()) << doc["cells"][0].dump();
+    // The results stay readable: compare reads them (and finds nothing to compare), not "damaged".
+    const auto c = run_allocmeter("compare " + (dir / "out" / "latest" / "results.json").string());
+    EXPECT_EQ(c.output.find("damaged"), std::string::npos) << c.output;
 }
 
 // The output is checked before the program runs: not a device (no /dev/null.spool), not in a
