@@ -255,6 +255,11 @@ void plan_traces(run_options& o, std::optional<trace_plan_dir>& plans) {
         std::fprintf(stderr, "allocmeter run: %s: %llu calls on %u replay thread%s, %llu bytes live at the recorded peak\n",
                      t.spec.c_str(), static_cast<unsigned long long>(t.events), t.threads, t.threads == 1 ? "" : "s",
                      static_cast<unsigned long long>(t.peak_live_bytes));
+        if (o.replay == trace::replay_order::serial && t.recorded_threads > 1)
+            std::fprintf(stderr, "allocmeter run: note: %s was recorded on %u threads; --replay serial drops what threads do "
+                         "to an allocator (per-thread caches, frees by another thread, contention), so its ranking may not "
+                         "be the program's: it is for single-threaded allocators ('allocmeter fidelity' measures the difference)\n",
+                         t.spec.c_str(), t.recorded_threads);
     }
 }
 

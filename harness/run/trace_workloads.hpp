@@ -23,6 +23,7 @@ struct trace_workload {
     std::string path;           ///< FILE
     workload_needs needs;       ///< what an allocator must offer to replay it
     unsigned threads = 1;       ///< replay threads (recorded threads, or 1 when serial)
+    unsigned recorded_threads = 0;  ///< threads in the trace
     std::uint64_t events = 0;   ///< allocation and free steps
     std::uint64_t peak_live_bytes = 0;  ///< in recorded order, as `trace info` reports it
     std::string plan_path;      ///< the saved plan every cell maps (replay_plan_file.hpp)

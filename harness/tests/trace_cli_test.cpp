@@ -290,6 +290,36 @@ TEST(RecordCli, TimestampsGiveADuration) {
               std::string::npos);
 }
 
+// --replay timed replays a trace recorded with --timestamps, and refuses one without, before any
+// cell runs; --replay serial on a trace of several threads says what it drops.
+TEST(RecordCli, ReplayModesSayWhatTheyNeed) {
+    const auto dir = fresh_dir("replay-modes");
+    const std::string timed = (dir / "timed.trace").string(), plain = (dir / "plain.trace").string();
+    ASSERT_EQ(run_allocmeter("record --timestamps -o " + timed + " -- " RECORDER_TARGET).exit_code, 0);
+    ASSERT_EQ(run_allocmeter("record -o " + plain + " -- " RECORDER_TARGET).exit_code, 0);
+    const std::string out = " --allocators system --reps 1 --latency off --out " + (dir / "out").string();
+
+    auto r = run_allocmeter("run --workloads trace:" + timed + " --replay timed" + out);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    const auto doc = allocmeter::testing::latest_results(dir / "out");
+    ASSERT_EQ(doc["cells"].size(), 1u);
+    EXPECT_EQ(doc["cells"][0]["status"], "ok") << doc["cells"][0].dump();
+    EXPECT_EQ(doc["cells"][0]["trace"]["replay"], "timed");
+
+    r = run_allocmeter("run --workloads trace:" + plain + " --replay timed" + out);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("has no timestamps"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("record --timestamps"), std::string::npos) << r.output;
+
+    r = run_allocmeter("run --workloads trace:" + plain + " --replay sideways" + out);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("expected threads, timed or serial"), std::string::npos) << r.output;
+
+    r = run_allocmeter("run --workloads trace:" + plain + " --replay serial" + out);  // the target runs 4 threads
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("--replay serial drops what threads do"), std::string::npos) << r.output;
+}
+
 // A program killed half-way: its status passes through, record says the trace may be
 // incomplete, and what was flushed before the kill is a valid trace.
 TEST(RecordCli, KilledProgramLeavesAValidPartialTrace) {

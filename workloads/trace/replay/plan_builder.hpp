@@ -419,6 +419,7 @@ public:
     template <class Sink, class Leak>
     std::vector<replay_launch> build(Sink& sink, replay_plan_totals& totals, Leak&& leak) {
         plan_builder<Sink> b(sink, totals, threads_, max_id_, events_.events(), path_, !serial_, floors_);
+        totals.recorded_threads = validator_.summary().threads;
         for (event e; events_.next(e);) {
             validator_.in_global_order(e);
             if (serial_) e.thread = 0;

@@ -153,6 +153,7 @@ struct replay_plan_totals {
     static constexpr std::uint64_t max_replay_id = std::numeric_limits<std::uint32_t>::max();
 
     std::uint32_t replay_threads = 0;               ///< threads the plan replays on
+    std::uint32_t recorded_threads = 0;             ///< threads in the trace (planned from a file)
     std::uint64_t max_id = 0;                       ///< highest id in the slots; the pointer table holds max_id + 1
     std::uint64_t peak_live_bytes = 0;              ///< requested bytes, in global order
     std::uint64_t largest_request = 0;              ///< bytes
