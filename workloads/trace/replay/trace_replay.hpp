@@ -7,6 +7,7 @@
 #pragma once
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,20 +91,44 @@ inline void replay_publish(replay_progress& p, std::uint64_t steps) noexcept {
         ::syscall(SYS_futex, futex_word(p), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
 }
 
-/// How long a replay thread spins on a dependency before it sleeps: about a futex sleep and
-/// wake-up, so a hand-off between two running threads costs no system call, and a thread
-/// waiting for one that is not running gives its core away soon.
+/// How long a replay thread spins on a dependency before it sleeps. With a core for every
+/// thread alive: about a futex sleep and wake-up, so a hand-off between two running threads
+/// costs no system call. With more threads alive than cores, the thread waited for is often
+/// not running, and spinning only keeps it off a core: a short spin, then sleep (on a 2-core
+/// VM, 8 busy threads exchanging objects replayed in about half the time with 0.5 us as with
+/// 20 us: make replay-check).
 inline constexpr std::chrono::nanoseconds replay_spin_limit{20'000};
+inline constexpr std::chrono::nanoseconds replay_spin_limit_oversubscribed{500};
 
-/// Waits until thread d.thread has completed step d.step: spins briefly, then sleeps on the
-/// thread's progress counter (a futex) until replay_publish wakes it.
-inline void replay_wait(replay_progress* progress, const replay_dependency& d) noexcept {
+/// CPUs this process may run on.
+inline unsigned usable_cpus() noexcept {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) != 0) return std::max(1u, std::thread::hardware_concurrency());
+    return static_cast<unsigned>(std::max(1, CPU_COUNT(&set)));
+}
+
+/// The most replay threads a launch schedule has alive at once (a thread that is never joined
+/// counts until the end).
+inline std::size_t most_alive(std::span<const replay_launch> launches) noexcept {
+    std::size_t alive = 0, most = 0;
+    for (const replay_launch& l : launches) {
+        alive = l.kind == replay_launch::start ? alive + 1 : alive - std::min<std::size_t>(alive, 1);
+        most = std::max(most, alive);
+    }
+    return most;
+}
+
+/// Waits until thread d.thread has completed step d.step: spins for up to `spin`, then sleeps
+/// on the thread's progress counter (a futex) until replay_publish wakes it.
+inline void replay_wait(replay_progress* progress, const replay_dependency& d,
+                        std::chrono::nanoseconds spin = replay_spin_limit) noexcept {
     replay_progress& p = progress[d.thread];
     if (p.done.load(std::memory_order_acquire) > d.step) [[likely]] return;
     const auto start = std::chrono::steady_clock::now();
     for (unsigned spins = 1; p.done.load(std::memory_order_acquire) <= d.step; ++spins) {
         replay_pause();
-        if (spins % 64 == 0 && std::chrono::steady_clock::now() - start > replay_spin_limit) break;
+        if (spins % 16 == 0 && std::chrono::steady_clock::now() - start > spin) break;
     }
     p.sleepers.fetch_add(1, std::memory_order_seq_cst);
     // The timeout only bounds a sleep that began with a stale low half (2^32 steps between the
@@ -115,12 +140,26 @@ inline void replay_wait(replay_progress* progress, const replay_dependency& d) n
 }
 
 /// A timed replay's stand-in for the program's work between two calls: the core stays busy
-/// until `deadline`, as the program's would. A gap is as long as the recorded one when the
-/// thread has its core; time the thread spends descheduled is added to the replay, as it was
-/// to the program when recorded, so timed replays want a quiet machine.
-inline void replay_work_until(std::chrono::steady_clock::time_point deadline) noexcept {
-    while (std::chrono::steady_clock::now() < deadline) {
+/// until the tick counter (read_ticks, latency.hpp) reaches `deadline`, as the program's would.
+/// A gap is as long as the recorded one when the thread has its core; time the thread spends
+/// descheduled is added to the replay, as it was to the program when recorded, so timed
+/// replays want a quiet machine. Ticks rather than the steady clock: a timed step reads the
+/// time twice, and the time-stamp counter is the cheaper read, on a virtual machine above all.
+inline void replay_work_until(std::uint64_t deadline) noexcept {
+    while (read_ticks() < deadline) {
     }
+}
+
+/// Ticks (read_ticks) per nanosecond, measured against the steady clock over `span`.
+inline double calibrate_ticks(std::chrono::nanoseconds span = std::chrono::milliseconds(2)) noexcept {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::uint64_t k0 = read_ticks();
+    std::chrono::steady_clock::time_point t1;
+    while ((t1 = std::chrono::steady_clock::now()) - t0 < span) {
+    }
+    const std::uint64_t k1 = read_ticks();
+    const double ns = static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+    return ns > 0 && k1 > k0 ? static_cast<double>(k1 - k0) / ns : 1.0;
 }
 
 /// `entries` zeroed T (null pointers) in memory mapped for them, unmapped at the end. Written
@@ -175,10 +214,13 @@ inline void replay_touch(void* p, std::size_t from, std::size_t to, unsigned cha
 /// On a verified<A>, `serials` (max_id + 1 entries) holds each live object's block serial: a
 /// new block gets its tag in place of the touch, and its tag is checked before it is freed or
 /// reallocated (a realloc copies the old contents as always, then the new block takes its own tag).
+/// `spin`: how long a wait spins before it sleeps; `ticks_per_ns`: read_ticks' rate, for a
+/// timed plan's gaps.
 template <allocator A>
 void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** table, replay_progress* progress,
                    touch_policy touch, live_meter& meter, latency_recorder& latency,
-                   [[maybe_unused]] std::uint64_t* serials = nullptr) {
+                   [[maybe_unused]] std::uint64_t* serials = nullptr,
+                   std::chrono::nanoseconds spin = detail::replay_spin_limit, double ticks_per_ns = 1.0) {
     // A copy in a local, so the live-bytes chain stays in registers instead of going through
     // memory on every step (stores to the table may alias a referenced meter).
     live_meter live = meter;
@@ -188,15 +230,15 @@ void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** tab
     // Timed: each step's call begins its gap after the end of the thread's previous step (the
     // waits overlap the gap, as a program's own work would overlap its wait for another thread).
     const std::uint32_t* const gaps = plan.gaps.empty() ? nullptr : plan.gaps[thread].data();
-    std::chrono::steady_clock::time_point last_end = gaps != nullptr ? std::chrono::steady_clock::now()
-                                                                      : std::chrono::steady_clock::time_point{};
+    std::uint64_t last_end = gaps != nullptr ? read_ticks() : 0;
     for (std::size_t i = 0; i < n;) {
         const replay_step s = steps[i];
         if (s.waits() != 0) [[unlikely]] {
-            detail::replay_wait(progress, *wait++);
-            if (s.waits() == 2) detail::replay_wait(progress, *wait++);
+            detail::replay_wait(progress, *wait++, spin);
+            if (s.waits() == 2) detail::replay_wait(progress, *wait++, spin);
         }
-        if (gaps != nullptr && gaps[i] != 0) detail::replay_work_until(last_end + std::chrono::nanoseconds(decode_gap(gaps[i])));
+        if (gaps != nullptr && gaps[i] != 0)
+            detail::replay_work_until(last_end + static_cast<std::uint64_t>(static_cast<double>(decode_gap(gaps[i])) * ticks_per_ns));
         const std::size_t size = static_cast<std::size_t>(s.size());
         const std::size_t align = s.align();
         switch (s.kind()) {
@@ -251,7 +293,7 @@ void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** tab
             }
         }
         if (s.publish()) detail::replay_publish(progress[thread], i);
-        if (gaps != nullptr && i < n && gaps[i] != 0) last_end = std::chrono::steady_clock::now();
+        if (gaps != nullptr && i < n && gaps[i] != 0) last_end = read_ticks();
     }
     meter = live;
     detail::replay_publish(progress[thread], n);
@@ -304,9 +346,13 @@ replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touc
     if (plan.launches.empty())
         for (unsigned i = 0; i < n; ++i) all_at_once.push_back({i, replay_launch::start, {}});
     const std::span<const replay_launch> launches = plan.launches.empty() ? std::span<const replay_launch>(all_at_once) : plan.launches;
+    const std::chrono::nanoseconds spin = detail::most_alive(launches) > detail::usable_cpus()
+                                              ? detail::replay_spin_limit_oversubscribed
+                                              : detail::replay_spin_limit;
+    const double ticks_per_ns = plan.gaps.empty() ? 1.0 : detail::calibrate_ticks();
     const auto body = [&](unsigned i, bool arrives) {
         if (arrives) gate.arrive_and_wait();
-        replay_thread<A>(plan, i, heap, table, progress.get(), touch, *meters[i], *latency[i], serials);
+        replay_thread<A>(plan, i, heap, table, progress.get(), touch, *meters[i], *latency[i], serials, spin, ticks_per_ns);
         meters[i]->flush();
         gate.finish();
     };
