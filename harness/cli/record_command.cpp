@@ -166,6 +166,11 @@ bool convert_and_say(const std::string& spool, const std::string& out, bool kill
         if (!conv.damage.empty())
             std::fprintf(stderr, "allocmeter record: the spool ends in a damaged block (%s); the trace holds the blocks before it\n",
                          conv.damage.c_str());
+        if (conv.reordered != 0)
+            std::fprintf(stderr, "allocmeter record: %llu record%s keyed a little before another thread's record on the same "
+                         "address (cores' clocks disagreeing) %s put after it\n",
+                         static_cast<unsigned long long>(conv.reordered), conv.reordered == 1 ? "" : "s",
+                         conv.reordered == 1 ? "was" : "were");
         const trace::trace_summary s = trace::validate(out);
         const auto bytes = std::filesystem::file_size(out);
         std::fprintf(stderr, "allocmeter record: %s: %llu events in %u thread%s, %llu bytes (%.2f bytes/event)\n",
