@@ -26,11 +26,11 @@ using allocmeter::testing::use;
 
 struct alignas(64) box {
     std::atomic<void*> block{nullptr};
-    std::atomic<bool> closed{false};  // its owner has left the ring: it empties the box no more
 };
 
 std::atomic<long> allocations{0};
 std::atomic<long> frees{0};
+std::atomic<std::size_t> finished{0};  // ring members done with their iterations
 
 // Small (per-thread caches) and large (back to the owning arena) in turn.
 std::size_t size_for(long i) {
@@ -56,19 +56,20 @@ void ring_member(std::vector<box>& boxes, std::size_t me, long iterations) {
         ++allocated;
         // Only this thread fills the next box, only the next thread empties it. While it is
         // full, free what the previous thread handed here (else the ring could wait in a circle).
-        while (next.block.load(std::memory_order_acquire) != nullptr && !next.closed.load(std::memory_order_acquire)) {
+        while (next.block.load(std::memory_order_acquire) != nullptr) {
             freed += take(mine);
             std::this_thread::yield();
         }
-        if (next.block.load(std::memory_order_acquire) == nullptr) {
-            next.block.store(p, std::memory_order_release);
-        } else {  // the next thread has finished: nobody takes the block
-            std::free(p);
-            ++freed;
-        }
+        next.block.store(p, std::memory_order_release);
         freed += take(mine);
     }
-    mine.closed.store(true, std::memory_order_release);  // what is handed here now, main frees
+    // Go on emptying this box until every member is done: the previous one may still be
+    // waiting for it. What is left in the boxes then, main frees.
+    finished.fetch_add(1, std::memory_order_acq_rel);
+    while (finished.load(std::memory_order_acquire) < boxes.size()) {
+        freed += take(mine);
+        std::this_thread::yield();
+    }
     allocations.fetch_add(allocated);
     frees.fetch_add(freed);
 }
