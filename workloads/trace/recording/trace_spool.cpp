@@ -247,7 +247,7 @@ struct thread_stream {
     spool_record head;
     std::uint64_t head_at = 0;
     bool second_half = false;  // head is a realloc whose release point was handled
-    bool placed = false;       // head waited for a release (or for its window): convert it as it is
+    bool placed = false;       // head waited (for another thread's record, or its window): convert it as it is
     std::uint64_t old_id = 0;  // that realloc's old object
     std::uint32_t dense = no_dense;
 };
@@ -643,7 +643,7 @@ private:
     spool_summary sum_;
     trace_writer* writer_ = nullptr;
     key_heap* heap_ = nullptr;           // the merge's heap, while it runs
-    std::vector<parked_stream> parked_;  // TSC keys: streams waiting for a release (at most one per stream)
+    std::vector<parked_stream> parked_;  // TSC keys: streams waiting for another one's record (one entry each at most)
     live_table live_;  // live addresses -> ids
     std::priority_queue<std::uint64_t, std::vector<std::uint64_t>, std::greater<>> free_ids_;
     std::uint64_t next_id_ = 1;
