@@ -23,14 +23,16 @@
 //   realloc reads one key before the real call (the release point of the old address) and one
 //   after (the allocation point of the result) and holds nothing across the call; the
 //   converter puts the trace's realloc event at the second key.
-// - The key is the TSC (rdtsc), on a host whose TSC is invariant (take_key(): why no lfence,
-//   order_source_for_this_host(): when). Reading it writes nothing shared: two threads that
-//   allocate never touch a common cache line. A thread's keys are made strictly increasing.
+// - From the second recorded thread on, the key is the TSC (rdtsc), on a host whose TSC is
+//   invariant (take_key(): why no lfence, order_source_for_this_host(): when, use_tsc_keys():
+//   the switch). Reading it writes nothing shared: two threads that allocate never touch a
+//   common cache line. A thread's keys are made strictly increasing. While one thread records,
+//   the key is the global counter, which costs less than rdtsc when no other core writes it.
 //   Ties and small disagreements between cores are the converter's: it lets a record that comes
 //   too early wait for the other thread's record on the same address (trace_spool.cpp, "TSC
-//   keys"). Elsewhere, or with ALLOCMETER_ORDER=counter, the key is a global counter taken with
-//   fetch_add: exact, but one cache line written by every thread on every event (at 2 threads
-//   on an allocation loop it made recording about 2.7 times slower than the program).
+//   keys"). Elsewhere, or with ALLOCMETER_ORDER=counter, the key stays the global counter, taken
+//   with fetch_add: exact, but one cache line written by every thread on every event (at 2
+//   threads on an allocation loop it made recording about 2.7 times slower than the program).
 // - Addresses are not turned into ids here, and nothing is encoded into the trace format on the
 //   program's threads: the converter (trace_spool.cpp) merges the threads' streams by key and
 //   gives each address the smallest id not live, after the program has exited.
@@ -267,13 +269,19 @@ enum class order_source : std::uint8_t {
 struct alignas(64) recorder_settings {
     std::atomic<bool> recording{false};  // appends allowed: set at start, cleared at exit (and by a failed write)
     bool timestamps = false;             // records carry CLOCK_MONOTONIC
-    order_source order = order_source::counter;
+    order_source host_order = order_source::counter;  // what this host allows (order_source_for_this_host())
+    // The keys in use: the counter while one thread records (it costs less than rdtsc when
+    // nobody shares its line, and its deltas take a byte), the TSC from the second thread on
+    // (use_tsc_keys()), where the host allows it. Written once; every event reads it.
+    std::atomic<order_source> order{order_source::counter};
+    std::uint64_t tsc_offset = 0;  // added to every TSC key: above every counter key (use_tsc_keys())
     bool asymmetric = false;  // membarrier registered: begin() needs only a compiler barrier (see begin())
 };
 recorder_settings settings;
 int spool_fd = -1;
 
-// The global counter (order_source::counter only), alone on its cache line.
+// The global counter (the keys while one thread records, or on a host without TSC keys), alone
+// on its cache line.
 alignas(64) std::atomic<std::uint64_t> next_seq{0};
 alignas(64) std::atomic<std::uint32_t> next_key{0};  // spool keys: one per recorded thread
 
@@ -359,17 +367,34 @@ void write_block(thread_buffer& b) {
 // retire, and they retire after the rdtsc), so the next owner of the block, or of the pointer,
 // sees the block only after our key was read.
 [[gnu::always_inline]] inline std::uint64_t take_key(thread_buffer& b) {
+    std::uint64_t k;
 #if defined(__x86_64__)
-    if (settings.order == order_source::tsc) [[likely]] {
+    if (settings.order.load(std::memory_order_acquire) == order_source::tsc) {
         asm volatile("" ::: "memory");  // the compiler keeps the key between the calls it separates
-        std::uint64_t k = __builtin_ia32_rdtsc();
+        k = __builtin_ia32_rdtsc() + settings.tsc_offset;
         asm volatile("" ::: "memory");
         if (k <= b.last_key) k = b.last_key + 1;
         b.last_key = k;
         return k;
     }
 #endif
-    return next_seq.fetch_add(1, std::memory_order_relaxed);
+    k = next_seq.fetch_add(1, std::memory_order_relaxed);
+    b.last_key = k;
+    return k;
+}
+
+// A second thread records: from now on the keys are TSC readings, where the host allows them.
+// Why switching while threads run is safe: every TSC key is above every counter key taken
+// before the switch (tsc_offset is the counter's value then, and the TSC only adds to it), and
+// a thread that takes a counter key after the switch has not yet seen it, so (read-read
+// coherence of `order`) that event is not after, in the program's order, any event keyed with
+// the TSC: it is unordered with them, or before them.
+__attribute__((noinline)) void use_tsc_keys() {
+    if (settings.host_order != order_source::tsc) return;
+    static std::atomic<bool> switching{false};
+    if (switching.exchange(true, std::memory_order_relaxed)) return;  // another thread does it
+    settings.tsc_offset = next_seq.load(std::memory_order_relaxed) + 1;
+    settings.order.store(order_source::tsc, std::memory_order_release);  // publishes tsc_offset
 }
 
 // Begins an append to b: sets busy, checks that recording still runs, then takes the key;
@@ -467,6 +492,7 @@ __attribute__((noinline)) thread_buffer* start_thread() {
     b->key = key;
     b->last_key = 0;
     my_buffer = b;
+    if (key != 0) use_tsc_keys();
     __cxa_thread_atexit_impl(on_thread_exit, nullptr, &__dso_handle);  // may allocate: inside the guard
     tr::spool_record r;
     r.kind = tr::op::thread_start;
@@ -642,7 +668,7 @@ __attribute__((constructor)) void recorder_start() {
     if (out == nullptr || *out == '\0') return;
     const char* ts = std::getenv("ALLOCMETER_TIMESTAMPS");
     settings.timestamps = ts != nullptr && *ts != '\0' && std::strcmp(ts, "0") != 0;
-    settings.order = order_source_for_this_host(std::getenv("ALLOCMETER_ORDER"));
+    settings.host_order = order_source_for_this_host(std::getenv("ALLOCMETER_ORDER"));
     guard g;
     const int fd = claim_spool(out);
     if (fd < 0) return;
@@ -653,7 +679,7 @@ __attribute__((constructor)) void recorder_start() {
         const long ps = sysconf(_SC_PAGESIZE);
         h.page_size = ps > 0 ? static_cast<std::uint32_t>(ps) : 4096;
         h.timestamps = settings.timestamps;
-        h.tsc_keys = settings.order == order_source::tsc;
+        h.tsc_keys = settings.host_order == order_source::tsc;
         h.pid = static_cast<std::uint32_t>(::getpid());
         h.command_line = read_cmdline();
         struct utsname u;

@@ -27,8 +27,8 @@ inline constexpr std::uint16_t spool_version = 2;
 inline constexpr std::size_t spool_header_bytes = 28;
 /// spool header flags bit 0: every record carries a CLOCK_MONOTONIC time.
 inline constexpr std::uint8_t spool_flag_timestamps = 0x01;
-/// spool header flags bit 1: the ordering keys are TSC readings (threads may tie, and cores may
-/// skew a little); without it they come from one global counter (unique, exact).
+/// spool header flags bit 1: the ordering keys may be TSC readings (threads may tie, and cores
+/// may skew a little); without it they all come from one global counter (unique, exact).
 inline constexpr std::uint8_t spool_flag_tsc_keys = 0x02;
 /// TSC keys: how far (in ticks) a record may be moved after another thread's record on the same
 /// address that it needs first (an allocation keyed before the release of its address, a
@@ -48,7 +48,7 @@ inline constexpr std::size_t spool_max_record_bytes = 64;
 struct spool_header {
     std::uint8_t pointer_size = sizeof(void*);
     bool timestamps = false;
-    bool tsc_keys = false;     ///< keys are TSC readings, not the global counter
+    bool tsc_keys = false;     ///< keys may be TSC readings, not only the global counter's
     std::uint32_t page_size = 4096;
     std::uint32_t pid = 0;     ///< the recorded process: an image it execs into (same pid) starts the spool over
     std::string command_line;  ///< at most max_string bytes
