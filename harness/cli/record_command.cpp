@@ -159,6 +159,11 @@ bool convert_and_say(const std::string& spool, const std::string& out, bool kill
         if (!conv.damage.empty())
             std::fprintf(stderr, "allocmeter record: the spool ends in a damaged block (%s); the trace holds the blocks before it\n",
                          conv.damage.c_str());
+        if (conv.reordered != 0)
+            std::fprintf(stderr, "allocmeter record: %llu record%s keyed a little before another thread's record on the same "
+                         "address (cores' clocks disagreeing) %s put after it\n",
+                         static_cast<unsigned long long>(conv.reordered), conv.reordered == 1 ? "" : "s",
+                         conv.reordered == 1 ? "was" : "were");
         const trace::trace_summary& s = conv.trace;  // validated as it was written, then read back
         events = s.events;
         const auto bytes = std::filesystem::file_size(out);

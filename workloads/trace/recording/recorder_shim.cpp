@@ -2,7 +2,8 @@
 // spool file: per-thread blocks of raw records, which `allocmeter record` converts into an
 // allocmeter trace once the program has exited (docs/trace-format.md, "The recorder").
 //
-//   LD_PRELOAD=liballocmeter_recorder.so ALLOCMETER_SPOOL=app.trace.spool [ALLOCMETER_TIMESTAMPS=1] ./app
+//   LD_PRELOAD=liballocmeter_recorder.so ALLOCMETER_SPOOL=app.trace.spool [ALLOCMETER_TIMESTAMPS=1]
+//     [ALLOCMETER_ORDER=counter] ./app
 //
 // Without ALLOCMETER_SPOOL nothing is recorded and every call is forwarded.
 //
@@ -13,16 +14,27 @@
 // - A thread_local recursion guard: a call made while this thread is already inside the shim
 //   (registering the thread-exit hook, the C++ runtime's operator new calling malloc, a signal
 //   handler that allocates, ...) goes straight to the real function and is not recorded.
-// - No global lock. Each thread appends raw records (trace_spool.hpp: an opcode byte, then
-//   varint deltas of seq, time and address, then the call's arguments) to its own 64 KiB
-//   buffer, mapped with mmap, never malloc'd. The one shared write per event is a fetch_add on
-//   the global sequence counter, taken after an allocating call returns and before a releasing
-//   call is made, so an address is never seen reused before its free. realloc takes one seq
-//   before the real call (the release point of the old address) and one after (the allocation
-//   point of the result) and holds nothing across the call; the converter puts the trace's
-//   realloc event at the second seq.
+// - No global lock, and no shared write per event. Each thread appends raw records
+//   (trace_spool.hpp: an opcode byte, then varint deltas of key, time and address, then the
+//   call's arguments) to its own 64 KiB buffer, mapped with mmap, never malloc'd.
+// - Each record carries an ordering key, read after an allocating call returns and before a
+//   releasing call is made, so that an address freed by one thread and reused by another, or a
+//   block allocated by one thread and freed by another, has its two events in key order.
+//   realloc reads one key before the real call (the release point of the old address) and one
+//   after (the allocation point of the result) and holds nothing across the call; the
+//   converter puts the trace's realloc event at the second key.
+// - From the second recorded thread on, the key is the TSC (rdtsc), on a host whose TSC is
+//   invariant (take_key(): why no lfence, order_source_for_this_host(): when, use_tsc_keys():
+//   the switch). Reading it writes nothing shared: two threads that allocate never touch a
+//   common cache line. A thread's keys are made strictly increasing. While one thread records,
+//   the key is the global counter, which costs less than rdtsc when no other core writes it.
+//   Ties and small disagreements between cores are the converter's: it lets a record that comes
+//   too early wait for the other thread's record on the same address (trace_spool.cpp, "TSC
+//   keys"). Elsewhere, or with ALLOCMETER_ORDER=counter, the key stays the global counter, taken
+//   with fetch_add: exact, but one cache line written by every thread on every event (at 2
+//   threads on an allocation loop it made recording about 2.7 times slower than the program).
 // - Addresses are not turned into ids here, and nothing is encoded into the trace format on the
-//   program's threads: the converter (trace_spool.cpp) merges the threads' streams by seq and
+//   program's threads: the converter (trace_spool.cpp) merges the threads' streams by key and
 //   gives each address the smallest id not live, after the program has exited.
 // - A full buffer becomes one framed, checksummed block, written with ONE write() call to ONE
 //   spool descriptor opened O_APPEND. One file rather than one per thread: a single open() at
@@ -31,8 +43,10 @@
 //   file, so blocks of different threads never interleave, and at 64 KiB per write the file's
 //   lock is taken once per ~10,000 events.
 // - A buffer's busy flag is a handshake that only its owner and the exit flush use (begin()):
-//   the owner sets it before its fetch_add and clears it after appending; no thread ever waits
-//   on another thread's buffer while the program runs.
+//   the owner sets it, then checks that recording still runs, and clears it after appending; no
+//   thread ever waits on another thread's buffer while the program runs. The barrier that such a
+//   handshake needs is paid by the exit flush (membarrier), not by each event, where the kernel
+//   allows it.
 // - Threads: a thread's first recorded event takes a buffer (a free one left by an exited
 //   thread, else a new mapping, added to a registry that is only pushed to) and a new spool
 //   key, and records thread_start (parent: the thread that called pthread_create, through our
@@ -40,12 +54,13 @@
 //   thread_exit, writes the thread's last block and frees the buffer; the thread's later calls
 //   (other thread_local destructors) are forwarded unrecorded, and an object they free stays
 //   live in the trace.
-// - Exit (a destructor function): recording stops first, by setting the stop bit of the seq
-//   counter, which refuses every later append; then every registered buffer is written, each
-//   after its owner (a thread still running) has finished the append it was in. The trace holds
-//   exactly the events whose seq came before the stop (but a realloc caught between its two
-//   seqs, which is then not recorded at all). A program that is killed or calls _exit
-//   leaves the blocks written so far; record converts those and says the trace may be incomplete.
+// - Exit (a destructor function): recording stops first (stop_recording(): the recording flag is
+//   cleared, then every thread is made to pass a full barrier), which refuses every append that
+//   begins later; then every registered buffer is written, each after its owner (a thread still
+//   running) has finished the append it was in. The trace holds exactly the events whose append
+//   began before the stop (but a realloc caught between its two keys, which is then not recorded
+//   at all). A program that is killed or calls _exit leaves the blocks written so far; record
+//   converts those and says the trace may be incomplete.
 // - Conversion runs in `allocmeter record`, not in the program at exit: the program's exit is
 //   not slowed by the merge and zstd, the converter's tables never enter the recorded heap, it
 //   cannot race threads that outlive exit, and a killed program's blocks are still converted.
@@ -56,7 +71,7 @@
 //   fork child that execs) finds it taken and is not traced; the recorded process itself, after
 //   an exec, starts the spool over, so the trace is of the program it became (claim_spool()).
 // - ALLOCMETER_TIMESTAMPS=1 (record --timestamps): each record also carries CLOCK_MONOTONIC in
-//   ns, read right after its seq (clock_gettime is a vDSO call: no system call).
+//   ns, read right after its key (clock_gettime is a vDSO call: no system call).
 // - Failed calls are recorded with address 0 (id 0 in the trace). Sizes, counts and alignments
 //   are recorded as requested; the converter clamps those above 2^48. A free of an address the
 //   recording never saw allocated (allocated before recording started) is dropped by the converter.
@@ -67,11 +82,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -237,13 +258,30 @@ struct guard {
 
 // ---- the spool and the per-thread buffers ----------------------------------------------------
 
-std::atomic<bool> recording{false};  // the fast "not recording" test; the stop bit is the authority
-bool timestamps = false;             // set before recording starts, read-only afterwards
+// Where the ordering keys come from (chosen once, at start; see order_source_for_this_host()).
+enum class order_source : std::uint8_t {
+    counter,  // one global counter: exact, but one shared cache line written by every event
+    tsc,      // the invariant TSC, read on each thread's own core
+};
+
+// What every call reads and only start and stop write: one cache line, which every core keeps a
+// shared copy of while the program runs (nothing written per event lives on it).
+struct alignas(64) recorder_settings {
+    std::atomic<bool> recording{false};  // appends allowed: set at start, cleared at exit (and by a failed write)
+    bool timestamps = false;             // records carry CLOCK_MONOTONIC
+    order_source host_order = order_source::counter;  // what this host allows (order_source_for_this_host())
+    // The keys in use: the counter while one thread records (it costs less than rdtsc when
+    // nobody shares its line, and its deltas take a byte), the TSC from the second thread on
+    // (use_tsc_keys()), where the host allows it. Written once; every event reads it.
+    std::atomic<order_source> order{order_source::counter};
+    std::uint64_t tsc_offset = 0;  // added to every TSC key: above every counter key (use_tsc_keys())
+    bool asymmetric = false;  // membarrier registered: begin() needs only a compiler barrier (see begin())
+};
+recorder_settings settings;
 int spool_fd = -1;
 
-// The global sequence counter, alone on its cache line. Its top bit is the stop bit: once it is
-// set (at exit, or in a fork child) every append is refused.
-constexpr std::uint64_t stop_bit = std::uint64_t{1} << 63;
+// The global counter (the keys while one thread records, or on a host without TSC keys), alone
+// on its cache line.
 alignas(64) std::atomic<std::uint64_t> next_seq{0};
 alignas(64) std::atomic<std::uint32_t> next_key{0};  // spool keys: one per recorded thread
 
@@ -259,6 +297,7 @@ struct thread_buffer {
     std::atomic<int> state{buffer_owned};  // buffer_free once its thread exited and it is written
     thread_buffer* next = nullptr;        // registry link, fixed before the buffer is published
     std::uint32_t key = 0;                // the owning thread's spool key
+    std::uint64_t last_key = 0;           // the owner's last ordering key (TSC: each key is above it)
     tr::spool_block_state block;          // delta bases and count of the block being filled
     unsigned char* cur = nullptr;         // end of the payload so far
     alignas(64) unsigned char bytes[block_bytes];  // block header, then payload
@@ -284,9 +323,14 @@ inline void cpu_relax() {
 #endif
 }
 
+// Refuses every append that begins from now on; an append that began before is seen busy by a
+// load of its buffer's flag made after this returns (the other half of begin()'s handshake).
 void stop_recording() {
-    recording.store(false, std::memory_order_relaxed);
-    next_seq.fetch_or(stop_bit, std::memory_order_seq_cst);
+    settings.recording.store(false, std::memory_order_relaxed);
+    // A full barrier on every thread of the process: each either has its busy store visible to
+    // us now, or will load `recording` after the barrier and see false.
+    if (settings.asymmetric && syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with begin()'s fence (set when not asymmetric)
 }
 
 // Writes b's records as one block (one write() call) and starts a new block. The caller is
@@ -308,28 +352,83 @@ void write_block(thread_buffer& b) {
     errno = saved_errno;
 }
 
-// Begins an append to b: sets busy, then takes the next seq; false (and nothing may be
-// appended) when recording has stopped. Why this needs no lock: the exit flush sets the stop
-// bit with a read-modify-write of next_seq and then waits for each buffer's busy to clear. If
-// our fetch_add came first in next_seq's order, the flush's RMW reads from it and
-// synchronises with it, so the flush sees busy set (stored before the fetch_add) and waits
-// for our commit. If it came after, we see the stop bit and never touch the buffer.
-[[gnu::always_inline]] inline bool begin(thread_buffer& b, std::uint64_t& seq) {
+// The event's ordering key. TSC: at least one above this thread's last key, so a thread's keys
+// strictly increase (a thread moved to a core whose TSC is a little behind keeps its order; the
+// converter repairs what such skew does across threads). Counter: unique and exact.
+//
+// No lfence around the rdtsc, on purpose: it costs as much as the rest of the recording (it
+// waits for the real call's loads to complete). What it would buy: an allocation's key is read
+// after the loads that saw the block released by another thread, and a free's key after the
+// load that received the pointer from another thread. Unfenced, the rdtsc may execute early,
+// but only by as long as those loads are still in flight (it never passes a retired instruction,
+// and an interrupt or fault squashes it), which is far below the converter's repair window
+// (spool_reorder_window). In the other direction nothing can go wrong: a key taken before a
+// call is read before the call's stores are made visible (stores become visible after they
+// retire, and they retire after the rdtsc), so the next owner of the block, or of the pointer,
+// sees the block only after our key was read.
+[[gnu::always_inline]] inline std::uint64_t take_key(thread_buffer& b) {
+    std::uint64_t k;
+#if defined(__x86_64__)
+    if (settings.order.load(std::memory_order_acquire) == order_source::tsc) {
+        asm volatile("" ::: "memory");  // the compiler keeps the key between the calls it separates
+        k = __builtin_ia32_rdtsc() + settings.tsc_offset;
+        asm volatile("" ::: "memory");
+        if (k <= b.last_key) k = b.last_key + 1;
+        b.last_key = k;
+        return k;
+    }
+#endif
+    k = next_seq.fetch_add(1, std::memory_order_relaxed);
+    b.last_key = k;
+    return k;
+}
+
+// A second thread records: from now on the keys are TSC readings, where the host allows them.
+// Why switching while threads run is safe: every TSC key is above every counter key taken
+// before the switch (tsc_offset is the counter's value then, and the TSC only adds to it), and
+// a thread that takes a counter key after the switch has not yet seen it, so (read-read
+// coherence of `order`) that event is not after, in the program's order, any event keyed with
+// the TSC: it is unordered with them, or before them.
+__attribute__((noinline)) void use_tsc_keys() {
+    if (settings.host_order != order_source::tsc) return;
+    static std::atomic<bool> switching{false};
+    if (switching.exchange(true, std::memory_order_relaxed)) return;  // another thread does it
+    settings.tsc_offset = next_seq.load(std::memory_order_relaxed) + 1;
+    settings.order.store(order_source::tsc, std::memory_order_release);  // publishes tsc_offset
+}
+
+// Begins an append to b: sets busy, checks that recording still runs, then takes the key;
+// false (and nothing may be appended) when recording has stopped. Why this needs neither a
+// lock nor a shared write: it is a Dekker handshake with stop_recording(). Here: store busy,
+// full barrier, load recording. There: store recording = false, full barrier, load each busy
+// (the exit flush, which waits while it is set). With a barrier between each store and the
+// load after it, at least one side sees the other's store: either we see the stop and never
+// touch the buffer, or the flush sees busy and waits for our end() (release; its load of busy
+// acquires, so it then reads the records we appended). The barrier here is the expensive half,
+// so it is moved to the stopping side when the kernel can: membarrier(PRIVATE_EXPEDITED) makes
+// every running thread of the process execute a full barrier (a thread that is not running has
+// passed one in its context switch), and then a compiler barrier suffices here: our store and
+// load are then both before or both after the point where our thread executed that barrier.
+[[gnu::always_inline]] inline bool begin(thread_buffer& b, std::uint64_t& key) {
     b.busy.store(1, std::memory_order_relaxed);
-    seq = next_seq.fetch_add(1, std::memory_order_seq_cst);
-    if (seq & stop_bit) [[unlikely]] {
+    if (settings.asymmetric) [[likely]]
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+    else
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!settings.recording.load(std::memory_order_relaxed)) [[unlikely]] {
         b.busy.store(0, std::memory_order_release);
         return false;
     }
+    key = take_key(b);
     return true;
 }
 
 inline void end(thread_buffer& b) { b.busy.store(0, std::memory_order_release); }
 
-// Appends r (its seq taken by begin()) and ends the append. A buffer with no room left for
+// Appends r (its key taken by begin()) and ends the append. A buffer with no room left for
 // the largest record is written at once, so the next append always fits.
 [[gnu::always_inline]] inline void commit(thread_buffer& b, const tr::spool_record& r) {
-    b.cur = tr::encode_spool_record(b.cur, b.block, r, timestamps);
+    b.cur = tr::encode_spool_record(b.cur, b.block, r, settings.timestamps);
     if (static_cast<std::size_t>(b.cur - payload(b)) > payload_limit) [[unlikely]]
         write_block(b);
     end(b);
@@ -345,8 +444,8 @@ void on_thread_exit(void*) {
         tr::spool_record r;
         r.kind = tr::op::thread_exit;
         if (begin(*b, r.seq)) {
-            if (timestamps) r.time_ns = now_ns();
-            b->cur = tr::encode_spool_record(b->cur, b->block, r, timestamps);
+            if (settings.timestamps) r.time_ns = now_ns();
+            b->cur = tr::encode_spool_record(b->cur, b->block, r, settings.timestamps);
             write_block(*b);  // the thread's last block, whatever its size
             end(*b);
             // Free for the next thread only once written. When recording has stopped, the
@@ -391,13 +490,15 @@ __attribute__((noinline)) thread_buffer* start_thread() {
         return nullptr;
     }
     b->key = key;
+    b->last_key = 0;
     my_buffer = b;
+    if (key != 0) use_tsc_keys();
     __cxa_thread_atexit_impl(on_thread_exit, nullptr, &__dso_handle);  // may allocate: inside the guard
     tr::spool_record r;
     r.kind = tr::op::thread_start;
     r.parent = my_parent;
     if (begin(*b, r.seq)) {
-        if (timestamps) r.time_ns = now_ns();
+        if (settings.timestamps) r.time_ns = now_ns();
         commit(*b, r);
     }
     return b;
@@ -414,14 +515,15 @@ __attribute__((noinline)) thread_buffer* start_thread() {
 [[gnu::always_inline]] inline void record(tr::spool_record& r) {
     thread_buffer* b = buffer();
     if (b == nullptr || !begin(*b, r.seq)) return;
-    if (timestamps) r.time_ns = now_ns();
+    if (settings.timestamps) r.time_ns = now_ns();
     commit(*b, r);
 }
 
 // True when this call should be recorded: the recorder runs, this thread is not inside the
-// shim and has not exited.
+// shim and has not exited. Acquire (free on x86): the settings written before recording
+// started are then visible to a thread that was already running.
 [[gnu::always_inline]] inline bool should_record() {
-    return depth == 0 && recording.load(std::memory_order_relaxed) && !my_exited;
+    return depth == 0 && settings.recording.load(std::memory_order_acquire) && !my_exited;
 }
 
 inline std::uint64_t address(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
@@ -495,11 +597,11 @@ std::string read_cmdline() {
     return s;
 }
 
-// The child of fork is not traced: its copy of the counter gets the stop bit, so its copies of
-// the buffers are never appended to or written, and it drops its copy of the spool descriptor.
+// The child of fork is not traced: it stops recording (it has one thread, this one), so its
+// copies of the buffers are never appended to or written, and it drops its copy of the spool
+// descriptor.
 void atfork_child() {
-    recording.store(false, std::memory_order_relaxed);
-    next_seq.fetch_or(stop_bit, std::memory_order_relaxed);
+    settings.recording.store(false, std::memory_order_relaxed);
     if (spool_fd >= 0) ::close(spool_fd);
     spool_fd = -1;
 }
@@ -530,12 +632,43 @@ int claim_spool(const char* path) {
     return ::open(path, flags | O_TRUNC);
 }
 
+// The TSC where it can order events of different threads: x86-64, invariant (cpuid: it ticks at
+// one rate in every power state, which is also what makes the kernel's TSC checks apply), and
+// not disabled for this process (prctl PR_SET_TSC; a sandbox may make rdtsc fault). The kernel's
+// own clocksource choice is not asked: hypervisors often boot guests with tsc=unstable as a
+// policy (migration), which says nothing about the cores' agreement within one run, and the
+// converter repairs the small disagreements that occur. `order` is ALLOCMETER_ORDER: "counter"
+// forces the global counter; anything else (unset, "auto") lets the host decide.
+order_source order_source_for_this_host(const char* order) {
+    if (order != nullptr && std::strcmp(order, "counter") == 0) return order_source::counter;
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+    if (__get_cpuid(0x80000000, &a, &b, &c, &d) == 0 || a < 0x80000007) return order_source::counter;
+    __get_cpuid(0x80000007, &a, &b, &c, &d);
+    const bool invariant = (d >> 8) & 1;
+    int mode = PR_TSC_ENABLE;
+    if (::prctl(PR_GET_TSC, &mode, 0, 0, 0) != 0) mode = PR_TSC_ENABLE;  // unsupported: rdtsc is not restricted
+    return invariant && mode == PR_TSC_ENABLE ? order_source::tsc : order_source::counter;
+#else
+    return order_source::counter;
+#endif
+}
+
+// True when membarrier(PRIVATE_EXPEDITED) is available to stop_recording() (Linux 4.14 and
+// later, unless a seccomp filter refuses it); begin() then needs no fence of its own.
+bool register_membarrier() {
+    const long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (cmds < 0 || (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
+    return syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
 __attribute__((constructor)) void recorder_start() {
     if (!ready()) return;
     const char* out = std::getenv("ALLOCMETER_SPOOL");
     if (out == nullptr || *out == '\0') return;
     const char* ts = std::getenv("ALLOCMETER_TIMESTAMPS");
-    timestamps = ts != nullptr && *ts != '\0' && std::strcmp(ts, "0") != 0;
+    settings.timestamps = ts != nullptr && *ts != '\0' && std::strcmp(ts, "0") != 0;
+    settings.host_order = order_source_for_this_host(std::getenv("ALLOCMETER_ORDER"));
     guard g;
     const int fd = claim_spool(out);
     if (fd < 0) return;
@@ -545,7 +678,8 @@ __attribute__((constructor)) void recorder_start() {
         h.pointer_size = sizeof(void*);
         const long ps = sysconf(_SC_PAGESIZE);
         h.page_size = ps > 0 ? static_cast<std::uint32_t>(ps) : 4096;
-        h.timestamps = timestamps;
+        h.timestamps = settings.timestamps;
+        h.tsc_keys = settings.host_order == order_source::tsc;
         h.pid = static_cast<std::uint32_t>(::getpid());
         h.command_line = read_cmdline();
         struct utsname u;
@@ -561,7 +695,8 @@ __attribute__((constructor)) void recorder_start() {
     }
     spool_fd = fd;
     pthread_atfork(nullptr, nullptr, atfork_child);
-    recording.store(true, std::memory_order_release);
+    settings.asymmetric = register_membarrier();
+    settings.recording.store(true, std::memory_order_release);
 }
 
 // Process exit: stop first, then write every buffer once its owner is out of its append.
@@ -643,16 +778,16 @@ void* realloc(void* p, std::size_t size) noexcept {
     if (b == nullptr) return real.realloc(p, size);
     tr::spool_record r = make(tr::op::realloc, size);
     r.old_addr = address(p);
-    // First seq: the release point of p, before the call. Nothing is held across the call;
-    // another thread may receive p before the second seq, and the converter gives it a new id.
+    // First key: the release point of p, before the call. Nothing is held across the call;
+    // another thread may receive p before the second key, and the converter gives it a new id.
     if (!begin(*b, r.seq)) return real.realloc(p, size);
     end(*b);
     void* q = real.realloc(p, size);
-    // Second seq: the allocation point of the result. If recording stopped in between, the
+    // Second key: the allocation point of the result. If recording stopped in between, the
     // realloc is not recorded (the trace then ends with p still live).
     if (begin(*b, r.seq2)) {
         r.addr = address(q);
-        if (timestamps) r.time_ns = now_ns();
+        if (settings.timestamps) r.time_ns = now_ns();
         commit(*b, r);
     }
     return q;

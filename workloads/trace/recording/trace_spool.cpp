@@ -1,6 +1,6 @@
 // trace_spool: reading the recorder's spool and converting it into a trace. Two passes over
 // the mapped file: the first checks every block (framing, checksum, records) and indexes each
-// thread's blocks; the second merges the threads by seq, turns addresses into dense ids, and
+// thread's blocks; the second merges the threads by key, turns addresses into dense ids, and
 // checks the events in global order as they are written (the trace is then read back once).
 // Memory: the block index, the live addresses and the writer's per-thread buffers; the mapped
 // spool's pages are dropped as blocks are read, so the spool is never resident whole.
@@ -249,6 +249,7 @@ struct thread_stream {
     spool_record head;
     std::uint64_t head_at = 0;
     bool second_half = false;  // head is a realloc whose release point was handled
+    bool placed = false;       // head waited (for another thread's record, or its window): convert it as it is
     std::uint64_t old_id = 0;  // that realloc's old object
     std::uint32_t dense = no_dense;
 };
@@ -291,13 +292,15 @@ private:
         const auto version = get_le(d + 8, 2);
         if (version != spool_version)
             fail(8, "unsupported spool version " + std::to_string(version) + " (this build reads version " +
-                        std::to_string(spool_version) + ")");
+                        std::to_string(spool_version) + "; record the program again with this build's recorder)");
         header_.pointer_size = d[10];
         if (header_.pointer_size != 4 && header_.pointer_size != 8)
             fail(10, "pointer size " + std::to_string(header_.pointer_size) + " is not 4 or 8");
-        if (d[11] & ~spool_flag_timestamps)
-            fail(11, "unknown header flag bits " + hex_byte(d[11] & ~spool_flag_timestamps));
+        constexpr std::uint8_t known_flags = spool_flag_timestamps | spool_flag_tsc_keys;
+        if (d[11] & ~known_flags) fail(11, "unknown header flag bits " + hex_byte(d[11] & ~known_flags));
         header_.timestamps = (d[11] & spool_flag_timestamps) != 0;
+        header_.tsc_keys = (d[11] & spool_flag_tsc_keys) != 0;
+        sum_.tsc_keys = header_.tsc_keys;
         header_.page_size = static_cast<std::uint32_t>(get_le(d + 12, 4));
         if (!std::has_single_bit(header_.page_size) || header_.page_size > (1u << 30))
             fail(12, "page size " + std::to_string(header_.page_size) + " is not a power of two up to 2^30");
@@ -381,6 +384,7 @@ private:
     // Loads the stream's next record into head; false at its end.
     bool advance(thread_stream& t) {
         t.second_half = false;
+        t.placed = false;
         while (t.dec.done()) {
             if (t.next_block == t.blocks.size()) return false;
             const std::uint64_t at = t.blocks[t.next_block++];
@@ -406,6 +410,7 @@ private:
         if (addr == 0) return 0;
         const std::uint64_t id = take_id();
         if (live_.put(addr, id) != 0) ++sum_.orphaned;
+        wake(addr, false);
         return id;
     }
 
@@ -420,6 +425,7 @@ private:
             return false;
         }
         free_ids_.push(id);
+        wake(addr, true);
         return true;
     }
 
@@ -453,7 +459,10 @@ private:
         }
         const bool failed = r.addr == 0 && r.size != 0;
         const bool in_place = r.addr == r.old_addr;
-        if (!failed && !in_place) live_.take(r.old_addr);
+        if (!failed && !in_place) {
+            live_.take(r.old_addr);
+            wake(r.old_addr, true);
+        }
     }
 
     // realloc, at its second seq (after the real call): the trace's one realloc event.
@@ -509,8 +518,84 @@ private:
         emit(t, e);
     }
 
-    // Pass 2: a k-way merge. Each thread's records are in seq order, so a heap of the threads'
-    // next seq yields the global order; a realloc is visited twice, at each of its seqs.
+    // ---- TSC keys: ties and skew ----------------------------------------------------------
+    //
+    // Two events of different threads on one address are ordered by the program (a free and
+    // the reuse of the block, through the allocator; an allocation and the free of the block
+    // handed to another thread, through the program's own synchronisation), and the shim reads
+    // the key before the release call and after the allocating one, so the first event has the
+    // smaller key, unless the keys tie, the cores' TSCs disagree, or the second key was read a
+    // little early (an unfenced rdtsc, see the shim). Then the merge meets an allocation at an
+    // address that is live, or a release of one that is not. With TSC keys that stream is
+    // parked: its later records wait (its program order is kept) while the other threads go on,
+    // until the event it needs (a release, or an allocation, of that address) comes in another
+    // stream, and the parked record then goes right after it (a repair, counted in `reordered`),
+    // or until every other stream has gone spool_reorder_window ticks past it, and the record is
+    // converted as it is (a leak of the old object, or a release that is dropped, as with
+    // counter keys). Counter keys are exact: no stream ever waits.
+
+    using heap_item = std::pair<std::uint64_t, std::size_t>;  // key, stream
+    using key_heap = std::priority_queue<heap_item, std::vector<heap_item>, std::greater<>>;
+
+    struct parked_stream {
+        std::uint64_t addr, key;
+        std::size_t stream;
+        bool needs_release;  // else it needs an allocation of addr
+    };
+
+    // Whether the stream's head is an allocation of a live address (it needs a release first:
+    // returns 1) or a release of an address that is not live (it needs an allocation: 2); 0 when
+    // it can be converted now. A realloc's first half releases old_addr, its second allocates addr.
+    int needs(const thread_stream& t) const {
+        if (!header_.tsc_keys || t.placed) return 0;
+        const spool_record& r = t.head;
+        switch (r.kind) {
+            case op::malloc:
+            case op::calloc:
+            case op::aligned:
+            case op::new_: return r.addr != 0 && live_.find(r.addr) != 0 ? 1 : 0;
+            case op::free:
+            case op::delete_: return r.addr != 0 && live_.find(r.addr) == 0 ? 2 : 0;
+            case op::realloc:
+                if (!t.second_half) return r.old_addr != 0 && live_.find(r.old_addr) == 0 ? 2 : 0;
+                return r.addr != 0 && r.addr != r.old_addr && live_.find(r.addr) != 0 ? 1 : 0;
+            default: return 0;
+        }
+    }
+
+    // An event on addr: the stream parked for it (if any) goes next.
+    void wake(std::uint64_t addr, bool released) {
+        if (parked_.empty()) [[likely]]
+            return;
+        for (std::size_t k = 0; k < parked_.size(); ++k) {
+            if (parked_[k].addr != addr || parked_[k].needs_release != released) continue;
+            unpark(k);
+            ++sum_.reordered;
+            return;
+        }
+    }
+
+    void unpark(std::size_t k) {
+        const parked_stream p = parked_[k];
+        parked_.erase(parked_.begin() + static_cast<std::ptrdiff_t>(k));
+        streams_[p.stream].placed = true;
+        heap_->emplace(p.key, p.stream);
+    }
+
+    // The oldest parked stream goes back once every other stream has gone past its window (or
+    // none is left to go on: then nothing it waits for can come). One at a time, oldest first:
+    // converting it may wake the others.
+    void expire_parked() {
+        std::size_t oldest = 0;
+        for (std::size_t k = 1; k < parked_.size(); ++k)
+            if (parked_[k].key < parked_[oldest].key) oldest = k;
+        const std::uint64_t key = parked_[oldest].key;
+        if (heap_->empty() || (heap_->top().first > key && heap_->top().first - key > spool_reorder_window))
+            unpark(oldest);
+    }
+
+    // Pass 2: a k-way merge. Each thread's records are in key order, so a heap of the threads'
+    // next key yields the global order; a realloc is visited twice, at each of its keys.
     void merge(const std::string& trace_path) {
         trace_header h;
         h.pointer_size = header_.pointer_size;
@@ -522,32 +607,40 @@ private:
         trace_writer writer(trace_path, h);
         writer_ = &writer;
 
-        using item = std::pair<std::uint64_t, std::size_t>;  // seq, stream
-        std::priority_queue<item, std::vector<item>, std::greater<>> heap;
+        key_heap heap;
+        heap_ = &heap;
         for (std::size_t i = 0; i < streams_.size(); ++i)
             if (advance(streams_[i])) heap.emplace(streams_[i].head.seq, i);
         bool first = true;
         std::uint64_t last = 0;
         std::uint64_t last_at = 0;
-        while (!heap.empty()) {
+        while (!heap.empty() || !parked_.empty()) {
+            if (!parked_.empty()) expire_parked();
             const auto [seq, i] = heap.top();
             heap.pop();
             thread_stream& t = streams_[i];
-            if (!first && seq == last)
+            if (!header_.tsc_keys && !first && seq == last)
                 fail(t.head_at, "sequence number " + std::to_string(seq) + " used twice (also by the record at byte " +
                                     std::to_string(last_at) + ")");
             first = false;
             last = seq;
             last_at = t.head_at;
+            if (const int need = needs(t); need != 0) {
+                const bool old = t.head.kind == op::realloc && !t.second_half;
+                parked_.push_back({old ? t.head.old_addr : t.head.addr, seq, i, need == 1});
+                continue;
+            }
             if (t.head.kind == op::realloc && !t.second_half) {
                 realloc_release(t);
                 t.second_half = true;
+                t.placed = false;
                 heap.emplace(t.head.seq2, i);
                 continue;
             }
             convert_record(t);
             if (advance(t)) heap.emplace(t.head.seq, i);
         }
+        heap_ = nullptr;
         writer.close();
         writer_ = nullptr;
     }
@@ -561,7 +654,9 @@ private:
     spool_summary sum_;
     trace_writer* writer_ = nullptr;
     trace_validator* checked_ = nullptr;  // the global checks, fed each event as it is written
-    live_table<page_local_keys> live_;  // live addresses -> ids
+    key_heap* heap_ = nullptr;            // the merge's heap, while it runs
+    std::vector<parked_stream> parked_;   // TSC keys: streams waiting for another one's record (one entry each at most)
+    live_table<page_local_keys> live_;    // live addresses -> ids
     std::priority_queue<std::uint64_t, std::vector<std::uint64_t>, std::greater<>> free_ids_;
     std::uint64_t next_id_ = 1;
     std::unordered_map<std::uint32_t, std::uint32_t> dense_of_key_;

@@ -1,6 +1,6 @@
 // trace_spool: the recorder's spool, the raw file the LD_PRELOAD shim appends to while the
 // program runs (framed blocks of one thread's compact records, addresses not ids), and the
-// converter that merges the threads by sequence number into a trace (docs/trace-format.md,
+// converter that merges the threads by ordering key into a trace (docs/trace-format.md,
 // "The recorder"). The encoding half is inline and never allocates: the shim runs it.
 #pragma once
 
@@ -20,16 +20,24 @@ static_assert(std::endian::native == std::endian::little, "the spool is written 
 
 /// The eight bytes a spool file starts with.
 inline constexpr char spool_magic[8] = {'A', 'M', 'S', 'P', 'O', 'O', 'L', '\0'};
-/// The only spool version this build writes and reads.
-inline constexpr std::uint16_t spool_version = 1;
+/// The only spool version this build writes and reads (2: keys may be TSC readings, which tie).
+inline constexpr std::uint16_t spool_version = 2;
 /// Fixed part of the spool header: magic, version, pointer size, flags, page size, the
 /// recorded process's pid, two string lengths.
 inline constexpr std::size_t spool_header_bytes = 28;
 /// spool header flags bit 0: every record carries a CLOCK_MONOTONIC time.
 inline constexpr std::uint8_t spool_flag_timestamps = 0x01;
+/// spool header flags bit 1: the ordering keys may be TSC readings (threads may tie, and cores
+/// may skew a little); without it they all come from one global counter (unique, exact).
+inline constexpr std::uint8_t spool_flag_tsc_keys = 0x02;
+/// TSC keys: how far (in ticks) a record may be moved after another thread's record on the same
+/// address that it needs first (an allocation keyed before the release of its address, a
+/// release keyed before the allocation it releases). Far above the skew of synchronised TSCs and
+/// the lateness of an unfenced rdtsc (well under a microsecond); a few microseconds.
+inline constexpr std::uint64_t spool_reorder_window = std::uint64_t{1} << 14;
 /// The four bytes every block starts with ("ABLK").
 inline constexpr std::uint32_t spool_block_magic = 0x4B4C4241;
-/// Block header: magic, thread key, payload bytes, record count, base seq, base time, checksum.
+/// Block header: magic, thread key, payload bytes, record count, base key, base time, checksum.
 inline constexpr std::size_t spool_block_header_bytes = 40;
 /// Largest block payload a reader accepts (the shim writes at most 64 KiB).
 inline constexpr std::uint32_t spool_max_payload = std::uint32_t{1} << 24;
@@ -40,6 +48,7 @@ inline constexpr std::size_t spool_max_record_bytes = 64;
 struct spool_header {
     std::uint8_t pointer_size = sizeof(void*);
     bool timestamps = false;
+    bool tsc_keys = false;     ///< keys may be TSC readings, not only the global counter's
     std::uint32_t page_size = 4096;
     std::uint32_t pid = 0;     ///< the recorded process: an image it execs into (same pid) starts the spool over
     std::string command_line;  ///< at most max_string bytes
@@ -50,8 +59,8 @@ struct spool_header {
 /// of the event it becomes; free_sized is not recorded (nothing interposes it).
 struct spool_record {
     op kind = op::malloc;
-    std::uint64_t seq = 0;        ///< global sequence number; realloc: taken before the call (the release point)
-    std::uint64_t seq2 = 0;       ///< realloc only: taken after the call (the allocation point)
+    std::uint64_t seq = 0;        ///< ordering key (TSC or global counter); realloc: taken before the call (the release point)
+    std::uint64_t seq2 = 0;       ///< realloc only: key taken after the call (the allocation point)
     std::uint64_t time_ns = 0;    ///< CLOCK_MONOTONIC at the event's seq moment (realloc: seq2), when timestamps
     std::uint64_t addr = 0;       ///< allocated or released address (0: NULL or a failed call); realloc: the result
     std::uint64_t old_addr = 0;   ///< realloc: the address passed in
@@ -96,7 +105,7 @@ inline void put_le(unsigned char* p, std::uint64_t v, std::size_t bytes) { std::
 }  // namespace spool_detail
 
 /// Encodes `r` at `p` (room for spool_max_record_bytes) and returns the end. Records of one
-/// block must come in increasing seq (and, with timestamps, non-decreasing time).
+/// block must come in increasing key (and, with timestamps, non-decreasing time).
 [[gnu::always_inline]] inline unsigned char* encode_spool_record(unsigned char* p, spool_block_state& s, const spool_record& r,
                                           bool timestamps) {
     using namespace spool_detail;
@@ -197,7 +206,7 @@ inline std::string encode_spool_header(const spool_header& h) {
     std::memcpy(p, spool_magic, sizeof spool_magic);
     spool_detail::put_le(p + 8, spool_version, 2);
     p[10] = h.pointer_size;
-    p[11] = h.timestamps ? spool_flag_timestamps : 0;
+    p[11] = static_cast<unsigned char>((h.timestamps ? spool_flag_timestamps : 0) | (h.tsc_keys ? spool_flag_tsc_keys : 0));
     spool_detail::put_le(p + 12, h.page_size, 4);
     spool_detail::put_le(p + 16, h.pid, 4);
     spool_detail::put_le(p + 20, h.command_line.size(), 4);
@@ -260,17 +269,21 @@ struct spool_summary {
     std::uint32_t threads = 0;           ///< threads in the trace
     std::uint64_t unknown_releases = 0;  ///< frees of addresses never seen allocated (dropped)
     std::uint64_t orphaned = 0;          ///< objects left live because their address came back unreleased
+    std::uint64_t reordered = 0;         ///< TSC keys: records moved after another thread's record on their address
+    bool tsc_keys = false;               ///< the spool's keys were TSC readings (else the global counter)
     std::string damage;                  ///< salvage: why conversion stopped early; empty when the spool was whole
     trace_summary trace;                 ///< what validating the trace written learned
 };
 
 /// Converts the spool at `spool_path` into a trace at `trace_path`: merges the threads'
-/// record streams by seq, gives each address the smallest id not live (1, 2, ...; 0 is
-/// NULL), clamps sizes to max_size, renumbers seq densely and writes with trace_writer. The trace
-/// is validated as validate() would: its events in global order as they are written, then the
-/// file read back once (validate_written). Throws spool_error for a bad spool (one whose events
-/// fail the global checks too, naming the record) and trace_error when the trace cannot be
-/// written or does not read back valid.
+/// record streams by key (TSC keys: ties in any order, and a record keyed up to
+/// spool_reorder_window before another thread's record that it needs first moved after it), gives
+/// each address the smallest id not live (1, 2, ...; 0 is NULL), clamps sizes to max_size,
+/// renumbers seq densely and writes with trace_writer. The trace is validated as validate()
+/// would: its events in global order as they are written, then the file read back once
+/// (validate_written). Throws spool_error for a bad spool (one whose events fail the global
+/// checks too, naming the record) and trace_error when the trace cannot be written or does not
+/// read back valid.
 spool_summary convert_spool(const std::string& spool_path, const std::string& trace_path,
                             const spool_options& options = {});
 

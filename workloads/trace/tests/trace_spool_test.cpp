@@ -45,9 +45,10 @@ void write_file(const std::string& path, const std::string& bytes) {
     out << bytes;
 }
 
-std::string header_bytes(bool timestamps = false) {
+std::string header_bytes(bool timestamps = false, bool tsc_keys = false) {
     spool_header h;
     h.timestamps = timestamps;
+    h.tsc_keys = tsc_keys;
     h.command_line = "./prog arg";
     h.host = "testhost";
     return encode_spool_header(h);
@@ -96,6 +97,9 @@ std::vector<event> convert(const temp_files& f, const std::string& spool_bytes, 
     EXPECT_EQ(s.trace.peak_live_bytes, v.peak_live_bytes);
     return load_sorted(f.trace(), header);
 }
+
+// A header whose keys are TSC readings: ties allowed, small inversions repaired.
+std::string tsc_header() { return header_bytes(false, true); }
 
 // The spool_error of converting `spool_bytes`, if any.
 std::optional<spool_error> convert_error(const temp_files& f, const std::string& spool_bytes) {
@@ -512,6 +516,253 @@ TEST(SpoolConvert, ModelWithAddressReuseAcrossThreadsAndBlocks) {
     }
 }
 
+// ---- TSC keys: ties and skew -----------------------------------------------------------------
+
+// Two threads' records with one key: with TSC keys not an error. Thread 1's block comes first in
+// the file, so its malloc of 0x1000 (still thread 0's) is met first: it waits for thread 0's
+// free at the same key and goes right after it, a new object with the id just freed.
+TEST(SpoolTscKeys, EqualKeysOfAFreeAndTheReuse) {
+    temp_files f;
+    const std::string spool = tsc_header() + block(1, {start(200, 1), rec(op::malloc, 500, 0x1000, 64)}) +
+                              block(0, {start(100), rec(op::malloc, 300, 0x1000, 32), rec(op::free, 500, 0x1000)});
+    spool_summary s;
+    const auto ev = convert(f, spool, &s);
+    EXPECT_TRUE(s.tsc_keys);
+    EXPECT_EQ(s.reordered, 1u);
+    EXPECT_EQ(s.orphaned, 0u);
+    ASSERT_EQ(ev.size(), 5u);
+    EXPECT_EQ(ev[3].kind, op::free);
+    EXPECT_EQ(ev[3].id, 1u);
+    EXPECT_EQ(ev[4].kind, op::malloc);
+    EXPECT_EQ(ev[4].size, 64u);
+    EXPECT_EQ(ev[4].id, 1u);
+    // The same keys are an error where they come from the counter, which never repeats one.
+    EXPECT_TRUE(convert_error(f, header_bytes() + spool.substr(tsc_header().size())).has_value());
+}
+
+// The reuse of an address keyed a little before its free by another thread (skew between the
+// cores' TSCs): the reusing thread waits, with the records that follow it, until the free.
+TEST(SpoolTscKeys, ReuseKeyedBeforeItsFreeIsMovedAfterIt) {
+    temp_files f;
+    const std::string spool =
+        tsc_header() + block(0, {start(100), rec(op::malloc, 200, 0x1000, 32), rec(op::free, 1000, 0x1000)}) +
+        block(1, {start(150, 1), rec(op::malloc, 990, 0x1000, 64), rec(op::malloc, 995, 0x2000, 16),
+                  rec(op::free, 2000, 0x1000), rec(op::free, 2001, 0x2000)});
+    spool_summary s;
+    const auto ev = convert(f, spool, &s);
+    EXPECT_EQ(s.reordered, 1u);
+    EXPECT_EQ(s.orphaned, 0u);
+    EXPECT_EQ(s.unknown_releases, 0u);
+    ASSERT_EQ(ev.size(), 8u);
+    // start, start, malloc 0x1000 (t0), free 0x1000 (t0), then thread 1 in its program order.
+    EXPECT_EQ(ev[3].kind, op::free);
+    EXPECT_EQ(ev[3].thread, 0u);
+    EXPECT_EQ(ev[4].size, 64u);
+    EXPECT_EQ(ev[4].thread, 1u);
+    EXPECT_EQ(ev[5].size, 16u) << "a waiting thread's later records stay after it";
+    EXPECT_EQ(ev[6].id, ev[4].id);
+    EXPECT_EQ(ev[7].id, ev[5].id);
+}
+
+// A block handed to another thread, whose free is keyed a little before the allocation: the
+// free waits for the allocation instead of being dropped as a release of an unknown address.
+// The same for a realloc of such a block (its first half releases the old address).
+TEST(SpoolTscKeys, HandOffFreeKeyedBeforeItsAllocationWaitsForIt) {
+    temp_files f;
+    const std::string spool =
+        tsc_header() + block(1, {start(150, 1), rec(op::free, 990, 0x1000), realloc_rec(1990, 2100, 0x3000, 0x4000, 99),
+                                 rec(op::free, 2200, 0x4000)}) +
+        block(0, {start(100), rec(op::malloc, 1000, 0x1000, 32), rec(op::malloc, 2000, 0x3000, 48)});
+    spool_summary s;
+    const auto ev = convert(f, spool, &s);
+    EXPECT_EQ(s.reordered, 2u);
+    EXPECT_EQ(s.unknown_releases, 0u);
+    ASSERT_EQ(ev.size(), 7u);
+    EXPECT_EQ(ev[2].kind, op::malloc);
+    EXPECT_EQ(ev[3].kind, op::free);
+    EXPECT_EQ(ev[3].id, ev[2].id);
+    EXPECT_EQ(ev[4].kind, op::malloc);
+    EXPECT_EQ(ev[5].kind, op::realloc);
+    EXPECT_EQ(ev[5].old_id, ev[4].id);
+    EXPECT_EQ(ev[6].id, ev[5].id);
+}
+
+// Beyond the window nothing is moved: the records are converted as they are keyed, as with the
+// counter (an address back unreleased leaves the old object live; a release of an address not
+// live is dropped). A pre-recording block's free waits out the window, then is dropped.
+TEST(SpoolTscKeys, BeyondTheWindowNothingIsMoved) {
+    temp_files f;
+    const std::uint64_t late = 1000 + 2 * spool_reorder_window;
+    const std::string spool =
+        tsc_header() + block(0, {start(100), rec(op::malloc, 200, 0x1000, 32), rec(op::free, late, 0x1000)}) +
+        block(1, {start(150, 1), rec(op::malloc, 1000, 0x1000, 64), rec(op::free, late + 10, 0x1000),
+                  rec(op::free, late + 20, 0x7000)});
+    spool_summary s;
+    const auto ev = convert(f, spool, &s);
+    EXPECT_EQ(s.reordered, 0u);
+    EXPECT_EQ(s.orphaned, 1u);
+    EXPECT_EQ(s.unknown_releases, 2u);  // thread 1's free of 0x1000 (thread 0 freed it), and 0x7000
+    ASSERT_EQ(ev.size(), 5u);
+    EXPECT_EQ(ev[3].kind, op::malloc);
+    EXPECT_EQ(ev[3].thread, 1u);
+    EXPECT_EQ(ev[4].kind, op::free);
+    EXPECT_EQ(ev[4].thread, 0u);
+    EXPECT_EQ(ev[4].id, ev[3].id);
+}
+
+// Property test: a model program (four threads, one allocator handing freed addresses out again
+// across threads, frees of other threads' blocks, reallocs split around other threads' calls)
+// whose keys are its true times on clocks that disagree: each thread's clock is off by a fixed
+// skew plus jitter (up to eight events' worth, often equal across threads), kept strictly
+// increasing per thread as the shim keeps it. As on real cores, one address passes between
+// threads no faster than a few events (`handover`), so a single hand-over may be inverted by the
+// skew but two in a row never are (the repair's limit). Whatever order the merge picks, every
+// release must name the object the model released, and nothing may be dropped or leaked.
+TEST(SpoolTscKeys, ModelWithSkewedClocks) {
+    temp_files f;
+    std::mt19937_64 rng(20250113);
+    constexpr int threads = 4;
+    constexpr std::uint64_t tick = 16;                                // true time between two events
+    const std::int64_t skew[threads] = {0, 3 * 16, -2 * 16, 5 * 16};  // whole ticks: ties across threads
+    constexpr std::uint64_t handover = 5 * tick;  // > half the largest inversion (7 ticks of skew + jitter)
+    struct expected {
+        op kind;
+        long created = -1;   // model object created (malloc, realloc result)
+        long released = -1;  // model object released (free, realloc's old object)
+    };
+    std::vector<std::vector<spool_record>> streams(threads);
+    std::vector<std::vector<expected>> want(threads);  // per thread, in program order
+    std::vector<std::uint64_t> last_key(threads, 0);
+    std::uint64_t now = 1000;
+    struct touch {
+        std::uint64_t at;
+        int thread;
+    };
+    std::map<std::uint64_t, touch> last_touch;  // address -> its last event
+    const auto may_touch = [&](std::uint64_t a, int t) {
+        const auto it = last_touch.find(a);
+        return it == last_touch.end() || it->second.thread == t || now + tick - it->second.at >= handover;
+    };
+    const auto key = [&](int t) {
+        now += tick;
+        const std::int64_t jitter = static_cast<std::int64_t>(rng() % 3) * 8 - 8;
+        std::uint64_t k = static_cast<std::uint64_t>(static_cast<std::int64_t>(now) + skew[t] + jitter);
+        if (k <= last_key[t]) k = last_key[t] + 1;
+        return last_key[t] = k;
+    };
+    std::vector<std::uint64_t> free_addrs;
+    std::uint64_t next_addr = 0x10000;
+    std::map<std::uint64_t, long> live_at;
+    std::vector<std::vector<std::uint64_t>> owned(threads);
+    long objects = 0;
+    struct pending_realloc {
+        bool active = false;
+        spool_record r;
+        long old_object = -1;
+    };
+    std::vector<pending_realloc> in_realloc(threads);
+    // The most recently freed address this thread may have now, else a fresh one.
+    const auto take_addr = [&](int t) {
+        for (std::size_t k = free_addrs.size(); k-- > 0 && rng() % 8 != 0;) {
+            const std::uint64_t a = free_addrs[k];
+            if (!may_touch(a, t)) continue;
+            free_addrs.erase(free_addrs.begin() + static_cast<std::ptrdiff_t>(k));
+            return a;
+        }
+        return next_addr += 0x40;
+    };
+    const auto finish_realloc = [&](int t) {
+        pending_realloc& pr = in_realloc[t];
+        pr.r.addr = take_addr(t);
+        if (pr.r.addr == pr.r.old_addr) {
+            free_addrs.push_back(pr.r.addr);
+            pr.r.addr = next_addr += 0x40;
+        }
+        pr.r.seq2 = key(t);
+        last_touch[pr.r.addr] = {now, t};
+        live_at[pr.r.addr] = objects;
+        owned[t].push_back(pr.r.addr);
+        streams[t].push_back(pr.r);
+        want[t].push_back({op::realloc, objects++, pr.old_object});
+        pr.active = false;
+    };
+    for (int t = 0; t < threads; ++t) {
+        streams[t].push_back(start(key(t)));
+        want[t].push_back({op::thread_start});
+        streams[t].push_back(rec(op::malloc, key(t), next_addr += 0x40, 1000 * (t + 1)));  // names the thread
+        live_at[streams[t].back().addr] = objects;
+        owned[t].push_back(streams[t].back().addr);
+        want[t].push_back({op::malloc, objects++});
+    }
+    for (int step = 0; step < 20000; ++step) {
+        const int t = static_cast<int>(rng() % threads);
+        if (in_realloc[t].active) {
+            finish_realloc(t);
+            continue;
+        }
+        const unsigned what = static_cast<unsigned>(rng() % 10);
+        const int from = static_cast<int>(rng() % threads);
+        const std::size_t k = owned[from].empty() ? 0 : static_cast<std::size_t>(rng() % owned[from].size());
+        if (what < 4 || owned[from].empty() || !may_touch(owned[from][k], t)) {
+            const std::uint64_t a = take_addr(t);
+            streams[t].push_back(rec(op::malloc, key(t), a, 16 + rng() % 200));
+            last_touch[a] = {now, t};
+            live_at[a] = objects;
+            owned[t].push_back(a);
+            want[t].push_back({op::malloc, objects++});
+            continue;
+        }
+        const std::uint64_t a = owned[from][k];
+        owned[from].erase(owned[from].begin() + static_cast<std::ptrdiff_t>(k));
+        const long object = live_at.at(a);
+        live_at.erase(a);
+        if (what < 8) {
+            streams[t].push_back(rec(op::free, key(t), a));
+            want[t].push_back({op::free, -1, object});
+        } else {
+            in_realloc[t].active = true;
+            in_realloc[t].r = realloc_rec(key(t), 0, a, 0, 300);
+            in_realloc[t].old_object = object;
+        }
+        last_touch[a] = {now, t};
+        free_addrs.push_back(a);
+    }
+    std::string spool = tsc_header();
+    for (int t = 0; t < threads; ++t) {
+        if (in_realloc[t].active) finish_realloc(t);
+        for (std::size_t i = 0; i < streams[t].size(); i += 500) {
+            const auto from = streams[t].begin() + static_cast<std::ptrdiff_t>(i);
+            spool += block(static_cast<std::uint32_t>(t), {from, from + std::min<std::ptrdiff_t>(500, streams[t].end() - from)});
+        }
+    }
+    spool_summary s;
+    const auto ev = convert(f, spool, &s);
+    EXPECT_GT(s.reordered, 100u) << "the skew was meant to invert many pairs";
+    EXPECT_EQ(s.orphaned, 0u);
+    EXPECT_EQ(s.unknown_releases, 0u);
+    std::size_t total = 0;
+    for (const auto& w : want) total += w.size();
+    ASSERT_EQ(ev.size(), total);
+    // Each trace thread is a model thread (its first malloc's size says which), in program order.
+    std::map<std::uint32_t, int> model_of;
+    for (const event& e : ev)
+        if (e.kind == op::malloc && !model_of.count(e.thread)) model_of[e.thread] = static_cast<int>(e.size / 1000) - 1;
+    std::vector<std::size_t> at(threads, 0);
+    std::map<long, std::uint64_t> id_of;
+    for (std::size_t i = 0; i < ev.size(); ++i) {
+        ASSERT_TRUE(model_of.count(ev[i].thread)) << "event " << i;
+        const int t = model_of[ev[i].thread];
+        const expected& w = want[t].at(at[t]++);
+        ASSERT_EQ(ev[i].kind, w.kind) << "event " << i << " of model thread " << t;
+        if (w.released >= 0) {
+            const std::uint64_t released = w.kind == op::realloc ? ev[i].old_id : ev[i].id;
+            ASSERT_TRUE(id_of.count(w.released)) << "event " << i << " releases an object not yet created";
+            ASSERT_EQ(released, id_of.at(w.released)) << "event " << i << " releases the wrong object";
+        }
+        if (w.created >= 0) id_of[w.created] = ev[i].id;
+    }
+}
+
 // ---- damaged spools --------------------------------------------------------------------------
 
 TEST(SpoolBadInput, MissingFile) {
@@ -530,9 +781,13 @@ TEST(SpoolBadInput, HeaderProblems) {
     std::string h = header_bytes();
     h[8] = 7;
     expect_error(f, h, 8, "unsupported spool version 7");
+    h[8] = 1;  // the counter-only spool of older recorders
+    expect_error(f, h, 8, "unsupported spool version 1 (this build reads version 2; record the program again");
     h = header_bytes();
     h[11] = 0x40;
     expect_error(f, h, 11, "unknown header flag bits 0x40");
+    h[11] = 0x46;
+    expect_error(f, h, 11, "unknown header flag bits 0x44");
     h = header_bytes();
     expect_error(f, h.substr(0, h.size() - 2), h.size() - 2, "truncated: the file ends inside the spool header");
 }
@@ -630,26 +885,29 @@ TEST(SpoolBadInput, RecordsThatMakeAnInvalidTraceAreRefused) {
 // trace or rejected with a spool_error: never a crash, never an invalid trace.
 TEST(SpoolBadInput, EveryPrefixAndByteFlipIsHandled) {
     temp_files f;
-    const std::string good =
-        header_bytes() + block(0, {start(0), rec(op::malloc, 1, 0x1000, 24), realloc_rec(2, 4, 0x1000, 0x2000, 99)}) +
-        block(1, {start(3, 1), rec(op::free, 5, 0x2000), rec(op::thread_exit, 6, 0)});
-    const auto check = [&](const std::string& bytes) {
-        write_file(f.spool(), bytes);
-        try {
-            convert_spool(f.spool(), f.trace());
-        } catch (const spool_error& e) {
-            EXPECT_EQ(std::string(e.what()).rfind(f.spool() + ": ", 0), 0u) << e.what();
-            return;
-        } catch (const trace_error& e) {  // records that make an invalid trace, refused as it is read back
-            EXPECT_EQ(std::string(e.what()).rfind(f.trace() + ": ", 0), 0u) << e.what();
-            return;
+    for (const bool tsc : {false, true}) {
+        const std::string good =
+            header_bytes(false, tsc) +
+            block(0, {start(0), rec(op::malloc, 1, 0x1000, 24), realloc_rec(2, 4, 0x1000, 0x2000, 99)}) +
+            block(1, {start(3, 1), rec(op::free, 5, 0x2000), rec(op::thread_exit, 6, 0)});
+        const auto check = [&](const std::string& bytes) {
+            write_file(f.spool(), bytes);
+            try {
+                convert_spool(f.spool(), f.trace());
+            } catch (const spool_error& e) {
+                EXPECT_EQ(std::string(e.what()).rfind(f.spool() + ": ", 0), 0u) << e.what();
+                return;
+            } catch (const trace_error& e) {  // records that make an invalid trace, refused as it is read back
+                EXPECT_EQ(std::string(e.what()).rfind(f.trace() + ": ", 0), 0u) << e.what();
+                return;
+            }
+            EXPECT_NO_THROW(validate(f.trace()));
+        };
+        for (std::size_t n = 0; n < good.size(); ++n) check(good.substr(0, n));
+        for (std::size_t i = 0; i < good.size(); ++i) {
+            std::string b = good;
+            b[i] = static_cast<char>(b[i] ^ 0x5a);
+            check(b);
         }
-        EXPECT_NO_THROW(validate(f.trace()));
-    };
-    for (std::size_t n = 0; n < good.size(); ++n) check(good.substr(0, n));
-    for (std::size_t i = 0; i < good.size(); ++i) {
-        std::string b = good;
-        b[i] = static_cast<char>(b[i] ^ 0x5a);
-        check(b);
     }
 }
