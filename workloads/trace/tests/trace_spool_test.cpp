@@ -123,6 +123,51 @@ void expect_error(const temp_files& f, const std::string& spool_bytes, std::uint
     EXPECT_NE(what.find(problem), std::string::npos) << what;
 }
 
+/// The model allocator and program of the randomized spool tests: addresses handed out and
+/// freed, which model object lives at each, and which addresses each thread may release.
+struct model_heap {
+    struct pending_realloc {  ///< a realloc between its two keys
+        bool active = false;
+        spool_record r;
+        long old_object = -1;
+    };
+
+    explicit model_heap(int threads) : owned(static_cast<std::size_t>(threads)), in_realloc(static_cast<std::size_t>(threads)) {}
+
+    std::uint64_t fresh() { return next_addr += 0x40; }
+    /// A new model object at `a`, owned by thread t; returns it.
+    long create(int t, std::uint64_t a) {
+        live_at[a] = objects;
+        owned[static_cast<std::size_t>(t)].push_back(a);
+        return objects++;
+    }
+    /// Takes thread `from`'s k-th address out of the live set (its address in `a`); returns its
+    /// object. The address goes on the free list.
+    long release(int from, std::size_t k, std::uint64_t& a) {
+        auto& mine = owned[static_cast<std::size_t>(from)];
+        a = mine[k];
+        mine.erase(mine.begin() + static_cast<std::ptrdiff_t>(k));
+        const long object = live_at.at(a);
+        live_at.erase(a);
+        free_addrs.push_back(a);
+        return object;
+    }
+    /// A moving realloc's result is never its old address (a real allocator copies out of the
+    /// old block before it lets it go): `a` is given back and a fresh address taken instead.
+    std::uint64_t not_the_old(std::uint64_t a, std::uint64_t old) {
+        if (a != old) return a;
+        free_addrs.push_back(a);
+        return fresh();
+    }
+
+    std::vector<std::uint64_t> free_addrs;
+    std::uint64_t next_addr = 0x10000;
+    std::map<std::uint64_t, long> live_at;          ///< address -> model object
+    std::vector<std::vector<std::uint64_t>> owned;  ///< per thread: addresses it may release
+    long objects = 0;
+    std::vector<pending_realloc> in_realloc;
+};
+
 }  // namespace
 
 // Every kind of record becomes its event, with the call's arguments; seq is renumbered densely.
@@ -394,40 +439,22 @@ TEST(SpoolConvert, ModelWithAddressReuseAcrossThreadsAndBlocks) {
     };
     std::vector<expected> want;  // in seq order: what the trace must say
     std::vector<std::vector<spool_record>> streams(threads);
-    std::vector<std::uint64_t> free_addrs;  // the model allocator's free list
-    std::uint64_t next_addr = 0x10000;
-    std::map<std::uint64_t, long> live_at;                   // address -> model object
-    std::vector<std::vector<std::uint64_t>> owned(threads);  // addresses a thread may release
-    long objects = 0;
-    struct pending_realloc {
-        bool active = false;
-        spool_record r;
-        long old_object = -1;
-    };
-    std::vector<pending_realloc> in_realloc(threads);
+    model_heap m(threads);
     std::uint64_t seq = 0;
     const auto take_addr = [&] {
-        if (!free_addrs.empty() && rng() % 4 != 0) {
-            const std::uint64_t a = free_addrs.back();
-            free_addrs.pop_back();
+        if (!m.free_addrs.empty() && rng() % 4 != 0) {
+            const std::uint64_t a = m.free_addrs.back();
+            m.free_addrs.pop_back();
             return a;
         }
-        return next_addr += 0x40;
+        return m.fresh();
     };
-    // A moving realloc's result is never its old address (a real allocator copies out of the
-    // old block before it lets it go); returning the old address is the in-place case.
     const auto finish_realloc = [&](int t) {
-        pending_realloc& pr = in_realloc[t];
+        model_heap::pending_realloc& pr = m.in_realloc[t];
         pr.r.seq2 = seq++;
-        pr.r.addr = take_addr();
-        if (pr.r.addr == pr.r.old_addr) {
-            free_addrs.push_back(pr.r.addr);
-            pr.r.addr = next_addr += 0x40;
-        }
-        live_at[pr.r.addr] = objects;
-        owned[t].push_back(pr.r.addr);
+        pr.r.addr = m.not_the_old(take_addr(), pr.r.old_addr);
         streams[t].push_back(pr.r);
-        want.push_back({op::realloc, t, objects++, pr.old_object});
+        want.push_back({op::realloc, t, m.create(t, pr.r.addr), pr.old_object});
         pr.active = false;
     };
     for (int t = 0; t < threads; ++t) {
@@ -436,7 +463,7 @@ TEST(SpoolConvert, ModelWithAddressReuseAcrossThreadsAndBlocks) {
     }
     for (int step = 0; step < 20000; ++step) {
         const int t = static_cast<int>(rng() % threads);
-        pending_realloc& pr = in_realloc[t];
+        model_heap::pending_realloc& pr = m.in_realloc[t];
         if (pr.active) {  // the realloc's second seq: the result is allocated now
             finish_realloc(t);
             continue;
@@ -444,19 +471,14 @@ TEST(SpoolConvert, ModelWithAddressReuseAcrossThreadsAndBlocks) {
         const unsigned what = static_cast<unsigned>(rng() % 10);
         // A thread releases any live address it can find, which includes other threads' objects.
         const int from = static_cast<int>(rng() % threads);
-        if (what < 4 || owned[from].empty()) {
+        if (what < 4 || m.owned[from].empty()) {
             const std::uint64_t a = take_addr();
-            live_at[a] = objects;
-            owned[t].push_back(a);
             streams[t].push_back(rec(op::malloc, seq++, a, 16 + rng() % 200));
-            want.push_back({op::malloc, t, objects++});
+            want.push_back({op::malloc, t, m.create(t, a)});
             continue;
         }
-        const std::size_t k = static_cast<std::size_t>(rng() % owned[from].size());
-        const std::uint64_t a = owned[from][k];
-        owned[from].erase(owned[from].begin() + static_cast<std::ptrdiff_t>(k));
-        const long object = live_at.at(a);
-        live_at.erase(a);
+        std::uint64_t a;
+        const long object = m.release(from, static_cast<std::size_t>(rng() % m.owned[from].size()), a);
         if (what < 8) {
             streams[t].push_back(rec(op::free, seq++, a));
             want.push_back({op::free, t, -1, object});
@@ -465,10 +487,9 @@ TEST(SpoolConvert, ModelWithAddressReuseAcrossThreadsAndBlocks) {
             pr.r = realloc_rec(seq++, 0, a, 0, 300);
             pr.old_object = object;
         }
-        free_addrs.push_back(a);
     }
     for (int t = 0; t < threads; ++t) {
-        if (in_realloc[t].active) finish_realloc(t);
+        if (m.in_realloc[t].active) finish_realloc(t);
         streams[t].push_back(rec(op::thread_exit, seq++, 0));
         want.push_back({op::thread_exit, t});
     }
@@ -650,86 +671,64 @@ TEST(SpoolTscKeys, ModelWithSkewedClocks) {
         if (k <= last_key[t]) k = last_key[t] + 1;
         return last_key[t] = k;
     };
-    std::vector<std::uint64_t> free_addrs;
-    std::uint64_t next_addr = 0x10000;
-    std::map<std::uint64_t, long> live_at;
-    std::vector<std::vector<std::uint64_t>> owned(threads);
-    long objects = 0;
-    struct pending_realloc {
-        bool active = false;
-        spool_record r;
-        long old_object = -1;
-    };
-    std::vector<pending_realloc> in_realloc(threads);
+    model_heap m(threads);
     // The most recently freed address this thread may have now, else a fresh one.
     const auto take_addr = [&](int t) {
-        for (std::size_t k = free_addrs.size(); k-- > 0 && rng() % 8 != 0;) {
-            const std::uint64_t a = free_addrs[k];
+        for (std::size_t k = m.free_addrs.size(); k-- > 0 && rng() % 8 != 0;) {
+            const std::uint64_t a = m.free_addrs[k];
             if (!may_touch(a, t)) continue;
-            free_addrs.erase(free_addrs.begin() + static_cast<std::ptrdiff_t>(k));
+            m.free_addrs.erase(m.free_addrs.begin() + static_cast<std::ptrdiff_t>(k));
             return a;
         }
-        return next_addr += 0x40;
+        return m.fresh();
     };
     const auto finish_realloc = [&](int t) {
-        pending_realloc& pr = in_realloc[t];
-        pr.r.addr = take_addr(t);
-        if (pr.r.addr == pr.r.old_addr) {
-            free_addrs.push_back(pr.r.addr);
-            pr.r.addr = next_addr += 0x40;
-        }
+        model_heap::pending_realloc& pr = m.in_realloc[t];
+        pr.r.addr = m.not_the_old(take_addr(t), pr.r.old_addr);
         pr.r.seq2 = key(t);
         last_touch[pr.r.addr] = {now, t};
-        live_at[pr.r.addr] = objects;
-        owned[t].push_back(pr.r.addr);
         streams[t].push_back(pr.r);
-        want[t].push_back({op::realloc, objects++, pr.old_object});
+        want[t].push_back({op::realloc, m.create(t, pr.r.addr), pr.old_object});
         pr.active = false;
     };
     for (int t = 0; t < threads; ++t) {
         streams[t].push_back(start(key(t)));
         want[t].push_back({op::thread_start});
-        streams[t].push_back(rec(op::malloc, key(t), next_addr += 0x40, 1000 * (t + 1)));  // names the thread
-        live_at[streams[t].back().addr] = objects;
-        owned[t].push_back(streams[t].back().addr);
-        want[t].push_back({op::malloc, objects++});
+        const std::uint64_t a = m.fresh();
+        streams[t].push_back(rec(op::malloc, key(t), a, 1000 * (t + 1)));  // names the thread
+        want[t].push_back({op::malloc, m.create(t, a)});
     }
     for (int step = 0; step < 20000; ++step) {
         const int t = static_cast<int>(rng() % threads);
-        if (in_realloc[t].active) {
+        if (m.in_realloc[t].active) {
             finish_realloc(t);
             continue;
         }
         const unsigned what = static_cast<unsigned>(rng() % 10);
         const int from = static_cast<int>(rng() % threads);
-        const std::size_t k = owned[from].empty() ? 0 : static_cast<std::size_t>(rng() % owned[from].size());
-        if (what < 4 || owned[from].empty() || !may_touch(owned[from][k], t)) {
+        const std::size_t k = m.owned[from].empty() ? 0 : static_cast<std::size_t>(rng() % m.owned[from].size());
+        if (what < 4 || m.owned[from].empty() || !may_touch(m.owned[from][k], t)) {
             const std::uint64_t a = take_addr(t);
             streams[t].push_back(rec(op::malloc, key(t), a, 16 + rng() % 200));
             last_touch[a] = {now, t};
-            live_at[a] = objects;
-            owned[t].push_back(a);
-            want[t].push_back({op::malloc, objects++});
+            want[t].push_back({op::malloc, m.create(t, a)});
             continue;
         }
-        const std::uint64_t a = owned[from][k];
-        owned[from].erase(owned[from].begin() + static_cast<std::ptrdiff_t>(k));
-        const long object = live_at.at(a);
-        live_at.erase(a);
+        std::uint64_t a;
+        const long object = m.release(from, k, a);
         if (what < 8) {
             streams[t].push_back(rec(op::free, key(t), a));
             want[t].push_back({op::free, -1, object});
         } else {
-            in_realloc[t].active = true;
-            in_realloc[t].r = realloc_rec(key(t), 0, a, 0, 300);
-            in_realloc[t].old_object = object;
+            m.in_realloc[t].active = true;
+            m.in_realloc[t].r = realloc_rec(key(t), 0, a, 0, 300);
+            m.in_realloc[t].old_object = object;
         }
         last_touch[a] = {now, t};
-        free_addrs.push_back(a);
     }
     std::string spool = tsc_header();
     for (int t = 0; t < threads; ++t) {
-        if (in_realloc[t].active) finish_realloc(t);
+        if (m.in_realloc[t].active) finish_realloc(t);
         for (std::size_t i = 0; i < streams[t].size(); i += 500) {
             const auto from = streams[t].begin() + static_cast<std::ptrdiff_t>(i);
             spool += block(static_cast<std::uint32_t>(t), {from, from + std::min<std::ptrdiff_t>(500, streams[t].end() - from)});
