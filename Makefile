@@ -35,14 +35,14 @@ test: build
 	@$(MAKE) sanitize
 	@$(MAKE) fuzz
 
-# Unit tests under AddressSanitizer + UBSan, threaded tests under ThreadSanitizer, each in
-# a build folder of its own.
+# Unit tests under AddressSanitizer + UBSan, threaded tests under ThreadSanitizer (only they
+# are built there), each in a build folder of its own.
 sanitize: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DALLOCMETER_SANITIZE=address,undefined > /dev/null
 	@cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLOCMETER_SANITIZE=thread > /dev/null
-	@cmake --build build-tsan -j $(JOBS)
+	@cmake --build build-tsan -j $(JOBS) --target threaded_tests
 	cd build-tsan && ctest --output-on-failure -L threaded -j $(JOBS)
 
 # The trace reader's libFuzzer target (clang, ASan+UBSan) for FUZZ_SECONDS over a scratch
