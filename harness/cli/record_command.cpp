@@ -88,9 +88,9 @@ std::string find_shim() {
 /// and told where to write.
 std::vector<std::string> traced_environment(const std::string& shim, const std::string& spool, bool timestamps) {
     std::vector<std::string> env;
-    const auto ours = [](const char* e) {
-        for (const char* name : {"LD_PRELOAD=", "ALLOCMETER_SPOOL=", "ALLOCMETER_TIMESTAMPS=", "ALLOCMETER_TRACE_OUT="})
-            if (std::strncmp(e, name, std::strlen(name)) == 0) return true;
+    const auto ours = [](std::string_view e) {
+        for (const std::string_view name : trace::recorder_variables)
+            if (e.size() > name.size() && e.substr(0, name.size()) == name && e[name.size()] == '=') return true;
         return false;
     };
     for (char** e = environ; *e != nullptr; ++e)

@@ -10,6 +10,7 @@
 
 #include "harness/run/child_process.hpp"
 #include "harness/run/external_allocators.hpp"
+#include "workloads/trace/recording/trace_spool.hpp"
 
 namespace allocmeter {
 
@@ -24,8 +25,7 @@ child_spec program_spec(const direct_run_options& o, const allocator_entry& allo
     spec.env_unset = external_environment_names();
     spec.timeout_s = o.timeout_s;
     // Nothing of the user's own preloads, nor a recorder's settings, reaches the program.
-    for (const char* name : {"LD_PRELOAD", "ALLOCMETER_SPOOL", "ALLOCMETER_TIMESTAMPS", "ALLOCMETER_TRACE_OUT"})
-        spec.env_unset.emplace_back(name);
+    for (const std::string_view name : trace::recorder_variables) spec.env_unset.emplace_back(name);
     if (!allocator.library.empty()) spec.env_set.emplace_back("LD_PRELOAD", allocator.library);
     spec.stop_fd = o.stop_fd;
     return spec;

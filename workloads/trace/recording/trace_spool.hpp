@@ -10,6 +10,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "workloads/trace/format/trace_format.hpp"
@@ -30,6 +31,12 @@ inline constexpr std::uint8_t spool_flag_timestamps = 0x01;
 /// spool header flags bit 1: the ordering keys may be TSC readings (threads may tie, and cores
 /// may skew a little); without it they all come from one global counter (unique, exact).
 inline constexpr std::uint8_t spool_flag_tsc_keys = 0x02;
+
+/// The environment that sets a recorder going: the preload, and what the recorder reads (this
+/// one's spool and timestamps, and the older recorder's ALLOCMETER_TRACE_OUT). `record` replaces
+/// these in the program's environment; a run that must not be recorded drops them.
+inline constexpr std::string_view recorder_variables[] = {"LD_PRELOAD", "ALLOCMETER_SPOOL", "ALLOCMETER_TIMESTAMPS",
+                                                          "ALLOCMETER_TRACE_OUT"};
 /// TSC keys: how far (in ticks) a record may be moved after another thread's record on the same
 /// address that it needs first (an allocation keyed before the release of its address, a
 /// release keyed before the allocation it releases). Far above the skew of synchronised TSCs and
