@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -44,6 +45,27 @@ inline unsigned slots_of(const event& e) noexcept {
     return 0;
 }
 
+/// A thread's recorded time between steps, the one rule of a timed plan: a step's gap runs from
+/// the thread's previous step, or from its thread_start; events that make no step add to the
+/// next gap. planned_trace's first pass takes each thread's shortest gap with it, plan_builder
+/// each step's gap.
+class thread_gaps {
+public:
+    /// The thread began at `ns`.
+    void start(std::uint64_t ns) noexcept { last_ = ns; }
+    /// The gap before a step recorded at `ns` (none for a first step with no recorded start, or
+    /// a clock that went back), and `ns` becomes the thread's last step.
+    std::optional<std::uint64_t> step(std::uint64_t ns) noexcept {
+        const std::uint64_t last = std::exchange(last_, ns);
+        if (last == none || ns < last) return std::nullopt;
+        return ns - last;
+    }
+
+private:
+    static constexpr std::uint64_t none = std::numeric_limits<std::uint64_t>::max();
+    std::uint64_t last_ = none;
+};
+
 /// Builds a plan from events in global order. A Sink has
 ///   void push(std::uint32_t thread, const replay_step&)            the thread's next slot
 ///   replay_step& slot(std::uint32_t thread, std::uint64_t index)   an earlier slot, to publish
@@ -70,7 +92,7 @@ public:
           started_(thread_count, false),
           lifetimes_(lifetimes),
           floors_(std::move(floors)),
-          last_time_(floors_.empty() ? 0 : thread_count, no_time),
+          gaps_(floors_.empty() ? 0 : thread_count),
           source_(source),
           // The object table here and the replay's pointer table are indexed by id. A recorder's
           // ids are dense (the smallest id not live), so max_id stays below the event count, but
@@ -99,7 +121,7 @@ public:
         switch (e.kind) {
             case op::thread_start:
                 if (lifetimes_) start(t, e.parent);
-                if (!floors_.empty()) last_time_[t] = e.time_ns;
+                if (!floors_.empty()) gaps_[t].start(e.time_ns);
                 return;
             case op::thread_exit:
                 if (lifetimes_) exited_.push_back(t);
@@ -155,11 +177,9 @@ public:
             }
         s.set_waits(n_waits);
         if (!floors_.empty()) {
-            const std::uint64_t last = last_time_[t];
-            const std::uint64_t gap = last == no_time || e.time_ns < last ? 0 : e.time_ns - last;
+            const std::uint64_t gap = gaps_[t].step(e.time_ns).value_or(0);
             sink_.gap(t, encode_gap(gap > floors_[t] ? gap - floors_[t] : 0));
             if (is_realloc) sink_.gap(t, 0);
-            last_time_[t] = e.time_ns;
         }
         sink_.push(t, s);
         plan_.checksum = mix_operation(plan_.checksum, static_cast<std::uint64_t>(s.kind()) + 1, s.size(), s.align());
@@ -353,7 +373,6 @@ private:
     }
 
     static constexpr std::uint64_t no_slot = std::numeric_limits<std::uint64_t>::max();
-    static constexpr std::uint64_t no_time = std::numeric_limits<std::uint64_t>::max();
     static constexpr std::uint64_t fresh_floor = std::uint64_t{1} << 16;  // pointer table entries made freely
 
     Sink& sink_;
@@ -364,7 +383,7 @@ private:
     std::vector<bool> started_;             // per thread: its start is in schedule_
     bool lifetimes_;
     std::vector<std::uint64_t> floors_;     // timed: per thread (else empty)
-    std::vector<std::uint64_t> last_time_;  // timed: per thread, when its last step's call was recorded
+    std::vector<thread_gaps> gaps_;         // timed: per thread
     std::vector<replay_launch> schedule_;   // starts and joins, in global order
     std::vector<std::uint32_t> exited_;     // threads exited since the last start
     std::string source_;
@@ -440,11 +459,10 @@ private:
         }
         const unsigned slots = slots_of(e);
         count_->slots += slots;
-        if (timed_ && (slots != 0 || e.kind == op::thread_start)) {  // as plan_builder measures gaps
-            if (slots != 0 && count_->last != no_time && e.time_ns >= count_->last)
-                count_->floor = std::min(count_->floor, e.time_ns - count_->last);
-            count_->last = e.time_ns;
-        }
+        if (timed_ && e.kind == op::thread_start) count_->gaps.start(e.time_ns);
+        if (timed_ && slots != 0)
+            if (const std::optional<std::uint64_t> gap = count_->gaps.step(e.time_ns))
+                count_->floor = std::min(count_->floor, *gap);
         // The highest id an allocation names (a release names a live one): validate()'s max_id.
         if (e.kind == op::malloc || e.kind == op::calloc || e.kind == op::aligned || e.kind == op::new_ ||
             e.kind == op::realloc)
@@ -456,7 +474,7 @@ private:
     // A thread's figures from the first pass.
     struct thread_pass {
         std::uint64_t slots = 0;
-        std::uint64_t last = no_time;   // timed: when its last step's call was recorded
+        thread_gaps gaps;               // timed
         std::uint64_t floor = no_time;  // timed: its shortest gap between two steps
     };
 
