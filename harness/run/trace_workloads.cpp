@@ -44,9 +44,6 @@ trace_workload load_trace_workload(const std::string& spec, trace::replay_order 
         throw std::invalid_argument("--workloads " + spec + ": " + t.path +
                           " is not a file; record one with 'allocmeter record -o " + t.path + " -- PROGRAM'");
     try {
-        if (order == trace::replay_order::timed && !trace::trace_reader(t.path).header().timestamps)
-            throw std::invalid_argument("--workloads " + spec + ": " + t.path + " has no timestamps, which --replay timed needs: " +
-                                        "record it again with 'allocmeter record --timestamps', or use --replay threads");
         // Streamed to the file: the parent never holds the trace or the plan.
         t.plan_path = (plan_dir / ("plan-" + std::to_string(plan_number()) + ".bin")).string();
         const trace::replay_plan_totals p = trace::plan_to_file(t.path, t.plan_path, order);
@@ -55,6 +52,8 @@ trace_workload load_trace_workload(const std::string& spec, trace::replay_order 
         t.recorded_threads = p.recorded_threads;
         t.events = p.steps;
         t.peak_live_bytes = p.peak_live_bytes;
+    } catch (const trace::replay_order_error& e) {  // a sound trace, replayed in an order it cannot serve
+        throw std::invalid_argument("--workloads " + spec + ": " + e.what());
     } catch (const trace::trace_error& e) {
         if (e.file != t.path) throw std::invalid_argument("--workloads " + spec + ": " + e.what());
         throw std::invalid_argument("--workloads " + spec + ": not a valid trace: " + e.what() +

@@ -414,8 +414,9 @@ public:
           events_(path, [this](const event& e) { first_pass(e); }) {
         validator_.end_of_file();
         if (timed_ && !events_.header().timestamps)
-            throw trace_error(path, trace_error::no_offset,
-                              "has no timestamps, which --replay timed needs: record it with 'allocmeter record --timestamps'");
+            throw replay_order_error(path, trace_error::no_offset,
+                                     "has no timestamps, which --replay timed needs: record it again with 'allocmeter "
+                                     "record --timestamps', or use --replay threads");
         threads_ = validator_.summary().threads;
         if (serial_) threads_ = threads_ == 0 ? 0 : 1;
         slots_.resize(threads_, 0);

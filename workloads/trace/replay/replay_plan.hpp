@@ -37,6 +37,12 @@ inline std::optional<replay_order> parse_replay_order(std::string_view s) {
     return std::nullopt;
 }
 
+/// A valid trace that cannot be replayed in the order asked for (--replay timed of a trace
+/// without timestamps): not the trace's fault, so callers say so apart from bad input.
+struct replay_order_error : trace_error {
+    using trace_error::trace_error;
+};
+
 /// A timed plan's gap before a step: nanoseconds below 2^31, else microseconds (up to 2^31 of
 /// them, 35 minutes) with the top bit set.
 constexpr std::uint32_t encode_gap(std::uint64_t ns) noexcept {
