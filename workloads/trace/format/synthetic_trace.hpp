@@ -7,10 +7,10 @@
 
 #include <cstdint>
 #include <functional>
-#include <queue>
 #include <string>
 #include <vector>
 
+#include "workloads/trace/format/smallest_free_id.hpp"
 #include "workloads/trace/format/trace_format.hpp"
 
 namespace allocmeter::trace {
@@ -52,14 +52,7 @@ inline std::uint64_t write_synthetic_trace(const std::string& path, const synthe
         emit(e);
     }
     std::vector<std::uint64_t> live;  // ids
-    std::priority_queue<std::uint64_t, std::vector<std::uint64_t>, std::greater<>> free_ids;
-    std::uint64_t next_id = 1;
-    const auto take_id = [&] {
-        if (free_ids.empty()) return next_id++;
-        const std::uint64_t id = free_ids.top();
-        free_ids.pop();
-        return id;
-    };
+    smallest_free_id ids;
     const auto size_of = [&] { return std::uint64_t{8} << below(10) | below(8); };
     const std::uint64_t body = o.events > 2 * std::uint64_t{threads} ? o.events - 2 * std::uint64_t{threads} : 0;
     for (std::uint64_t i = 0; i < body; ++i) {
@@ -69,7 +62,7 @@ inline std::uint64_t write_synthetic_trace(const std::string& path, const synthe
         const bool grow = live.size() < o.live ? r < 60 : r < 40;
         if (live.empty() || grow) {
             e.kind = op::malloc;
-            e.id = take_id();
+            e.id = ids.take();
             e.size = size_of();
             live.push_back(e.id);
         } else if (r < 90) {
@@ -77,17 +70,17 @@ inline std::uint64_t write_synthetic_trace(const std::string& path, const synthe
             e.kind = op::free;
             e.id = live[k];
             if (below(4) == 0) e.thread = static_cast<std::uint32_t>(below(busy));  // often another thread
-            free_ids.push(e.id);
+            ids.release(e.id);
             live[k] = live.back();
             live.pop_back();
         } else {
             const std::size_t k = below(live.size());
             e.kind = op::realloc;
             e.old_id = live[k];
-            e.id = take_id();
+            e.id = ids.take();
             e.size = size_of();
             e.flags = realloc_moved;
-            free_ids.push(e.old_id);
+            ids.release(e.old_id);
             live[k] = e.id;
         }
         emit(e);

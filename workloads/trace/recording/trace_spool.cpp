@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "workloads/trace/format/live_table.hpp"
+#include "workloads/trace/format/smallest_free_id.hpp"
 #include "workloads/trace/format/trace_validation.hpp"
 
 namespace allocmeter::trace {
@@ -396,19 +397,12 @@ private:
         return true;
     }
 
-    std::uint64_t take_id() {
-        if (free_ids_.empty()) return next_id_++;
-        const std::uint64_t id = free_ids_.top();
-        free_ids_.pop();
-        return id;
-    }
-
     // A new object at addr: the smallest id not live (0 for a null result). An address that
     // is still live was released without a record (by a thread after its thread_exit): its
     // old object stays live in the trace, as a leak, and is never reused.
     std::uint64_t allocate(std::uint64_t addr) {
         if (addr == 0) return 0;
-        const std::uint64_t id = take_id();
+        const std::uint64_t id = ids_.take();
         if (live_.put(addr, id) != 0) ++sum_.orphaned;
         wake(addr, false);
         return id;
@@ -424,7 +418,7 @@ private:
             ++sum_.unknown_releases;
             return false;
         }
-        free_ids_.push(id);
+        ids_.release(id);
         wake(addr, true);
         return true;
     }
@@ -478,7 +472,7 @@ private:
             }
             e.old_id = 0;  // the address was released meanwhile (a double free): a fresh object
         } else if (t.old_id != 0) {
-            free_ids_.push(t.old_id);
+            ids_.release(t.old_id);
         }
         e.id = allocate(r.addr);
         if (r.old_addr != 0 && r.addr != 0 && r.addr != r.old_addr) e.flags = realloc_moved;
@@ -657,8 +651,7 @@ private:
     key_heap* heap_ = nullptr;            // the merge's heap, while it runs
     std::vector<parked_stream> parked_;   // TSC keys: streams waiting for another one's record (one entry each at most)
     live_table<page_local_keys> live_;    // live addresses -> ids
-    std::priority_queue<std::uint64_t, std::vector<std::uint64_t>, std::greater<>> free_ids_;
-    std::uint64_t next_id_ = 1;
+    smallest_free_id ids_;                 // the objects' ids
     std::unordered_map<std::uint32_t, std::uint32_t> dense_of_key_;
 };
 

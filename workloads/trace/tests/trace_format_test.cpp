@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "workloads/trace/format/live_table.hpp"
+#include "workloads/trace/format/smallest_free_id.hpp"
 #include "workloads/trace/format/trace_format.hpp"
 #include "workloads/trace/format/trace_validation.hpp"
 #include "workloads/trace/fuzz/trace_fuzz_input.hpp"
@@ -444,6 +445,36 @@ TEST(TraceValidate, IdTableDenseAndSparse) {
     }
     EXPECT_EQ(t.size(), model.size());
     for (const auto& [id, v] : model) EXPECT_EQ(t.find(id), v);
+}
+
+// smallest_free_id: every take() is the smallest id not live, against a std::set of the free
+// ids, through phases that grow the live count past one, two and three levels of summary words
+// (64, 4096 and 262,144 ids) and shrink it again, so ids are taken from deep in each level.
+TEST(TraceValidate, SmallestFreeIdIsTheSmallest) {
+    smallest_free_id ids;
+    std::set<std::uint64_t> free_model;
+    std::uint64_t next = 1;
+    std::vector<std::uint64_t> live;
+    std::mt19937_64 rng(29);
+    for (const std::size_t target : {50, 3000, 300000, 1000, 270000, 10}) {
+        while (live.size() != target) {
+            const bool grow = live.size() < target ? rng() % 4 != 0 : rng() % 4 == 0;
+            if (grow || live.empty()) {
+                const std::uint64_t expected = free_model.empty() ? next++ : *free_model.begin();
+                if (!free_model.empty()) free_model.erase(free_model.begin());
+                const std::uint64_t id = ids.take();
+                ASSERT_EQ(id, expected);
+                live.push_back(id);
+            } else {
+                const std::size_t k = rng() % live.size();
+                ids.release(live[k]);
+                free_model.insert(live[k]);
+                live[k] = live.back();
+                live.pop_back();
+            }
+        }
+        EXPECT_EQ(ids.live(), live.size());
+    }
 }
 
 // ---- bad input ------------------------------------------------------------------------------
