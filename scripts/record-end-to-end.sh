@@ -38,12 +38,14 @@ timed() {
   echo "$wall $(awk "BEGIN { print $user + $sys }") $kib" >> "$DIR/$name.txt"
 }
 
-# record's own lines: events, conversion seconds, ns/event, its peak RSS in MiB and bytes/event,
-# its CPU seconds.
+# record's own lines: events, the post-exit conversion's seconds, its ns per event left, its peak
+# RSS in MiB and bytes/event, its CPU seconds, then the events converted while the program ran
+# and the CPU seconds that took.
 record_figures() {
   sed -n 's/.*: \([0-9]*\) events in .*/\1/p' "$DIR/stderr.out" | tr '\n' ' '
-  sed -n 's/.*converted and checked in \([0-9.]*\) s (\([0-9.]*\) ns\/event, \([0-9.]*\) s CPU), peak RSS \([0-9.]*\) MiB (\([0-9.]*\) bytes\/event).*/\1 \2 \4 \5 \3/p' \
-    "$DIR/stderr.out"
+  sed -n 's/.*converted the rest and checked in \([0-9.]*\) s (\([0-9.]*\) ns\/event left, \([0-9.]*\) s CPU), peak RSS \([0-9.]*\) MiB (\([0-9.]*\) bytes\/event).*/\1 \2 \4 \5 \3/p' \
+    "$DIR/stderr.out" | tr '\n' ' '
+  sed -n 's/.*converted \([0-9]*\) events ([0-9]*%) while the program ran, with \([0-9.]*\) s CPU.*/\1 \2/p' "$DIR/stderr.out"
 }
 
 i=0
@@ -61,18 +63,20 @@ median() { awk "{ print $2 }" "$1" | sort -g | awk '{ v[NR] = $1 } END { print (
 
 plain=$(median "$DIR/plain.txt" '$1')
 plain_cpu=$(median "$DIR/plain.txt" '$2')
-# Each run's own split: the program (and record's start) is its wall time less its conversion.
+# Each run's own split: the program (with the conversion that kept up with it) is its wall time
+# less the conversion after it exited.
 awk -v plain="$plain" -v plain_cpu="$plain_cpu" -v plain_kib="$(median "$DIR/plain.txt" '$3')" \
     -v record="$(median "$DIR/record.txt" '$1')" -v record_cpu="$(median "$DIR/record.txt" '$2')" \
     -v record_kib="$(median "$DIR/record.txt" '$3')" -v events="$(median "$DIR/record.txt" '$4')" \
-    -v program="$(median "$DIR/record.txt" '$1 - $5')" -v program_cpu="$(median "$DIR/record.txt" '$2 - $9')" \
+    -v program="$(median "$DIR/record.txt" '$1 - $5')" \
     -v conversion="$(median "$DIR/record.txt" '$5')" -v conversion_cpu="$(median "$DIR/record.txt" '$9')" \
     -v ns="$(median "$DIR/record.txt" '$6')" -v conv_mib="$(median "$DIR/record.txt" '$7')" \
-    -v conv_bpe="$(median "$DIR/record.txt" '$8')" 'BEGIN {
+    -v conv_bpe="$(median "$DIR/record.txt" '$8')" -v early="$(median "$DIR/record.txt" '100 * $10 / $4')" \
+    -v early_cpu="$(median "$DIR/record.txt" '$11')" 'BEGIN {
   printf "plain run           wall %7.2f s   CPU %7.2f s   peak RSS %7.1f MiB\n", plain, plain_cpu, plain_kib / 1024
   printf "allocmeter record   wall %7.2f s   CPU %7.2f s   peak RSS %7.1f MiB (program or conversion, the larger)\n", record, record_cpu, record_kib / 1024
   printf "record / plain      %.2fx wall, %.2fx CPU\n", record / plain, record_cpu / plain_cpu
-  printf "  program under the shim     wall %7.2f s (%.2fx plain)   CPU %7.2f s (%.2fx plain)\n", program, program / plain, program_cpu, program_cpu / plain_cpu
-  printf "  conversion and checking    wall %7.2f s   CPU %7.2f s   %d events, %.1f ns/event (wall), peak RSS %.1f MiB (%.1f bytes/event)\n", conversion, conversion_cpu, events, ns, conv_mib, conv_bpe
+  printf "  program under the shim     wall %7.2f s (%.2fx plain), %.0f%% of the %d events converted meanwhile (%.2f s CPU)\n", program, program / plain, early, events, early_cpu
+  printf "  the rest and the check     wall %7.2f s   CPU %7.2f s   %.1f ns/event left (wall), peak RSS %.1f MiB (%.1f bytes/event)\n", conversion, conversion_cpu, ns, conv_mib, conv_bpe
 }'
 rm -f "$DIR/time.out" "$DIR/stderr.out" "$DIR/python-json.trace"

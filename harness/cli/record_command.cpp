@@ -1,7 +1,7 @@
 // The `record` command: starts the program with LD_PRELOAD of the recorder shim (beside the
 // allocmeter binary in the build folder, in lib/allocmeter/ once installed) and ALLOCMETER_SPOOL
-// naming FILE.spool, waits for it, converts the spool into the trace FILE, checks the trace and
-// says what it holds.
+// naming FILE.spool, converts the spool into the trace FILE while the program runs and the rest
+// once it has exited, checks the trace and says what it holds.
 #include "harness/cli/record_command.hpp"
 
 #include <spawn.h>
@@ -36,8 +36,9 @@ usage: allocmeter record -o FILE [--timestamps] [--] COMMAND [ARGS...]
 
 Runs COMMAND with allocmeter's recorder preloaded (LD_PRELOAD); every malloc, calloc, realloc,
 free, aligned allocation and C++ new/delete of every thread goes to FILE (format:
-docs/trace-format.md). While the program runs, each thread writes raw blocks to FILE.spool;
-when it has exited, record converts them into FILE and deletes the spool. A child the
+docs/trace-format.md). While the program runs, each thread writes raw blocks to FILE.spool,
+and record converts them into FILE as they come (as far as no thread can still precede them);
+once the program has exited, record converts the rest, checks the trace and deletes the spool. A child the
 program forks is not traced; if the program execs another in its place (a wrapper script's
 'exec'), the trace is of that one. The exit status is the program's own.
 
@@ -101,9 +102,8 @@ std::vector<std::string> traced_environment(const std::string& shim, const std::
     return env;
 }
 
-/// Starts `command` with `env` and waits for it: its wait status, or nullopt when it could not
-/// start (said on stderr).
-std::optional<int> run_program(std::vector<std::string> command, std::vector<std::string> env) {
+/// Starts `command` with `env`: its pid, or nullopt when it could not start (said on stderr).
+std::optional<pid_t> start_program(std::vector<std::string> command, std::vector<std::string> env) {
     std::vector<char*> envp, argv;
     for (auto& s : env) envp.push_back(s.data());
     envp.push_back(nullptr);
@@ -114,34 +114,61 @@ std::optional<int> run_program(std::vector<std::string> command, std::vector<std
         std::fprintf(stderr, "allocmeter record: cannot start '%s': %s\n", argv[0], std::strerror(rc));
         return std::nullopt;
     }
+    return pid;
+}
+
+/// Where conversion's time went: while the program ran, and after it exited.
+struct conversion_cost {
+    std::uint64_t early_events = 0;  ///< converted while the program ran
+    double early_cpu_s = 0;          ///< this process's CPU time meanwhile
+    std::chrono::steady_clock::duration late{};  ///< after the program exited: the rest and the check
+    double late_cpu_s = 0;
+};
+
+double cpu_seconds(const usage_snapshot& u) { return u.user_s + u.sys_s; }
+
+/// Converts the spool while the program runs (on a core the program leaves free), until it
+/// exits: its wait status. Following sleeps a little when the spool has not grown.
+int follow_until_exit(pid_t pid, trace::spool_converter& conv, const std::string& program, conversion_cost& cost) {
+    const double cpu_before = cpu_seconds(read_usage());
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    for (;;) {
+        const pid_t done = ::waitpid(pid, &status, WNOHANG);
+        if (done == pid || (done < 0 && errno != EINTR)) break;
+        if (!conv.follow()) ::usleep(2000);
     }
+    cost.early_events = conv.events();
+    cost.early_cpu_s = cpu_seconds(read_usage()) - cpu_before;
     if (WIFSIGNALED(status))
-        std::fprintf(stderr, "allocmeter record: '%s' was killed by %s; the trace may be incomplete\n", argv[0],
+        std::fprintf(stderr, "allocmeter record: '%s' was killed by %s; the trace may be incomplete\n", program.c_str(),
                      describe_signal(WTERMSIG(status)).c_str());
     return status;
 }
 
-/// What converting and checking cost: wall and CPU time, and this process's peak resident set
-/// (the program ran in a child, so the peak is the conversion's). scripts/record-end-to-end.sh
-/// reads this line; an unreadable peak is left out, never printed as 0.
-void say_conversion_cost(std::chrono::steady_clock::duration took, const usage_snapshot& before, std::uint64_t events) {
-    const double s = std::chrono::duration<double>(took).count();
-    const double ns_per_event = events ? s * 1e9 / static_cast<double>(events) : 0.0;
-    const usage_snapshot after = read_usage();
-    const double cpu = after.user_s + after.sys_s - before.user_s - before.sys_s;
-    std::fprintf(stderr, "allocmeter record: converted and checked in %.3f s (%.1f ns/event, %.3f s CPU)", s,
-                 ns_per_event, cpu);
+/// What converting and checking cost: how much was converted while the program ran, and at
+/// what CPU time; then the wall and CPU time of the rest after it exited, and this process's
+/// peak resident set (the program ran in a child, so the peak is the conversion's).
+/// scripts/record-end-to-end.sh reads these lines; an unreadable peak is left out, never
+/// printed as 0.
+void say_conversion_cost(const conversion_cost& cost, std::uint64_t events) {
+    const auto per_event = [](double s, std::uint64_t n) { return n ? s * 1e9 / static_cast<double>(n) : 0.0; };
+    std::fprintf(stderr, "allocmeter record: converted %llu events (%.0f%%) while the program ran, with %.3f s CPU\n",
+                 static_cast<unsigned long long>(cost.early_events),
+                 events ? 100.0 * static_cast<double>(cost.early_events) / static_cast<double>(events) : 0.0,
+                 cost.early_cpu_s);
+    const double s = std::chrono::duration<double>(cost.late).count();
+    std::fprintf(stderr, "allocmeter record: converted the rest and checked in %.3f s (%.1f ns/event left, %.3f s CPU)", s,
+                 per_event(s, events - cost.early_events), cost.late_cpu_s);
     if (const std::optional<rss_snapshot> rss = read_rss())
         std::fprintf(stderr, ", peak RSS %.1f MiB (%.1f bytes/event)", static_cast<double>(rss->hwm_bytes) / (1 << 20),
                      events ? static_cast<double>(rss->hwm_bytes) / static_cast<double>(events) : 0.0);
     std::fputc('\n', stderr);
 }
 
-/// Turns the spool into the trace `out` and says what it holds; false (said on stderr, the
-/// spool kept) when no valid trace came out.
-bool convert_and_say(const std::string& spool, const std::string& out, bool killed, std::uint64_t& events) {
+/// Finishes turning the spool into the trace `out` and says what it holds; false (said on
+/// stderr, the spool kept) when no valid trace came out.
+bool convert_and_say(trace::spool_converter& converter, const std::string& spool, const std::string& out, bool killed,
+                     conversion_cost cost, std::uint64_t& events) {
     if (!std::filesystem::exists(spool)) {
         std::fprintf(stderr, "allocmeter record: no valid trace came out: the recorder wrote no spool %s (is its folder "
                      "writable? a statically linked program ignores LD_PRELOAD)\n",
@@ -149,13 +176,13 @@ bool convert_and_say(const std::string& spool, const std::string& out, bool kill
         return false;
     }
     const auto start = std::chrono::steady_clock::now();
-    const usage_snapshot usage = read_usage();
+    const double cpu_before = cpu_seconds(read_usage());
     try {
         // A killed program may have been stopped in the middle of a block's write: convert
         // what came before it. A program that exited wrote whole blocks; damage is an error.
         trace::spool_options options;
         options.salvage = killed;
-        const trace::spool_summary conv = trace::convert_spool(spool, out, options);
+        const trace::spool_summary conv = converter.finish(options);
         if (!conv.damage.empty())
             std::fprintf(stderr, "allocmeter record: the spool ends in a damaged block (%s); the trace holds the blocks before it\n",
                          conv.damage.c_str());
@@ -171,7 +198,9 @@ bool convert_and_say(const std::string& spool, const std::string& out, bool kill
                      out.c_str(), static_cast<unsigned long long>(s.events), s.threads, s.threads == 1 ? "" : "s",
                      static_cast<unsigned long long>(bytes),
                      s.events ? static_cast<double>(bytes) / static_cast<double>(s.events) : 0.0);
-        say_conversion_cost(std::chrono::steady_clock::now() - start, usage, s.events);
+        cost.late = std::chrono::steady_clock::now() - start;
+        cost.late_cpu_s = cpu_seconds(read_usage()) - cpu_before;
+        say_conversion_cost(cost, s.events);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "allocmeter record: no valid trace came out: %s; the spool is kept: %s\n", e.what(), spool.c_str());
         return false;
@@ -222,11 +251,14 @@ record_outcome record_program(const record_request& r) {
         std::fprintf(stderr, "allocmeter record: cannot remove the old spool %s: %s\n", spool.c_str(), ec.message().c_str());
         return outcome;
     }
-    const std::optional<int> status = run_program(r.command, traced_environment(shim, spool, r.timestamps));
-    if (!status) return outcome;
+    trace::spool_converter converter(spool, r.out);
+    const std::optional<pid_t> pid = start_program(r.command, traced_environment(shim, spool, r.timestamps));
+    if (!pid) return outcome;
+    conversion_cost cost;
+    const int status = follow_until_exit(*pid, converter, r.command.front(), cost);
     outcome.ran = true;
-    outcome.exit_code = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
-    outcome.trace_written = convert_and_say(spool, r.out, WIFSIGNALED(*status), outcome.events);
+    outcome.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    outcome.trace_written = convert_and_say(converter, spool, r.out, WIFSIGNALED(status), cost, outcome.events);
     return outcome;
 }
 

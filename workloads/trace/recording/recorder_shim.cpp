@@ -49,8 +49,10 @@
 //   allows it.
 // - Threads: a thread's first recorded event takes a buffer (a free one left by an exited
 //   thread, else a new mapping, added to a registry that is only pushed to) and a new spool
-//   key, and records thread_start (parent: the thread that called pthread_create, through our
-//   trampoline). A thread-exit hook, registered the way thread_local destructors are, records
+//   key, announces itself with a block of no records (announce(): one small write() per thread,
+//   so that a converter reading the spool while the program runs knows every thread that may
+//   still take a key below those it converts), and records thread_start (parent: the thread that
+//   called pthread_create, through our trampoline). A thread-exit hook, registered the way thread_local destructors are, records
 //   thread_exit, writes the thread's last block and frees the buffer; the thread's later calls
 //   (other thread_local destructors) are forwarded unrecorded, and an object they free stays
 //   live in the trace.
@@ -61,15 +63,16 @@
 //   began before the stop (but a realloc caught between its two keys, which is then not recorded
 //   at all). A program that is killed or calls _exit leaves the blocks written so far; record
 //   converts those and says the trace may be incomplete.
-// - Conversion runs in `allocmeter record`, not in the program at exit: the program's exit is
-//   not slowed by the merge and zstd, the converter's tables never enter the recorded heap, it
+// - Conversion runs in `allocmeter record`, while the program runs and after it exits, not in
+//   the program: the program's exit is not slowed by the merge and zstd, the converter's tables never enter the recorded heap, it
 //   cannot race threads that outlive exit, and a killed program's blocks are still converted.
 // - fork: the child is NOT traced. Its atfork handler stops recording in the child and closes
 //   the child's copy of the spool descriptor; its copies of the buffers are discarded, never
 //   written, so nothing of the child reaches the parent's spool. The spool is created O_EXCL
 //   with the creator's pid in its header: another process that inherits the environment (a
 //   fork child that execs) finds it taken and is not traced; the recorded process itself, after
-//   an exec, starts the spool over, so the trace is of the program it became (claim_spool()).
+//   an exec, appends a new header, where the converter starts over, so the trace is of the
+//   program it became (claim_spool()).
 // - ALLOCMETER_TIMESTAMPS=1 (record --timestamps): each record also carries CLOCK_MONOTONIC in
 //   ns, read right after its key (clock_gettime is a vDSO call: no system call).
 // - Failed calls are recorded with address 0 (id 0 in the trace). Sizes, counts and alignments
@@ -397,8 +400,8 @@ __attribute__((noinline)) void use_tsc_keys() {
     settings.order.store(order_source::tsc, std::memory_order_release);  // publishes tsc_offset
 }
 
-// Begins an append to b: sets busy, checks that recording still runs, then takes the key;
-// false (and nothing may be appended) when recording has stopped. Why this needs neither a
+// Begins an append to b: enter() sets busy and checks that recording still runs, then begin()
+// takes the key; false (and nothing may be appended) when recording has stopped. Why this needs neither a
 // lock nor a shared write: it is a Dekker handshake with stop_recording(). Here: store busy,
 // full barrier, load recording. There: store recording = false, full barrier, load each busy
 // (the exit flush, which waits while it is set). With a barrier between each store and the
@@ -409,7 +412,7 @@ __attribute__((noinline)) void use_tsc_keys() {
 // every running thread of the process execute a full barrier (a thread that is not running has
 // passed one in its context switch), and then a compiler barrier suffices here: our store and
 // load are then both before or both after the point where our thread executed that barrier.
-[[gnu::always_inline]] inline bool begin(thread_buffer& b, std::uint64_t& key) {
+[[gnu::always_inline]] inline bool enter(thread_buffer& b) {
     b.busy.store(1, std::memory_order_relaxed);
     if (settings.asymmetric) [[likely]]
         std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -419,6 +422,11 @@ __attribute__((noinline)) void use_tsc_keys() {
         b.busy.store(0, std::memory_order_release);
         return false;
     }
+    return true;
+}
+
+[[gnu::always_inline]] inline bool begin(thread_buffer& b, std::uint64_t& key) {
+    if (!enter(b)) return false;
     key = take_key(b);
     return true;
 }
@@ -457,6 +465,36 @@ void on_thread_exit(void*) {
     my_buffer = nullptr;
 }
 
+// A lower bound of the keys this thread takes from now on: the TSC or the counter as it is now.
+inline std::uint64_t key_floor() {
+#if defined(__x86_64__)
+    if (settings.order.load(std::memory_order_acquire) == order_source::tsc)
+        return __builtin_ia32_rdtsc() + settings.tsc_offset;
+#endif
+    return next_seq.load(std::memory_order_relaxed);
+}
+
+// Writes a block of no records for b's new thread, before it takes its first key: the thread
+// exists, and its keys are at least the block's base key. A converter that follows the spool
+// while the program runs (trace_spool.hpp, spool_converter) then knows every thread that may
+// still write a key below the ones it converts; a thread not announced when it reads the file
+// takes all its keys after that.
+void announce(thread_buffer& b) {
+    if (!enter(b)) return;
+    const int saved_errno = errno;
+    unsigned char block[tr::spool_block_header_bytes];
+    tr::spool_block_state s;
+    s.base_seq = key_floor();
+    tr::finish_spool_block(block, b.key, s, 0);
+    ssize_t w;
+    do {
+        w = ::write(spool_fd, block, sizeof block);
+    } while (w < 0 && errno == EINTR);
+    if (w != static_cast<ssize_t>(sizeof block)) stop_recording();
+    errno = saved_errno;
+    end(b);
+}
+
 // A thread's first event: a buffer and a key, its thread_start, and on_thread_exit registered
 // (as the C++ runtime registers a thread_local destructor, but once, here: a thread_local
 // object with a destructor would put a TLS-init call on every recorded call). nullptr when the
@@ -493,6 +531,7 @@ __attribute__((noinline)) thread_buffer* start_thread() {
     b->last_key = 0;
     my_buffer = b;
     if (key != 0) use_tsc_keys();
+    announce(*b);
     __cxa_thread_atexit_impl(on_thread_exit, nullptr, &__dso_handle);  // may allocate: inside the guard
     tr::spool_record r;
     r.kind = tr::op::thread_start;
@@ -623,13 +662,13 @@ bool spool_is_mine(const char* path) {
 // Opens the spool for this process, or -1 when this process is not to be traced. O_EXCL: the
 // first process claims it. Another process that inherits the environment (a fork child that
 // execs, the programs a shell script starts) finds it taken and runs unrecorded. The same
-// process after an exec starts the spool over: the trace is of the program it became
-// (`allocmeter record -- sh -c 'exec ./app'` records ./app).
+// process after an exec appends its header again, and the converter starts over from there:
+// the trace is of the program it became (`allocmeter record -- sh -c 'exec ./app'` records ./app).
 int claim_spool(const char* path) {
     const int flags = O_WRONLY | O_APPEND | O_CLOEXEC;
     const int fd = ::open(path, flags | O_CREAT | O_EXCL, 0644);
     if (fd >= 0 || errno != EEXIST || !spool_is_mine(path)) return fd;
-    return ::open(path, flags | O_TRUNC);
+    return ::open(path, flags);  // never truncated: a converter may be reading it
 }
 
 // The TSC where it can order events of different threads: x86-64, invariant (cpuid: it ticks at

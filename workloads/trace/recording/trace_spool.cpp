@@ -2,6 +2,8 @@
 // the mapped file: the first checks every block (framing, checksum, records) and indexes each
 // thread's blocks; the second merges the threads by key, turns addresses into dense ids, and
 // checks the events in global order as they are written (the trace is then read back once).
+// Both passes can run while the program is still writing the spool (spool_converter::follow):
+// the merge then stops where a record still to come could precede what it would convert.
 // Memory: the block index, the live addresses and the writer's per-thread buffers; the mapped
 // spool's pages are dropped as blocks are read, so the spool is never resident whole.
 #include "workloads/trace/recording/trace_spool.hpp"
@@ -16,6 +18,8 @@
 #include <cstdio>
 #include <functional>
 #include <limits>
+#include <memory>
+#include <optional>
 #include <queue>
 #include <unordered_map>
 #include <utility>
@@ -44,38 +48,43 @@ std::uint64_t get_le(const unsigned char* p, std::size_t bytes) {
 
 std::uint64_t clamp(std::uint64_t v) { return std::min(v, max_size); }
 
-// The spool, mapped read-only. The recorder's process has exited, so the file no longer changes.
+// The spool, mapped read-only. While the program runs the file grows (appends only: the shim
+// never truncates it), so a following converter maps a large reservation once, and reads below
+// the size it last saw; after the program exited the file is mapped at its size.
 class mapped_file {
 public:
-    explicit mapped_file(const std::string& path) {
-        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            throw spool_error(path, spool_error::no_offset, std::string("cannot open: ") + std::strerror(errno));
-        struct stat st;
-        if (::fstat(fd, &st) != 0) {
-            const int e = errno;
-            ::close(fd);
-            throw spool_error(path, spool_error::no_offset, std::string("cannot stat: ") + std::strerror(e));
-        }
-        size_ = static_cast<std::size_t>(st.st_size);
-        if (size_ != 0) {
-            void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-            if (p == MAP_FAILED) {
-                const int e = errno;
-                ::close(fd);
-                throw spool_error(path, spool_error::no_offset, std::string("cannot map: ") + std::strerror(e));
-            }
+    /// Maps `path`: its current size, or `reserve` bytes when following it (the reservation
+    /// costs address space only; bytes past the end of the file are never read).
+    explicit mapped_file(const std::string& path, std::uint64_t reserve = 0) : path_(path) {
+        fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd_ < 0) throw spool_error(path, spool_error::no_offset, std::string("cannot open: ") + std::strerror(errno));
+        if (!refresh()) fail_errno("cannot stat");
+        mapped_ = std::max<std::uint64_t>(reserve, size_);
+        if (mapped_ != 0) {
+            void* p = ::mmap(nullptr, mapped_, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd_, 0);
+            if (p == MAP_FAILED) fail_errno("cannot map");
             data_ = static_cast<const unsigned char*>(p);
         }
-        ::close(fd);
     }
     mapped_file(const mapped_file&) = delete;
     mapped_file& operator=(const mapped_file&) = delete;
     ~mapped_file() {
-        if (data_ != nullptr) ::munmap(const_cast<unsigned char*>(data_), size_);
+        if (data_ != nullptr) ::munmap(const_cast<unsigned char*>(data_), mapped_);
+        ::close(fd_);
     }
     const unsigned char* data() const { return data_; }
-    std::size_t size() const { return size_; }
+    /// Bytes of the file readable through data(): its size when last refreshed, at most the mapping.
+    std::uint64_t size() const { return std::min(size_, mapped_); }
+    /// Whether the file grew past the mapping (a following converter then gives up).
+    bool outgrown() const { return size_ > mapped_; }
+
+    /// Learns the file's size again; false when it cannot be stat'ed.
+    bool refresh() {
+        struct stat st;
+        if (::fstat(fd_, &st) != 0) return false;
+        size_ = static_cast<std::uint64_t>(st.st_size);
+        return true;
+    }
 
     /// Counts `bytes` of blocks as read through: every 8 MiB, the whole mapping's pages are
     /// dropped from this process (they stay in the page cache, and a block still in use reads
@@ -86,12 +95,20 @@ public:
         constexpr std::uint64_t drop_interval = std::uint64_t{8} << 20;
         if ((read_ += bytes) < drop_interval || data_ == nullptr) return;
         read_ = 0;
-        ::madvise(const_cast<unsigned char*>(data_), size_, MADV_DONTNEED);
+        ::madvise(const_cast<unsigned char*>(data_), size(), MADV_DONTNEED);
     }
 
 private:
+    [[noreturn]] void fail_errno(const char* what) {
+        const int e = errno;
+        ::close(fd_);
+        throw spool_error(path_, spool_error::no_offset, std::string(what) + ": " + std::strerror(e));
+    }
+
+    std::string path_;
+    int fd_ = -1;
     const unsigned char* data_ = nullptr;
-    std::size_t size_ = 0;
+    std::uint64_t mapped_ = 0, size_ = 0;
     std::uint64_t read_ = 0;  // bytes read through since the last drop
 };
 
@@ -243,9 +260,11 @@ struct thread_stream {
     std::vector<std::uint64_t> blocks;  // offsets of block headers
     // pass 1
     std::uint64_t last_seq = 0;
+    std::uint64_t bound = 0;  // its records not yet indexed have keys at least this
     bool any = false, exited = false;
     // pass 2
     std::size_t next_block = 0;
+    bool active = false;  // its head is in the merge's heap, or parked
     block_decoder dec;
     spool_record head;
     std::uint64_t head_at = 0;
@@ -257,106 +276,265 @@ struct thread_stream {
 
 std::string describe_key(std::uint32_t key) { return "thread key " + std::to_string(key); }
 
-// The whole conversion; members are the converter's state between the two passes.
-class converter {
-public:
-    converter(const std::string& spool, const spool_options& o) : path_(spool), file_(spool), opt_(o) {}
+// A following conversion met what it cannot follow (damage, a file larger than its mapping):
+// it stops, and finish() converts the spool from the start.
+struct stop_following {};
 
-    spool_summary run(const std::string& trace_path) {
-        read_header();
-        index_blocks();
-        trace_validator checked(trace_path);
-        checked_ = &checked;
-        merge(trace_path);
-        checked_ = nullptr;
-        sum_.trace = validate_written(trace_path, checked);
+// A block's problem, found by check_block: where and what.
+struct block_problem {
+    std::uint64_t at;
+    std::string problem;
+};
+
+}  // namespace
+
+// The whole conversion: pass 1 indexes and checks blocks as they are found in the file, pass 2
+// merges what pass 1 indexed, up to the point no record still to come can precede (while the
+// program runs) or to the end (after it exited).
+class spool_converter::impl {
+public:
+    impl(std::string spool, std::string trace) : path_(std::move(spool)), trace_path_(std::move(trace)) {}
+
+    bool follow() {
+        if (!following_) return false;
+        try {
+            if (!file_) {
+                if (::access(path_.c_str(), F_OK) != 0) return false;  // the program has not started recording yet
+                file_.emplace(path_, follow_reserve);
+            }
+            if (!file_->refresh() || file_->outgrown()) throw stop_following{};
+            const std::uint64_t before = scan_at_;
+            if (!have_header_ && !read_first_header(false)) return false;
+            index_blocks(false);
+            merge(false);
+            return scan_at_ != before;
+        } catch (...) {  // finish() converts from the start, and reports what went wrong then
+            following_ = false;
+            reset(0);
+            file_.reset();
+            return false;
+        }
+    }
+
+    bool following() const { return following_; }
+    std::uint64_t events() const { return sum_.events; }
+
+    spool_summary finish(const spool_options& options) {
+        opt_ = options;
+        final_ = true;
+        if (!file_) file_.emplace(path_);
+        if (!file_->refresh() || file_->outgrown()) file_.emplace(path_);
+        if (!have_header_) read_first_header(true);
+        index_blocks(true);
+        merge(true);
+        writer_->close();
+        sum_.trace = validate_written(trace_path_, *checked_);
         return sum_;
     }
 
 private:
+    // What a following converter maps: address space only, far above any spool (64 KiB blocks).
+    static constexpr std::uint64_t follow_reserve = sizeof(void*) == 8 ? std::uint64_t{1} << 40 : std::uint64_t{1} << 30;
+
     [[noreturn]] void fail(std::uint64_t at, const std::string& problem) const {
         throw spool_error(path_, at, problem);
     }
 
-    // A damaged block: an error, or in salvage mode the end of what is converted.
+    // A damaged block at `at`: where the process exec'd after a write was cut short, the
+    // spool starts over at the next header (the damage was the old image's); otherwise an
+    // error, or in salvage mode the end of what is converted. false: stop indexing.
     bool damaged(std::uint64_t at, const std::string& problem) {
+        if (const std::uint64_t again = next_header(at + 1); again != 0) return restart_at(again);
+        if (!final_) throw stop_following{};
         if (!opt_.salvage) fail(at, problem);
         sum_.damage = spool_error(path_, at, problem).what();
         return false;
     }
 
-    void read_header() {
-        const unsigned char* d = file_.data();
-        const std::size_t n = file_.size();
-        if (n < spool_header_bytes) fail(n, "truncated: the file ends inside the spool header");
-        if (std::memcmp(d, spool_magic, sizeof spool_magic) != 0) fail(0, "wrong magic (not an allocmeter spool)");
-        const auto version = get_le(d + 8, 2);
-        if (version != spool_version)
-            fail(8, "unsupported spool version " + std::to_string(version) + " (this build reads version " +
-                        std::to_string(spool_version) + "; record the program again with this build's recorder)");
-        header_.pointer_size = d[10];
-        if (header_.pointer_size != 4 && header_.pointer_size != 8)
-            fail(10, "pointer size " + std::to_string(header_.pointer_size) + " is not 4 or 8");
-        constexpr std::uint8_t known_flags = spool_flag_timestamps | spool_flag_tsc_keys;
-        if (d[11] & ~known_flags) fail(11, "unknown header flag bits " + hex_byte(d[11] & ~known_flags));
-        header_.timestamps = (d[11] & spool_flag_timestamps) != 0;
-        header_.tsc_keys = (d[11] & spool_flag_tsc_keys) != 0;
-        sum_.tsc_keys = header_.tsc_keys;
-        header_.page_size = static_cast<std::uint32_t>(get_le(d + 12, 4));
-        if (!std::has_single_bit(header_.page_size) || header_.page_size > (1u << 30))
-            fail(12, "page size " + std::to_string(header_.page_size) + " is not a power of two up to 2^30");
-        header_.pid = static_cast<std::uint32_t>(get_le(d + 16, 4));
-        const std::uint64_t cmd = get_le(d + 20, 4), host = get_le(d + 24, 4);
-        if (cmd > max_string) fail(20, "command line length " + std::to_string(cmd) + " exceeds the 1 MiB limit");
-        if (host > max_string) fail(24, "host length " + std::to_string(host) + " exceeds the 1 MiB limit");
-        if (n < spool_header_bytes + cmd + host) fail(n, "truncated: the file ends inside the spool header");
-        header_.command_line.assign(reinterpret_cast<const char*>(d) + spool_header_bytes, cmd);
-        header_.host.assign(reinterpret_cast<const char*>(d) + spool_header_bytes + cmd, host);
-        blocks_at_ = spool_header_bytes + cmd + host;
+    // The offset of a whole spool header of this process after `from`, or 0.
+    std::uint64_t next_header(std::uint64_t from) const {
+        const unsigned char* d = file_->data();
+        const std::uint64_t n = file_->size();
+        for (std::uint64_t at = from; at + spool_header_bytes <= n; ++at) {
+            const void* m = std::memchr(d + at, spool_magic[0], n - at);
+            if (m == nullptr) return 0;
+            at = static_cast<std::uint64_t>(static_cast<const unsigned char*>(m) - d);
+            spool_header h;
+            if (at + spool_header_bytes <= n && std::memcmp(d + at, spool_magic, sizeof spool_magic) == 0 &&
+                parse_header(at, h) != 0 && h.pid == header_.pid)
+                return at;
+        }
+        return 0;
     }
 
-    // Pass 1: every block is checked whole before anything is converted, so the merge never
-    // meets a bad record, and a damaged block ends the spool at a block boundary.
-    void index_blocks() {
-        const unsigned char* d = file_.data();
-        const std::uint64_t n = file_.size();
-        std::unordered_map<std::uint32_t, std::size_t> by_key;
-        for (std::uint64_t at = blocks_at_; at < n;) {
-            if (n - at < spool_block_header_bytes && !damaged(at, "truncated: the file ends inside a block header"))
-                return;
+    // Parses the spool header at `at` into h: the offset where blocks start, 0 when the file
+    // ends inside it. A bad header is an error.
+    std::uint64_t parse_header(std::uint64_t at, spool_header& h) const {
+        const unsigned char* d = file_->data() + at;
+        const std::uint64_t n = file_->size() - at;
+        if (n < spool_header_bytes) return 0;
+        if (std::memcmp(d, spool_magic, sizeof spool_magic) != 0) fail(at, "wrong magic (not an allocmeter spool)");
+        const auto version = get_le(d + 8, 2);
+        if (version != spool_version)
+            fail(at + 8, "unsupported spool version " + std::to_string(version) + " (this build reads version " +
+                             std::to_string(spool_version) + "; record the program again with this build's recorder)");
+        h.pointer_size = d[10];
+        if (h.pointer_size != 4 && h.pointer_size != 8)
+            fail(at + 10, "pointer size " + std::to_string(h.pointer_size) + " is not 4 or 8");
+        constexpr std::uint8_t known_flags = spool_flag_timestamps | spool_flag_tsc_keys;
+        if (d[11] & ~known_flags) fail(at + 11, "unknown header flag bits " + hex_byte(d[11] & ~known_flags));
+        h.timestamps = (d[11] & spool_flag_timestamps) != 0;
+        h.tsc_keys = (d[11] & spool_flag_tsc_keys) != 0;
+        h.page_size = static_cast<std::uint32_t>(get_le(d + 12, 4));
+        if (!std::has_single_bit(h.page_size) || h.page_size > (1u << 30))
+            fail(at + 12, "page size " + std::to_string(h.page_size) + " is not a power of two up to 2^30");
+        h.pid = static_cast<std::uint32_t>(get_le(d + 16, 4));
+        const std::uint64_t cmd = get_le(d + 20, 4), host = get_le(d + 24, 4);
+        if (cmd > max_string) fail(at + 20, "command line length " + std::to_string(cmd) + " exceeds the 1 MiB limit");
+        if (host > max_string) fail(at + 24, "host length " + std::to_string(host) + " exceeds the 1 MiB limit");
+        if (n < spool_header_bytes + cmd + host) return 0;
+        h.command_line.assign(reinterpret_cast<const char*>(d) + spool_header_bytes, cmd);
+        h.host.assign(reinterpret_cast<const char*>(d) + spool_header_bytes + cmd, host);
+        return at + spool_header_bytes + cmd + host;
+    }
+
+    // The spool's first header; false (following) when the file ends inside it.
+    bool read_first_header(bool final) {
+        const std::uint64_t end = parse_header(0, header_);
+        if (end == 0) {
+            if (!final) return false;
+            fail(file_->size(), "truncated: the file ends inside the spool header");
+        }
+        have_header_ = true;
+        start_over(end);
+        return true;
+    }
+
+    // Forgets every block before `at`, and the trace written from them: the conversion starts
+    // again with the blocks from `at` on (the first, or the header of an image the process exec'd).
+    void reset(std::uint64_t at) {
+        writer_.reset();
+        checked_.reset();
+        streams_.clear();
+        by_key_.clear();
+        sum_ = {};
+        heap_ = {};
+        parked_.clear();
+        live_ = {};
+        ids_ = {};
+        dense_of_key_.clear();
+        merged_any_ = false;
+        last_key_ = last_at_ = 0;
+        scan_at_ = at;
+    }
+
+    // The process exec'd: its new image's header is at `at`, and the spool starts over after it.
+    // false (following) when the file ends inside that header.
+    bool restart_at(std::uint64_t at) {
+        spool_header h;
+        const std::uint64_t end = parse_header(at, h);
+        if (end == 0) {
+            if (!final_) return false;
+            fail(file_->size(), "truncated: the file ends inside the spool header of an exec'd image");
+        }
+        header_ = std::move(h);
+        start_over(end);
+        return true;
+    }
+
+    // A trace from the blocks from `at` on, written under the header last read.
+    void start_over(std::uint64_t at) {
+        reset(at);
+        sum_.tsc_keys = header_.tsc_keys;
+        trace_header h;
+        h.pointer_size = header_.pointer_size;
+        h.timestamps = header_.timestamps;
+        h.clock = header_.timestamps ? clock_source::monotonic_ns : clock_source::none;
+        h.page_size = header_.page_size;
+        h.command_line = header_.command_line;
+        h.host = header_.host;
+        writer_ = std::make_unique<trace_writer>(trace_path_, h);
+        checked_ = std::make_unique<trace_validator>(trace_path_);
+    }
+
+    // ---- pass 1 ------------------------------------------------------------------------------
+
+    // Checks and indexes the blocks from scan_at_ on. Every block is checked whole before any of
+    // it is converted, so the merge never meets a bad record, and a damaged block ends the spool
+    // at a block boundary. Following, a block the file does not hold whole yet waits.
+    void index_blocks(bool final) {
+        const unsigned char* d = file_->data();
+        for (;;) {
+            const std::uint64_t n = file_->size(), at = scan_at_;
+            if (at == n) return;
+            if (n - at < spool_block_header_bytes) {
+                if (!final) return;
+                if (!damaged(at, "truncated: the file ends inside a block header")) return;
+                continue;
+            }
             const unsigned char* h = d + at;
-            if (get_le(h, 4) != spool_block_magic && !damaged(at, "bad block magic (not the start of a block)")) return;
+            if (std::memcmp(h, spool_magic, sizeof spool_magic) == 0) {  // the process exec'd
+                if (!restart_at(at)) return;
+                continue;
+            }
+            if (get_le(h, 4) != spool_block_magic) {
+                if (!damaged(at, "bad block magic (not the start of a block)")) return;
+                continue;
+            }
             const std::uint32_t key = static_cast<std::uint32_t>(get_le(h + 4, 4));
             const std::uint64_t payload = get_le(h + 8, 4), count = get_le(h + 12, 4);
-            if (payload > spool_max_payload &&
-                !damaged(at, "block payload of " + std::to_string(payload) + " bytes exceeds the 16 MiB limit"))
-                return;
-            if (payload > n - at - spool_block_header_bytes &&
-                !damaged(at, "truncated: the file ends inside a block (" + std::to_string(payload) + " payload bytes)"))
-                return;
-            if (count == 0 || count > payload / 2) {  // a record takes at least 2 bytes
+            if (payload > spool_max_payload) {
+                if (!damaged(at, "block payload of " + std::to_string(payload) + " bytes exceeds the 16 MiB limit")) return;
+                continue;
+            }
+            if (payload > n - at - spool_block_header_bytes) {
+                if (!final) return;
+                if (!damaged(at, "truncated: the file ends inside a block (" + std::to_string(payload) + " payload bytes)"))
+                    return;
+                continue;
+            }
+            // A block of no records announces a thread (before its first key was taken), with a
+            // lower bound of its keys in the base key; others hold at least 2 bytes per record.
+            if (count == 0 ? payload != 0 : count > payload / 2) {
                 if (!damaged(at, "block claims " + std::to_string(count) + " records in " + std::to_string(payload) +
                                      " bytes"))
                     return;
+                continue;
             }
             const std::uint64_t sum = spool_checksum(h + spool_block_header_bytes, payload, spool_checksum(h, 32));
-            if (sum != get_le(h + 32, 8) && !damaged(at, "block checksum mismatch (a torn or corrupt block)")) return;
-            auto [it, fresh] = by_key.try_emplace(key, streams_.size());
+            if (sum != get_le(h + 32, 8)) {
+                if (!damaged(at, "block checksum mismatch (a torn or corrupt block)")) return;
+                continue;
+            }
+            auto [it, fresh] = by_key_.try_emplace(key, streams_.size());
             if (fresh) {
                 streams_.emplace_back();
                 streams_.back().key = key;
             }
-            if (!check_block(streams_[it->second], at)) return;
-            streams_[it->second].blocks.push_back(at);
-            ++sum_.blocks;
-            sum_.records += count;
-            file_.read_through(spool_block_header_bytes + payload);
-            at += spool_block_header_bytes + payload;
+            thread_stream& t = streams_[it->second];
+            if (count == 0) {
+                if (t.any) {
+                    if (!damaged(at, describe_key(key) + " is announced after its records")) return;
+                    continue;
+                }
+                t.bound = std::max(t.bound, get_le(h + 16, 8));
+            } else {
+                if (std::optional<block_problem> bad = check_block(t, at)) {
+                    if (!damaged(bad->at, bad->problem)) return;
+                    continue;
+                }
+                t.blocks.push_back(at);
+                ++sum_.blocks;
+                sum_.records += count;
+            }
+            file_->read_through(spool_block_header_bytes + payload);
+            scan_at_ = at + spool_block_header_bytes + payload;
         }
     }
 
-    bool check_block(thread_stream& t, std::uint64_t at) {
-        block_decoder dec(file_.data(), at, header_.timestamps);
+    // Checks the block's records against its stream, and indexes them when they are good.
+    std::optional<block_problem> check_block(thread_stream& t, std::uint64_t at) {
+        block_decoder dec(file_->data(), at, header_.timestamps);
         spool_record r;
         std::uint64_t rat;
         std::string problem;
@@ -364,20 +542,32 @@ private:
         std::uint64_t last = t.last_seq;
         bool any = t.any, exited = t.exited;
         while (!dec.done()) {
-            if (!dec.next(r, rat, problem)) return damaged(rat, problem);
-            if (exited) return damaged(rat, describe_key(t.key) + " has a record after its thread_exit");
+            if (!dec.next(r, rat, problem)) return block_problem{rat, problem};
+            if (exited) return block_problem{rat, describe_key(t.key) + " has a record after its thread_exit"};
             if (any && r.seq <= last)
-                return damaged(rat, describe_key(t.key) + " goes back in sequence (seq " + std::to_string(r.seq) +
-                                        " after " + std::to_string(last) + ")");
+                return block_problem{rat, describe_key(t.key) + " goes back in sequence (seq " + std::to_string(r.seq) +
+                                              " after " + std::to_string(last) + ")"};
             last = r.kind == op::realloc ? r.seq2 : r.seq;
             any = true;
             exited = r.kind == op::thread_exit;
         }
-        if (dec.rest() != 0) return damaged(dec.offset(), "the block's records end before its payload does");
+        if (dec.rest() != 0) return block_problem{dec.offset(), "the block's records end before its payload does"};
         t.last_seq = last;
+        t.bound = last + 1;
         t.any = any;
         t.exited = exited;
-        return true;
+        return std::nullopt;
+    }
+
+    // Following: the key below which every record is in the file. A thread's records still to
+    // come are keyed above its last one indexed (or, before any, its announcement's bound); a
+    // thread not announced yet takes its keys after this pass read the file, so above every
+    // key read (TSC keys: but for the cores' skew, which the merge's window covers).
+    std::uint64_t watermark() const {
+        std::uint64_t w = std::numeric_limits<std::uint64_t>::max();
+        for (const thread_stream& t : streams_)
+            if (!t.exited) w = std::min(w, t.bound);
+        return w;
     }
 
     // ---- pass 2 -------------------------------------------------------------------------
@@ -389,8 +579,8 @@ private:
         while (t.dec.done()) {
             if (t.next_block == t.blocks.size()) return false;
             const std::uint64_t at = t.blocks[t.next_block++];
-            file_.read_through(spool_block_header_bytes + get_le(file_.data() + at + 8, 4));
-            t.dec = block_decoder(file_.data(), at, header_.timestamps);
+            file_->read_through(spool_block_header_bytes + get_le(file_->data() + at + 8, 4));
+            t.dec = block_decoder(file_->data(), at, header_.timestamps);
         }
         std::string problem;
         if (!t.dec.next(t.head, t.head_at, problem)) fail(t.head_at, problem);  // pass 1 read it already
@@ -573,52 +763,53 @@ private:
         const parked_stream p = parked_[k];
         parked_.erase(parked_.begin() + static_cast<std::ptrdiff_t>(k));
         streams_[p.stream].placed = true;
-        heap_->emplace(p.key, p.stream);
+        heap_.emplace(p.key, p.stream);
     }
 
     // The oldest parked stream goes back once every other stream has gone past its window (or
     // none is left to go on: then nothing it waits for can come). One at a time, oldest first:
-    // converting it may wake the others.
-    void expire_parked() {
+    // converting it may wake the others. Following, only once every record within its window is
+    // in the file (below `limit`).
+    void expire_parked(bool final, std::uint64_t limit) {
         std::size_t oldest = 0;
         for (std::size_t k = 1; k < parked_.size(); ++k)
             if (parked_[k].key < parked_[oldest].key) oldest = k;
         const std::uint64_t key = parked_[oldest].key;
-        if (heap_->empty() || (heap_->top().first > key && heap_->top().first - key > spool_reorder_window))
+        if (!final && (limit < spool_reorder_window || key >= limit - spool_reorder_window)) return;
+        if (heap_.empty() || (heap_.top().first > key && heap_.top().first - key > spool_reorder_window))
             unpark(oldest);
     }
 
     // Pass 2: a k-way merge. Each thread's records are in key order, so a heap of the threads'
     // next key yields the global order; a realloc is visited twice, at each of its keys.
-    void merge(const std::string& trace_path) {
-        trace_header h;
-        h.pointer_size = header_.pointer_size;
-        h.timestamps = header_.timestamps;
-        h.clock = header_.timestamps ? clock_source::monotonic_ns : clock_source::none;
-        h.page_size = header_.page_size;
-        h.command_line = header_.command_line;
-        h.host = header_.host;
-        trace_writer writer(trace_path, h);
-        writer_ = &writer;
-
-        key_heap heap;
-        heap_ = &heap;
-        for (std::size_t i = 0; i < streams_.size(); ++i)
-            if (advance(streams_[i])) heap.emplace(streams_[i].head.seq, i);
-        bool first = true;
-        std::uint64_t last = 0;
-        std::uint64_t last_at = 0;
-        while (!heap.empty() || !parked_.empty()) {
-            if (!parked_.empty()) expire_parked();
-            const auto [seq, i] = heap.top();
-            heap.pop();
+    // Following, the merge stops at the watermark (TSC keys: a window below it, so that what a
+    // parked record waits for is in the file if it ever comes).
+    void merge(bool final) {
+        std::uint64_t limit = std::numeric_limits<std::uint64_t>::max();
+        if (!final) {
+            limit = watermark();
+            if (header_.tsc_keys) limit = limit > spool_reorder_window ? limit - spool_reorder_window : 0;
+        }
+        for (std::size_t i = 0; i < streams_.size(); ++i) {
             thread_stream& t = streams_[i];
-            if (!header_.tsc_keys && !first && seq == last)
+            if (!t.active && advance(t)) {
+                t.active = true;
+                heap_.emplace(t.head.seq, i);
+            }
+        }
+        for (;;) {
+            if (!parked_.empty()) expire_parked(final, limit);
+            if (heap_.empty()) break;
+            const auto [seq, i] = heap_.top();
+            if (seq >= limit) break;
+            heap_.pop();
+            thread_stream& t = streams_[i];
+            if (!header_.tsc_keys && merged_any_ && seq == last_key_)
                 fail(t.head_at, "sequence number " + std::to_string(seq) + " used twice (also by the record at byte " +
-                                    std::to_string(last_at) + ")");
-            first = false;
-            last = seq;
-            last_at = t.head_at;
+                                    std::to_string(last_at_) + ")");
+            merged_any_ = true;
+            last_key_ = seq;
+            last_at_ = t.head_at;
             if (const int need = needs(t); need != 0) {
                 const bool old = t.head.kind == op::realloc && !t.second_half;
                 parked_.push_back({old ? t.head.old_addr : t.head.addr, seq, i, need == 1});
@@ -628,34 +819,39 @@ private:
                 realloc_release(t);
                 t.second_half = true;
                 t.placed = false;
-                heap.emplace(t.head.seq2, i);
+                heap_.emplace(t.head.seq2, i);
                 continue;
             }
             convert_record(t);
-            if (advance(t)) heap.emplace(t.head.seq, i);
+            if (advance(t))
+                heap_.emplace(t.head.seq, i);
+            else
+                t.active = false;  // until pass 1 indexes more of its blocks
         }
-        heap_ = nullptr;
-        writer.close();
-        writer_ = nullptr;
     }
 
-    std::string path_;
-    mapped_file file_;
+    std::string path_, trace_path_;
+    std::optional<mapped_file> file_;
+    bool following_ = true;   // follow() still converts (it stops at what it cannot follow)
+    bool final_ = false;      // finish() runs: the spool is whole
+    bool have_header_ = false;
     spool_options opt_;
-    spool_header header_;
-    std::uint64_t blocks_at_ = 0;
+    spool_header header_;     // of the image being converted (the last one, when the process exec'd)
+    std::uint64_t scan_at_ = 0;  // pass 1: the next block to index
     std::vector<thread_stream> streams_;
+    std::unordered_map<std::uint32_t, std::size_t> by_key_;  // thread key -> streams_ index
     spool_summary sum_;
-    trace_writer* writer_ = nullptr;
-    trace_validator* checked_ = nullptr;  // the global checks, fed each event as it is written
-    key_heap* heap_ = nullptr;            // the merge's heap, while it runs
+    std::unique_ptr<trace_writer> writer_;
+    std::unique_ptr<trace_validator> checked_;  // the global checks, fed each event as it is written
+    key_heap heap_;                            // the merge's heap: the active streams' next keys
+    bool merged_any_ = false;                  // counter keys: the last key merged, for a key used twice
+    std::uint64_t last_key_ = 0, last_at_ = 0;
     std::vector<parked_stream> parked_;   // TSC keys: streams waiting for another one's record (one entry each at most)
     live_table<page_local_keys> live_;    // live addresses -> ids
     smallest_free_id ids_;                 // the objects' ids
     std::unordered_map<std::uint32_t, std::uint32_t> dense_of_key_;
 };
 
-}  // namespace
 
 spool_error::spool_error(const std::string& f, std::uint64_t off, const std::string& p)
     : std::runtime_error(f + ": " + (off == no_offset ? std::string() : "byte " + std::to_string(off) + ": ") + p),
@@ -663,9 +859,22 @@ spool_error::spool_error(const std::string& f, std::uint64_t off, const std::str
       offset(off),
       problem(p) {}
 
+spool_converter::spool_converter(std::string spool_path, std::string trace_path)
+    : impl_(std::make_unique<impl>(std::move(spool_path), std::move(trace_path))) {}
+
+spool_converter::~spool_converter() = default;
+
+bool spool_converter::follow() { return impl_->follow(); }
+
+bool spool_converter::following() const { return impl_->following(); }
+
+std::uint64_t spool_converter::events() const { return impl_->events(); }
+
+spool_summary spool_converter::finish(const spool_options& options) { return impl_->finish(options); }
+
 spool_summary convert_spool(const std::string& spool_path, const std::string& trace_path,
                             const spool_options& options) {
-    return converter(spool_path, options).run(trace_path);
+    return spool_converter(spool_path, trace_path).finish(options);
 }
 
 }  // namespace allocmeter::trace

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -21,8 +22,9 @@ static_assert(std::endian::native == std::endian::little, "the spool is written 
 
 /// The eight bytes a spool file starts with.
 inline constexpr char spool_magic[8] = {'A', 'M', 'S', 'P', 'O', 'O', 'L', '\0'};
-/// The only spool version this build writes and reads (2: keys may be TSC readings, which tie).
-inline constexpr std::uint16_t spool_version = 2;
+/// The only spool version this build writes and reads (2: keys may be TSC readings, which tie;
+/// 3: a block of no records announces a thread, and a process that exec'd appends a new header).
+inline constexpr std::uint16_t spool_version = 3;
 /// Fixed part of the spool header: magic, version, pointer size, flags, page size, the
 /// recorded process's pid, two string lengths.
 inline constexpr std::size_t spool_header_bytes = 28;
@@ -280,6 +282,34 @@ struct spool_summary {
     bool tsc_keys = false;               ///< the spool's keys were TSC readings (else the global counter)
     std::string damage;                  ///< salvage: why conversion stopped early; empty when the spool was whole
     trace_summary trace;                 ///< what validating the trace written learned
+};
+
+/// convert_spool in steps, so that converting keeps up with the program while it runs: follow()
+/// as often as it suits the caller while the spool is written (it converts what no record
+/// still to come can precede: every thread announces itself before its first key is taken, and
+/// its records come in key order), then finish() once the program has exited. A spool that
+/// does not exist yet is waited for; one that following cannot handle (damage: the program may
+/// have been killed in the middle of a write) stops the following, and finish() converts it from
+/// the start, reporting what convert_spool reports.
+class spool_converter {
+public:
+    spool_converter(std::string spool_path, std::string trace_path);
+    ~spool_converter();
+    spool_converter(const spool_converter&) = delete;
+    spool_converter& operator=(const spool_converter&) = delete;
+
+    /// Converts what can be converted now; true when it read something new.
+    bool follow();
+    /// False once following stopped (finish() then starts over).
+    bool following() const;
+    /// Events written to the trace so far.
+    std::uint64_t events() const;
+    /// Converts the rest, closes and checks the trace: what convert_spool returns or throws.
+    spool_summary finish(const spool_options& options = {});
+
+private:
+    class impl;
+    std::unique_ptr<impl> impl_;
 };
 
 /// Converts the spool at `spool_path` into a trace at `trace_path`: merges the threads'

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <random>
@@ -762,6 +763,275 @@ TEST(SpoolTscKeys, ModelWithSkewedClocks) {
     }
 }
 
+// ---- following a spool while it is written ---------------------------------------------------
+
+// The block of no records a thread writes before its first key: keys from `floor` on.
+std::string announcement(std::uint32_t key, std::uint64_t floor) {
+    unsigned char bytes[spool_block_header_bytes];
+    spool_block_state s;
+    s.base_seq = floor;
+    finish_spool_block(bytes, key, s, 0);
+    return std::string(reinterpret_cast<const char*>(bytes), sizeof bytes);
+}
+
+// A simulated recording: the spool's pieces in the order the shim appends them. Threads start
+// at random points (each announced before its first key), allocate, free any thread's objects,
+// realloc around other threads' calls, and some exit; a thread's block is appended when its
+// buffer fills (at a random count) or it exits, the rest at the program's exit. Counter keys,
+// or TSC keys with per-thread skew, jitter and ties (an address goes to another thread only a
+// while after its last event, as a real hand-over takes).
+std::vector<std::string> simulated_appends(std::uint64_t seed, bool tsc, int steps = 30000) {
+    std::mt19937_64 rng(seed);
+    constexpr int threads = 6;
+    constexpr std::int64_t skew[threads] = {0, 48, -32, 80, 16, -16};
+    constexpr std::uint64_t handover = 5 * 16;
+    struct sim_thread {
+        bool started = false, exited = false;
+        std::vector<spool_record> buffer;
+        std::size_t flush_at = 1;
+        std::uint64_t last_key = 0;
+        bool in_realloc = false;
+        spool_record pending;
+    };
+    std::vector<sim_thread> th(threads);
+    std::vector<std::string> appends{header_bytes(false, tsc)};
+    std::uint64_t now = 1000;
+    std::vector<std::uint64_t> live, free_addrs;
+    std::uint64_t next_addr = 0x10000;
+    std::map<std::uint64_t, std::pair<std::uint64_t, int>> last_touch;  // address -> (time, thread)
+    const auto key_of = [](int t) { return static_cast<std::uint32_t>(100 + t); };
+    const auto key = [&](int t) {
+        std::uint64_t k;
+        if (!tsc) {
+            k = now++;
+        } else {
+            now += 16;
+            k = static_cast<std::uint64_t>(static_cast<std::int64_t>(now) + skew[t] + static_cast<std::int64_t>(rng() % 3) * 8 - 8);
+            if (k <= th[t].last_key) k = th[t].last_key + 1;
+        }
+        return th[t].last_key = k;
+    };
+    const auto may_touch = [&](std::uint64_t a, int t) {
+        const auto it = last_touch.find(a);
+        return !tsc || it == last_touch.end() || it->second.second == t || now + 16 - it->second.first >= handover;
+    };
+    const auto touched = [&](std::uint64_t a, int t) { last_touch[a] = {now, t}; };
+    const auto flush = [&](int t) {
+        if (th[t].buffer.empty()) return;
+        appends.push_back(block(key_of(t), th[t].buffer));
+        th[t].buffer.clear();
+        th[t].flush_at = 1 + rng() % 200;
+    };
+    const auto push = [&](int t, const spool_record& r) {
+        th[t].buffer.push_back(r);
+        if (th[t].buffer.size() >= th[t].flush_at) flush(t);
+    };
+    const auto take_addr = [&](int t) {
+        for (std::size_t k = free_addrs.size(); k-- > 0 && rng() % 4 != 0;) {
+            const std::uint64_t a = free_addrs[k];
+            if (!may_touch(a, t)) continue;
+            free_addrs.erase(free_addrs.begin() + static_cast<std::ptrdiff_t>(k));
+            return a;
+        }
+        return next_addr += 0x40;
+    };
+    const auto finish_realloc = [&](int t) {
+        spool_record r = th[t].pending;
+        r.seq2 = key(t);
+        r.addr = take_addr(t);
+        if (r.addr == r.old_addr) r.addr = next_addr += 0x40;
+        touched(r.addr, t);
+        live.push_back(r.addr);
+        push(t, r);
+        th[t].in_realloc = false;
+    };
+    for (int step = 0; step < steps; ++step) {
+        const int t = static_cast<int>(rng() % threads);
+        sim_thread& me = th[static_cast<std::size_t>(t)];
+        if (me.exited) continue;
+        if (!me.started) {
+            me.started = true;
+            me.flush_at = 1 + rng() % 200;
+            appends.push_back(announcement(key_of(t), tsc ? now + static_cast<std::uint64_t>(skew[t] - 8) : now));
+            push(t, start(key(t), t != 0 && th[0].started ? key_of(0) + 1 : 0));
+            continue;
+        }
+        if (me.in_realloc) {
+            finish_realloc(t);
+            continue;
+        }
+        const unsigned what = static_cast<unsigned>(rng() % 100);
+        if (t != 0 && what == 0 && rng() % 30 == 0) {  // the thread exits: its last block goes out at once
+            push(t, rec(op::thread_exit, key(t), 0));
+            flush(t);
+            me.exited = true;
+            continue;
+        }
+        std::size_t k = live.empty() ? 0 : static_cast<std::size_t>(rng() % live.size());
+        if (what < 45 || live.empty() || !may_touch(live[k], t)) {
+            const std::uint64_t a = take_addr(t);
+            push(t, rec(op::malloc, key(t), a, 16 + rng() % 200));
+            touched(a, t);
+            live.push_back(a);
+            continue;
+        }
+        const std::uint64_t a = live[k];
+        live[k] = live.back();
+        live.pop_back();
+        if (what < 85) {
+            push(t, rec(op::free, key(t), a));
+            touched(a, t);
+            free_addrs.push_back(a);
+        } else {  // a moving realloc: the old address is free from its first key on
+            me.pending = realloc_rec(key(t), 0, a, 0, 300);
+            me.in_realloc = true;
+            touched(a, t);
+            free_addrs.push_back(a);
+        }
+    }
+    for (int t = 0; t < threads; ++t) {  // the exit flush
+        if (th[t].in_realloc) finish_realloc(t);
+        flush(t);
+    }
+    return appends;
+}
+
+std::string joined(const std::vector<std::string>& pieces) {
+    std::string all;
+    for (const std::string& p : pieces) all += p;
+    return all;
+}
+
+std::string file_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Follows a spool written piece by piece (each piece in two writes, split at a random byte, so
+// that blocks are seen half written), then finishes: the trace's bytes.
+std::string follow_pieces(const temp_files& f, const std::vector<std::string>& pieces, std::uint64_t seed,
+                          std::uint64_t* events_while_following = nullptr) {
+    std::remove(f.spool().c_str());
+    std::mt19937_64 rng(seed);
+    spool_converter conv(f.spool(), f.trace());
+    EXPECT_FALSE(conv.follow());  // no spool yet: waits for it
+    std::ofstream out(f.spool(), std::ios::binary | std::ios::app);
+    for (const std::string& p : pieces) {
+        const std::size_t cut = static_cast<std::size_t>(rng() % (p.size() + 1));
+        out.write(p.data(), static_cast<std::streamsize>(cut)).flush();
+        conv.follow();
+        out.write(p.data() + cut, static_cast<std::streamsize>(p.size() - cut)).flush();
+        conv.follow();
+    }
+    EXPECT_TRUE(conv.following());
+    if (events_while_following != nullptr) *events_while_following = conv.events();
+    conv.finish();
+    return file_bytes(f.trace());
+}
+
+// Converting while the spool grows writes the very trace that converting it whole writes, and
+// most of it before the program's exit: with counter keys, and with TSC keys whose threads
+// disagree (the merge then waits a window below what it knows, for the repairs).
+TEST(SpoolFollow, GrowingSpoolConvertsAsAWhole) {
+    for (const bool tsc : {false, true}) {
+        for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+            temp_files f;
+            const std::vector<std::string> pieces = simulated_appends(seed, tsc);
+            write_file(f.spool(), joined(pieces));
+            const spool_summary whole = convert_spool(f.spool(), f.trace());
+            const std::string expected = file_bytes(f.trace());
+            std::uint64_t early = 0;
+            const std::string followed = follow_pieces(f, pieces, seed, &early);
+            EXPECT_TRUE(followed == expected) << (tsc ? "TSC" : "counter") << " keys, seed " << seed << ": "
+                                              << followed.size() << " bytes against " << expected.size();
+            EXPECT_GT(whole.events, 10000u);
+            EXPECT_GT(early, whole.events / 2) << "following converted only " << early << " of " << whole.events;
+        }
+    }
+}
+
+// A thread announced and silent holds the merge back (it may still take a key below the others'),
+// until its records come; the trace is still the whole conversion's.
+TEST(SpoolFollow, AnnouncedThreadHoldsTheMergeBack) {
+    temp_files f;
+    const std::string header = header_bytes();
+    const std::vector<std::string> pieces = {
+        header,
+        announcement(0, 0),
+        announcement(1, 1),
+        block(0, {start(1), rec(op::malloc, 2, 0x10, 8), rec(op::free, 4, 0x10)}),
+        block(1, {start(3, 1), rec(op::malloc, 5, 0x10, 16), rec(op::thread_exit, 6, 0)}),
+        block(0, {rec(op::malloc, 7, 0x20, 8)}),
+    };
+    write_file(f.spool(), joined(pieces));
+    convert_spool(f.spool(), f.trace());
+    const std::string expected = file_bytes(f.trace());
+    std::remove(f.spool().c_str());
+    spool_converter conv(f.spool(), f.trace());
+    std::ofstream out(f.spool(), std::ios::binary | std::ios::app);
+    for (std::size_t i = 0; i < 4; ++i) out.write(pieces[i].data(), static_cast<std::streamsize>(pieces[i].size()));
+    out.flush();
+    conv.follow();
+    EXPECT_EQ(conv.events(), 0u) << "thread 1 was announced from key 1: nothing of thread 0's from key 1 on may go";
+    out.write(pieces[4].data(), static_cast<std::streamsize>(pieces[4].size())).flush();
+    conv.follow();
+    EXPECT_EQ(conv.events(), 4u) << "thread 1 exited, and thread 0 may still take key 5 on: keys 1 to 4 go";
+    out.write(pieces[5].data(), static_cast<std::streamsize>(pieces[5].size())).flush();
+    conv.finish();
+    EXPECT_TRUE(file_bytes(f.trace()) == expected);
+}
+
+// A process that execs appends a new header, after whatever its old image left (here a block cut
+// short by the exec): the trace is of the new image, converted whole or followed.
+TEST(SpoolFollow, ExecStartsOverAtTheNewHeader) {
+    temp_files f;
+    const std::vector<std::string> second = {header_bytes(), announcement(0, 0),
+                                             block(0, {start(0), rec(op::malloc, 1, 0x10, 8), rec(op::free, 2, 0x10)})};
+    write_file(f.spool(), joined(second));
+    convert_spool(f.spool(), f.trace());
+    const std::string expected = file_bytes(f.trace());
+    const std::string torn = block(0, {rec(op::malloc, 9, 0x30, 8), rec(op::malloc, 10, 0x40, 8)});
+    std::vector<std::string> pieces = {header_bytes(), announcement(0, 0),
+                                       block(0, {start(0), rec(op::malloc, 1, 0x900, 64), rec(op::malloc, 2, 0xa00, 64)}),
+                                       torn.substr(0, torn.size() - 5)};
+    pieces.insert(pieces.end(), second.begin(), second.end());
+    write_file(f.spool(), joined(pieces));
+    spool_summary s = convert_spool(f.spool(), f.trace());
+    EXPECT_TRUE(file_bytes(f.trace()) == expected);
+    EXPECT_EQ(s.events, 3u);
+    EXPECT_TRUE(s.damage.empty());
+    EXPECT_TRUE(follow_pieces(f, pieces, 7) == expected);
+}
+
+// Damage stops the following (a killed program may have been cut in a write); finish() then
+// converts from the start and reports it as convert_spool does.
+TEST(SpoolFollow, DamageStopsFollowingAndFinishReportsIt) {
+    temp_files f;
+    std::string bad = block(0, {start(0), rec(op::malloc, 1, 0x10, 8)});
+    bad[bad.size() - 1] ^= 0x55;
+    const std::string spool = header_bytes() + announcement(0, 0) + bad;
+    const auto err = convert_error(f, spool);
+    ASSERT_TRUE(err.has_value());
+    std::remove(f.spool().c_str());
+    write_file(f.spool(), spool);
+    spool_converter conv(f.spool(), f.trace());
+    conv.follow();
+    EXPECT_FALSE(conv.following());
+    try {
+        conv.finish();
+        FAIL() << "no error";
+    } catch (const spool_error& e) {
+        EXPECT_EQ(std::string(e.what()), std::string(err->what()));
+    }
+    spool_options salvage;
+    salvage.salvage = true;
+    spool_converter again(f.spool(), f.trace());
+    again.follow();
+    const spool_summary s = again.finish(salvage);
+    EXPECT_EQ(s.events, 0u);
+    EXPECT_NE(s.damage.find("checksum"), std::string::npos) << s.damage;
+}
+
 // ---- damaged spools --------------------------------------------------------------------------
 
 TEST(SpoolBadInput, MissingFile) {
@@ -780,8 +1050,8 @@ TEST(SpoolBadInput, HeaderProblems) {
     std::string h = header_bytes();
     h[8] = 7;
     expect_error(f, h, 8, "unsupported spool version 7");
-    h[8] = 1;  // the counter-only spool of older recorders
-    expect_error(f, h, 8, "unsupported spool version 1 (this build reads version 2; record the program again");
+    h[8] = 2;  // the spool of older recorders, whose threads did not announce themselves
+    expect_error(f, h, 8, "unsupported spool version 2 (this build reads version 3; record the program again");
     h = header_bytes();
     h[11] = 0x40;
     expect_error(f, h, 11, "unknown header flag bits 0x40");
