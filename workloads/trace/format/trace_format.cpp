@@ -13,9 +13,12 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <functional>
+#include <thread>
 
 namespace allocmeter::trace {
 
@@ -110,6 +113,16 @@ std::string flags_problem(op k, std::uint8_t flags) {
     return {};
 }
 
+// Whether event_problem() has nothing to say, without building its message.
+bool event_fits(const event& e) {
+    const auto raw = static_cast<std::uint8_t>(e.kind);
+    if (!known_op(raw) || e.thread >= max_threads || e.seq > max_seq) return false;
+    if (e.id > max_id || e.old_id > max_id || e.size > max_size || e.count > max_size || e.alignment > max_size) return false;
+    if (e.kind == op::aligned ? e.flags > static_cast<std::uint8_t>(align_fn::pvalloc) : (e.flags & ~allowed_flags(e.kind)) != 0)
+        return false;
+    return e.kind != op::thread_start || e.parent == no_thread || e.parent < max_threads;
+}
+
 // What the writer refuses: anything the reader would reject.
 std::string event_problem(const event& e) {
     const auto raw = static_cast<std::uint8_t>(e.kind);
@@ -186,15 +199,29 @@ void visit_payload(Event& e, Fields&& f) {
     }
 }
 
-// The writer's side of visit_payload: every field a varint.
-struct payload_encoder {
-    std::vector<std::uint8_t>& out;
+// A varint at p, which has room for 10 bytes; returns the end.
+std::uint8_t* put_varint(std::uint8_t* p, std::uint64_t v) {
+    while (v >= 0x80) {
+        *p++ = static_cast<std::uint8_t>(v) | 0x80;
+        v >>= 7;
+    }
+    *p++ = static_cast<std::uint8_t>(v);
+    return p;
+}
 
-    void id(std::uint64_t v, const char*) { put_varint(out, v); }
-    void bytes(std::uint64_t v, const char*) { put_varint(out, v); }
-    void flags(std::uint8_t v) { put_varint(out, v); }
+// The most bytes an event takes: its opcode, then at most seven varints (seq, five payload
+// fields, time).
+constexpr std::size_t max_event_bytes = 1 + 7 * 10;
+
+// The writer's side of visit_payload: every field a varint, written at p.
+struct payload_encoder {
+    std::uint8_t*& p;
+
+    void id(std::uint64_t v, const char*) { p = put_varint(p, v); }
+    void bytes(std::uint64_t v, const char*) { p = put_varint(p, v); }
+    void flags(std::uint8_t v) { p = put_varint(p, v); }
     // 0 for no recorded parent, else its thread id + 1.
-    void parent(std::uint32_t t) { put_varint(out, t == no_thread ? 0 : std::uint64_t{t} + 1); }
+    void parent(std::uint32_t t) { p = put_varint(p, t == no_thread ? 0 : std::uint64_t{t} + 1); }
 };
 
 // ---- the decompressed byte stream -------------------------------------------------------
@@ -221,7 +248,9 @@ std::FILE* open_regular_file(const std::string& path) {
 // Bytes of the decompressed stream, one at a time, from a file of concatenated zstd frames.
 class byte_source {
 public:
-    explicit byte_source(const std::string& path) : path_(path) {
+    /// `growing`: while it returns true, the end of the file is waited for (a writer is still
+    /// writing it), not taken for the end of the stream.
+    byte_source(const std::string& path, std::function<bool()> growing) : path_(path), growing_(std::move(growing)) {
         file_ = open_regular_file(path);
         dctx_ = ZSTD_createDCtx();
         if (dctx_ == nullptr) {
@@ -280,6 +309,14 @@ private:
                 if (in_len_ == 0) {
                     if (std::ferror(file_))
                         fail(path_, offset_, std::string("read error: ") + std::strerror(errno));
+                    if (growing_) {
+                        std::clearerr(file_);
+                        if (growing_())
+                            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                        else
+                            growing_ = nullptr;  // it stopped growing: one more read finds its end
+                        continue;
+                    }
                     eof_ = true;
                     break;
                 }
@@ -309,6 +346,7 @@ private:
     }
 
     std::string path_;
+    std::function<bool()> growing_;
     std::FILE* file_ = nullptr;
     ZSTD_DCtx* dctx_ = nullptr;
     std::vector<std::uint8_t> in_, out_;
@@ -470,7 +508,8 @@ struct trace_writer::impl {
     }
 };
 
-trace_writer::trace_writer(const std::string& path, const trace_header& h, std::size_t chunk_bytes)
+trace_writer::trace_writer(const std::string& path, const trace_header& h, std::size_t chunk_bytes,
+                           int compress_threads)
     : impl_(std::make_unique<impl>()) {
     impl& w = *impl_;
     w.path = path;
@@ -497,6 +536,8 @@ trace_writer::trace_writer(const std::string& path, const trace_header& h, std::
     w.cctx = ZSTD_createCCtx();
     if (w.cctx == nullptr) fail(path, trace_error::no_offset, "cannot create a zstd compression context");
     ZSTD_CCtx_setParameter(w.cctx, ZSTD_c_compressionLevel, 3);
+    // A libzstd built without threads refuses workers: it then compresses in the caller's thread.
+    if (compress_threads > 0) ZSTD_CCtx_setParameter(w.cctx, ZSTD_c_nbWorkers, compress_threads);
     w.out.resize(ZSTD_CStreamOutSize());
 
     std::vector<std::uint8_t> hdr(magic, magic + sizeof magic);
@@ -524,8 +565,8 @@ trace_writer::~trace_writer() {
 void trace_writer::append(const event& e) {
     impl& w = *impl_;
     if (w.closed) fail(w.path, trace_error::no_offset, "cannot append: the writer is closed");
-    if (std::string p = event_problem(e); !p.empty())
-        fail(w.path, trace_error::no_offset, "cannot append event " + std::to_string(w.events) + ": " + p);
+    if (!event_fits(e))
+        fail(w.path, trace_error::no_offset, "cannot append event " + std::to_string(w.events) + ": " + event_problem(e));
     if (e.thread >= w.threads.size()) w.threads.resize(e.thread + 1);
     thread_buffer& b = w.threads[e.thread];
     if (b.count == 0) {
@@ -540,10 +581,14 @@ void trace_writer::append(const event& e) {
                  std::to_string(e.thread));
 
     std::vector<std::uint8_t>& o = b.bytes;
-    o.push_back(static_cast<std::uint8_t>(e.kind));
-    put_varint(o, zigzag(static_cast<std::int64_t>(e.seq) - static_cast<std::int64_t>(b.prev_seq)));
-    visit_payload(e, payload_encoder{o});
-    if (w.timestamps) put_varint(o, e.time_ns - b.prev_time);
+    const std::size_t at = o.size();
+    o.resize(at + max_event_bytes);
+    std::uint8_t* p = o.data() + at;
+    *p++ = static_cast<std::uint8_t>(e.kind);
+    p = put_varint(p, zigzag(static_cast<std::int64_t>(e.seq) - static_cast<std::int64_t>(b.prev_seq)));
+    visit_payload(e, payload_encoder{p});
+    if (w.timestamps) p = put_varint(p, e.time_ns - b.prev_time);
+    o.resize(static_cast<std::size_t>(p - o.data()));
     b.prev_seq = e.seq;
     b.prev_time = e.time_ns;
     ++b.count;
@@ -573,7 +618,7 @@ std::uint64_t trace_writer::events() const noexcept { return impl_->events; }
 // ---- reader --------------------------------------------------------------------------------
 
 struct trace_reader::impl {
-    explicit impl(const std::string& path) : src(path) {}
+    impl(const std::string& path, std::function<bool()> growing) : src(path, std::move(growing)) {}
 
     byte_source src;
     trace_header header;
@@ -625,6 +670,17 @@ struct trace_reader::impl {
 
     // LEB128: at most 10 bytes, and the 10th may only carry the top bit of a 64-bit value.
     std::uint64_t varint(const char* where) {
+        if (from_block && block.size() - block_pos >= 10) {  // no byte can run past the block
+            const std::uint8_t* p = block.data() + block_pos;
+            std::uint64_t v = 0;
+            for (int i = 0; i < 9; ++i) {
+                v |= std::uint64_t{p[i] & 0x7fu} << (7 * i);
+                if ((p[i] & 0x80) == 0) {
+                    block_pos += static_cast<std::size_t>(i) + 1;
+                    return v;
+                }
+            }  // a 10-byte varint: checked below
+        }
         const std::uint64_t start = pos();
         std::uint64_t v = 0;
         for (int i = 0; i < 10; ++i) {
@@ -838,7 +894,10 @@ struct trace_reader::impl {
     }
 };
 
-trace_reader::trace_reader(const std::string& path) : impl_(std::make_unique<impl>(path)) { impl_->read_header(); }
+trace_reader::trace_reader(const std::string& path, std::function<bool()> growing)
+    : impl_(std::make_unique<impl>(path, std::move(growing))) {
+    impl_->read_header();
+}
 
 trace_reader::~trace_reader() = default;
 

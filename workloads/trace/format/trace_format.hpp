@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -118,8 +119,10 @@ public:
     static constexpr std::uint64_t flush_window = std::uint64_t{1} << 20;
 
     /// Creates `path` and writes the header; throws trace_error when it cannot.
+    /// `compress_threads` > 0: zstd compresses on that many threads of its own, so that append()
+    /// only encodes (the stream then differs from a single-threaded one's, and reads the same).
     trace_writer(const std::string& path, const trace_header& header,
-                 std::size_t chunk_bytes = default_chunk_bytes);
+                 std::size_t chunk_bytes = default_chunk_bytes, int compress_threads = 0);
     trace_writer(const trace_writer&) = delete;
     trace_writer& operator=(const trace_writer&) = delete;
     /// Closes the file; errors are lost here, so call close() to see them.
@@ -142,8 +145,10 @@ private:
 /// Reads a trace front to back, one chunk at a time, without loading it whole.
 class trace_reader {
 public:
-    /// Opens `path` and reads the header; throws trace_error on any problem.
-    explicit trace_reader(const std::string& path);
+    /// Opens `path` and reads the header; throws trace_error on any problem. `growing`: while
+    /// it returns true, the reader waits at the end of the file for more (a writer is still
+    /// writing it), instead of taking it for the end of the trace.
+    explicit trace_reader(const std::string& path, std::function<bool()> growing = {});
     trace_reader(const trace_reader&) = delete;
     trace_reader& operator=(const trace_reader&) = delete;
     ~trace_reader();

@@ -140,8 +140,8 @@ trace_summary validate(const std::string& path, const std::function<void(const e
     return v.summary();
 }
 
-trace_summary validate_written(const std::string& path, trace_validator& checked) {
-    trace_reader r(path);
+trace_summary validate_written(const std::string& path, trace_validator& checked, std::function<bool()> growing) {
+    trace_reader r(path, std::move(growing));
     for (event e; r.next(e);) checked.in_file_order(e);
     checked.end_of_file();
     checked.same_events(r.offset());

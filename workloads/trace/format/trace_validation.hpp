@@ -68,7 +68,11 @@ private:
 /// (the fields its opcode does not carry left 0, parent no_thread): reads the file once, for the
 /// decoder's checks and those in file order, and requires it to hold exactly the events checked,
 /// so a trace damaged or changed after its events were checked is refused as validate() refuses it.
-trace_summary validate_written(const std::string& path, trace_validator& checked);
+/// `growing`: as for trace_reader, for a file still being written: the checks in file order may
+/// then run on another thread than the writer's in_global_order calls (the two halves of a
+/// validator share no state), as long as the writer has closed the file, and made its last
+/// in_global_order call, before `growing` returns false.
+trace_summary validate_written(const std::string& path, trace_validator& checked, std::function<bool()> growing = {});
 
 /// validate() that also hands every event, in file order, to `each_event` once it has passed its
 /// thread's checks: what `trace info` counts, in the same passes.

@@ -484,7 +484,7 @@ void announce(thread_buffer& b) {
     const int saved_errno = errno;
     unsigned char block[tr::spool_block_header_bytes];
     tr::spool_block_state s;
-    s.base_seq = key_floor();
+    s.base_seq = s.prev_seq = key_floor();
     tr::finish_spool_block(block, b.key, s, 0);
     ssize_t w;
     do {

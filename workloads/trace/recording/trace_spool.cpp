@@ -1,7 +1,9 @@
 // trace_spool: reading the recorder's spool and converting it into a trace. Two passes over
-// the mapped file: the first checks every block (framing, checksum, records) and indexes each
-// thread's blocks; the second merges the threads by key, turns addresses into dense ids, and
-// checks the events in global order as they are written (the trace is then read back once).
+// the mapped file: the first checks every block's framing and checksum, and what its header says
+// of its records against the thread's blocks before, and indexes each thread's blocks; the second
+// merges the threads by key, decoding and checking the records, turns addresses into dense ids,
+// and checks the events in global order as they are written (the trace is read back meanwhile,
+// on another thread).
 // Both passes can run while the program is still writing the spool (spool_converter::follow):
 // the merge then stops where a record still to come could precede what it would convert.
 // Memory: the block index, the live addresses and the writer's per-thread buffers; the mapped
@@ -14,13 +16,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <exception>
 #include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <queue>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -112,26 +117,61 @@ private:
     std::uint64_t read_ = 0;  // bytes read through since the last drop
 };
 
-// Decodes one block's records. A problem is reported with the byte where the bad field starts.
+std::string describe_key(std::uint32_t key) { return "thread key " + std::to_string(key); }
+
+// Decodes one block's records, and checks them against the block's header: the first at the
+// base key, keys strictly increasing, nothing after a thread_exit, and at the end the header's
+// last key and flag, and no payload left. A problem is reported with the byte where the bad
+// field starts.
 class block_decoder {
 public:
     block_decoder() = default;
     block_decoder(const unsigned char* file, std::uint64_t block_at, bool timestamps) : file_(file), ts_(timestamps) {
         const unsigned char* h = file + block_at;
+        key_ = static_cast<std::uint32_t>(get_le(h + 4, 4));
         left_ = static_cast<std::uint32_t>(get_le(h + 12, 4));
-        s_.prev_seq = get_le(h + 16, 8);
+        s_.base_seq = s_.prev_seq = get_le(h + 16, 8);
         s_.prev_time = get_le(h + 24, 8);
+        last_key_ = get_le(h + 32, 8);
+        ends_thread_ = (get_le(h + 40, 4) & spool_block_ends_thread) != 0;
         p_ = h + spool_block_header_bytes;
         end_ = p_ + get_le(h + 8, 4);
     }
 
     bool done() const { return left_ == 0; }
-    /// Bytes of the payload not consumed (must be 0 once done()).
-    std::size_t rest() const { return static_cast<std::size_t>(end_ - p_); }
     std::uint64_t offset() const { return static_cast<std::uint64_t>(p_ - file_); }
 
     /// The next record; on a bad record returns false with `problem` and `at` set.
     bool next(spool_record& r, std::uint64_t& at, std::string& problem) {
+        if (!decode(r, at, problem)) return false;
+        if (s_.count++ == 0 ? r.seq != s_.base_seq : r.seq == previous_)
+            return fail(problem, s_.count == 1 ? "the block's first record is not at its base key"
+                                               : describe_key(key_) + " goes back in sequence (seq " + std::to_string(r.seq) +
+                                                     " after " + std::to_string(previous_) + ")");
+        if (s_.ends_thread) return fail(problem, describe_key(key_) + " has a record after its thread_exit");
+        s_.ends_thread = r.kind == op::thread_exit;
+        previous_ = s_.prev_seq;  // a realloc's second key
+        if (--left_ != 0) return true;
+        if (p_ != end_) {
+            at = offset();
+            return fail(problem, "the block's records end before its payload does");
+        }
+        if (s_.prev_seq != last_key_)
+            return fail(problem, "the block's header says its last key is " + std::to_string(last_key_) +
+                                     ", its records end at " + std::to_string(s_.prev_seq));
+        if (s_.ends_thread != ends_thread_)
+            return fail(problem, ends_thread_ ? "the block's header says it ends its thread, its last record is no thread_exit"
+                                              : "the block ends with a thread_exit its header does not flag");
+        return true;
+    }
+
+private:
+    static bool fail(std::string& problem, std::string what) {
+        problem = std::move(what);
+        return false;
+    }
+
+    bool decode(spool_record& r, std::uint64_t& at, std::string& problem) {
         at = offset();
         r = {};
         std::uint8_t kind;
@@ -195,9 +235,7 @@ public:
             case op::free_sized:
             case op::thread_exit: break;
         }
-        if (!ok) return false;
-        --left_;
-        return true;
+        return ok;
     }
 
 private:
@@ -250,8 +288,12 @@ private:
     const unsigned char* p_ = nullptr;
     const unsigned char* end_ = nullptr;
     bool ts_ = false;
+    std::uint32_t key_ = 0;
     std::uint32_t left_ = 0;
-    spool_block_state s_;
+    std::uint64_t last_key_ = 0;   // the header's
+    bool ends_thread_ = false;     // the header's flag
+    std::uint64_t previous_ = 0;   // the last key decoded
+    spool_block_state s_;          // base_seq: the header's; count and ends_thread: what was decoded
 };
 
 // One recorded thread: its blocks in file order (its program order) and the merge cursor.
@@ -274,17 +316,9 @@ struct thread_stream {
     std::uint32_t dense = no_dense;
 };
 
-std::string describe_key(std::uint32_t key) { return "thread key " + std::to_string(key); }
-
 // A following conversion met what it cannot follow (damage, a file larger than its mapping):
 // it stops, and finish() converts the spool from the start.
 struct stop_following {};
-
-// A block's problem, found by check_block: where and what.
-struct block_problem {
-    std::uint64_t at;
-    std::string problem;
-};
 
 }  // namespace
 
@@ -294,6 +328,9 @@ struct block_problem {
 class spool_converter::impl {
 public:
     impl(std::string spool, std::string trace) : path_(std::move(spool)), trace_path_(std::move(trace)) {}
+    impl(const impl&) = delete;
+    impl& operator=(const impl&) = delete;
+    ~impl() { stop_checker(); }
 
     bool follow() {
         if (!following_) return false;
@@ -328,7 +365,10 @@ public:
         index_blocks(true);
         merge(true);
         writer_->close();
-        sum_.trace = validate_written(trace_path_, *checked_);
+        writer_open_.store(false, std::memory_order_release);  // after the last in_global_order
+        checker_.join();
+        if (checker_error_) std::rethrow_exception(checker_error_);
+        sum_.trace = checker_summary_;
         return sum_;
     }
 
@@ -413,6 +453,7 @@ private:
     // Forgets every block before `at`, and the trace written from them: the conversion starts
     // again with the blocks from `at` on (the first, or the header of an image the process exec'd).
     void reset(std::uint64_t at) {
+        stop_checker();
         writer_.reset();
         checked_.reset();
         streams_.clear();
@@ -453,15 +494,45 @@ private:
         h.page_size = header_.page_size;
         h.command_line = header_.command_line;
         h.host = header_.host;
-        writer_ = std::make_unique<trace_writer>(trace_path_, h);
+        // zstd on a thread of its own: the merge only encodes, and while the program runs, the
+        // compression shares the cores with it instead of waiting for the merge.
+        writer_ = std::make_unique<trace_writer>(trace_path_, h, trace_writer::default_chunk_bytes, 1);
         checked_ = std::make_unique<trace_validator>(trace_path_);
+        start_checker();
+    }
+
+    // The trace is read back (validate_written: the decoder's checks, those in file order, and
+    // the same events as the merge checked in global order) on a thread of its own that follows
+    // the file as the writer writes it, so that reading back costs the merge nothing.
+    void start_checker() {
+        writer_open_.store(true, std::memory_order_relaxed);
+        checker_error_ = nullptr;
+        checker_ = std::thread([this, checked = checked_.get()] {
+            try {
+                checker_summary_ = validate_written(trace_path_, *checked,
+                                                    [this] { return writer_open_.load(std::memory_order_acquire); });
+            } catch (...) {
+                checker_error_ = std::current_exception();
+            }
+        });
+    }
+
+    // Stops the checker of a trace that will not be finished: it reads to where the writer got,
+    // fails there (ignored), and ends.
+    void stop_checker() {
+        if (!checker_.joinable()) return;
+        writer_open_.store(false, std::memory_order_release);
+        checker_.join();
+        checker_error_ = nullptr;
     }
 
     // ---- pass 1 ------------------------------------------------------------------------------
 
-    // Checks and indexes the blocks from scan_at_ on. Every block is checked whole before any of
-    // it is converted, so the merge never meets a bad record, and a damaged block ends the spool
-    // at a block boundary. Following, a block the file does not hold whole yet waits.
+    // Checks and indexes the blocks from scan_at_ on: framing, checksum, and the keys and the
+    // thread_exit its header states, so that a torn or damaged block ends the spool at a block
+    // boundary, and the watermark knows each thread's last key without decoding a record. A
+    // block whose checksum holds but whose records are bad (a writer bug) is an error when the
+    // merge decodes it. Following, a block the file does not hold whole yet waits.
     void index_blocks(bool final) {
         const unsigned char* d = file_->data();
         for (;;) {
@@ -501,8 +572,8 @@ private:
                     return;
                 continue;
             }
-            const std::uint64_t sum = spool_checksum(h + spool_block_header_bytes, payload, spool_checksum(h, 32));
-            if (sum != get_le(h + 32, 8)) {
+            const std::uint64_t sum = spool_checksum(h + spool_block_header_bytes, payload, spool_checksum(h, 48));
+            if (sum != get_le(h + 48, 8)) {
                 if (!damaged(at, "block checksum mismatch (a torn or corrupt block)")) return;
                 continue;
             }
@@ -519,10 +590,30 @@ private:
                 }
                 t.bound = std::max(t.bound, get_le(h + 16, 8));
             } else {
-                if (std::optional<block_problem> bad = check_block(t, at)) {
-                    if (!damaged(bad->at, bad->problem)) return;
+                // The records are checked as the merge decodes them (block_decoder); here what
+                // the header says of them, against the thread's blocks before.
+                const std::uint64_t first = get_le(h + 16, 8), last = get_le(h + 32, 8);
+                const std::uint64_t flags = get_le(h + 40, 4), zero = get_le(h + 44, 4);
+                std::string problem;
+                if ((flags & ~std::uint64_t{spool_block_ends_thread}) != 0 || zero != 0)
+                    problem = "unknown block flag bits " + std::to_string(flags & ~std::uint64_t{spool_block_ends_thread}) +
+                              " (or a reserved field not 0)";
+                else if (last < first || last - first < count - 1)  // keys strictly increase
+                    problem = "the block's keys, " + std::to_string(first) + " to " + std::to_string(last) +
+                              ", cannot be those of its " + std::to_string(count) + " records";
+                else if (t.exited)
+                    problem = describe_key(key) + " has a record after its thread_exit";
+                else if (t.any && first <= t.last_seq)
+                    problem = describe_key(key) + " goes back in sequence (seq " + std::to_string(first) + " after " +
+                              std::to_string(t.last_seq) + ")";
+                if (!problem.empty()) {
+                    if (!damaged(at + spool_block_header_bytes, problem)) return;
                     continue;
                 }
+                t.last_seq = last;
+                t.bound = last + 1;
+                t.any = true;
+                t.exited = (flags & spool_block_ends_thread) != 0;
                 t.blocks.push_back(at);
                 ++sum_.blocks;
                 sum_.records += count;
@@ -530,33 +621,6 @@ private:
             file_->read_through(spool_block_header_bytes + payload);
             scan_at_ = at + spool_block_header_bytes + payload;
         }
-    }
-
-    // Checks the block's records against its stream, and indexes them when they are good.
-    std::optional<block_problem> check_block(thread_stream& t, std::uint64_t at) {
-        block_decoder dec(file_->data(), at, header_.timestamps);
-        spool_record r;
-        std::uint64_t rat;
-        std::string problem;
-        // Copies: a damaged block must leave the stream as it was.
-        std::uint64_t last = t.last_seq;
-        bool any = t.any, exited = t.exited;
-        while (!dec.done()) {
-            if (!dec.next(r, rat, problem)) return block_problem{rat, problem};
-            if (exited) return block_problem{rat, describe_key(t.key) + " has a record after its thread_exit"};
-            if (any && r.seq <= last)
-                return block_problem{rat, describe_key(t.key) + " goes back in sequence (seq " + std::to_string(r.seq) +
-                                              " after " + std::to_string(last) + ")"};
-            last = r.kind == op::realloc ? r.seq2 : r.seq;
-            any = true;
-            exited = r.kind == op::thread_exit;
-        }
-        if (dec.rest() != 0) return block_problem{dec.offset(), "the block's records end before its payload does"};
-        t.last_seq = last;
-        t.bound = last + 1;
-        t.any = any;
-        t.exited = exited;
-        return std::nullopt;
     }
 
     // Following: the key below which every record is in the file. A thread's records still to
@@ -583,7 +647,7 @@ private:
             t.dec = block_decoder(file_->data(), at, header_.timestamps);
         }
         std::string problem;
-        if (!t.dec.next(t.head, t.head_at, problem)) fail(t.head_at, problem);  // pass 1 read it already
+        if (!t.dec.next(t.head, t.head_at, problem)) fail(t.head_at, problem);  // whole (checksum), but wrong: a writer bug
         return true;
     }
 
@@ -803,30 +867,45 @@ private:
             const auto [seq, i] = heap_.top();
             if (seq >= limit) break;
             heap_.pop();
-            thread_stream& t = streams_[i];
-            if (!header_.tsc_keys && merged_any_ && seq == last_key_)
-                fail(t.head_at, "sequence number " + std::to_string(seq) + " used twice (also by the record at byte " +
+            merge_run(i, seq, limit);
+        }
+    }
+
+    // Merges stream i's records from its head (at `key`) on, for as long as its next key is
+    // still the smallest of all (below every other stream's next, and below `limit`): a run of
+    // one thread's events takes no heap operation per event. Then it is back in the heap, or
+    // parked, or out of records.
+    void merge_run(std::size_t i, std::uint64_t key, std::uint64_t limit) {
+        thread_stream& t = streams_[i];
+        for (;;) {
+            if (!header_.tsc_keys && merged_any_ && key == last_key_)
+                fail(t.head_at, "sequence number " + std::to_string(key) + " used twice (also by the record at byte " +
                                     std::to_string(last_at_) + ")");
             merged_any_ = true;
-            last_key_ = seq;
+            last_key_ = key;
             last_at_ = t.head_at;
             if (const int need = needs(t); need != 0) {
                 const bool old = t.head.kind == op::realloc && !t.second_half;
-                parked_.push_back({old ? t.head.old_addr : t.head.addr, seq, i, need == 1});
-                continue;
+                parked_.push_back({old ? t.head.old_addr : t.head.addr, key, i, need == 1});
+                return;
             }
             if (t.head.kind == op::realloc && !t.second_half) {
                 realloc_release(t);
                 t.second_half = true;
                 t.placed = false;
-                heap_.emplace(t.head.seq2, i);
-                continue;
+                key = t.head.seq2;
+            } else {
+                convert_record(t);
+                if (!advance(t)) {
+                    t.active = false;  // until pass 1 indexes more of its blocks
+                    return;
+                }
+                key = t.head.seq;
             }
-            convert_record(t);
-            if (advance(t))
-                heap_.emplace(t.head.seq, i);
-            else
-                t.active = false;  // until pass 1 indexes more of its blocks
+            if (!parked_.empty() || key >= limit || (!heap_.empty() && heap_.top().first <= key)) {
+                heap_.emplace(key, i);
+                return;
+            }
         }
     }
 
@@ -843,6 +922,10 @@ private:
     spool_summary sum_;
     std::unique_ptr<trace_writer> writer_;
     std::unique_ptr<trace_validator> checked_;  // the global checks, fed each event as it is written
+    std::thread checker_;                       // reads the trace back as it is written (start_checker)
+    std::atomic<bool> writer_open_{false};      // the checker waits at the end of the file while set
+    std::exception_ptr checker_error_;
+    trace_summary checker_summary_;
     key_heap heap_;                            // the merge's heap: the active streams' next keys
     bool merged_any_ = false;                  // counter keys: the last key merged, for a key used twice
     std::uint64_t last_key_ = 0, last_at_ = 0;

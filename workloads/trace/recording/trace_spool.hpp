@@ -46,8 +46,11 @@ inline constexpr std::string_view recorder_variables[] = {"LD_PRELOAD", "ALLOCME
 inline constexpr std::uint64_t spool_reorder_window = std::uint64_t{1} << 14;
 /// The four bytes every block starts with ("ABLK").
 inline constexpr std::uint32_t spool_block_magic = 0x4B4C4241;
-/// Block header: magic, thread key, payload bytes, record count, base key, base time, checksum.
-inline constexpr std::size_t spool_block_header_bytes = 40;
+/// Block header: magic, thread key, payload bytes, record count, base key, base time, last key,
+/// flags (and 4 bytes of 0), checksum.
+inline constexpr std::size_t spool_block_header_bytes = 56;
+/// Block header flags bit 0: the block's last record is its thread's thread_exit.
+inline constexpr std::uint32_t spool_block_ends_thread = 0x01;
 /// Largest block payload a reader accepts (the shim writes at most 64 KiB).
 inline constexpr std::uint32_t spool_max_payload = std::uint32_t{1} << 24;
 /// Largest encoded record: opcode, six varints of up to 10 bytes (realloc with a time).
@@ -86,8 +89,9 @@ struct spool_record {
 /// deltas are taken from the block header's base seq and time, and the address from 0.
 struct spool_block_state {
     std::uint64_t base_seq = 0, base_time = 0;
-    std::uint64_t prev_seq = 0, prev_time = 0, prev_addr = 0;
+    std::uint64_t prev_seq = 0, prev_time = 0, prev_addr = 0;  ///< prev_seq: the last key so far
     std::uint32_t count = 0;  ///< records in the block so far
+    bool ends_thread = false;  ///< the last record so far is a thread_exit
 };
 
 namespace spool_detail {
@@ -172,6 +176,7 @@ inline void put_le(unsigned char* p, std::uint64_t v, std::size_t bytes) { std::
         case op::thread_exit: break;
     }
     ++s.count;
+    s.ends_thread = r.kind == op::thread_exit;
     return p;
 }
 
@@ -201,8 +206,11 @@ inline void finish_spool_block(unsigned char* block, std::uint32_t thread_key, c
     put_le(block + 12, s.count, 4);
     put_le(block + 16, s.base_seq, 8);
     put_le(block + 24, s.base_time, 8);
-    const std::uint64_t head = spool_checksum(block, 32);
-    put_le(block + 32, spool_checksum(block + spool_block_header_bytes, payload_bytes, head), 8);
+    put_le(block + 32, s.prev_seq, 8);
+    put_le(block + 40, s.ends_thread ? spool_block_ends_thread : 0, 4);
+    put_le(block + 44, 0, 4);
+    const std::uint64_t head = spool_checksum(block, 48);
+    put_le(block + 48, spool_checksum(block + spool_block_header_bytes, payload_bytes, head), 8);
 }
 
 /// The spool's header bytes (written once, before any block). Throws std::length_error for a

@@ -1104,6 +1104,8 @@ TEST(SpoolBadInput, BadRecordsInAWholeBlock) {
         std::memcpy(&s.count, b.data() + 12, 4);
         std::memcpy(&s.base_seq, b.data() + 16, 8);
         std::memcpy(&s.base_time, b.data() + 24, 8);
+        std::memcpy(&s.prev_seq, b.data() + 32, 8);
+        s.ends_thread = (b[40] & spool_block_ends_thread) != 0;
         finish_spool_block(reinterpret_cast<unsigned char*>(b.data()), 0, s,
                            static_cast<std::uint32_t>(b.size() - spool_block_header_bytes));
         return b;
@@ -1117,6 +1119,28 @@ TEST(SpoolBadInput, BadRecordsInAWholeBlock) {
                                       }()});
     expect_error(f, header_bytes() + patched(aligned, aligned.size() - spool_block_header_bytes - 1, 9),
                  at + spool_block_header_bytes, "unknown aligned function 9");
+    // What the header says of the records must be what they are: the watermark of a following
+    // conversion goes by it.
+    const auto with_header = [&](std::string b, std::uint64_t last, bool ends) {
+        spool_block_state s;
+        std::memcpy(&s.count, b.data() + 12, 4);
+        std::memcpy(&s.base_seq, b.data() + 16, 8);
+        s.prev_seq = last;
+        s.ends_thread = ends;
+        finish_spool_block(reinterpret_cast<unsigned char*>(b.data()), 0, s,
+                           static_cast<std::uint32_t>(b.size() - spool_block_header_bytes));
+        return b;
+    };
+    const std::uint64_t second = at + spool_block_header_bytes + 4;  // malloc: kind, key delta, address, size
+    expect_error(f, header_bytes() + with_header(good, 7, false), second,
+                 "the block's header says its last key is 7, its records end at 1");
+    expect_error(f, header_bytes() + with_header(good, 1, true), second,
+                 "the block's header says it ends its thread, its last record is no thread_exit");
+    const std::string exits = block(0, {rec(op::malloc, 0, 0x10, 8), rec(op::thread_exit, 1, 0)});
+    expect_error(f, header_bytes() + with_header(exits, 1, false), second,
+                 "the block ends with a thread_exit its header does not flag");
+    expect_error(f, header_bytes() + with_header(good, 0, false), at + spool_block_header_bytes,
+                 "the block's keys, 0 to 0, cannot be those of its 2 records");
 }
 
 // Order problems: a thread going back in seq across its blocks, a record after thread_exit, and
