@@ -53,10 +53,14 @@ private:
         }
     }
 
+    void cover(std::uint64_t id) {
+        if (levels_.empty() || id / 64 >= levels_[0].size()) [[unlikely]]
+            grow(id);
+    }
+
     // Grows the levels to hold id: more words (empty, so the summaries stay right), and a level
     // on top, summing up the one below, while the top one has more than one word.
-    void cover(std::uint64_t id) {
-        if (!levels_.empty() && id / 64 < levels_[0].size()) return;
+    void grow(std::uint64_t id) {
         std::uint64_t words = id / 64 + 1;
         for (std::size_t level = 0;; ++level, words = (words + 63) / 64) {
             if (level == levels_.size()) {

@@ -13,12 +13,11 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <deque>
 #include <functional>
-#include <thread>
+#include <memory>
 
 namespace allocmeter::trace {
 
@@ -248,8 +247,8 @@ std::FILE* open_regular_file(const std::string& path) {
 // Bytes of the decompressed stream, one at a time, from a file of concatenated zstd frames.
 class byte_source {
 public:
-    /// `growing`: while it returns true, the end of the file is waited for (a writer is still
-    /// writing it), not taken for the end of the stream.
+    /// `growing`: called at the end of the file, while a writer may still be writing it; it
+    /// waits a little for more (or for the writer to close) and says whether more may come.
     byte_source(const std::string& path, std::function<bool()> growing) : path_(path), growing_(std::move(growing)) {
         file_ = open_regular_file(path);
         dctx_ = ZSTD_createDCtx();
@@ -311,10 +310,7 @@ private:
                         fail(path_, offset_, std::string("read error: ") + std::strerror(errno));
                     if (growing_) {
                         std::clearerr(file_);
-                        if (growing_())
-                            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-                        else
-                            growing_ = nullptr;  // it stopped growing: one more read finds its end
+                        if (!growing_()) growing_ = nullptr;  // it stopped growing: one more read finds its end
                         continue;
                     }
                     eof_ = true;
@@ -403,9 +399,39 @@ trace_error::trace_error(const std::string& f, std::uint64_t off, const std::str
 
 namespace {
 
+// Encoded bytes that grow by whole events: room for the largest is made, the event encoded
+// into it, and the size set to where it ended (a vector would zero the room first).
+class event_bytes {
+public:
+    /// Room for n more bytes at end(); the contents before it stay.
+    std::uint8_t* room(std::size_t n) {
+        if (size_ + n > capacity_) {
+            const std::size_t capacity = std::max(2 * capacity_, size_ + n);
+            auto grown = std::make_unique_for_overwrite<std::uint8_t[]>(capacity);
+            if (size_ != 0) std::memcpy(grown.get(), data_.get(), size_);
+            data_ = std::move(grown);
+            capacity_ = capacity;
+        }
+        return data_.get() + size_;
+    }
+    /// The bytes written into room() end at `end`.
+    void grow_to(const std::uint8_t* end) { size_ = static_cast<std::size_t>(end - data_.get()); }
+    const std::uint8_t* data() const noexcept { return data_.get(); }
+    std::size_t size() const noexcept { return size_; }
+    void clear() noexcept { size_ = 0; }
+    void release() noexcept {
+        data_.reset();
+        size_ = capacity_ = 0;
+    }
+
+private:
+    std::unique_ptr<std::uint8_t[]> data_;
+    std::size_t size_ = 0, capacity_ = 0;
+};
+
 // One thread's events not yet written, already encoded.
 struct thread_buffer {
-    std::vector<std::uint8_t> bytes;
+    event_bytes bytes;
     std::uint64_t count = 0;
     std::uint64_t first_seq = 0, prev_seq = 0;
     std::uint64_t first_time = 0, prev_time = 0;
@@ -476,7 +502,7 @@ struct trace_writer::impl {
         put_varint(scratch, b.count);
         put_varint(scratch, b.bytes.size());
         if (has_checks(version)) {  // one block: tag, fields, events, then its check
-            scratch.insert(scratch.end(), b.bytes.begin(), b.bytes.end());
+            scratch.insert(scratch.end(), b.bytes.data(), b.bytes.data() + b.bytes.size());
             seal(scratch, chain);
             compress(scratch.data(), scratch.size(), ZSTD_e_continue);
         } else {
@@ -580,22 +606,20 @@ void trace_writer::append(const event& e) {
              "cannot append event " + std::to_string(w.events) + ": time goes backwards in thread " +
                  std::to_string(e.thread));
 
-    std::vector<std::uint8_t>& o = b.bytes;
-    const std::size_t at = o.size();
-    o.resize(at + max_event_bytes);
-    std::uint8_t* p = o.data() + at;
+    event_bytes& o = b.bytes;
+    std::uint8_t* p = o.room(max_event_bytes);
     *p++ = static_cast<std::uint8_t>(e.kind);
     p = put_varint(p, zigzag(static_cast<std::int64_t>(e.seq) - static_cast<std::int64_t>(b.prev_seq)));
     visit_payload(e, payload_encoder{p});
     if (w.timestamps) p = put_varint(p, e.time_ns - b.prev_time);
-    o.resize(static_cast<std::size_t>(p - o.data()));
+    o.grow_to(p);
     b.prev_seq = e.seq;
     b.prev_time = e.time_ns;
     ++b.count;
     ++w.events;
     if (o.size() >= w.chunk_bytes || e.kind == op::thread_exit) {
         w.flush_chunk(e.thread);
-        if (e.kind == op::thread_exit) std::vector<std::uint8_t>().swap(o);  // the thread is done
+        if (e.kind == op::thread_exit) o.release();  // the thread is done
     }
     w.flush_old_buffers();
 }

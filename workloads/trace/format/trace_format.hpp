@@ -145,9 +145,10 @@ private:
 /// Reads a trace front to back, one chunk at a time, without loading it whole.
 class trace_reader {
 public:
-    /// Opens `path` and reads the header; throws trace_error on any problem. `growing`: while
-    /// it returns true, the reader waits at the end of the file for more (a writer is still
-    /// writing it), instead of taking it for the end of the trace.
+    /// Opens `path` and reads the header; throws trace_error on any problem. `growing`, for a
+    /// file a writer is still writing: called at the end of the file, it waits a little for more
+    /// (or for the writer to close it) and returns whether more may come; the end of the file is
+    /// the end of the trace only once it returned false.
     explicit trace_reader(const std::string& path, std::function<bool()> growing = {});
     trace_reader(const trace_reader&) = delete;
     trace_reader& operator=(const trace_reader&) = delete;

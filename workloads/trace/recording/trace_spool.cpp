@@ -16,13 +16,15 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cerrno>
 #include <cstdio>
 #include <exception>
 #include <functional>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <queue>
 #include <thread>
@@ -337,7 +339,7 @@ public:
         try {
             if (!file_) {
                 if (::access(path_.c_str(), F_OK) != 0) return false;  // the program has not started recording yet
-                file_.emplace(path_, follow_reserve);
+                map_to_follow();
             }
             if (!file_->refresh() || file_->outgrown()) throw stop_following{};
             const std::uint64_t before = scan_at_;
@@ -365,7 +367,11 @@ public:
         index_blocks(true);
         merge(true);
         writer_->close();
-        writer_open_.store(false, std::memory_order_release);  // after the last in_global_order
+        if (!checker_.joinable()) {
+            sum_.trace = validate_written(trace_path_, *checked_);
+            return sum_;
+        }
+        writer_closed();  // after the last in_global_order
         checker_.join();
         if (checker_error_) std::rethrow_exception(checker_error_);
         sum_.trace = checker_summary_;
@@ -373,8 +379,21 @@ public:
     }
 
 private:
-    // What a following converter maps: address space only, far above any spool (64 KiB blocks).
-    static constexpr std::uint64_t follow_reserve = sizeof(void*) == 8 ? std::uint64_t{1} << 40 : std::uint64_t{1} << 30;
+    // The size of a whole spool from which its conversion runs on three threads (start_over()).
+    static constexpr std::uint64_t threads_from = std::uint64_t{4} << 20;
+
+    // Maps the spool with room to grow: address space only, 1 TiB where the process may have it,
+    // less where it may not (a sanitizer's layout); following stops if the spool outgrows it.
+    void map_to_follow() {
+        for (std::uint64_t reserve = std::uint64_t{1} << (sizeof(void*) == 8 ? 40 : 30);; reserve /= 16) {
+            try {
+                file_.emplace(path_, reserve);
+                return;
+            } catch (const spool_error&) {
+                if (reserve <= (std::uint64_t{1} << 28)) throw;
+            }
+        }
+    }
 
     [[noreturn]] void fail(std::uint64_t at, const std::string& problem) const {
         throw spool_error(path_, at, problem);
@@ -494,34 +513,48 @@ private:
         h.page_size = header_.page_size;
         h.command_line = header_.command_line;
         h.host = header_.host;
-        // zstd on a thread of its own: the merge only encodes, and while the program runs, the
-        // compression shares the cores with it instead of waiting for the merge.
-        writer_ = std::make_unique<trace_writer>(trace_path_, h, trace_writer::default_chunk_bytes, 1);
+        // Following, or a spool of some size: zstd on a thread of its own (the merge only
+        // encodes), and the trace read back on another, as it is written. For a small spool
+        // whole, starting them costs more than they save: the trace is read back after it.
+        const bool threads = !final_ || file_->size() >= threads_from;
+        writer_ = std::make_unique<trace_writer>(trace_path_, h, trace_writer::default_chunk_bytes, threads ? 1 : 0);
         checked_ = std::make_unique<trace_validator>(trace_path_);
-        start_checker();
+        if (threads) start_checker();
     }
 
     // The trace is read back (validate_written: the decoder's checks, those in file order, and
     // the same events as the merge checked in global order) on a thread of its own that follows
     // the file as the writer writes it, so that reading back costs the merge nothing.
     void start_checker() {
-        writer_open_.store(true, std::memory_order_relaxed);
+        writer_open_ = true;
         checker_error_ = nullptr;
         checker_ = std::thread([this, checked = checked_.get()] {
             try {
-                checker_summary_ = validate_written(trace_path_, *checked,
-                                                    [this] { return writer_open_.load(std::memory_order_acquire); });
+                checker_summary_ = validate_written(trace_path_, *checked, [this] {
+                    std::unique_lock lock(checker_mutex_);  // the writer flushes a chunk every ~10,000 events
+                    writer_closing_.wait_for(lock, std::chrono::milliseconds(1), [this] { return !writer_open_; });
+                    return writer_open_;
+                });
             } catch (...) {
                 checker_error_ = std::current_exception();
             }
         });
     }
 
+    // The checker reads to the end of the file, then ends.
+    void writer_closed() {
+        {
+            std::lock_guard lock(checker_mutex_);
+            writer_open_ = false;
+        }
+        writer_closing_.notify_all();
+    }
+
     // Stops the checker of a trace that will not be finished: it reads to where the writer got,
     // fails there (ignored), and ends.
     void stop_checker() {
         if (!checker_.joinable()) return;
-        writer_open_.store(false, std::memory_order_release);
+        writer_closed();
         checker_.join();
         checker_error_ = nullptr;
     }
@@ -646,8 +679,7 @@ private:
             file_->read_through(spool_block_header_bytes + get_le(file_->data() + at + 8, 4));
             t.dec = block_decoder(file_->data(), at, header_.timestamps);
         }
-        std::string problem;
-        if (!t.dec.next(t.head, t.head_at, problem)) fail(t.head_at, problem);  // whole (checksum), but wrong: a writer bug
+        if (!t.dec.next(t.head, t.head_at, problem_)) fail(t.head_at, problem_);  // whole (checksum), but wrong: a writer bug
         return true;
     }
 
@@ -923,12 +955,15 @@ private:
     std::unique_ptr<trace_writer> writer_;
     std::unique_ptr<trace_validator> checked_;  // the global checks, fed each event as it is written
     std::thread checker_;                       // reads the trace back as it is written (start_checker)
-    std::atomic<bool> writer_open_{false};      // the checker waits at the end of the file while set
+    std::mutex checker_mutex_;
+    std::condition_variable writer_closing_;
+    bool writer_open_ = false;                  // the checker waits at the end of the file while set
     std::exception_ptr checker_error_;
     trace_summary checker_summary_;
     key_heap heap_;                            // the merge's heap: the active streams' next keys
     bool merged_any_ = false;                  // counter keys: the last key merged, for a key used twice
     std::uint64_t last_key_ = 0, last_at_ = 0;
+    std::string problem_;                 // the decoder's, kept so that no record constructs one
     std::vector<parked_stream> parked_;   // TSC keys: streams waiting for another one's record (one entry each at most)
     live_table<page_local_keys> live_;    // live addresses -> ids
     smallest_free_id ids_;                 // the objects' ids
