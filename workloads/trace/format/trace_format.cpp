@@ -692,9 +692,10 @@ struct trace_reader::impl {
         return v;
     }
 
-    // LEB128: at most 10 bytes, and the 10th may only carry the top bit of a 64-bit value.
-    std::uint64_t varint(const char* where) {
-        if (from_block && block.size() - block_pos >= 10) {  // no byte can run past the block
+    // LEB128: at most 10 bytes, and the 10th may only carry the top bit of a 64-bit value. Inline
+    // where no byte can run past the block, and it is 9 bytes at most.
+    [[gnu::always_inline]] std::uint64_t varint(const char* where) {
+        if (from_block && block.size() - block_pos >= 10) [[likely]] {
             const std::uint8_t* p = block.data() + block_pos;
             std::uint64_t v = 0;
             for (int i = 0; i < 9; ++i) {
@@ -703,8 +704,12 @@ struct trace_reader::impl {
                     block_pos += static_cast<std::size_t>(i) + 1;
                     return v;
                 }
-            }  // a 10-byte varint: checked below
+            }
         }
+        return checked_varint(where);
+    }
+
+    [[gnu::noinline]] std::uint64_t checked_varint(const char* where) {
         const std::uint64_t start = pos();
         std::uint64_t v = 0;
         for (int i = 0; i < 10; ++i) {

@@ -349,6 +349,7 @@ public:
             return scan_at_ != before;
         } catch (...) {  // finish() converts from the start, and reports what went wrong then
             following_ = false;
+            have_header_ = false;
             reset(0);
             file_.reset();
             return false;
