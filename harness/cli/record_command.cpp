@@ -4,8 +4,8 @@
 // once it has exited, checks the trace and says what it holds.
 #include "harness/cli/record_command.hpp"
 
+#include <sched.h>
 #include <spawn.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -128,27 +128,25 @@ struct conversion_cost {
 
 double cpu_seconds(const usage_snapshot& u) { return u.user_s + u.sys_s; }
 
-/// How much lower than the program's the conversion's priority is while the program runs
-/// (nice: a weight of 110 against the program's 1024), so that it takes the CPU the program
-/// leaves idle rather than the program's own.
-constexpr int conversion_nice = 10;
-
-/// Sets every thread of this process to `nice`, where it may: raising a priority back needs
-/// CAP_SYS_NICE, or an RLIMIT_NICE that allows it; without, the conversion goes on niced.
-void set_nice_of_all_threads(int nice) {
+/// Puts every thread of this process under `policy` (SCHED_IDLE: it runs only on a core that
+/// nothing else wants; SCHED_OTHER: as usual), where it may: leaving SCHED_IDLE needs
+/// CAP_SYS_NICE, or an RLIMIT_NICE that allows the thread's nice value; without, the
+/// conversion goes on as idle work, at full speed on an idle machine.
+void set_policy_of_all_threads(int policy) {
+    const sched_param none{};
     std::error_code ec;
     for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec))
-        ::setpriority(PRIO_PROCESS, static_cast<id_t>(std::strtoul(task.path().filename().c_str(), nullptr, 10)), nice);
+        ::sched_setscheduler(static_cast<pid_t>(std::strtol(task.path().filename().c_str(), nullptr, 10)), policy, &none);
 }
 
-/// Converts the spool while the program runs, at a lower priority than the program's (the
-/// threads the conversion starts inherit it), until it exits: its wait status. Following
-/// sleeps a little when the spool has not grown. Then the priority goes back, where it may.
+/// Converts the spool while the program runs, as idle work (SCHED_IDLE: on the CPU the program
+/// leaves idle, never on the program's; the threads the conversion starts inherit it), until it
+/// exits: its wait status. Following sleeps a little when the spool has not grown. Then the
+/// conversion is ordinary work again, where it may be.
 int follow_until_exit(pid_t pid, trace::spool_converter& conv, const std::string& program, conversion_cost& cost) {
-    errno = 0;
-    int nice_before = ::getpriority(PRIO_PROCESS, 0);  // -1 is a nice value too: errno tells
-    if (errno != 0) nice_before = 0;
-    ::setpriority(PRIO_PROCESS, 0, nice_before + conversion_nice);  // this thread: the others are not started yet
+    const sched_param none{};
+    const int policy_before = ::sched_getscheduler(0);
+    ::sched_setscheduler(0, SCHED_IDLE, &none);  // this thread: the conversion's others are not started yet
     const double cpu_before = cpu_seconds(read_usage());
     int status = 0;
     for (;;) {
@@ -158,7 +156,7 @@ int follow_until_exit(pid_t pid, trace::spool_converter& conv, const std::string
     }
     cost.early_events = conv.events();
     cost.early_cpu_s = cpu_seconds(read_usage()) - cpu_before;
-    set_nice_of_all_threads(nice_before);  // the machine is the conversion's now (where allowed)
+    if (policy_before >= 0) set_policy_of_all_threads(policy_before);  // the machine is the conversion's now
     if (WIFSIGNALED(status))
         std::fprintf(stderr, "allocmeter record: '%s' was killed by %s; the trace may be incomplete\n", program.c_str(),
                      describe_signal(WTERMSIG(status)).c_str());
