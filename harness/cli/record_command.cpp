@@ -1,7 +1,7 @@
 // The `record` command: starts the program with LD_PRELOAD of the recorder shim (beside the
 // allocmeter binary in the build folder, in lib/allocmeter/ once installed) and ALLOCMETER_SPOOL
-// naming FILE.spool, waits for it, converts the spool into the trace FILE, checks the trace and
-// says what it holds.
+// naming FILE.spool, samples its resident set while it runs, waits for it, converts the spool
+// (and the samples) into the trace FILE, checks the trace and says what it holds.
 #include "harness/cli/record_command.hpp"
 
 #include <spawn.h>
@@ -18,7 +18,10 @@
 #include <filesystem>
 #include <optional>
 
+#include <fmt/format.h>
+
 #include "harness/cli/command_line.hpp"
+#include "harness/os/rss_sampler.hpp"
 #include "harness/os/self_stats.hpp"
 #include "harness/run/child_process.hpp"
 #include "workloads/trace/format/trace_format.hpp"
@@ -36,8 +39,9 @@ usage: allocmeter record -o FILE [--timestamps] [--] COMMAND [ARGS...]
 
 Runs COMMAND with allocmeter's recorder preloaded (LD_PRELOAD); every malloc, calloc, realloc,
 free, aligned allocation and C++ new/delete of every thread goes to FILE (format:
-docs/trace-format.md). While the program runs, each thread writes raw blocks to FILE.spool;
-when it has exited, record converts them into FILE and deletes the spool. A child the
+docs/trace-format.md). While the program runs, each thread writes raw blocks to FILE.spool,
+and record samples the program's resident set every 5 ms (/proc/PID/statm); when it has
+exited, record converts them into FILE and deletes the spool. A child the
 program forks is not traced; if the program execs another in its place (a wrapper script's
 'exec'), the trace is of that one. The exit status is the program's own.
 
@@ -101,9 +105,31 @@ std::vector<std::string> traced_environment(const std::string& shim, const std::
     return env;
 }
 
-/// Starts `command` with `env` and waits for it: its wait status, or nullopt when it could not
-/// start (said on stderr).
-std::optional<int> run_program(std::vector<std::string> command, std::vector<std::string> env) {
+/// How often record samples the program's resident set, and how many samples it keeps: past
+/// that many, every other one is dropped and the period doubles (about 20 s of a program at
+/// 5 ms, 40 s at 10 ms, ...: 2048 to 4096 samples however long it runs).
+constexpr std::chrono::microseconds rss_period{5000};
+constexpr std::size_t rss_capacity = 4096;
+
+/// The sampler's samples as the trace keeps them: time since the program started (us) and
+/// resident bytes, with the highest sample put back in its place if thinning dropped it.
+trace::recorded_rss recorded_of(const rss_sampler& sampler) {
+    trace::recorded_rss out;
+    out.start_ns = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(sampler.started().time_since_epoch()).count());
+    out.period_us = static_cast<std::uint64_t>(sampler.interval().count());
+    const auto point = [](const rss_sample& s) { return trace::rss_point{s.t_ns / 1000, s.rss_bytes}; };
+    for (const rss_sample& s : sampler.samples()) out.points.push_back(point(s));
+    const rss_sample peak = sampler.peak();
+    const auto later = std::find_if(out.points.begin(), out.points.end(),
+                                    [&](const trace::rss_point& p) { return p.t_us >= peak.t_ns / 1000; });
+    if (peak.rss_bytes != 0 && (later == out.points.end() || *later != point(peak))) out.points.insert(later, point(peak));
+    return out;
+}
+
+/// Starts `command` with `env` and waits for it, sampling its resident set into `rss`: its wait
+/// status, or nullopt when it could not start (said on stderr).
+std::optional<int> run_program(std::vector<std::string> command, std::vector<std::string> env, trace::recorded_rss& rss) {
     std::vector<char*> envp, argv;
     for (auto& s : env) envp.push_back(s.data());
     envp.push_back(nullptr);
@@ -114,9 +140,15 @@ std::optional<int> run_program(std::vector<std::string> command, std::vector<std
         std::fprintf(stderr, "allocmeter record: cannot start '%s': %s\n", argv[0], std::strerror(rc));
         return std::nullopt;
     }
+    // Started once the program has: posix_spawn returns after its exec. A sampler that cannot
+    // open the program's statm (it has exited already) takes no samples.
+    rss_sampler sampler(rss_period, rss_capacity, pid);
+    sampler.start(nullptr);
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
+    sampler.stop();
+    rss = recorded_of(sampler);
     if (WIFSIGNALED(status))
         std::fprintf(stderr, "allocmeter record: '%s' was killed by %s; the trace may be incomplete\n", argv[0],
                      describe_signal(WTERMSIG(status)).c_str());
@@ -139,9 +171,18 @@ void say_conversion_cost(std::chrono::steady_clock::duration took, const usage_s
     std::fputc('\n', stderr);
 }
 
-/// Turns the spool into the trace `out` and says what it holds; false (said on stderr, the
-/// spool kept) when no valid trace came out.
-bool convert_and_say(const std::string& spool, const std::string& out, bool killed, std::uint64_t& events) {
+/// What the trace's RSS samples say of the program, for record's summary.
+std::string rss_text(const trace::rss_summary& s) {
+    if (s.samples == 0) return "no RSS samples (the program ended before the first)";
+    return fmt::format("peak RSS {:.1f} MiB at {:.3f} s ({} sample{}, every {:g} ms at the end)",
+                       static_cast<double>(s.peak_bytes) / (1 << 20), static_cast<double>(s.peak_at_us) * 1e-6, s.samples,
+                       s.samples == 1 ? "" : "s", static_cast<double>(s.period_us) / 1000);
+}
+
+/// Turns the spool (with the RSS samples `rss`) into the trace `out` and says what it holds;
+/// false (said on stderr, the spool kept) when no valid trace came out.
+bool convert_and_say(const std::string& spool, const std::string& out, bool killed, const trace::recorded_rss& rss,
+                     std::uint64_t& events) {
     if (!std::filesystem::exists(spool)) {
         std::fprintf(stderr, "allocmeter record: no valid trace came out: the recorder wrote no spool %s (is its folder "
                      "writable? a statically linked program ignores LD_PRELOAD)\n",
@@ -155,6 +196,7 @@ bool convert_and_say(const std::string& spool, const std::string& out, bool kill
         // what came before it. A program that exited wrote whole blocks; damage is an error.
         trace::spool_options options;
         options.salvage = killed;
+        options.rss = &rss;
         const trace::spool_summary conv = trace::convert_spool(spool, out, options);
         if (!conv.damage.empty())
             std::fprintf(stderr, "allocmeter record: the spool ends in a damaged block (%s); the trace holds the blocks before it\n",
@@ -171,6 +213,7 @@ bool convert_and_say(const std::string& spool, const std::string& out, bool kill
                      out.c_str(), static_cast<unsigned long long>(s.events), s.threads, s.threads == 1 ? "" : "s",
                      static_cast<unsigned long long>(bytes),
                      s.events ? static_cast<double>(bytes) / static_cast<double>(s.events) : 0.0);
+        std::fprintf(stderr, "allocmeter record: the program's %s\n", rss_text(s.rss).c_str());
         say_conversion_cost(std::chrono::steady_clock::now() - start, usage, s.events);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "allocmeter record: no valid trace came out: %s; the spool is kept: %s\n", e.what(), spool.c_str());
@@ -222,11 +265,12 @@ record_outcome record_program(const record_request& r) {
         std::fprintf(stderr, "allocmeter record: cannot remove the old spool %s: %s\n", spool.c_str(), ec.message().c_str());
         return outcome;
     }
-    const std::optional<int> status = run_program(r.command, traced_environment(shim, spool, r.timestamps));
+    trace::recorded_rss rss;
+    const std::optional<int> status = run_program(r.command, traced_environment(shim, spool, r.timestamps), rss);
     if (!status) return outcome;
     outcome.ran = true;
     outcome.exit_code = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
-    outcome.trace_written = convert_and_say(spool, r.out, WIFSIGNALED(*status), outcome.events);
+    outcome.trace_written = convert_and_say(spool, r.out, WIFSIGNALED(*status), rss, outcome.events);
     return outcome;
 }
 

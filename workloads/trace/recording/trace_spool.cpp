@@ -604,6 +604,7 @@ private:
         h.page_size = header_.page_size;
         h.command_line = header_.command_line;
         h.host = header_.host;
+        h.rss_samples = opt_.rss != nullptr;
         trace_writer writer(trace_path, h);
         writer_ = &writer;
 
@@ -641,6 +642,7 @@ private:
             if (advance(t)) heap.emplace(t.head.seq, i);
         }
         heap_ = nullptr;
+        if (opt_.rss != nullptr) writer.set_rss(*opt_.rss);
         writer.close();
         writer_ = nullptr;
     }

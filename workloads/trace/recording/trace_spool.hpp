@@ -266,6 +266,10 @@ struct spool_options {
     /// damaged one and report the damage in spool_summary::damage (for a program that was
     /// killed, possibly in the middle of a block's write).
     bool salvage = false;
+    /// The recorded program's RSS samples (record's sampler), or null: when set, the trace's
+    /// header announces them, and what this points to is read when the trace is closed, after
+    /// the last event, so the sampler must have stopped by then.
+    const recorded_rss* rss = nullptr;
 };
 
 /// What convert_spool read and wrote.
