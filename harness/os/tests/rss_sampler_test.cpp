@@ -59,9 +59,11 @@ TEST(RssSampler, ThinsPastItsCapacity) {
     auto* p = static_cast<char*>(::mmap(nullptr, big, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     ASSERT_NE(static_cast<void*>(p), MAP_FAILED);
     for (std::size_t off = 0; off < big; off += 4096) p[off] = 1;
-    std::this_thread::sleep_for(5ms);
+    // Held for several intervals: by now thinning has stretched it to tens of ms (the touch
+    // alone takes hundreds on a VM whose page faults are slow).
+    std::this_thread::sleep_for(200ms);
     ::munmap(p, big);
-    std::this_thread::sleep_for(35ms);
+    std::this_thread::sleep_for(100ms);
     sampler.stop();
     const auto s = sampler.samples();
     EXPECT_LE(s.size(), 16u);
@@ -70,7 +72,7 @@ TEST(RssSampler, ThinsPastItsCapacity) {
     EXPECT_TRUE(std::is_sorted(s.begin(), s.end(), [](const rss_sample& a, const rss_sample& b) { return a.t_ns < b.t_ns; }));
     const auto low = std::min_element(s.begin(), s.end(), [](auto& a, auto& b) { return a.rss_bytes < b.rss_bytes; });
     for (const rss_sample& x : s) EXPECT_LE(x.rss_bytes, sampler.peak().rss_bytes);
-    EXPECT_GE(sampler.peak().rss_bytes, low->rss_bytes + big - (4u << 20)) << "the 64 MiB for 5 ms is the peak";
+    EXPECT_GE(sampler.peak().rss_bytes, low->rss_bytes + big - (4u << 20)) << "the 64 MiB held is the peak";
 }
 
 // Another process, by pid (as `record` samples the program it runs): its 64 MiB show, and the
