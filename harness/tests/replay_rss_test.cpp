@@ -53,19 +53,6 @@ TEST(ReplayRss, PeakIsTheAllocatorsNotThePlans) {
     }
 }
 
-namespace {
-
-/// The kernel's transparent huge page mode ("always", "madvise" or "never"), "" if unknown.
-std::string thp_mode() {
-    std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
-    std::string line;
-    std::getline(in, line);
-    const auto open = line.find('['), close = line.find(']');
-    return open == std::string::npos || close == std::string::npos ? "" : line.substr(open + 1, close - open - 1);
-}
-
-}  // namespace
-
 // --touch auto on a program that allocates 200 MiB in blocks of 1 MiB and writes one byte a
 // page in the first 10% of each: the replay's RSS grows about as far above the cell's baseline
 // as the program's rose above its first sample (measured: 1.02x to 1.08x), while page and full

@@ -154,7 +154,7 @@ TEST(RecordCli, RecordsTheProgramsRss) {
         ASSERT_EQ(info.exit_code, 0) << info.output;
         const double peak_mib = info_number(info.output, "peak RSS:");
         EXPECT_GT(peak_mib, 32) << how << "\n" << info.output;
-        EXPECT_LT(peak_mib, 64) << how << "\n" << info.output;
+        if (thp_mode() != "always") EXPECT_LT(peak_mib, 64) << how << "\n" << info.output;  // else a byte may fault in 2 MiB
         EXPECT_GE(info_count(info.output, "RSS samples:"), 30) << how << ": 300 ms held, 5 ms apart\n" << info.output;
         EXPECT_NE(info.output.find(", every 5 ms at the end"), std::string::npos) << info.output;
         EXPECT_NE(info.output.find("at the first sample"), std::string::npos) << info.output;
