@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_BUILD := build-fuzz
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build install run test sanitize fuzz recorder-overhead trace-memory record-end-to-end replay-check fidelity-check clean
+.PHONY: all deps build install run test sanitize fuzz recorder-overhead trace-memory record-end-to-end replay-check touch-auto-check fidelity-check clean
 
 all: build
 
@@ -66,6 +66,10 @@ recorder-overhead: deps
 # The replay's threads (more recorded threads than cores) and timed mode, measured and printed.
 replay-check: deps
 	@BUILD=$(BUILD) JOBS=$(JOBS) scripts/replay-check.sh
+
+# run --touch auto against page and full on programs that touch 10, 50 and 100% of what they allocate.
+touch-auto-check: deps
+	@BUILD=$(BUILD) JOBS=$(JOBS) scripts/touch-auto-check.sh
 
 # allocmeter fidelity on the four fidelity test programs (about 10-15 minutes).
 fidelity-check: deps

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "harness/analysis/statistics.hpp"
 #include "harness/analysis/summary.hpp"
 
 namespace allocmeter {
@@ -48,6 +49,36 @@ void print_summary(const run_summary& run, std::FILE* out) {
         fmt::print(out, "check: {}{}{}: read those ratios with care; 'allocmeter compare' tests a difference.\n",
                    any_noisy ? fmt::format("high CV, above {:g}%", 100 * high_cv) : "", any_noisy && any_few ? "; " : "",
                    any_few ? fmt::format("few reps, fewer than {}", few_repetitions) : "");
+}
+
+void print_recorded_rss(const run_summary& run, const results_document& doc, std::FILE* out) {
+    bool headed = false;
+    for (const summary_group& g : run.groups) {
+        const auto t = std::find_if(doc.env.traces.begin(), doc.env.traces.end(),
+                                    [&](const trace_env& e) { return e.workload == g.workload; });
+        if (t == doc.env.traces.end() || !t->recorded_peak_rss_bytes || !t->recorded_start_rss_bytes) continue;
+        if (!headed)
+            fmt::print(out, "\nRSS growth: the recorded program's peak over its first sample, and each allocator's replayed "
+                            "peak over the cell's baseline (median; x the program's):\n");
+        headed = true;
+        const double recorded = static_cast<double>(*t->recorded_peak_rss_bytes - std::min(*t->recorded_peak_rss_bytes, *t->recorded_start_rss_bytes));
+        std::string line = fmt::format("  {}, {} thread{}, touch {}: program {} (peak {})", g.workload, g.threads,
+                                       g.threads == 1 ? "" : "s", t->touch.value_or(doc.env.touch.value_or("?")), mib_text(recorded),
+                                       mib_text(static_cast<double>(*t->recorded_peak_rss_bytes)));
+        for (const summary_row& r : g.rows) {
+            std::vector<double> growth;
+            for (const cell_record& c : doc.cells)
+                if (c.ok() && c.allocator == r.allocator && c.workload == g.workload && c.threads == g.threads &&
+                    c.measured->metrics.peak_rss_bytes && c.measured->baseline_rss_bytes)
+                    growth.push_back(static_cast<double>(*c.measured->metrics.peak_rss_bytes) -
+                                     static_cast<double>(*c.measured->baseline_rss_bytes));
+            if (growth.empty()) continue;
+            const double median = summarize(growth).median;
+            line += fmt::format("; {} {}", r.allocator, mib_text(median));
+            if (recorded > 0) line += fmt::format(" {:.2f}x", median / recorded);
+        }
+        fmt::print(out, "{}\n", line);
+    }
 }
 
 }  // namespace allocmeter

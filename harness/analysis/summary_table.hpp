@@ -16,4 +16,9 @@ std::string mib_text(double bytes);
 /// Prints the summary table.
 void print_summary(const run_summary& run, std::FILE* out);
 
+/// For each trace workload whose recording has RSS samples, one line per workload x threads:
+/// how far the program's RSS rose above its start, beside how far each allocator's replay rose
+/// above the cell's baseline (the median over its ok cells). Nothing when no trace has samples.
+void print_recorded_rss(const run_summary& run, const results_document& doc, std::FILE* out);
+
 }  // namespace allocmeter

@@ -268,6 +268,7 @@ int run_cell(const cell_request& request) {
                                plan->steps(),
                                plan->dependencies(),
                                plan->peak_live_bytes()};
+        if (plan->recorded_peak_rss_bytes() != 0) out.trace->recorded_peak_rss_bytes = plan->recorded_peak_rss_bytes();
     }
 
     // Opened before the workload starts its threads, so every worker inherits them.

@@ -1,7 +1,8 @@
 // The `record` command: starts the program with LD_PRELOAD of the recorder shim (beside the
 // allocmeter binary in the build folder, in lib/allocmeter/ once installed) and ALLOCMETER_SPOOL
-// naming FILE.spool, converts the spool into the trace FILE while the program runs and the rest
-// once it has exited, checks the trace and says what it holds.
+// naming FILE.spool, samples its resident set while it runs, converts the spool into the trace
+// FILE while the program runs and the rest once it has exited (with the samples), checks the
+// trace and says what it holds.
 #include "harness/cli/record_command.hpp"
 
 #include <sched.h>
@@ -19,7 +20,10 @@
 #include <filesystem>
 #include <optional>
 
+#include <fmt/format.h>
+
 #include "harness/cli/command_line.hpp"
+#include "harness/os/rss_sampler.hpp"
 #include "harness/os/self_stats.hpp"
 #include "harness/run/child_process.hpp"
 #include "workloads/trace/format/trace_format.hpp"
@@ -38,8 +42,9 @@ usage: allocmeter record -o FILE [--timestamps] [--] COMMAND [ARGS...]
 Runs COMMAND with allocmeter's recorder preloaded (LD_PRELOAD); every malloc, calloc, realloc,
 free, aligned allocation and C++ new/delete of every thread goes to FILE (format:
 docs/trace-format.md). While the program runs, each thread writes raw blocks to FILE.spool,
-and record converts them into FILE as they come (as far as no thread can still precede them);
-once the program has exited, record converts the rest, checks the trace and deletes the spool. A child the
+and record converts them into FILE as they come (as far as no thread can still precede them),
+and samples the program's resident set every 5 ms (/proc/PID/statm); once the program has
+exited, record converts the rest, checks the trace and deletes the spool. A child the
 program forks is not traced; if the program execs another in its place (a wrapper script's
 'exec'), the trace is of that one. The exit status is the program's own.
 
@@ -101,6 +106,28 @@ std::vector<std::string> traced_environment(const std::string& shim, const std::
     env.push_back("ALLOCMETER_SPOOL=" + spool);
     if (timestamps) env.push_back("ALLOCMETER_TIMESTAMPS=1");
     return env;
+}
+
+/// How often record samples the program's resident set, and how many samples it keeps: past
+/// that many, every other one is dropped and the period doubles (about 20 s of a program at
+/// 5 ms, 40 s at 10 ms, ...: 2048 to 4096 samples however long it runs).
+constexpr std::chrono::microseconds rss_period{5000};
+constexpr std::size_t rss_capacity = 4096;
+
+/// The sampler's samples as the trace keeps them: time since the program started (us) and
+/// resident bytes, with the highest sample put back in its place if thinning dropped it.
+trace::recorded_rss recorded_of(const rss_sampler& sampler) {
+    trace::recorded_rss out;
+    out.start_ns = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(sampler.started().time_since_epoch()).count());
+    out.period_us = static_cast<std::uint64_t>(sampler.interval().count());
+    const auto point = [](const rss_sample& s) { return trace::rss_point{s.t_ns / 1000, s.rss_bytes}; };
+    for (const rss_sample& s : sampler.samples()) out.points.push_back(point(s));
+    const rss_sample peak = sampler.peak();
+    const auto later = std::find_if(out.points.begin(), out.points.end(),
+                                    [&](const trace::rss_point& p) { return p.t_us >= peak.t_ns / 1000; });
+    if (peak.rss_bytes != 0 && (later == out.points.end() || *later != point(peak))) out.points.insert(later, point(peak));
+    return out;
 }
 
 /// Starts `command` with `env`: its pid, or nullopt when it could not start (said on stderr).
@@ -183,10 +210,18 @@ void say_conversion_cost(const conversion_cost& cost, std::uint64_t events) {
     std::fputc('\n', stderr);
 }
 
+/// What the trace's RSS samples say of the program, for record's summary.
+std::string rss_text(const trace::rss_summary& s) {
+    if (s.samples == 0) return "no RSS samples (the program ended before the first)";
+    return fmt::format("peak RSS {:.1f} MiB at {:.3f} s ({} sample{}, every {:g} ms at the end)",
+                       static_cast<double>(s.peak_bytes) / (1 << 20), static_cast<double>(s.peak_at_us) * 1e-6, s.samples,
+                       s.samples == 1 ? "" : "s", static_cast<double>(s.period_us) / 1000);
+}
+
 /// Finishes turning the spool into the trace `out` and says what it holds; false (said on
 /// stderr, the spool kept) when no valid trace came out.
 bool convert_and_say(trace::spool_converter& converter, const std::string& spool, const std::string& out, bool killed,
-                     conversion_cost cost, std::uint64_t& events) {
+                     const trace::recorded_rss& rss, conversion_cost cost, std::uint64_t& events) {
     if (!std::filesystem::exists(spool)) {
         std::fprintf(stderr, "allocmeter record: no valid trace came out: the recorder wrote no spool %s (is its folder "
                      "writable? a statically linked program ignores LD_PRELOAD)\n",
@@ -200,6 +235,7 @@ bool convert_and_say(trace::spool_converter& converter, const std::string& spool
         // what came before it. A program that exited wrote whole blocks; damage is an error.
         trace::spool_options options;
         options.salvage = killed;
+        options.rss = &rss;
         const trace::spool_summary conv = converter.finish(options);
         if (!conv.damage.empty())
             std::fprintf(stderr, "allocmeter record: the spool ends in a damaged block (%s); the trace holds the blocks before it\n",
@@ -216,6 +252,7 @@ bool convert_and_say(trace::spool_converter& converter, const std::string& spool
                      out.c_str(), static_cast<unsigned long long>(s.events), s.threads, s.threads == 1 ? "" : "s",
                      static_cast<unsigned long long>(bytes),
                      s.events ? static_cast<double>(bytes) / static_cast<double>(s.events) : 0.0);
+        std::fprintf(stderr, "allocmeter record: the program's %s\n", rss_text(s.rss).c_str());
         cost.late = std::chrono::steady_clock::now() - start;
         cost.late_cpu_s = cpu_seconds(read_usage()) - cpu_before;
         say_conversion_cost(cost, s.events);
@@ -269,14 +306,21 @@ record_outcome record_program(const record_request& r) {
         std::fprintf(stderr, "allocmeter record: cannot remove the old spool %s: %s\n", spool.c_str(), ec.message().c_str());
         return outcome;
     }
-    trace::spool_converter converter(spool, r.out);
+    trace::spool_converter converter(spool, r.out, true);
     const std::optional<pid_t> pid = start_program(r.command, traced_environment(shim, spool, r.timestamps));
     if (!pid) return outcome;
+    // The sampler starts once the program has (posix_spawn returns after its exec), and before
+    // the conversion makes its threads idle work: it keeps its period on a busy machine. One
+    // that cannot open the program's statm (it has exited already) takes no samples.
+    rss_sampler sampler(rss_period, rss_capacity, *pid);
+    sampler.start(nullptr);
     conversion_cost cost;
     const int status = follow_until_exit(*pid, converter, r.command.front(), cost);
+    sampler.stop();
+    const trace::recorded_rss rss = recorded_of(sampler);
     outcome.ran = true;
     outcome.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    outcome.trace_written = convert_and_say(converter, spool, r.out, WIFSIGNALED(status), cost, outcome.events);
+    outcome.trace_written = convert_and_say(converter, spool, r.out, WIFSIGNALED(status), rss, cost, outcome.events);
     return outcome;
 }
 

@@ -44,6 +44,7 @@ examples:
   allocmeter run --scale quick --report            then the run's report.html, charts embedded
   allocmeter run --workloads trace:app.trace,frame --allocators system,jemalloc,segregated
   allocmeter run --workloads trace:app.trace --replay serial --touch full
+  allocmeter run --workloads trace:app.trace --touch auto     (RSS as the recorded program's)
   allocmeter run --workloads trace:app.trace --replay timed      (a trace recorded with --timestamps)
   allocmeter run --pmu-events cycles,instructions,perf::PERF_COUNT_HW_CACHE_DTLB:READ:MISS
   allocmeter run --verify --scale quick --reps 1   check every allocator hands out blocks apart
@@ -58,6 +59,12 @@ time between a thread's calls busy, as the program's own work (a trace recorded 
 --timestamps): the allocator's weight in the program, where threads gives its own cost;
 --replay serial runs every call on one thread in recorded order (single-threaded allocators;
 it drops every effect of threads). --threads and --scale do not apply to a trace.
+
+--touch says what a trace replay writes into each block it allocates: none; page, one byte
+in every 4096 (the default); full, every byte; part:F, one byte in every 4096 of the first
+F (0 to 1) of the block; auto, part with the F that makes the replay's RSS grow as the
+recorded program's did, from the RSS samples 'allocmeter record' takes (page for a trace
+without them). The summary then shows the program's peak RSS beside each allocator's.
 
 Each cell runs in its own process (external allocators with LD_PRELOAD of their library);
 a crash or a timeout marks that cell failed/timeout and the matrix goes on. Results are
@@ -125,7 +132,8 @@ bool parse_run(const std::vector<std::string>& args, run_arguments& a, std::vect
         "seed", po::value(&a.seed)->default_value(a.seed)->value_name("N"), "PRNG seed; the same seed gives the same operations")(
         "out", po::value(&a.out)->default_value(a.out)->value_name("DIR"), "results folder; each run gets OUT/<run-id>/")(
         "timeout", po::value(&a.timeout)->default_value(a.timeout)->value_name("S"), "seconds before a cell is killed")(
-        "touch", po::value(&a.touch)->default_value(a.touch)->value_name("HOW"), "none | page | full: what a trace replay writes into each new block")(
+        "touch", po::value(&a.touch)->default_value(a.touch)->value_name("HOW"),
+        "none | page | full | auto | part:F: what a trace replay writes into each new block (below)")(
         "replay", po::value(&a.replay)->default_value(a.replay)->value_name("ORDER"), "threads | timed | serial: how a trace replays (below)")(
         "latency", po::value(&a.latency)->default_value(a.latency)->value_name("N|off"), "time one allocation and free in every N (a power of two)")(
         "sample-ms", po::value(&a.sample_ms)->default_value(a.sample_ms)->value_name("MS"),
@@ -214,7 +222,7 @@ run_options validate_run(const run_arguments& a, const allocator_catalog& catalo
     o.latency_every = latency_every(a.latency);
     o.pmu_events = pmu_event_names(a.pmu_events);
     const auto touch = trace::parse_touch(a.touch);
-    if (!touch) usage_fail("run", "--touch " + a.touch + ": expected none, page or full");
+    if (!touch) usage_fail("run", "--touch " + a.touch + ": expected none, page, full, auto or part:F (F from 0 to 1)");
     o.touch = *touch;
     const auto order = trace::parse_replay_order(a.replay);
     if (!order) usage_fail("run", "--replay " + a.replay + ": expected threads, timed or serial");
@@ -251,10 +259,13 @@ void plan_traces(run_options& o, std::optional<trace_plan_dir>& plans) {
         } catch (const std::exception& e) {  // std::invalid_argument naming the trace, or a file system error
             usage_fail("run", e.what());
         }
-        const trace_workload& t = o.traces.back();
+        trace_workload& t = o.traces.back();
         std::fprintf(stderr, "allocmeter run: %s: %llu calls on %u replay thread%s, %llu bytes live at the recorded peak\n",
                      t.spec.c_str(), static_cast<unsigned long long>(t.events), t.threads, t.threads == 1 ? "" : "s",
                      static_cast<unsigned long long>(t.peak_live_bytes));
+        std::string touch_said;
+        t.touch = touch_for(t, o.touch, touch_said);
+        if (!touch_said.empty()) std::fprintf(stderr, "allocmeter run: %s\n", touch_said.c_str());
         if (o.replay == trace::replay_order::serial && t.recorded_threads > 1)
             std::fprintf(stderr, "allocmeter run: note: %s was recorded on %u threads; --replay serial drops what threads do "
                          "to an allocator (per-thread caches, frees by another thread, contention), so its ranking may not "

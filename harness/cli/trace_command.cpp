@@ -41,7 +41,8 @@ const char* const info_about = R"(allocmeter trace info: what a trace holds
 usage: allocmeter trace info FILE
 
 Events per kind, threads, duration (when recorded with --timestamps), allocations and bytes
-requested, peak live bytes and objects, and a histogram of allocation sizes. The whole file is
+requested, peak live bytes and objects, the program's peak RSS and its samples (recorded by
+'allocmeter record' every 5 ms), and a histogram of allocation sizes. The whole file is
 validated as it is read (with the checksums of format version 2); exit 1 when it is not
 valid. Memory follows the threads and the live objects, not the events (docs/trace-format.md,
 "Memory").
@@ -102,6 +103,19 @@ std::string bytes_text(std::uint64_t b) {
     return fmt::format("{} B", b);
 }
 
+/// The recorded program's RSS, as its samples say.
+void say_rss(const rss_summary& rss) {
+    if (rss.samples == 0) {
+        std::printf("peak RSS:     not recorded (no RSS samples: a trace from an older allocmeter, or imported)\n");
+        return;
+    }
+    std::printf("peak RSS:     %s (%llu bytes) at %.3f s; %s at the first sample\n", bytes_text(rss.peak_bytes).c_str(),
+                static_cast<unsigned long long>(rss.peak_bytes), static_cast<double>(rss.peak_at_us) * 1e-6,
+                bytes_text(rss.first_bytes).c_str());
+    std::printf("RSS samples:  %llu over %.3f s, every %g ms at the end\n", static_cast<unsigned long long>(rss.samples),
+                static_cast<double>(rss.span_us) * 1e-6, static_cast<double>(rss.period_us) / 1000);
+}
+
 int info(const std::string& path) {
     const trace_header h = trace_reader(path).header();
     std::array<std::uint64_t, 11> per_opcode{};  // by opcode byte
@@ -132,6 +146,7 @@ int info(const std::string& path) {
     std::printf("peak live:    %s (%llu bytes) in %llu objects\n", bytes_text(summary.peak_live_bytes).c_str(),
                 static_cast<unsigned long long>(summary.peak_live_bytes),
                 static_cast<unsigned long long>(summary.peak_live_objects));
+    say_rss(summary.rss);
     std::printf("\nevents per kind:\n");
     for (std::size_t k = 0; k < per_opcode.size(); ++k)
         if (per_opcode[k] != 0)

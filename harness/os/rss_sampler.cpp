@@ -17,7 +17,7 @@ namespace allocmeter {
 
 namespace {
 
-/// The second field of /proc/self/statm (resident pages), or -1.
+/// The second field of a statm file (resident pages), or -1.
 long resident_pages(int fd) noexcept {
     char buf[128];
     const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
@@ -39,10 +39,13 @@ void sleep_for(std::chrono::microseconds d) noexcept {
 
 }  // namespace
 
-rss_sampler::rss_sampler(std::chrono::microseconds interval, std::size_t capacity)
+rss_sampler::rss_sampler(std::chrono::microseconds interval, std::size_t capacity, int pid)
     : interval_(interval), capacity_(capacity < 2 ? 2 : capacity), page_bytes_(::sysconf(_SC_PAGESIZE)) {
     if (interval.count() <= 0) return;
-    statm_fd_ = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    char path[32];
+    if (pid == 0) std::snprintf(path, sizeof path, "/proc/self/statm");
+    else std::snprintf(path, sizeof path, "/proc/%d/statm", pid);
+    statm_fd_ = ::open(path, O_RDONLY | O_CLOEXEC);
     buffer_ = static_cast<rss_sample*>(os::map_pages(os::round_to_pages(capacity_ * sizeof(rss_sample))));
     if (statm_fd_ < 0 || buffer_ == nullptr) return;
     thread_ = std::thread([this] { run(); });
@@ -62,6 +65,7 @@ void rss_sampler::start(const std::atomic<std::int64_t>* live) noexcept {
     if (!thread_.joinable()) return;
     live_ = live;
     count_ = 0;
+    peak_ = {};
     t0_ = std::chrono::steady_clock::now();
     take(0);  // the region's start, here: the thread may wake late, or only once the region is over
     state_.store(1, std::memory_order_release);
@@ -79,15 +83,18 @@ void rss_sampler::stop() noexcept {
 std::vector<rss_sample> rss_sampler::samples() const { return {buffer_, buffer_ + count_}; }
 
 void rss_sampler::take(std::uint64_t t_ns) noexcept {
+    // A process that has exited reads as an error, or as 0 pages while it is a zombie.
     const long pages = resident_pages(statm_fd_);
-    if (pages < 0) return;
+    if (pages <= 0) return;
     if (count_ == capacity_) {  // keep every other sample, and sample half as often from now on
         for (std::size_t i = 0; i < capacity_ / 2; ++i) buffer_[i] = buffer_[2 * i];
         count_ = capacity_ / 2;
         interval_ *= 2;
     }
-    buffer_[count_++] = {t_ns, static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_bytes_),
-                         live_ != nullptr ? live_->load(std::memory_order_relaxed) : 0};
+    const rss_sample s{t_ns, static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_bytes_),
+                       live_ != nullptr ? live_->load(std::memory_order_relaxed) : 0};
+    buffer_[count_++] = s;
+    if (s.rss_bytes > peak_.rss_bytes) peak_ = s;
 }
 
 void rss_sampler::run() noexcept {

@@ -1,7 +1,8 @@
-// rss_sampler: a thread that samples the cell's resident set (/proc/self/statm, read with
-// pread) and the workload's live requested bytes at a set interval during the timed region,
-// into memory mapped up front: the sampler allocates nothing while it runs. Past its capacity
-// it keeps every other sample and doubles its interval, so a long cell stays bounded.
+// rss_sampler: a thread that samples a resident set (/proc/self/statm for a cell, or a child's
+// /proc/PID/statm for `record`, read with pread) and the workload's live requested bytes at a
+// set interval during the timed region, into memory mapped up front: the sampler allocates
+// nothing while it runs. Past its capacity it keeps every other sample and doubles its
+// interval, so a long run stays bounded; the highest sample is kept apart (peak()).
 #pragma once
 
 #include <atomic>
@@ -23,7 +24,10 @@ class rss_sampler {
 public:
     /// Starts the (idle) sampler thread; create it before the threads a perf counter should
     /// count, so the sampler's own work is not in them. `interval` of zero: sampling off.
-    explicit rss_sampler(std::chrono::microseconds interval, std::size_t capacity = 4096);
+    /// `pid`: the process sampled, 0 for this one. A process that has exited, or whose statm
+    /// reads no resident pages (a zombie), gives no sample; one that execs is sampled as what
+    /// it became (the statm file follows the pid, not the image).
+    explicit rss_sampler(std::chrono::microseconds interval, std::size_t capacity = 4096, int pid = 0);
     rss_sampler(const rss_sampler&) = delete;
     rss_sampler& operator=(const rss_sampler&) = delete;
     ~rss_sampler();
@@ -36,9 +40,14 @@ public:
 
     /// The samples taken, in time order.
     std::vector<rss_sample> samples() const;
+    /// The sample with the most resident bytes of all taken since start(), even one that
+    /// thinning dropped from samples(); t_ns and rss_bytes 0 when none was taken.
+    rss_sample peak() const noexcept { return peak_; }
+    /// When start() began the region (sample times count from here).
+    std::chrono::steady_clock::time_point started() const noexcept { return t0_; }
     /// The interval between samples at the end (doubled each time the capacity filled).
     std::chrono::microseconds interval() const noexcept { return interval_; }
-    /// False when /proc/self/statm could not be opened (no samples then).
+    /// False when the statm file could not be opened (no samples then).
     bool available() const noexcept { return statm_fd_ >= 0; }
 
 private:
@@ -49,6 +58,7 @@ private:
     std::size_t capacity_;
     rss_sample* buffer_ = nullptr;  ///< mapped, capacity_ entries
     std::size_t count_ = 0;         ///< written by the sampler thread only while running
+    rss_sample peak_{};             ///< the highest sample since start()
     int statm_fd_ = -1;
     long page_bytes_;
     std::chrono::steady_clock::time_point t0_;

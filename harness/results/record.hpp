@@ -113,6 +113,9 @@ struct trace_cell {
     /// The plan's mapping resident at the region's start, left out of the cell's RSS figures;
     /// none when smaps could not say (those figures are none then too) and in older results.
     std::optional<std::uint64_t> plan_resident_bytes = std::nullopt;
+    /// The recorded program's peak RSS (the trace's RSS samples), beside the cell's own
+    /// peak_rss_bytes; none for a trace without samples, and in older results.
+    std::optional<std::uint64_t> recorded_peak_rss_bytes = std::nullopt;
 };
 
 /// What a child process reports for a cell that ran (the child -> parent half of the protocol).
@@ -145,6 +148,12 @@ struct trace_env {
     std::string workload, path;
     unsigned threads = 1;
     std::uint64_t steps = 0, recorded_peak_live_bytes = 0;
+    /// The recorded program's peak RSS, and its RSS at the first sample (as it started); none
+    /// for a trace without RSS samples, and in older results.
+    std::optional<std::uint64_t> recorded_peak_rss_bytes = std::nullopt, recorded_start_rss_bytes = std::nullopt;
+    /// What its replays wrote into each block: the run's --touch, or with auto what it chose
+    /// for this trace (part:F, or page for a trace without samples); none in older results.
+    std::optional<std::string> touch = std::nullopt;
 };
 
 /// This host and build.

@@ -288,6 +288,7 @@ json trace_json(const trace_cell& t) {
                 {"steps", t.steps}, {"dependencies", t.dependencies}, {"recorded_peak_live_bytes", t.recorded_peak_live_bytes},
                 {"leaked_objects", t.leaked_objects}, {"complete", t.complete}};
     if (t.plan_resident_bytes) out["plan_resident_bytes"] = *t.plan_resident_bytes;
+    if (t.recorded_peak_rss_bytes) out["recorded_peak_rss_bytes"] = *t.recorded_peak_rss_bytes;
     return out;
 }
 
@@ -302,7 +303,9 @@ trace_cell trace_from(const json& o, const place& at) {
             required<std::uint64_t>(o, "leaked_objects", at),
             required<bool>(o, "complete", at),
             // Absent when smaps could not say, and in older results (whose RSS figures include the plan).
-            optional_value<std::uint64_t>(o, "plan_resident_bytes", at)};
+            optional_value<std::uint64_t>(o, "plan_resident_bytes", at),
+            // Absent for a trace without RSS samples, and in older results.
+            optional_value<std::uint64_t>(o, "recorded_peak_rss_bytes", at)};
 }
 
 /// The measurement's fields, merged into `out` (a cell object, or the child's own object).
@@ -418,9 +421,14 @@ json env_json(const run_env& e) {
         out["touch"] = or_null(e.touch);
         out["replay"] = or_null(e.replay);
         out["traces"] = json::array();
-        for (const trace_env& t : e.traces)
-            out["traces"].push_back({{"workload", t.workload}, {"path", t.path}, {"threads", t.threads}, {"steps", t.steps},
-                                     {"recorded_peak_live_bytes", t.recorded_peak_live_bytes}});
+        for (const trace_env& t : e.traces) {
+            json one = {{"workload", t.workload}, {"path", t.path}, {"threads", t.threads}, {"steps", t.steps},
+                        {"recorded_peak_live_bytes", t.recorded_peak_live_bytes}};
+            if (t.recorded_peak_rss_bytes) one["recorded_peak_rss_bytes"] = *t.recorded_peak_rss_bytes;
+            if (t.recorded_start_rss_bytes) one["recorded_start_rss_bytes"] = *t.recorded_start_rss_bytes;
+            if (t.touch) one["touch"] = *t.touch;
+            out["traces"].push_back(std::move(one));
+        }
     }
     out["allocators"] = json::object();
     for (const auto& [name, lib] : e.allocators) out["allocators"][name] = library_json(lib);
@@ -451,7 +459,11 @@ run_env env_from(const json& o, const place& at) {
             const place in = at.in(fmt::format("traces[{}]", i));
             e.traces.push_back({required<std::string>(traces[i], "workload", in), required<std::string>(traces[i], "path", in),
                                 required<unsigned>(traces[i], "threads", in), required<std::uint64_t>(traces[i], "steps", in),
-                                required<std::uint64_t>(traces[i], "recorded_peak_live_bytes", in)});
+                                required<std::uint64_t>(traces[i], "recorded_peak_live_bytes", in),
+                                // Absent in older results; the RSS figures also for a trace without RSS samples.
+                                optional_value<std::uint64_t>(traces[i], "recorded_peak_rss_bytes", in),
+                                optional_value<std::uint64_t>(traces[i], "recorded_start_rss_bytes", in),
+                                optional_value<std::string>(traces[i], "touch", in)});
         }
     }
     for (const auto& [name, lib] : object_at(o, "allocators", at).items())

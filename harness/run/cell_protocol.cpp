@@ -53,7 +53,9 @@ cell_request cell_request::from_args(const std::vector<std::string>& args) {
     const auto size = parse_scale(scale_name);
     if (!size) throw std::invalid_argument("--scale " + scale_name + ": expected quick, default or full");
     const auto touch_policy = trace::parse_touch(touch);
-    if (!touch_policy) throw std::invalid_argument("--touch " + touch + ": expected none, page or full");
+    // auto is run's: it resolves it for each trace (trace_workloads.hpp) before any cell runs.
+    if (!touch_policy || touch_policy->how == trace::touch_policy::mode::automatic)
+        throw std::invalid_argument("--touch " + touch + ": expected none, page, full or part:F");
     const auto order = trace::parse_replay_order(replay);
     if (!order) throw std::invalid_argument("--replay " + replay + ": expected threads, timed or serial");
     r.config.size = *size;

@@ -96,7 +96,7 @@ cell_request request_for(const planned_cell& c, const run_options& o) {
     request.verify = o.verify;
     if (c.trace != nullptr) {
         request.workload = std::string(trace_workload_name);
-        request.trace = {c.trace->path, c.trace->plan_path, o.touch, o.replay};
+        request.trace = {c.trace->path, c.trace->plan_path, c.trace->touch, o.replay};
     }
     return request;
 }
@@ -198,7 +198,12 @@ run_env env_of(const run_options& o, const allocator_catalog& catalog) {
     if (!o.traces.empty()) {
         env.touch = std::string(trace::to_string(o.touch));
         env.replay = std::string(trace::to_string(o.replay));
-        for (const trace_workload& t : o.traces) env.traces.push_back({t.spec, t.path, t.threads, t.events, t.peak_live_bytes});
+        for (const trace_workload& t : o.traces) {
+            const bool rss = t.recorded_rss.samples != 0;
+            env.traces.push_back({t.spec, t.path, t.threads, t.events, t.peak_live_bytes,
+                                  rss ? std::optional(t.recorded_rss.peak_bytes) : std::nullopt,
+                                  rss ? std::optional(t.recorded_rss.first_bytes) : std::nullopt, trace::to_string(t.touch)});
+        }
     }
     for (const std::string& name : o.allocators) env.allocator_kinds[name] = std::string(catalog.find(name)->kind());
     return env;
@@ -274,6 +279,7 @@ run_outcome run_matrix(const run_options& o, const allocator_catalog& catalog, c
     const run_summary summary = summarize_run(writer.document());
     writer.write_summary(summary);
     print_summary(summary, stdout);
+    print_recorded_rss(summary, writer.document(), stdout);
     fmt::print("\n{} ok, {} skipped, {} failed, {} timeout\nresults: {}\n         {}\n", counts[cell_status::ok],
                counts[cell_status::skipped], counts[cell_status::failed], counts[cell_status::timeout],
                (writer.dir() / "results.json").string(), (writer.dir() / "results.csv").string());

@@ -12,6 +12,8 @@
 #include <cstring>
 
 #include <stdexcept>
+
+#include <fmt/format.h>
 #include "workloads/trace/replay/replay_plan_file.hpp"
 
 namespace allocmeter {
@@ -24,6 +26,22 @@ unsigned plan_number() {
 }
 
 }  // namespace
+
+trace::touch_policy touch_for(const trace_workload& t, trace::touch_policy asked, std::string& said) {
+    said.clear();
+    if (asked.how != trace::touch_policy::mode::automatic) return asked;
+    const auto mib = [](std::uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); };
+    if (const std::optional<trace::touch_policy> chosen = trace::auto_touch(t.recorded_rss, t.peak_live_bytes)) {
+        const std::uint64_t grew = t.recorded_rss.peak_bytes - std::min(t.recorded_rss.peak_bytes, t.recorded_rss.first_bytes);
+        said = fmt::format("{}: --touch auto: {} (the program's RSS grew {} over its start, {} live at the peak)", t.spec,
+                           trace::to_string(*chosen), mib(grew), mib(t.peak_live_bytes));
+        return *chosen;
+    }
+    said = fmt::format("note: {}: {}, so --touch auto replays it as page", t.spec,
+                       t.recorded_rss.samples == 0 ? "it has no RSS samples (recorded by an older allocmeter, or imported)"
+                                                   : "it holds no live bytes");
+    return trace::touch_policy::page;
+}
 
 std::string trace_skip_reason(const capabilities& caps, const trace_workload& t) {
     if (first_missing(caps, t.needs, t.threads) == missing_capability::thread_safety)
@@ -52,6 +70,7 @@ trace_workload load_trace_workload(const std::string& spec, trace::replay_order 
         t.recorded_threads = p.recorded_threads;
         t.events = p.steps;
         t.peak_live_bytes = p.peak_live_bytes;
+        t.recorded_rss = p.recorded_rss;
     } catch (const trace::replay_order_error& e) {  // a sound trace, replayed in an order it cannot serve
         throw std::invalid_argument("--workloads " + spec + ": " + e.what());
     } catch (const trace::trace_error& e) {

@@ -10,6 +10,7 @@
 
 #include "allocators/adapter.hpp"
 #include "workloads/trace/replay/replay_plan.hpp"
+#include "workloads/trace/replay/trace_replay.hpp"
 #include "workloads/workload_needs.hpp"
 
 namespace allocmeter {
@@ -26,6 +27,8 @@ struct trace_workload {
     unsigned recorded_threads = 0;  ///< threads in the trace
     std::uint64_t events = 0;   ///< allocation and free steps
     std::uint64_t peak_live_bytes = 0;  ///< in recorded order, as `trace info` reports it
+    trace::rss_summary recorded_rss;    ///< the program's RSS samples, as `trace info` reports them
+    trace::touch_policy touch = trace::touch_policy::page;  ///< what its replays write (touch_for)
     std::string plan_path;      ///< the saved plan every cell maps (replay_plan_file.hpp)
 };
 
@@ -34,6 +37,11 @@ struct trace_workload {
 /// or not valid.
 trace_workload load_trace_workload(const std::string& spec, trace::replay_order order,
                                    const std::filesystem::path& plan_dir);
+
+/// What replays of `t` write into each block when run was asked for `asked`: `asked` itself,
+/// or for auto the part that trace::auto_touch derives from its RSS samples, or page when it
+/// has none. With auto, `said` is what run tells the user about the choice; else it is cleared.
+trace::touch_policy touch_for(const trace_workload& t, trace::touch_policy asked, std::string& said);
 
 /// Why an allocator with `caps` cannot replay `t`; empty when it can.
 std::string trace_skip_reason(const capabilities& caps, const trace_workload& t);

@@ -55,6 +55,16 @@ inline std::filesystem::path fresh_dir(const std::string& tag) {
     return tmpl;
 }
 
+/// The kernel's transparent huge page mode ("always", "madvise" or "never"), "" if unknown. With
+/// "always", one byte written in a large anonymous mapping may fault in 2 MiB.
+inline std::string thp_mode() {
+    std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
+    std::string line;
+    std::getline(in, line);
+    const auto open = line.find('['), close = line.find(']');
+    return open == std::string::npos || close == std::string::npos ? "" : line.substr(open + 1, close - open - 1);
+}
+
 /// The results document of the newest run under `out`.
 inline nlohmann::json latest_results(const std::filesystem::path& out) {
     std::ifstream in(out / "latest" / "results.json");

@@ -131,7 +131,39 @@ long info_count(const std::string& info, const std::string& label) {
     return std::strtol(info.c_str() + at + label.size(), nullptr, 10);
 }
 
+/// The number after "label" in `trace info`'s output, as a double (e.g. the MiB of "peak RSS:").
+double info_number(const std::string& info, const std::string& label) {
+    const auto at = info.find(label);
+    return at == std::string::npos ? -1 : std::strtod(info.c_str() + at + label.size(), nullptr);
+}
+
 }  // namespace
+
+// record samples the program's RSS into the trace, and trace info shows it: a program that
+// holds 64 MiB with half of each MiB touched peaks above 32 MiB and below 64; the samples follow
+// the program through an exec (a wrapper that execs it), and a trace without samples says so.
+TEST(RecordCli, RecordsTheProgramsRss) {
+    const auto dir = fresh_dir("record-rss");
+    for (const std::string how : {"direct", "exec"}) {
+        const std::string out = (dir / (how + ".trace")).string();
+        const std::string program = std::string(SPARSE_TOUCH_TARGET) + " 64 50 300";
+        const auto r = run_allocmeter("record -o " + out + " -- " + (how == "exec" ? "sh -c 'exec " + program + "'" : program));
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+        EXPECT_NE(r.output.find("allocmeter record: the program's peak RSS"), std::string::npos) << r.output;
+        const auto info = run_allocmeter("trace info " + out);
+        ASSERT_EQ(info.exit_code, 0) << info.output;
+        const double peak_mib = info_number(info.output, "peak RSS:");
+        EXPECT_GT(peak_mib, 32) << how << "\n" << info.output;
+        if (thp_mode() != "always") {  // else a byte may fault in 2 MiB
+            EXPECT_LT(peak_mib, 64) << how << "\n" << info.output;
+        }
+        EXPECT_GE(info_count(info.output, "RSS samples:"), 30) << how << ": 300 ms held, 5 ms apart\n" << info.output;
+        EXPECT_NE(info.output.find(", every 5 ms at the end"), std::string::npos) << info.output;
+        EXPECT_NE(info.output.find("at the first sample"), std::string::npos) << info.output;
+    }
+    const auto old = run_allocmeter("trace info " + write_trace(dir));
+    EXPECT_NE(old.output.find("peak RSS:     not recorded (no RSS samples"), std::string::npos) << old.output;
+}
 
 // trace info counts exactly the allocation calls a program makes: for `counting_target 4000`,
 // 4000 more (2000 malloc, 1000 calloc, 1000 aligned) than for `counting_target 0`, which makes

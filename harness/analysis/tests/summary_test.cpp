@@ -3,11 +3,14 @@
 // chart shares, and the figures the charts draw (throughput, latency medians, the median rep).
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "harness/analysis/summary.hpp"
+#include "harness/analysis/summary_table.hpp"
 #include "harness/results/results_reader.hpp"
 #include "harness/results/tests/sample_results.hpp"
 
@@ -121,4 +124,45 @@ TEST(Summary, MedianRepSeries) {
     const run_summary run = summarize_run(sample_document(cells));
     ASSERT_TRUE(run.groups[0].rows[0].median_rep_series.has_value());
     EXPECT_EQ(run.groups[0].rows[0].median_rep_series->rss_bytes[0], 20);
+}
+
+// After the table, a trace with RSS samples gets one line: the program's growth over its first
+// sample, and each allocator's median replayed peak over its cell's baseline, x the program's;
+// a trace without samples (or a synthetic workload) gets none.
+TEST(Summary, RecordedRssBesideTheReplayed) {
+    const auto cell = [](const std::string& allocator, const std::string& workload, unsigned rep, std::uint64_t peak_mib) {
+        cell_record c = ok_cell(allocator, workload, 1, rep, 10, peak_mib << 20);
+        c.measured->baseline_rss_bytes = std::uint64_t{8} << 20;
+        return c;
+    };
+    results_document doc = sample_document({cell("system", "trace:a.trace", 1, 28), cell("system", "trace:a.trace", 2, 32),
+                                            cell("system", "trace:a.trace", 3, 29), cell("jemalloc", "trace:a.trace", 1, 48),
+                                            cell("system", "trace:old.trace", 1, 20), cell("system", "frame", 1, 9)});
+    doc.env.touch = "auto";
+    doc.env.traces = {{"trace:a.trace", "a.trace", 1, 100, 200u << 20, std::uint64_t{22} << 20, std::uint64_t{2} << 20, "part:0.1"},
+                      {"trace:old.trace", "old.trace", 1, 100, 1u << 20, std::nullopt, std::nullopt, "page"}};
+    const run_summary run = summarize_run(doc);
+    char* text = nullptr;
+    std::size_t size = 0;
+    std::FILE* out = ::open_memstream(&text, &size);
+    print_recorded_rss(run, doc, out);
+    std::fclose(out);
+    const std::string printed(text, size);
+    std::free(text);
+    EXPECT_NE(printed.find("RSS growth: the recorded program's peak over its first sample"), std::string::npos) << printed;
+    // system grew 20, 24 and 21 MiB over its 8 MiB baseline: median 21, over the program's 20.
+    EXPECT_NE(printed.find("  trace:a.trace, 1 thread, touch part:0.1: program 20.0 MiB (peak 22.0 MiB); system 21.0 MiB 1.05x; "
+                           "jemalloc 40.0 MiB 2.00x\n"),
+              std::string::npos)
+        << printed;
+    EXPECT_EQ(printed.find("old.trace"), std::string::npos) << printed;
+    EXPECT_EQ(printed.find("frame"), std::string::npos) << printed;
+
+    doc.env.traces.pop_back();
+    doc.env.traces.back().recorded_peak_rss_bytes.reset();
+    out = ::open_memstream(&text, &size);
+    print_recorded_rss(summarize_run(doc), doc, out);
+    std::fclose(out);
+    EXPECT_EQ(size, 0u) << "no trace with samples, no lines";
+    std::free(text);
 }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -48,18 +49,64 @@ TEST(RssSampler, SeesAKnownAllocation) {
     EXPECT_LT(s.back().rss_bytes, high->rss_bytes - big / 2) << "the release did not show";
 }
 
-// Past its capacity the sampler keeps every other sample and samples half as often.
+// Past its capacity the sampler keeps every other sample and samples half as often; the
+// highest sample is kept apart (peak), whether or not thinning dropped it.
 TEST(RssSampler, ThinsPastItsCapacity) {
     std::atomic<std::int64_t> live{0};
     rss_sampler sampler(500us, 16);
     sampler.start(&live);
-    std::this_thread::sleep_for(60ms);
+    std::this_thread::sleep_for(20ms);
+    auto* p = static_cast<char*>(::mmap(nullptr, big, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(static_cast<void*>(p), MAP_FAILED);
+    for (std::size_t off = 0; off < big; off += 4096) p[off] = 1;
+    // Held for several intervals: by now thinning has stretched it to tens of ms (the touch
+    // alone takes hundreds on a VM whose page faults are slow).
+    std::this_thread::sleep_for(200ms);
+    ::munmap(p, big);
+    std::this_thread::sleep_for(100ms);
     sampler.stop();
     const auto s = sampler.samples();
     EXPECT_LE(s.size(), 16u);
     EXPECT_GE(s.size(), 8u);
     EXPECT_GT(sampler.interval(), 500us);
     EXPECT_TRUE(std::is_sorted(s.begin(), s.end(), [](const rss_sample& a, const rss_sample& b) { return a.t_ns < b.t_ns; }));
+    const auto low = std::min_element(s.begin(), s.end(), [](auto& a, auto& b) { return a.rss_bytes < b.rss_bytes; });
+    for (const rss_sample& x : s) EXPECT_LE(x.rss_bytes, sampler.peak().rss_bytes);
+    EXPECT_GE(sampler.peak().rss_bytes, low->rss_bytes + big - (4u << 20)) << "the 64 MiB held is the peak";
+}
+
+// Another process, by pid (as `record` samples the program it runs): its 64 MiB show, and the
+// sampler takes no sample once it has exited, neither while it is a zombie (its statm then
+// reads 0 pages) nor once it is reaped (the file is gone).
+TEST(RssSampler, SamplesAnotherProcessUntilItIsGone) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::usleep(30000);
+        auto* p = static_cast<char*>(::mmap(nullptr, big, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+        if (p == MAP_FAILED) ::_exit(1);
+        for (std::size_t off = 0; off < big; off += 4096) p[off] = 1;
+        ::usleep(30000);
+        ::_exit(0);
+    }
+    rss_sampler sampler(1ms, 4096, child);
+    ASSERT_TRUE(sampler.available());
+    sampler.start(nullptr);
+    siginfo_t info{};
+    ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT), 0);  // exited, not reaped
+    const auto exited = std::chrono::steady_clock::now() - sampler.started();
+    std::this_thread::sleep_for(30ms);  // a zombie
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    std::this_thread::sleep_for(30ms);  // gone
+    sampler.stop();
+    const auto s = sampler.samples();
+    ASSERT_GE(s.size(), 40u);
+    for (const rss_sample& x : s) EXPECT_GT(x.rss_bytes, 0u);
+    EXPECT_LT(std::chrono::nanoseconds(s.back().t_ns), exited + 5ms) << "a sample of a process that had exited";
+    const auto low = std::min_element(s.begin(), s.end(), [](auto& a, auto& b) { return a.rss_bytes < b.rss_bytes; });
+    EXPECT_GE(sampler.peak().rss_bytes, low->rss_bytes + big - (4u << 20)) << "the child's 64 MiB did not show";
 }
 
 // An interval of zero turns sampling off: no thread, no samples.

@@ -118,3 +118,31 @@ TEST(RecordJson, CsvLines) {
     EXPECT_NE(ok.find("system,frame,2,1,ok,,"), std::string::npos) << ok;
     EXPECT_NE(ok.find(",12.5,4096,"), std::string::npos) << ok;
 }
+
+// A trace's recorded RSS travels in the env (peak, first sample, what was touched) and in each
+// cell (the peak); a file without them (older, or a trace without samples) reads them as none.
+TEST(RecordJson, RecordedRssRoundTrips) {
+    cell_record c = ok_cell("system", "trace:a.trace", 1, 1, 10);
+    c.measured->trace = trace_cell{"a.trace", "threads", "part:0.1149", 1, 403, 0, 209716800};
+    c.measured->trace->recorded_peak_rss_bytes = 24227840;
+    results_document doc = sample_document({c, ok_cell("system", "trace:old.trace", 1, 1, 10)});
+    doc.cells[1].measured->trace = trace_cell{"old.trace", "threads", "page", 1, 10, 0, 100};
+    doc.env.touch = "auto";
+    doc.env.replay = "threads";
+    doc.env.traces = {{"trace:a.trace", "a.trace", 1, 403, 209716800, 24227840, 135168, "part:0.1149"},
+                      {"trace:old.trace", "old.trace", 1, 10, 100, std::nullopt, std::nullopt, "page"}};
+    const results_document back = results_from_json_text(to_json_text(doc), "f.json");
+    ASSERT_EQ(back.env.traces.size(), 2u);
+    EXPECT_EQ(back.env.traces[0].recorded_peak_rss_bytes, 24227840u);
+    EXPECT_EQ(back.env.traces[0].recorded_start_rss_bytes, 135168u);
+    EXPECT_EQ(back.env.traces[0].touch, "part:0.1149");
+    EXPECT_FALSE(back.env.traces[1].recorded_peak_rss_bytes.has_value());
+    EXPECT_FALSE(back.env.traces[1].recorded_start_rss_bytes.has_value());
+    EXPECT_EQ(back.env.touch, "auto");
+    EXPECT_EQ(back.cells[0].measured->trace->recorded_peak_rss_bytes, 24227840u);
+    EXPECT_EQ(back.cells[0].measured->trace->touch, "part:0.1149");
+    EXPECT_FALSE(back.cells[1].measured->trace->recorded_peak_rss_bytes.has_value());
+    const nlohmann::json written = nlohmann::json::parse(to_json_text(doc));
+    EXPECT_FALSE(written["cells"][1]["trace"].contains("recorded_peak_rss_bytes")) << "absent, not null";
+    EXPECT_FALSE(written["env"]["traces"][1].contains("recorded_peak_rss_bytes"));
+}

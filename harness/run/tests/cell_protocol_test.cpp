@@ -64,3 +64,20 @@ TEST(CellProtocol, MissingFieldIsRefused) {
         EXPECT_NE(std::string(e.what()).find("verify"), std::string::npos) << e.what();
     }
 }
+
+// A part touch travels as its share, exactly; auto does not travel at all: run resolves it for
+// each trace before any cell starts, so a request that still says auto is refused.
+TEST(CellProtocol, PartTouchTravelsAndAutoIsRefused) {
+    cell_request sent = every_field_set();
+    sent.trace.touch = trace::touch_policy::part(0.1149);
+    EXPECT_EQ(cell_request::from_args(sent.to_args()).trace.touch, sent.trace.touch);
+    sent.trace.touch = trace::touch_policy::part(1.0 / 3);
+    EXPECT_EQ(cell_request::from_args(sent.to_args()).trace.touch, sent.trace.touch);
+    sent.trace.touch = trace::touch_policy::automatic;
+    try {
+        cell_request::from_args(sent.to_args());
+        FAIL() << "a cell was asked to touch auto";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("--touch auto: expected none, page, full or part:F"), std::string::npos) << e.what();
+    }
+}

@@ -1,5 +1,6 @@
 // trace_format: encoding and decoding of the trace file, versions 1 and 2 (docs/trace-format.md).
-// The writer keeps one encoded buffer per thread and compresses whole chunks; the reader
+// The writer keeps one encoded buffer per thread and compresses whole chunks, and writes the RSS
+// samples it was given last, at close; the reader
 // decodes byte by byte from a zstd stream (version 2: from a chunk buffered as it arrives and
 // checked whole first), so no allocation is ever larger than what the stream delivered.
 #include "workloads/trace/format/trace_format.hpp"
@@ -25,11 +26,13 @@ namespace {
 
 constexpr std::uint64_t max_seq = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
 constexpr std::uint8_t header_flag_timestamps = 0x01;
+constexpr std::uint8_t header_flag_rss = 0x02;  // version 2: the RSS samples block comes before the trailer
 constexpr std::size_t header_fixed_bytes = 24;  // magic, version, pointer size, flags, page size, clock
 // Version 2 (docs/trace-format.md, "Checks"): a tag opens each block after the header, and each
 // block, the header too, ends with its check.
 constexpr std::uint8_t chunk_tag = 0x43;    // 'C'
 constexpr std::uint8_t trailer_tag = 0x45;  // 'E'
+constexpr std::uint8_t rss_tag = 0x52;      // 'R': the RSS samples, after the last chunk
 constexpr int check_bytes = 8;
 
 // "versions 1 to 2", for messages about a version this build does not handle.
@@ -141,6 +144,19 @@ std::string event_problem(const event& e) {
 
 [[noreturn]] void fail(const std::string& file, std::uint64_t offset, const std::string& problem) {
     throw trace_error(file, offset, problem);
+}
+
+// What the writer refuses of RSS samples: anything the reader would reject.
+std::string rss_problem(const recorded_rss& rss) {
+    if (rss.points.size() > max_rss_points)
+        return std::to_string(rss.points.size()) + " RSS samples is more than the 2^20 a trace holds";
+    for (std::size_t i = 0; i < rss.points.size(); ++i) {
+        if (rss.points[i].bytes > max_size) return "RSS sample " + std::to_string(i) + ": " + absurd_bytes("resident bytes", rss.points[i].bytes);
+        if (i > 0 && rss.points[i].t_us < rss.points[i - 1].t_us)
+            return "RSS sample " + std::to_string(i) + " goes back in time (" + std::to_string(rss.points[i].t_us) +
+                   " us after " + std::to_string(rss.points[i - 1].t_us) + " us)";
+    }
+    return {};
 }
 
 // ---- the event payload, for writer and reader alike --------------------------------------
@@ -384,6 +400,21 @@ std::uint64_t requested_bytes(const event& e) noexcept {
     return std::min(bytes, max_size);
 }
 
+rss_summary summarize(const recorded_rss& rss) noexcept {
+    rss_summary s;
+    s.samples = rss.points.size();
+    s.period_us = rss.period_us;
+    if (rss.points.empty()) return s;
+    s.span_us = rss.points.back().t_us;
+    s.first_bytes = rss.points.front().bytes;
+    for (const rss_point& p : rss.points)
+        if (p.bytes > s.peak_bytes) {
+            s.peak_bytes = p.bytes;
+            s.peak_at_us = p.t_us;
+        }
+    return s;
+}
+
 // ---- trace_error ---------------------------------------------------------------------------
 
 trace_error::trace_error(const std::string& f, std::uint64_t off, const std::string& p)
@@ -467,6 +498,8 @@ struct trace_writer::impl {
     std::uint64_t events = 0;
     std::uint64_t chunks = 0;
     std::uint64_t chain = 0;  // version 2: the last block's check
+    bool rss_announced = false;  // the header has flags bit 1: the RSS samples block is written at close
+    recorded_rss rss;
     bool closed = false;
 
     ~impl() {
@@ -514,6 +547,23 @@ struct trace_writer::impl {
         ++chunks;
     }
 
+    // The RSS samples block: start, period, count, then per sample its time and resident bytes
+    // as deltas from the previous sample's (unsigned, zigzag).
+    void write_rss() {
+        scratch.assign(1, rss_tag);
+        put_varint(scratch, rss.start_ns);
+        put_varint(scratch, rss.period_us);
+        put_varint(scratch, rss.points.size());
+        rss_point prev;
+        for (const rss_point& p : rss.points) {
+            put_varint(scratch, p.t_us - prev.t_us);
+            put_varint(scratch, zigzag(static_cast<std::int64_t>(p.bytes) - static_cast<std::int64_t>(prev.bytes)));
+            prev = p;
+        }
+        seal(scratch, chain);
+        compress(scratch.data(), scratch.size(), ZSTD_e_continue);
+    }
+
     // Version 2's last block: the counts, so that a stream cut between chunks is seen as cut.
     void write_trailer() {
         scratch.assign(1, trailer_tag);
@@ -555,6 +605,9 @@ trace_writer::trace_writer(const std::string& path, const trace_header& h, std::
         fail(path, trace_error::no_offset, "timestamps need a clock (the header's clock is none)");
     if (h.command_line.size() > max_string || h.host.size() > max_string)
         fail(path, trace_error::no_offset, "a header string is longer than 1 MiB");
+    if (h.rss_samples && !has_checks(h.version))
+        fail(path, trace_error::no_offset, "RSS samples need format version 2 (version 1 has no place for them)");
+    w.rss_announced = h.rss_samples;
 
     w.file = std::fopen(path.c_str(), "wb");
     if (w.file == nullptr)
@@ -569,7 +622,7 @@ trace_writer::trace_writer(const std::string& path, const trace_header& h, std::
     std::vector<std::uint8_t> hdr(magic, magic + sizeof magic);
     put_le(hdr, h.version, 2);
     put_le(hdr, h.pointer_size, 1);
-    put_le(hdr, h.timestamps ? header_flag_timestamps : 0, 1);
+    put_le(hdr, (h.timestamps ? header_flag_timestamps : 0) | (h.rss_samples ? header_flag_rss : 0), 1);
     put_le(hdr, h.page_size, 4);
     put_le(hdr, static_cast<std::uint64_t>(h.clock), 8);
     put_varint(hdr, h.command_line.size());
@@ -624,11 +677,21 @@ void trace_writer::append(const event& e) {
     w.flush_old_buffers();
 }
 
+void trace_writer::set_rss(recorded_rss rss) {
+    impl& w = *impl_;
+    if (w.closed) fail(w.path, trace_error::no_offset, "cannot set the RSS samples: the writer is closed");
+    if (!w.rss_announced)
+        fail(w.path, trace_error::no_offset, "cannot set the RSS samples: the header did not announce them (trace_header::rss_samples)");
+    if (std::string p = rss_problem(rss); !p.empty()) fail(w.path, trace_error::no_offset, "cannot set the RSS samples: " + p);
+    w.rss = std::move(rss);
+}
+
 void trace_writer::close() {
     impl& w = *impl_;
     if (w.closed) return;
     w.closed = true;
     for (std::uint32_t t = 0; t < w.threads.size(); ++t) w.flush_chunk(t);
+    if (w.rss_announced) w.write_rss();
     if (has_checks(w.version)) w.write_trailer();
     w.compress(nullptr, 0, ZSTD_e_end);
     std::FILE* f = w.file;
@@ -657,6 +720,8 @@ struct trace_reader::impl {
     // and checked before any of it is decoded; events are then decoded from there.
     bool checked = false;                        // the header says version 2
     bool ended = false;                          // the trailer was read
+    bool rss_read = false;                       // the RSS samples block was read (into rss)
+    recorded_rss rss;
     std::uint64_t chain = 0;                     // the last check that passed
     std::uint64_t chunks = 0, events = 0;        // read so far, for the trailer
     std::vector<std::uint8_t> block;
@@ -802,8 +867,11 @@ struct trace_reader::impl {
         if (header.pointer_size != 4 && header.pointer_size != 8)
             fail_at(10, "pointer size " + std::to_string(header.pointer_size) + " is not 4 or 8");
         const auto flags = static_cast<std::uint8_t>(le(1, "the header"));
-        if (flags & ~header_flag_timestamps) fail_at(11, "unknown header flags " + hex_byte(flags));
+        if (flags & ~(header_flag_timestamps | header_flag_rss)) fail_at(11, "unknown header flags " + hex_byte(flags));
         header.timestamps = (flags & header_flag_timestamps) != 0;
+        header.rss_samples = (flags & header_flag_rss) != 0;
+        if (header.rss_samples && !checked)
+            fail_at(11, "header flags bit 1 (RSS samples) in a version-1 trace (only version 2 has a place for them)");
         header.page_size = static_cast<std::uint32_t>(le(4, "the header"));
         if (!std::has_single_bit(header.page_size) || header.page_size > (1u << 30))
             fail_at(12, "page size " + std::to_string(header.page_size) + " is not a power of two up to 2^30");
@@ -835,12 +903,22 @@ struct trace_reader::impl {
                             " chunks without its trailer (a version-2 trace ends with one): chunks may be missing");
         block.assign(1, tag);
         recording = &block;
+        if (tag == rss_tag) {
+            read_rss(at);
+            return read_chunk_header();  // the trailer, which must follow
+        }
         if (tag == trailer_tag) {
+            if (header.rss_samples && !rss_read)
+                fail_at(at, "the trailer, but the header announces RSS samples (flags bit 1) and none came before it");
             read_trailer(at);
             return false;
         }
         if (tag != chunk_tag)
-            fail_at(at, "unknown block " + hex_byte(tag) + " where a chunk (0x43) or the trailer (0x45) should start");
+            fail_at(at, "unknown block " + hex_byte(tag) + " where a chunk (0x43)" +
+                            (header.rss_samples && !rss_read ? ", the RSS samples (0x52)" : "") +
+                            " or the trailer (0x45) should start");
+        if (rss_read)
+            fail_at(at, "a chunk after the RSS samples (they come after every chunk, just before the trailer)");
         read_chunk_fields(at);
         recording = nullptr;
         const std::uint64_t events_at = src.offset();
@@ -853,6 +931,40 @@ struct trace_reader::impl {
         block_start = at;
         block_pos = static_cast<std::size_t>(events_at - at);
         return true;
+    }
+
+    // The RSS samples block (version 2, when the header announces it): read whole, each field
+    // checked as it is read, then its check. Its samples grow with the bytes that arrive.
+    void read_rss(std::uint64_t at) {
+        if (!header.rss_samples)
+            fail_at(at, "RSS samples (block 0x52), but the header's flags bit 1 does not announce them");
+        if (rss_read) fail_at(at, "a second block of RSS samples");
+        const char* where = "the RSS samples";
+        recorded_rss r;
+        r.start_ns = varint(where);
+        r.period_us = varint(where);
+        const std::uint64_t at_count = src.offset();
+        const std::uint64_t count = varint(where);
+        if (count > max_rss_points)
+            fail_at(at_count, describe(count) + " RSS samples is more than the 2^20 a trace holds");
+        rss_point p;
+        for (std::uint64_t i = 0; i < count; ++i) {
+            const std::uint64_t at_time = src.offset();
+            if (__builtin_add_overflow(p.t_us, varint(where), &p.t_us))
+                fail_at(at_time, "RSS sample " + std::to_string(i) + ": its time overflows 64 bits");
+            const std::uint64_t at_bytes = src.offset();
+            const std::int64_t delta = unzigzag(varint(where));
+            const std::uint64_t step = delta < 0 ? 0 - static_cast<std::uint64_t>(delta) : static_cast<std::uint64_t>(delta);
+            if (delta < 0 ? step > p.bytes : step > max_size - p.bytes)
+                fail_at(at_bytes, "RSS sample " + std::to_string(i) + ": resident bytes leave 0 .. 2^48 (delta " +
+                                      std::to_string(delta) + " from " + std::to_string(p.bytes) + ")");
+            p.bytes = delta < 0 ? p.bytes - step : p.bytes + step;
+            r.points.push_back(p);
+        }
+        recording = nullptr;
+        verify(block, "the RSS samples at byte " + std::to_string(at), where);
+        rss = std::move(r);
+        rss_read = true;
     }
 
     // Version 2's last block: its check, then the counts, then nothing after it.
@@ -935,6 +1047,8 @@ const trace_header& trace_reader::header() const noexcept { return impl_->header
 std::uint64_t trace_reader::offset() const noexcept { return impl_->pos(); }
 
 std::uint64_t trace_reader::chunk_offset() const noexcept { return impl_->chunk_start; }
+
+const recorded_rss* trace_reader::rss() const noexcept { return impl_->rss_read ? &impl_->rss : nullptr; }
 
 bool trace_reader::next(event& e) {
     impl& r = *impl_;

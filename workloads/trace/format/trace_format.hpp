@@ -1,8 +1,8 @@
 // trace_format: the allocmeter trace file, versions 1 and 2 (spec: docs/trace-format.md). A
 // writer that buffers events per thread and emits zstd-compressed chunks (version 2: each one
-// checksummed, then a trailer), a streaming reader that rejects bad input with an error naming
-// the file and the byte of the decompressed stream, and a validation pass that checks object
-// lifetimes in global sequence order.
+// checksummed, then the recorded program's RSS samples if any, then a trailer), a streaming
+// reader that rejects bad input with an error naming the file and the byte of the decompressed
+// stream, and a validation pass that checks object lifetimes in global sequence order.
 #pragma once
 
 #include <cstddef>
@@ -34,6 +34,8 @@ inline constexpr std::uint32_t max_threads = std::uint32_t{1} << 24;
 inline constexpr std::size_t max_string = std::size_t{1} << 20;
 /// Largest chunk payload a reader accepts (the writer's default is 64 KiB).
 inline constexpr std::uint64_t max_chunk_bytes = std::uint64_t{1} << 30;
+/// Most RSS samples a trace may hold (the recorder keeps at most a few thousand).
+inline constexpr std::uint64_t max_rss_points = std::uint64_t{1} << 20;
 /// event::parent of a thread that has no recorded parent (the initial thread).
 inline constexpr std::uint32_t no_thread = std::numeric_limits<std::uint32_t>::max();
 
@@ -73,6 +75,7 @@ struct trace_header {
     bool timestamps = false;                    ///< events carry time_ns (flags bit 0)
     std::uint32_t page_size = 4096;             ///< of the recorded host, a power of two
     clock_source clock = clock_source::none;    ///< must not be none when timestamps is set
+    bool rss_samples = false;                   ///< the trace ends with the program's RSS samples (flags bit 1; version 2)
     std::string command_line;                   ///< UTF-8, at most max_string bytes
     std::string host;                           ///< UTF-8, at most max_string bytes
 };
@@ -95,6 +98,38 @@ struct event {
 
     bool operator==(const event&) const = default;
 };
+
+/// One sample of the recorded program's resident set.
+struct rss_point {
+    std::uint64_t t_us = 0;   ///< since the program was started
+    std::uint64_t bytes = 0;  ///< resident bytes (statm's resident pages x the page size)
+
+    bool operator==(const rss_point&) const = default;
+};
+
+/// The recorded program's resident set over time: the RSS samples part (docs/trace-format.md).
+struct recorded_rss {
+    std::uint64_t start_ns = 0;       ///< CLOCK_MONOTONIC (the events' clock) at t_us 0; 0 when unknown
+    std::uint64_t period_us = 0;      ///< the sampling period at the end (it doubles as samples thin out)
+    std::vector<rss_point> points;    ///< in time order, at most max_rss_points
+
+    bool operator==(const recorded_rss&) const = default;
+};
+
+/// What a trace's RSS samples say, in a few numbers; all 0 for a trace without samples.
+struct rss_summary {
+    std::uint64_t samples = 0;
+    std::uint64_t period_us = 0;    ///< the sampling period at the end of recording
+    std::uint64_t span_us = 0;      ///< the last sample's time
+    std::uint64_t first_bytes = 0;  ///< at the first sample, as the program started: its baseline
+    std::uint64_t peak_bytes = 0;   ///< the largest sample
+    std::uint64_t peak_at_us = 0;   ///< when it was taken
+
+    bool operator==(const rss_summary&) const = default;
+};
+
+/// The summary of `rss`'s samples.
+rss_summary summarize(const recorded_rss& rss) noexcept;
 
 /// Bad input, or an I/O failure. The message is "<file>: byte <N> of the decompressed
 /// stream: <problem>" (without the byte part when no position applies).
@@ -132,7 +167,13 @@ public:
     /// thread_exit), or whose first event is flush_window appends old, becomes a chunk.
     /// Throws trace_error for an event the format cannot hold.
     void append(const event& e);
-    /// Flushes every thread's buffer, ends the zstd frame and closes the file. Idempotent.
+    /// The RSS samples written at close(), before the trailer: callable any time before then (a
+    /// recorder knows them only once the program has exited), the last call winning. The header
+    /// must have announced them (trace_header::rss_samples); a header that did and never gets
+    /// them is closed with an empty part. Throws trace_error for samples the format cannot hold.
+    void set_rss(recorded_rss rss);
+    /// Flushes every thread's buffer, writes the RSS samples (when the header announced them),
+    /// ends the zstd frame and closes the file. Idempotent.
     void close();
     /// Events appended so far.
     std::uint64_t events() const noexcept;
@@ -163,6 +204,9 @@ public:
     /// Where the chunk of the event last returned by next() starts (its header's offset): it
     /// changes exactly when a new chunk begins (trace_order.hpp indexes chunks by it).
     std::uint64_t chunk_offset() const noexcept;
+    /// The RSS samples part, once next() has returned false (the part comes last); null before
+    /// that and for a trace whose header announces none.
+    const recorded_rss* rss() const noexcept;
 
 private:
     struct impl;
@@ -191,6 +235,7 @@ struct trace_summary {
     std::uint64_t max_id = 0;              ///< highest object id used
     std::uint64_t peak_live_objects = 0;
     std::uint64_t peak_live_bytes = 0;     ///< requested bytes
+    rss_summary rss;                       ///< the recorded program's RSS samples, if the trace has them
 };
 
 /// Reads `path` and checks what the decoder alone cannot: a thread's events in increasing

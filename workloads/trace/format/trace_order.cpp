@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -136,6 +137,7 @@ struct ordered_events::impl {
     std::vector<run_entry> runs;  // the runs, in file order
     std::vector<std::uint32_t> thread_of_queue;
     merge_stats stats;
+    std::optional<recorded_rss> rss;  // the RSS samples, read at the end of the first pass
 
     // The merge.
     std::unique_ptr<trace_reader> reader;
@@ -187,6 +189,7 @@ struct ordered_events::impl {
             ++runs.back().count;
             ++events;
         }
+        if (const recorded_rss* samples = r.rss()) rss = *samples;
         std::uint64_t m = no_seq;
         for (std::size_t i = runs.size(); i-- > 0;) runs[i].suffix_min_seq = m = std::min(m, first_seq[i]);
         stats.index_entries = runs.size();
@@ -275,6 +278,7 @@ ordered_events::ordered_events(const std::string& path, const visitor& each_in_f
 ordered_events::~ordered_events() = default;
 
 const trace_header& ordered_events::header() const noexcept { return impl_->header; }
+const recorded_rss* ordered_events::rss() const noexcept { return impl_->rss ? &*impl_->rss : nullptr; }
 std::uint64_t ordered_events::events() const noexcept { return impl_->events; }
 std::uint32_t ordered_events::threads() const noexcept { return impl_->threads; }
 bool ordered_events::next(event& e) { return impl_->next(e); }

@@ -52,6 +52,8 @@ public:
     ~ordered_events();
 
     const trace_header& header() const noexcept;
+    /// The trace's RSS samples (read by the constructor's pass); null when it has none.
+    const recorded_rss* rss() const noexcept;
     /// Events in the trace.
     std::uint64_t events() const noexcept;
     /// Highest thread id + 1 (0 for a trace with no events).

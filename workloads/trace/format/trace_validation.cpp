@@ -137,7 +137,9 @@ trace_summary validate(const std::string& path, const std::function<void(const e
     v.end_of_file();
     for (event e; events.next(e);) v.in_global_order(e);
     v.same_events(trace_error::no_offset);
-    return v.summary();
+    trace_summary s = v.summary();
+    if (const recorded_rss* rss = events.rss()) s.rss = summarize(*rss);
+    return s;
 }
 
 trace_summary validate_written(const std::string& path, trace_validator& checked, std::function<bool()> growing) {
@@ -145,7 +147,9 @@ trace_summary validate_written(const std::string& path, trace_validator& checked
     for (event e; r.next(e);) checked.in_file_order(e);
     checked.end_of_file();
     checked.same_events(r.offset());
-    return checked.summary();
+    trace_summary s = checked.summary();
+    if (const recorded_rss* rss = r.rss()) s.rss = summarize(*rss);
+    return s;
 }
 
 trace_summary validate(const std::string& path) { return validate(path, {}); }

@@ -101,10 +101,11 @@ bytes varint(std::uint64_t v) {
 
 // ---- traces made by the writer -------------------------------------------------------------
 
-trace_header header(std::uint16_t version, bool timestamps) {
+trace_header header(std::uint16_t version, bool timestamps, bool rss = false) {
     trace_header h;
     h.version = version;
     h.timestamps = timestamps;
+    h.rss_samples = rss;
     h.clock = timestamps ? clock_source::monotonic_ns : clock_source::none;
     h.command_line = "./app --seed 1";
     h.host = "fuzz";
@@ -150,14 +151,15 @@ public:
 
     // The compressed file, as trace_writer writes it.
     bytes file(std::uint16_t version, bool timestamps = false,
-               std::size_t chunk_bytes = trace_writer::default_chunk_bytes) const {
+               std::size_t chunk_bytes = trace_writer::default_chunk_bytes, const recorded_rss* rss = nullptr) const {
         const std::string path = temp_path();
         {
-            trace_writer w(path, header(version, timestamps), chunk_bytes);
+            trace_writer w(path, header(version, timestamps, rss != nullptr), chunk_bytes);
             for (event e : events_) {
                 if (!timestamps) e.time_ns = 0;
                 w.append(e);
             }
+            if (rss != nullptr) w.set_rss(*rss);
             w.close();
         }
         bytes b = read_file(path);
@@ -165,8 +167,8 @@ public:
         return b;
     }
     bytes stream(std::uint16_t version, bool timestamps = false,
-                 std::size_t chunk_bytes = trace_writer::default_chunk_bytes) const {
-        return decompress(file(version, timestamps, chunk_bytes));
+                 std::size_t chunk_bytes = trace_writer::default_chunk_bytes, const recorded_rss* rss = nullptr) const {
+        return decompress(file(version, timestamps, chunk_bytes, rss));
     }
 
 private:
@@ -288,6 +290,20 @@ bytes v2_stream(const std::vector<bytes>& chunks, std::uint64_t events) {
     return s;
 }
 
+// A program's RSS samples: a start, a rise and a fall.
+recorded_rss some_rss() {
+    return {123456789, 5000, {{0, 1u << 20}, {5000, 3u << 20}, {10000, 5u << 19}}};
+}
+
+// `s` (a version-2 stream) with the bytes [from, to) in place of [from, to) of its own: a
+// block swapped for another or cut out. Not resealed.
+bytes splice(const bytes& s, std::size_t from, std::size_t to, const bytes& with) {
+    bytes out(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(from));
+    out.insert(out.end(), with.begin(), with.end());
+    out.insert(out.end(), s.begin() + static_cast<std::ptrdiff_t>(to), s.end());
+    return out;
+}
+
 bytes flip(bytes b, std::size_t at) {
     b[at] ^= 0x01;
     return b;
@@ -342,7 +358,8 @@ std::vector<seed> all_seeds() {
     plain("bad_magic", with_byte(single, 0, 'X'), "wrong magic");
     plain("bad_version", with_byte(single, 8, 7), "unsupported version 7");
     plain("bad_pointer_size", with_byte(single, 10, 5), "pointer size 5 is not 4 or 8");
-    plain("bad_header_flags", with_byte(single, 11, 0x02), "unknown header flags 0x02");
+    plain("bad_header_flags", with_byte(single, 11, 0x04), "unknown header flags 0x04");  // bit 1 is the RSS samples'
+    plain("bad_v1_rss_flag", with_byte(single, 11, 0x02), "header flags bit 1 (RSS samples) in a version-1 trace");
     plain("bad_page_size", with_byte(single, 13, 0x11), "is not a power of two");
     plain("bad_clock", with_byte(single, 16, 2), "unknown clock 2");
     plain("bad_timestamps_without_clock", with_byte(single, 11, 0x01), "its clock is none");
@@ -439,6 +456,35 @@ std::vector<seed> all_seeds() {
     lying.resize(34);  // the header and its check; then a chunk of 1 event in 2^30 bytes, 64 given
     plain("bad_v2_truncated_chunk", cat(cat(lying, {0x43, 0x00, 0x00, 0x01, 0x80, 0x80, 0x80, 0x80, 0x04}), bytes(64, 0x0a)),
           "truncated: the stream ends inside a chunk");
+
+    // Version 2 with the recorded program's RSS samples: valid, and each way the block can be wrong.
+    const recorded_rss rss = some_rss();
+    const bytes with_rss = single_thread().stream(v2, false, trace_writer::default_chunk_bytes, &rss);
+    const std::vector<fuzz::v2_block> rb = fuzz::v2_blocks(with_rss);  // header, chunk, RSS samples, trailer
+    const std::size_t rss_at = rb[2].start, rss_end = rb[2].check + 8, trailer_at = rb[3].start;
+    const bytes rss_block(with_rss.begin() + static_cast<std::ptrdiff_t>(rss_at), with_rss.begin() + static_cast<std::ptrdiff_t>(rss_end));
+    const bytes chunk_block(with_rss.begin() + static_cast<std::ptrdiff_t>(rb[1].start),
+                            with_rss.begin() + static_cast<std::ptrdiff_t>(rb[1].check + 8));
+    const recorded_rss none;
+    plain("valid_v2_rss", with_rss);
+    plain("valid_v2_rss_no_samples", threads().stream(v2, true, 8, &none));
+    resealed("valid_v2_rss_threads", threads().stream(v2, true, 8, &rss));
+    plain("bad_v2_rss_checksum", flip(with_rss, rss_end - 9), "the RSS samples at byte " + std::to_string(rss_at) + " fails its checksum");
+    resealed("bad_v2_rss_missing", with_byte(single2, 11, 0x02), "the header announces RSS samples (flags bit 1) and none came");
+    resealed("bad_v2_rss_unannounced", with_byte(with_rss, 11, 0x00), "does not announce them");
+    resealed("bad_v2_rss_twice", splice(with_rss, rss_at, rss_end, cat(rss_block, rss_block)), "a second block of RSS samples");
+    resealed("bad_v2_rss_before_chunk", splice(with_rss, rb[1].start, trailer_at, cat(rss_block, chunk_block)),
+             "a chunk after the RSS samples");
+    plain("bad_v2_rss_truncated", bytes(with_rss.begin(), with_rss.begin() + static_cast<std::ptrdiff_t>(rss_at + 4)),
+          "truncated: the stream ends inside the RSS samples");
+    const auto rss_part = [&](const bytes& fields) { return splice(with_rss, rss_at, rss_end, cat(cat({0x52}, fields), bytes(8, 0))); };
+    resealed("bad_v2_rss_count", rss_part(cat({0x00, 0x01}, varint(std::uint64_t{1} << 21))), "2^21 RSS samples is more than");
+    resealed("bad_v2_rss_time_overflow", rss_part(cat(cat({0x00, 0x01, 0x02}, varint(~std::uint64_t{0})), cat({0x02, 0x01}, {0x02}))),
+             "RSS sample 1: its time overflows 64 bits");
+    resealed("bad_v2_rss_negative", rss_part({0x00, 0x01, 0x02, 0x00, 0x80, 0x40, 0x01, 0x81, 0x40}),
+             "RSS sample 1: resident bytes leave 0 .. 2^48");
+    resealed("bad_v2_rss_absurd", rss_part(cat({0x00, 0x01, 0x01, 0x00}, varint(std::uint64_t{1} << 50))),
+             "RSS sample 0: resident bytes leave 0 .. 2^48");
 
     // Inputs trace_reader_fuzz found, kept as they were saved (the stream after the mode byte).
     // One thread (id 122) whose one malloc has id 142538743: replay_plan::build made a table

@@ -28,7 +28,7 @@ struct v2_block {
     std::size_t start, check;
 };
 
-/// The blocks of a version-2 decompressed stream (header, chunks, trailer: docs/trace-format.md)
+/// The blocks of a version-2 decompressed stream (header, chunks, RSS samples, trailer: docs/trace-format.md)
 /// as far as its framing parses, whatever their checks hold; none when it is not version 2.
 inline std::vector<v2_block> v2_blocks(std::span<const std::uint8_t> s) {
     std::vector<v2_block> out;
@@ -63,6 +63,14 @@ inline std::vector<v2_block> v2_blocks(std::span<const std::uint8_t> s) {
         if (s[start] == 0x45) {  // the trailer: chunks, events
             if (varint(v) && varint(v)) add(start);
             return out;
+        }
+        if (s[start] == 0x52) {  // the RSS samples: start, period, count, then count x (time, bytes)
+            std::uint64_t count = 0;
+            if (!varint(v) || !varint(v) || !varint(count)) return out;
+            for (std::uint64_t i = 0; i < count; ++i)  // each varint takes a byte, so the stream bounds this
+                if (!varint(v) || !varint(v)) return out;
+            if (!add(start)) return out;
+            continue;
         }
         if (s[start] != 0x43) return out;  // not a chunk either
         for (int i = 0; i < fields; ++i)

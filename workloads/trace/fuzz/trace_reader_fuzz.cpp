@@ -77,6 +77,10 @@ void check_events(const std::vector<event>& events, const trace_summary& s, cons
     FUZZ_CHECK(h.pointer_size == 4 || h.pointer_size == 8);
     FUZZ_CHECK(!h.timestamps || h.clock != clock_source::none);
     FUZZ_CHECK(s.threads <= s.events);  // a replay starts one thread per recorded thread
+    // RSS samples only where the header announces them (version 2), each within the format's limits.
+    FUZZ_CHECK(h.rss_samples || s.rss.samples == 0);
+    FUZZ_CHECK(!h.rss_samples || h.version >= 2);
+    FUZZ_CHECK(s.rss.samples <= max_rss_points && s.rss.peak_bytes <= max_size && s.rss.first_bytes <= s.rss.peak_bytes);
     std::vector<bool> seen(s.threads, false);
     std::vector<std::uint64_t> last_time(s.threads, 0);
     for (std::size_t i = 0; i < events.size(); ++i) {

@@ -329,7 +329,8 @@ struct stop_following {};
 // program runs) or to the end (after it exited).
 class spool_converter::impl {
 public:
-    impl(std::string spool, std::string trace) : path_(std::move(spool)), trace_path_(std::move(trace)) {}
+    impl(std::string spool, std::string trace, bool rss_samples)
+        : path_(std::move(spool)), trace_path_(std::move(trace)), rss_samples_(rss_samples) {}
     impl(const impl&) = delete;
     impl& operator=(const impl&) = delete;
     ~impl() { stop_checker(); }
@@ -367,6 +368,7 @@ public:
         if (!have_header_) read_first_header(true);
         index_blocks(true);
         merge(true);
+        if (opt_.rss != nullptr) writer_->set_rss(*opt_.rss);
         writer_->close();
         if (!checker_.joinable()) {
             sum_.trace = validate_written(trace_path_, *checked_);
@@ -514,6 +516,7 @@ private:
         h.page_size = header_.page_size;
         h.command_line = header_.command_line;
         h.host = header_.host;
+        h.rss_samples = rss_samples_;
         // Following, or a spool of some size: zstd on a thread of its own (the merge only
         // encodes), and the trace read back on another, as it is written. For a small spool
         // whole, starting them costs more than they save: the trace is read back after it.
@@ -943,6 +946,7 @@ private:
     }
 
     std::string path_, trace_path_;
+    bool rss_samples_;        // the trace's header announces RSS samples (finish() gets them)
     std::optional<mapped_file> file_;
     bool following_ = true;   // follow() still converts (it stops at what it cannot follow)
     bool final_ = false;      // finish() runs: the spool is whole
@@ -978,8 +982,8 @@ spool_error::spool_error(const std::string& f, std::uint64_t off, const std::str
       offset(off),
       problem(p) {}
 
-spool_converter::spool_converter(std::string spool_path, std::string trace_path)
-    : impl_(std::make_unique<impl>(std::move(spool_path), std::move(trace_path))) {}
+spool_converter::spool_converter(std::string spool_path, std::string trace_path, bool rss_samples)
+    : impl_(std::make_unique<impl>(std::move(spool_path), std::move(trace_path), rss_samples)) {}
 
 spool_converter::~spool_converter() = default;
 
@@ -993,7 +997,7 @@ spool_summary spool_converter::finish(const spool_options& options) { return imp
 
 spool_summary convert_spool(const std::string& spool_path, const std::string& trace_path,
                             const spool_options& options) {
-    return spool_converter(spool_path, trace_path).finish(options);
+    return spool_converter(spool_path, trace_path, options.rss != nullptr).finish(options);
 }
 
 }  // namespace allocmeter::trace

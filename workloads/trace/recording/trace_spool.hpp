@@ -276,6 +276,10 @@ struct spool_options {
     /// damaged one and report the damage in spool_summary::damage (for a program that was
     /// killed, possibly in the middle of a block's write).
     bool salvage = false;
+    /// The recorded program's RSS samples (record's sampler), or null: convert_spool announces
+    /// them in the trace's header when set (a spool_converter, when made with rss_samples), and
+    /// what this points to is read when the trace is closed, after the last event.
+    const recorded_rss* rss = nullptr;
 };
 
 /// What convert_spool read and wrote.
@@ -301,7 +305,9 @@ struct spool_summary {
 /// the start, reporting what convert_spool reports.
 class spool_converter {
 public:
-    spool_converter(std::string spool_path, std::string trace_path);
+    /// `rss_samples`: the trace's header announces the program's RSS samples, which finish()
+    /// gets in spool_options::rss (the header is written before they are known).
+    spool_converter(std::string spool_path, std::string trace_path, bool rss_samples = false);
     ~spool_converter();
     spool_converter(const spool_converter&) = delete;
     spool_converter& operator=(const spool_converter&) = delete;

@@ -440,6 +440,7 @@ public:
     std::vector<replay_launch> build(Sink& sink, replay_plan_totals& totals, Leak&& leak) {
         plan_builder<Sink> b(sink, totals, threads_, max_id_, events_.events(), path_, !serial_, floors_);
         totals.recorded_threads = validator_.summary().threads;
+        if (const recorded_rss* rss = events_.rss()) totals.recorded_rss = summarize(*rss);
         for (event e; events_.next(e);) {
             validator_.in_global_order(e);
             if (serial_) e.thread = 0;

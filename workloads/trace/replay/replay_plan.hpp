@@ -169,6 +169,7 @@ struct replay_plan_totals {
     std::uint64_t dependencies = 0;                 ///< cross-thread waits in the plan
     std::uint64_t checksum = operation_hash_seed;   ///< over every slot (kind, size, alignment)
     bool cross_thread = false;                      ///< some object is freed by another thread
+    rss_summary recorded_rss;                       ///< the trace's RSS samples (planned from a file that has them)
 
     /// Operations a replay counts: an allocation or a free each, two for a realloc (one a slot).
     std::uint64_t operations() const noexcept { return allocs + frees + 2 * reallocs; }

@@ -35,10 +35,11 @@ struct plan_file_header {
     std::uint32_t timed;         ///< 1: gaps follow the slots
     std::uint32_t reserved;
     std::uint64_t max_id, checksum, leaks, launches, steps, dependencies, peak_live_bytes;
+    std::uint64_t recorded_peak_rss_bytes;  ///< the trace's highest RSS sample; 0 when it has none
 };
 static_assert(std::is_trivially_copyable_v<replay_step> && std::is_trivially_copyable_v<replay_dependency> &&
               std::is_trivially_copyable_v<replay_leak> && std::is_trivially_copyable_v<replay_launch>);
-constexpr std::uint32_t plan_version = 2;
+constexpr std::uint32_t plan_version = 3;
 
 struct thread_counts {
     std::uint64_t slots, waits;
@@ -71,6 +72,7 @@ plan_file_header header_of(const replay_plan_totals& plan, std::uint32_t threads
     h.steps = plan.steps;
     h.dependencies = plan.dependencies;
     h.peak_live_bytes = plan.peak_live_bytes;
+    h.recorded_peak_rss_bytes = plan.recorded_rss.peak_bytes;
     return h;
 }
 
@@ -342,6 +344,7 @@ mapped_plan::mapped_plan(const std::string& path) {
     steps_ = h.steps;
     dependencies_ = h.dependencies;
     peak_live_bytes_ = h.peak_live_bytes;
+    recorded_peak_rss_bytes_ = h.recorded_peak_rss_bytes;
 }
 
 mapped_plan::~mapped_plan() { unmap(); }

@@ -37,6 +37,8 @@ public:
     std::uint64_t steps() const noexcept { return steps_; }
     std::uint64_t dependencies() const noexcept { return dependencies_; }
     std::uint64_t peak_live_bytes() const noexcept { return peak_live_bytes_; }
+    /// The recorded program's peak RSS (the trace's highest RSS sample); 0 when it has no samples.
+    std::uint64_t recorded_peak_rss_bytes() const noexcept { return recorded_peak_rss_bytes_; }
     /// Where the file is mapped: the harness's memory, which a cell leaves out of its RSS.
     const void* mapping() const noexcept { return base_; }
 
@@ -46,7 +48,7 @@ private:
     void* base_ = nullptr;
     std::size_t bytes_ = 0;
     replay_view view_;
-    std::uint64_t steps_ = 0, dependencies_ = 0, peak_live_bytes_ = 0;
+    std::uint64_t steps_ = 0, dependencies_ = 0, peak_live_bytes_ = 0, recorded_peak_rss_bytes_ = 0;
 };
 
 }  // namespace allocmeter::trace

@@ -17,12 +17,16 @@
 #include <bit>
 #include <chrono>
 #include <climits>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -39,18 +43,70 @@
 
 namespace allocmeter::trace {
 
-/// What a replay writes into a new block: nothing, one byte per 4096, or every byte. A
-/// realloc carries the old contents over unless the policy is none.
-enum class touch_policy { none, page, full };
+/// What a replay writes into a new block (run --touch): nothing (none); one byte in every 4096
+/// (page); every byte (full); or one byte in every 4096 of the block's first `share` of bytes,
+/// its first byte always (part: part(1) is page). A realloc carries the old contents over unless
+/// the policy is none. `automatic` is run's --touch auto, which run resolves for each trace
+/// before any cell runs (auto_touch); a replay given it unresolved touches as page.
+struct touch_policy {
+    enum class mode : std::uint8_t { none, page, full, part, automatic };
+    mode how = mode::page;
+    double share = 1;  ///< part: the share of each block whose pages are touched, 0 to 1
 
-inline std::string_view to_string(touch_policy t) {
-    return t == touch_policy::none ? "none" : t == touch_policy::page ? "page" : "full";
+    static const touch_policy none, page, full, automatic;
+    /// The first `share` of each block, clamped to 0..1 and kept to 4 decimals (so that its
+    /// text, to_string, reads back as the same policy).
+    static constexpr touch_policy part(double share) noexcept {
+        const double s = share > 0 ? (share < 1 ? share : 1) : 0;
+        return {mode::part, static_cast<double>(static_cast<std::int64_t>(s * 10000 + 0.5)) / 10000};
+    }
+    /// Whether a replay writes into new blocks at all (and so copies a realloc's contents).
+    constexpr bool writes() const noexcept { return how != mode::none; }
+    bool operator==(const touch_policy&) const = default;
+};
+inline constexpr touch_policy touch_policy::none{touch_policy::mode::none};
+inline constexpr touch_policy touch_policy::page{touch_policy::mode::page};
+inline constexpr touch_policy touch_policy::full{touch_policy::mode::full};
+inline constexpr touch_policy touch_policy::automatic{touch_policy::mode::automatic};
+
+/// "none", "page", "full", "auto", or "part:0.1034".
+inline std::string to_string(touch_policy t) {
+    switch (t.how) {
+        case touch_policy::mode::none: return "none";
+        case touch_policy::mode::page: return "page";
+        case touch_policy::mode::full: return "full";
+        case touch_policy::mode::automatic: return "auto";
+        case touch_policy::mode::part: break;
+    }
+    char text[32];
+    std::snprintf(text, sizeof text, "part:%.4g", t.share);
+    return text;
 }
+
+/// The policy `s` names (to_string's words; part:F with F from 0 to 1); nullopt for anything else.
 inline std::optional<touch_policy> parse_touch(std::string_view s) {
     if (s == "none") return touch_policy::none;
     if (s == "page") return touch_policy::page;
     if (s == "full") return touch_policy::full;
-    return std::nullopt;
+    if (s == "auto") return touch_policy::automatic;
+    constexpr std::string_view prefix = "part:";
+    if (!s.starts_with(prefix) || s.size() == prefix.size() || s.size() > 40) return std::nullopt;
+    const std::string number(s.substr(prefix.size()));
+    char* end = nullptr;
+    const double share = std::strtod(number.c_str(), &end);
+    if (end != number.c_str() + number.size() || !(share >= 0 && share <= 1)) return std::nullopt;
+    return touch_policy::part(share);
+}
+
+/// run --touch auto for one trace: part, with the share of each block that makes the replay's
+/// resident set grow as the program's grew: (its peak RSS - its RSS at the first sample, as it
+/// started) / its peak live bytes, clamped to 0..1. A program that touched all it allocated
+/// (its heap overhead on top) gets part(1), which is page. nullopt when the trace has no RSS
+/// samples or holds nothing live: run then falls back to page.
+inline std::optional<touch_policy> auto_touch(const rss_summary& recorded, std::uint64_t peak_live_bytes) noexcept {
+    if (recorded.samples == 0 || peak_live_bytes == 0) return std::nullopt;
+    const std::uint64_t growth = recorded.peak_bytes > recorded.first_bytes ? recorded.peak_bytes - recorded.first_bytes : 0;
+    return touch_policy::part(static_cast<double>(growth) / static_cast<double>(peak_live_bytes));
 }
 
 /// The byte a `full` touch writes into object `id` (tests check contents with it).
@@ -197,13 +253,25 @@ inline void replay_check(const void* p, std::size_t size, std::size_t align, std
     if (p != nullptr) check_tag(p, size, align, serial, {event, block_serial(thread, step + 1), "at", tag_clock::replay_step, object});
 }
 
+/// Where a part touch of a block of `size` bytes ends: after its first `share` of bytes, and
+/// after its first byte at least.
+inline std::size_t part_end(std::size_t size, double share) noexcept {
+    return std::max<std::size_t>(1, static_cast<std::size_t>(std::ceil(share * static_cast<double>(size))));
+}
+
+/// Writes bytes [from, to) of block p (of `to` bytes) as `touch` says.
 inline void replay_touch(void* p, std::size_t from, std::size_t to, unsigned char value, touch_policy touch) noexcept {
-    if (touch == touch_policy::full) {
-        if (to > from) std::memset(static_cast<unsigned char*>(p) + from, value, to - from);
-    } else if (touch == touch_policy::page) {
-        auto* bytes = static_cast<volatile unsigned char*>(p);
-        for (std::size_t off = (from + 4095) & ~std::size_t{4095}; off < to; off += 4096) bytes[off] = value;
+    switch (touch.how) {
+        case touch_policy::mode::none: return;
+        case touch_policy::mode::full:
+            if (to > from) std::memset(static_cast<unsigned char*>(p) + from, value, to - from);
+            return;
+        case touch_policy::mode::part: to = std::min(to, part_end(to, touch.share)); break;
+        case touch_policy::mode::page:
+        case touch_policy::mode::automatic: break;
     }
+    auto* bytes = static_cast<volatile unsigned char*>(p);
+    for (std::size_t off = (from + 4095) & ~std::size_t{4095}; off < to; off += 4096) bytes[off] = value;
 }
 
 }  // namespace detail
@@ -249,7 +317,7 @@ void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** tab
                 live.change(static_cast<std::int64_t>(size));
                 if constexpr (is_verified<A>)
                     detail::replay_tag(p, size, serials[s.id] = block_serial(thread, i + 1));
-                else if (touch != touch_policy::none && p != nullptr)
+                else if (touch.writes() && p != nullptr)
                     detail::replay_touch(p, 0, size, replay_fill_byte(s.id), touch);
                 ++i;
                 break;
@@ -271,7 +339,7 @@ void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** tab
                 if (p == nullptr && size != 0) [[unlikely]] allocation_failed(size, align);
                 // Contents move only where the replay writes them: with touch none a replay
                 // never writes into a block, so a realloc copies nothing either.
-                const std::size_t keep = touch == touch_policy::none ? 0 : std::min(size, old_size);
+                const std::size_t keep = touch.writes() ? std::min(size, old_size) : 0;
                 [[maybe_unused]] std::uint64_t serial = 0;
                 if constexpr (is_verified<A>) {  // tagged first, so a new block over the old one shows in its check
                     detail::replay_tag(p, size, serial = block_serial(thread, i + 1));
@@ -286,7 +354,7 @@ void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** tab
                 table[o.id] = nullptr;
                 table[s.id] = p;
                 live.change(static_cast<std::int64_t>(size) - static_cast<std::int64_t>(old_size));
-                if (!is_verified<A> && touch != touch_policy::none && p != nullptr)
+                if (!is_verified<A> && touch.writes() && p != nullptr)
                     detail::replay_touch(p, keep, size, replay_fill_byte(s.id), touch);
                 i += 2;
                 break;

@@ -229,6 +229,41 @@ TEST(Recorder, CountsTheTargetsCallsExactly) {
     check_trace(trace, printed);
 }
 
+// The converter writes the RSS samples record gives it (spool_options::rss) after the last
+// event, the header announcing them, and the events are those of a conversion without them;
+// without them the trace announces none.
+TEST(Recorder, ConversionWritesTheRssSamplesItIsGiven) {
+    scratch_dir dir;
+    const std::string spool = (dir.path() / "target.spool").string();
+    const run_result r = run("LD_PRELOAD=" + quote(RECORDER_SHIM) + " ALLOCMETER_SPOOL=" + quote(spool) + " " + quote(RECORDER_TARGET));
+    ASSERT_EQ(r.status, 0) << r.out;
+    const tr::recorded_rss rss{123456789000, 5000, {{0, 1u << 20}, {5000, 7u << 20}, {10000, 3u << 20}}};
+    tr::spool_options with;
+    with.rss = &rss;
+    const std::string sampled = (dir.path() / "sampled.trace").string(), plain = (dir.path() / "plain.trace").string();
+    const tr::spool_summary s = tr::convert_spool(spool, sampled, with);
+    EXPECT_EQ(s.trace.rss, (tr::rss_summary{3, 5000, 10000, 1u << 20, 7u << 20, 5000})) << "checked as written";
+    tr::convert_spool(spool, plain);
+
+    tr::trace_reader a(sampled), b(plain);
+    EXPECT_TRUE(a.header().rss_samples);
+    EXPECT_FALSE(b.header().rss_samples);
+    std::uint64_t events = 0;
+    for (tr::event x, y; a.next(x);) {
+        ASSERT_TRUE(b.next(y));
+        x.at = y.at = 0;
+        ASSERT_EQ(x, y) << "event " << events;
+        ++events;
+    }
+    tr::event y;
+    EXPECT_FALSE(b.next(y));
+    EXPECT_GT(events, 0u);
+    ASSERT_NE(a.rss(), nullptr);
+    EXPECT_EQ(*a.rss(), rss);
+    EXPECT_EQ(b.rss(), nullptr);
+    EXPECT_EQ(tr::validate(sampled).rss.peak_bytes, 7u << 20);
+}
+
 TEST(Recorder, ForkChildIsNotTracedAndDoesNotCorruptTheTrace) {
     scratch_dir dir;
     const std::string trace = (dir.path() / "fork.trace").string();

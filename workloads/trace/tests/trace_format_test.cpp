@@ -751,7 +751,8 @@ bytes v2_stream(const std::vector<bytes>& chunks, std::uint64_t events, std::opt
 
 bool same_header(const trace_header& a, const trace_header& b) {
     return a.version == b.version && a.pointer_size == b.pointer_size && a.timestamps == b.timestamps &&
-           a.page_size == b.page_size && a.clock == b.clock && a.command_line == b.command_line && a.host == b.host;
+           a.page_size == b.page_size && a.clock == b.clock && a.rss_samples == b.rss_samples &&
+           a.command_line == b.command_line && a.host == b.host;
 }
 
 enum class outcome { refused, same, different };
@@ -980,6 +981,221 @@ TEST(TraceChecksum, EmptyTraceAndUnknownVersions) {
                   std::string::npos)
             << e.what();
     }
+}
+
+// ---- RSS samples (version 2, header flags bit 1) ---------------------------------------------
+
+namespace {
+
+// A program's resident set: up from its start, a peak, and down again (a fall is a negative delta).
+recorded_rss test_rss() {
+    return {987654321000, 5000, {{0, 1u << 20}, {5000, 9u << 20}, {10100, 25u << 20}, {15000, 25u << 20}, {20000, 4u << 20}}};
+}
+
+// every_opcode(true) on two threads in small chunks, with `rss` set at close (or none).
+void write_with_rss(const std::string& path, const recorded_rss* rss) {
+    trace_header h = test_header(true);
+    h.rss_samples = true;
+    trace_writer w(path, h, small_chunk_bytes);
+    if (rss != nullptr) w.set_rss(*rss);  // before the first event: known long before close
+    for (const event& e : every_opcode(true)) w.append(e);
+    w.close();
+}
+
+// The trace's RSS samples as the reader gives them once every event was read.
+std::optional<recorded_rss> read_rss(const std::string& path) {
+    trace_reader r(path);
+    for (event e; r.next(e);) EXPECT_EQ(r.rss(), nullptr) << "samples before the last event";
+    return r.rss() != nullptr ? std::optional(*r.rss()) : std::nullopt;
+}
+
+}  // namespace
+
+// Samples written at close come back point for point, after every event, which read as
+// they do without them; validate() and the global-order reader summarize them.
+TEST(TraceRss, RoundTrip) {
+    temp_trace f("t"), plain("p");
+    const recorded_rss rss = test_rss();
+    write_with_rss(f.path(), &rss);
+    write_trace(plain.path(), every_opcode(true), true, small_chunk_bytes);
+    trace_header h;
+    EXPECT_EQ(without_offsets(load_sorted(f.path(), &h)), without_offsets(load_sorted(plain.path())));
+    EXPECT_TRUE(h.rss_samples);
+    EXPECT_EQ(read_rss(f.path()), rss);
+    const trace_summary s = validate(f.path());
+    EXPECT_EQ(s.rss, (rss_summary{5, 5000, 20000, 1u << 20, 25u << 20, 10100}));
+    EXPECT_EQ(s.events, validate(plain.path()).events);
+
+    const bytes raw = decompress(f.path());
+    EXPECT_EQ(raw[11], 0x03) << "flags: timestamps and RSS samples";
+    const std::vector<fuzz::v2_block> blocks = fuzz::v2_blocks(raw);
+    ASSERT_GE(blocks.size(), 4u);
+    const fuzz::v2_block part = blocks[blocks.size() - 2];
+    EXPECT_EQ(raw[part.start], 0x52) << "the samples come just before the trailer";
+    // tag, start (6 bytes), period (2), count (1), then 5 x (time, bytes): (1 + 4) for the
+    // first, 1 MiB up from 0; (2 + 4) for 8 MiB up after 5 ms; (2 + 4); (2 + 1) for no change; (2 + 4).
+    EXPECT_EQ(part.check - part.start, 1u + 6 + 2 + 1 + 5 + 6 + 6 + 3 + 6) << "samples take a few bytes each";
+}
+
+// A trace without samples is written and read as before: flags bit 1 clear, no samples block,
+// no samples; so is version 1 (which cannot hold any).
+TEST(TraceRss, TracesWithoutSamplesAreAsBefore) {
+    temp_trace f("t");
+    write_trace(f.path(), every_opcode(true), true, small_chunk_bytes);
+    const bytes raw = decompress(f.path());
+    EXPECT_EQ(raw[11], 0x01);
+    for (const fuzz::v2_block& b : fuzz::v2_blocks(raw)) EXPECT_NE(raw[b.start], 0x52);
+    EXPECT_FALSE(read_rss(f.path()).has_value());
+    EXPECT_EQ(validate(f.path()).rss, rss_summary{});
+    write_trace(f.path(), every_opcode(true), true, small_chunk_bytes, 1);
+    EXPECT_FALSE(read_rss(f.path()).has_value());
+    EXPECT_EQ(validate(f.path()).rss.samples, 0u);
+}
+
+// The header announces samples before they are known: the last set_rss() before close wins,
+// and a writer never given any writes an empty block (the program ended before a sample).
+TEST(TraceRss, SetAnyTimeBeforeClose) {
+    temp_trace f("t");
+    trace_header h = test_header(false);
+    h.rss_samples = true;
+    {
+        trace_writer w(f.path(), h);
+        w.set_rss({1, 5000, {{0, 4096}}});
+        for (const event& e : every_opcode(false)) w.append(e);
+        w.set_rss(test_rss());
+        w.close();
+        EXPECT_THROW(w.set_rss(test_rss()), trace_error) << "after close";
+    }
+    EXPECT_EQ(read_rss(f.path()), test_rss());
+    {
+        trace_writer w(f.path(), h);
+        for (const event& e : every_opcode(false)) w.append(e);
+    }
+    const std::optional<recorded_rss> none = read_rss(f.path());
+    ASSERT_TRUE(none.has_value());
+    EXPECT_TRUE(none->points.empty());
+    EXPECT_EQ(validate(f.path()).rss.samples, 0u);
+}
+
+// The writer refuses what the reader would: samples a header did not announce, samples in
+// version 1, time going back, resident bytes past 2^48, more than 2^20 samples.
+TEST(TraceRss, WriterRefusesWhatCannotBeRead) {
+    temp_trace f("t");
+    const auto refused = [&](const std::function<void()>& write, const std::string& problem) {
+        try {
+            write();
+            ADD_FAILURE() << "not refused: " << problem;
+        } catch (const trace_error& e) {
+            EXPECT_NE(std::string(e.what()).find(problem), std::string::npos) << e.what();
+        }
+    };
+    refused([&] { trace_writer(f.path(), test_header(false)).set_rss(test_rss()); }, "the header did not announce them");
+    trace_header v1 = test_header(false, 1);
+    v1.rss_samples = true;
+    refused([&] { trace_writer w(f.path(), v1); }, "RSS samples need format version 2");
+    trace_header h = test_header(false);
+    h.rss_samples = true;
+    refused([&] { trace_writer(f.path(), h).set_rss({0, 5000, {{10, 4096}, {9, 4096}}}); }, "RSS sample 1 goes back in time");
+    refused([&] { trace_writer(f.path(), h).set_rss({0, 5000, {{0, max_size + 1}}}); }, "RSS sample 0: resident bytes");
+    refused([&] { trace_writer(f.path(), h).set_rss({0, 5000, std::vector<rss_point>(max_rss_points + 1)}); },
+            "more than the 2^20");
+}
+
+// Each way the samples block can be wrong is a trace_error naming the file and the byte: the
+// flag without the block or the block without the flag, the flag in version 1, a block twice
+// or before a chunk, cut short, too many samples, a time past 2^64, resident bytes outside
+// 0 .. 2^48, and damage its check finds.
+TEST(TraceRss, MalformedSamplesAreRefused) {
+    temp_trace f("t"), g("g");
+    const recorded_rss rss = test_rss();
+    write_with_rss(f.path(), &rss);
+    const bytes raw = decompress(f.path());
+    const std::vector<fuzz::v2_block> blocks = fuzz::v2_blocks(raw);
+    ASSERT_GE(blocks.size(), 4u);
+    const fuzz::v2_block part = blocks[blocks.size() - 2], trailer = blocks.back(), last_chunk = blocks[blocks.size() - 3];
+    const std::size_t part_end = part.check + 8;
+    const bytes part_bytes(raw.begin() + static_cast<std::ptrdiff_t>(part.start), raw.begin() + static_cast<std::ptrdiff_t>(part_end));
+    const bytes chunk_bytes(raw.begin() + static_cast<std::ptrdiff_t>(last_chunk.start),
+                            raw.begin() + static_cast<std::ptrdiff_t>(last_chunk.check + 8));
+    // raw with [from, to) replaced, every check recomputed (as a writer with that bug would).
+    const auto write_resealed = [&](std::size_t from, std::size_t to, const bytes& with) {
+        bytes b(raw.begin(), raw.begin() + static_cast<std::ptrdiff_t>(from));
+        b = cat(b, with);
+        b.insert(b.end(), raw.begin() + static_cast<std::ptrdiff_t>(to), raw.end());
+        fuzz::reseal(b);
+        write_compressed(g.path(), b);
+    };
+    const auto samples_block = [&](const bytes& fields) { return cat(cat({0x52}, fields), bytes(8, 0)); };
+
+    write_resealed(11, 12, {0x01});  // flags: timestamps only
+    expect_error(g.path(), part.start, "RSS samples (block 0x52), but the header's flags bit 1 does not announce them");
+    write_resealed(part.start, part_end, {});
+    expect_error(g.path(), part.start, "the trailer, but the header announces RSS samples (flags bit 1) and none came");
+    write_resealed(part.start, part_end, cat(part_bytes, part_bytes));
+    expect_error(g.path(), part_end, "a second block of RSS samples");
+    write_resealed(last_chunk.start, part_end, cat(part_bytes, chunk_bytes));
+    expect_error(g.path(), last_chunk.start + part_bytes.size(), "a chunk after the RSS samples");
+    write_compressed(g.path(), bytes(raw.begin(), raw.begin() + static_cast<std::ptrdiff_t>(part.start + 3)));
+    expect_error(g.path(), part.start + 3, "truncated: the stream ends inside the RSS samples");
+
+    bytes count = {0x00, 0x01};
+    put_varint(count, max_rss_points + 1);
+    write_resealed(part.start, part_end, samples_block(count));
+    expect_error(g.path(), part.start + 3, "1048577 RSS samples is more than the 2^20 a trace holds");
+    bytes late = {0x00, 0x01, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x02};
+    late = cat(late, {0x01, 0x00});  // the second sample's time: past 2^64 - 1
+    write_resealed(part.start, part_end, samples_block(late));
+    expect_error(g.path(), part.start + 1 + late.size() - 2, "RSS sample 1: its time overflows 64 bits");
+    // 4096 bytes, then 4097 fewer.
+    write_resealed(part.start, part_end, samples_block({0x00, 0x01, 0x02, 0x00, 0x80, 0x40, 0x01, 0x81, 0x40}));
+    expect_error(g.path(), part.start + 8, "RSS sample 1: resident bytes leave 0 .. 2^48 (delta -4097 from 4096)");
+    bytes absurd = {0x00, 0x01, 0x01, 0x00};
+    put_varint(absurd, std::uint64_t{1} << 50);  // zigzag: +2^49
+    write_resealed(part.start, part_end, samples_block(absurd));
+    expect_error(g.path(), part.start + 5, "RSS sample 0: resident bytes leave 0 .. 2^48");
+
+    bytes damaged = raw;
+    damaged[part.check - 1] ^= 0x04;  // the last sample's bytes
+    write_compressed(g.path(), damaged);
+    expect_error(g.path(), part.check,
+                 "the RSS samples at byte " + std::to_string(part.start) + " fails its checksum (stored 0x");
+
+    bytes old = raw;  // version 1 has no place for them
+    old[8] = 1;
+    write_compressed(g.path(), old);
+    expect_error(g.path(), 11, "header flags bit 1 (RSS samples) in a version-1 trace");
+    (void)trailer;
+}
+
+// The samples are in the check chain: a block changed and given a valid check of its own
+// still fails the trailer, whose check was chained from the block's old one; and no single bit
+// flip in the samples block, the trailer or the header's flags reads back.
+TEST(TraceRss, SamplesAreInTheCheckChain) {
+    temp_trace f("t"), g("g");
+    const recorded_rss rss = test_rss();
+    write_with_rss(f.path(), &rss);
+    const bytes raw = decompress(f.path());
+    const std::vector<fuzz::v2_block> blocks = fuzz::v2_blocks(raw);
+    const fuzz::v2_block chunk = blocks[blocks.size() - 3], part = blocks[blocks.size() - 2], trailer = blocks.back();
+    bytes b = raw;
+    b[part.check - 1] ^= 0x04;
+    std::uint64_t chain = 0;
+    for (std::size_t i = 0; i < 8; ++i) chain |= std::uint64_t{raw[chunk.check + i]} << (8 * i);
+    const std::uint64_t own = stream_check(b.data() + part.start, part.check - part.start, chain);
+    for (std::size_t i = 0; i < 8; ++i) b[part.check + i] = static_cast<std::uint8_t>(own >> (8 * i));
+    write_compressed(g.path(), b);
+    expect_error(g.path(), trailer.check, "the trailer at byte " + std::to_string(trailer.start) + " fails its checksum");
+
+    int accepted = 0, flips = 0;
+    for (std::size_t bit = 0; bit < raw.size() * 8; ++bit) {
+        if (bit / 8 != 11 && bit / 8 < part.start) continue;
+        ++flips;
+        bytes flipped = raw;
+        flipped[bit / 8] ^= static_cast<std::uint8_t>(1u << (bit % 8));
+        write_compressed(g.path(), flipped);
+        accepted += !read_error(g.path(), true).has_value();
+    }
+    EXPECT_EQ(accepted, 0) << "of " << flips << " flips";
 }
 
 // ---- size -----------------------------------------------------------------------------------

@@ -830,3 +830,60 @@ TEST(ReplayPlanFile, RoundTripAndBadFiles) {
     std::filesystem::remove(saved);
     EXPECT_THROW(mapped_plan{saved}, trace_error);  // missing
 }
+
+// ---- touch policies --------------------------------------------------------------------------
+
+// Which bytes each policy writes into a new block of 10 pages: page one byte a page, part the
+// same over its first share (its first byte always: part(0) writes one byte, part(1) is page),
+// full every byte; and into the part of a grown realloc past the old contents.
+TEST(TouchPolicy, WritesWhatItSays) {
+    constexpr std::size_t size = 10 * 4096;
+    std::vector<unsigned char> block(size);
+    const auto written = [&](touch_policy t, std::size_t from = 0) {
+        std::fill(block.begin(), block.end(), 0);
+        trace::detail::replay_touch(block.data(), from, size, 7, t);
+        std::vector<std::size_t> at;
+        for (std::size_t i = 0; i < size; ++i)
+            if (block[i] != 0) at.push_back(i);
+        return at;
+    };
+    const std::vector<std::size_t> every_page = {0, 4096, 8192, 12288, 16384, 20480, 24576, 28672, 32768, 36864};
+    EXPECT_TRUE(written(touch_policy::none).empty());
+    EXPECT_EQ(written(touch_policy::page), every_page);
+    EXPECT_EQ(written(touch_policy::part(1)), every_page);
+    EXPECT_EQ(written(touch_policy::part(0.25)), (std::vector<std::size_t>{0, 4096, 8192}));  // bytes below 10240
+    EXPECT_EQ(written(touch_policy::part(0)), (std::vector<std::size_t>{0}));
+    EXPECT_EQ(written(touch_policy::full).size(), size);
+    EXPECT_EQ(written(touch_policy::part(0.5), 5000), (std::vector<std::size_t>{8192, 12288, 16384}));  // a realloc past 5000
+    EXPECT_EQ(written(touch_policy::automatic), every_page) << "auto unresolved touches as page";
+}
+
+// The policies' words: to_string and parse_touch agree, a part keeps 4 decimals, and anything
+// else is refused.
+TEST(TouchPolicy, NamesReadBack) {
+    for (const touch_policy t : {touch_policy::none, touch_policy::page, touch_policy::full, touch_policy::automatic,
+                                 touch_policy::part(0.1149), touch_policy::part(0), touch_policy::part(1),
+                                 touch_policy::part(2.0 / 3), touch_policy::part(0.00004)})
+        EXPECT_EQ(parse_touch(to_string(t)), t) << to_string(t);
+    EXPECT_EQ(to_string(touch_policy::part(0.11494)), "part:0.1149");
+    EXPECT_EQ(to_string(touch_policy::part(1)), "part:1");
+    EXPECT_EQ(to_string(touch_policy::automatic), "auto");
+    EXPECT_EQ(parse_touch("part:0.25"), touch_policy::part(0.25));
+    for (const char* bad : {"part:", "part:1.5", "part:-0.1", "part:0.5x", "part:nan", "partial", "Page", ""})
+        EXPECT_FALSE(parse_touch(bad).has_value()) << bad;
+}
+
+// --touch auto: the program's RSS growth over its first sample, over the peak live bytes,
+// clamped to 0..1; nothing to go on without samples or live bytes.
+TEST(TouchPolicy, AutoFollowsTheRecordedGrowth) {
+    rss_summary rss;
+    rss.samples = 40;
+    rss.first_bytes = 1u << 20;
+    rss.peak_bytes = 21u << 20;
+    EXPECT_EQ(auto_touch(rss, 200u << 20), touch_policy::part(0.1));
+    EXPECT_EQ(auto_touch(rss, 10u << 20), touch_policy::part(1)) << "more growth than live bytes: page";
+    rss.peak_bytes = rss.first_bytes;
+    EXPECT_EQ(auto_touch(rss, 200u << 20), touch_policy::part(0));
+    EXPECT_FALSE(auto_touch(rss, 0).has_value());
+    EXPECT_FALSE(auto_touch(rss_summary{}, 200u << 20).has_value());
+}
