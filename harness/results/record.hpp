@@ -113,6 +113,13 @@ struct trace_cell {
     /// The plan's mapping resident at the region's start, left out of the cell's RSS figures;
     /// none when smaps could not say (those figures are none then too) and in older results.
     std::optional<std::uint64_t> plan_resident_bytes = std::nullopt;
+    /// A timed replay's threads' time, summed over them: their lives (first step to last), and
+    /// within them the recorded gaps spent as the program's work and the waits for another
+    /// thread. What is left is the allocator's (its calls, plus the replay's own cost per call).
+    struct time_split {
+        double thread_s = 0, gap_s = 0, wait_s = 0;
+    };
+    std::optional<time_split> timed = std::nullopt;  ///< --replay timed only
 };
 
 /// What a child process reports for a cell that ran (the child -> parent half of the protocol).

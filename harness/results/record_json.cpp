@@ -288,7 +288,17 @@ json trace_json(const trace_cell& t) {
                 {"steps", t.steps}, {"dependencies", t.dependencies}, {"recorded_peak_live_bytes", t.recorded_peak_live_bytes},
                 {"leaked_objects", t.leaked_objects}, {"complete", t.complete}};
     if (t.plan_resident_bytes) out["plan_resident_bytes"] = *t.plan_resident_bytes;
+    if (t.timed) out["timed"] = {{"thread_s", t.timed->thread_s}, {"gap_s", t.timed->gap_s}, {"wait_s", t.timed->wait_s}};
     return out;
+}
+
+/// A timed replay's time split: absent for the other orders and in results written before it.
+std::optional<trace_cell::time_split> time_split_from(const json& o, const place& at) {
+    if (!o.contains("timed")) return std::nullopt;
+    const json& t = object_at(o, "timed", at);
+    const place in = at.in("timed");
+    return trace_cell::time_split{required<double>(t, "thread_s", in), required<double>(t, "gap_s", in),
+                                  required<double>(t, "wait_s", in)};
 }
 
 trace_cell trace_from(const json& o, const place& at) {
@@ -302,7 +312,8 @@ trace_cell trace_from(const json& o, const place& at) {
             required<std::uint64_t>(o, "leaked_objects", at),
             required<bool>(o, "complete", at),
             // Absent when smaps could not say, and in older results (whose RSS figures include the plan).
-            optional_value<std::uint64_t>(o, "plan_resident_bytes", at)};
+            optional_value<std::uint64_t>(o, "plan_resident_bytes", at),
+            time_split_from(o, at)};
 }
 
 /// The measurement's fields, merged into `out` (a cell object, or the child's own object).
