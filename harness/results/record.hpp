@@ -143,15 +143,19 @@ struct cell_record {
     std::optional<std::string> reason;
     std::optional<cell_measurement> measured;  ///< present when the cell ran to a result
     std::optional<double> cell_wall_s;         ///< the child process's lifetime; none when skipped
+    /// A trace cell's replay order (threads, timed, serial), whatever its status; none for a
+    /// synthetic workload.
+    std::optional<std::string> replay = std::nullopt;
 
     bool ok() const { return status == cell_status::ok && measured.has_value(); }
 };
 
-/// A trace workload of the run.
+/// A trace workload of the run: one trace in one replay order.
 struct trace_env {
     std::string workload, path;
     unsigned threads = 1;
     std::uint64_t steps = 0, recorded_peak_live_bytes = 0;
+    std::string replay = "threads";  ///< its order (older results: the run's one order)
 };
 
 /// This host and build.
@@ -178,7 +182,7 @@ struct run_env {
     double sample_ms = 0;
     std::uint64_t latency_every = 0;
     bool verify = false;                        ///< run --verify: block tags checked (absent in older files: off)
-    std::optional<std::string> touch, replay;  ///< set when the run has traces
+    std::optional<std::string> touch, replay;  ///< set when the run has traces; replay: the orders, comma-separated
     std::vector<trace_env> traces;
     std::map<std::string, library_info> allocators;  ///< external ones, by name, from their first ok cell
     std::map<std::string, std::string> allocator_kinds;  ///< every allocator run: reference, external or user

@@ -347,6 +347,7 @@ json cell_json(const cell_record& c) {
                 {"reason", or_null(c.reason)}, {"metrics", nullptr},  {"library", nullptr}};
     if (c.measured) put_measurement(out, *c.measured);
     if (c.cell_wall_s) out["cell_wall_s"] = *c.cell_wall_s;
+    if (c.replay) out["replay"] = *c.replay;
     return out;
 }
 
@@ -372,6 +373,7 @@ cell_record cell_from(const json& o, const std::string& file, std::size_t index)
     } else if (!o["metrics"].is_null()) {
         at.fail("metrics", fmt::format("is set in a cell whose status is {}", to_string(c.status)));
     }
+    c.replay = optional_value<std::string>(o, "replay", at);  // absent in older files: see results_from_json_text
     return c;
 }
 
@@ -431,7 +433,7 @@ json env_json(const run_env& e) {
         out["traces"] = json::array();
         for (const trace_env& t : e.traces)
             out["traces"].push_back({{"workload", t.workload}, {"path", t.path}, {"threads", t.threads}, {"steps", t.steps},
-                                     {"recorded_peak_live_bytes", t.recorded_peak_live_bytes}});
+                                     {"recorded_peak_live_bytes", t.recorded_peak_live_bytes}, {"replay", t.replay}});
     }
     out["allocators"] = json::object();
     for (const auto& [name, lib] : e.allocators) out["allocators"][name] = library_json(lib);
@@ -460,9 +462,11 @@ run_env env_from(const json& o, const place& at) {
         if (!traces.is_array()) at.fail("traces", "is not an array");
         for (std::size_t i = 0; i < traces.size(); ++i) {
             const place in = at.in(fmt::format("traces[{}]", i));
+            // A trace's own order is absent in results of a run that had one order for every trace.
             e.traces.push_back({required<std::string>(traces[i], "workload", in), required<std::string>(traces[i], "path", in),
                                 required<unsigned>(traces[i], "threads", in), required<std::uint64_t>(traces[i], "steps", in),
-                                required<std::uint64_t>(traces[i], "recorded_peak_live_bytes", in)});
+                                required<std::uint64_t>(traces[i], "recorded_peak_live_bytes", in),
+                                optional_value<std::string>(traces[i], "replay", in).value_or(e.replay.value_or("threads"))});
         }
     }
     for (const auto& [name, lib] : object_at(o, "allocators", at).items())
@@ -551,6 +555,11 @@ results_document results_from_json_text(const std::string& text, const std::stri
     doc.env = env_from(object_at(j, "env", at), at.in("env"));
     const json& cells = j["cells"];
     for (std::size_t i = 0; i < cells.size(); ++i) doc.cells.push_back(cell_from(cells[i], file, i));
+    // Results written before a run could replay a trace in several orders have no order in a
+    // cell: a trace cell's is its trace's, as the env says.
+    for (cell_record& c : doc.cells)
+        for (const trace_env& t : doc.env.traces)
+            if (!c.replay && c.workload == t.workload) c.replay = t.replay;
     return doc;
 }
 
@@ -578,7 +587,7 @@ const std::vector<std::string>& csv_columns() {
     static const std::vector<std::string> columns{
         "allocator", "workload", "threads", "rep", "status", "reason", "wall_s", "user_s", "sys_s", "ops",
         "ns_per_op", "peak_rss_bytes", "minor_faults", "major_faults", "peak_live_bytes", "op_checksum",
-        "library_version"};
+        "library_version", "replay"};
     return columns;
 }
 
@@ -588,7 +597,8 @@ std::vector<std::string> csv_row(const cell_record& c) {
     std::vector<std::string> row{c.allocator, c.workload, number(c.threads), number(c.rep), std::string(to_string(c.status)),
                                  c.reason.value_or("")};
     if (!c.measured) {
-        row.resize(csv_columns().size());
+        row.resize(csv_columns().size() - 1);
+        row.push_back(c.replay.value_or(""));
         return row;
     }
     const cell_metrics& m = c.measured->metrics;
@@ -596,7 +606,7 @@ std::vector<std::string> csv_row(const cell_record& c) {
     row.insert(row.end(), {as_json[0].dump(), as_json[1].dump(), as_json[2].dump(), number(m.ops),
                            m.ns_per_op ? as_json[3].dump() : "", maybe(m.peak_rss_bytes), number(m.minor_faults),
                            number(m.major_faults), number(m.peak_live_bytes), c.measured->op_checksum,
-                           c.measured->library ? c.measured->library->version.value_or("") : ""});
+                           c.measured->library ? c.measured->library->version.value_or("") : "", c.replay.value_or("")});
     return row;
 }
 

@@ -25,6 +25,11 @@ unsigned plan_number() {
 
 }  // namespace
 
+std::string replayed_workload_name(const std::string& spec, trace::replay_order order) {
+    if (order == trace::replay_order::threads) return spec;
+    return spec + "@" + std::string(trace::to_string(order));
+}
+
 std::string trace_skip_reason(const capabilities& caps, const trace_workload& t) {
     if (first_missing(caps, t.needs, t.threads) == missing_capability::thread_safety)
         return "the trace replays on " + std::to_string(t.threads) +
@@ -36,6 +41,8 @@ trace_workload load_trace_workload(const std::string& spec, trace::replay_order 
                                    const std::filesystem::path& plan_dir) {
     trace_workload t;
     t.spec = spec;
+    t.name = replayed_workload_name(spec, order);
+    t.order = order;
     t.path = spec.substr(trace_prefix.size());
     if (t.path.empty())
         throw std::invalid_argument("--workloads " + spec + ": no file after 'trace:'; give a trace recorded with 'allocmeter record', e.g. trace:app.trace");
