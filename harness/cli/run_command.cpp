@@ -45,7 +45,9 @@ examples:
   allocmeter run --workloads trace:app.trace,frame --allocators system,jemalloc,segregated
   allocmeter run --workloads trace:app.trace --replay serial --touch full
   allocmeter run --workloads trace:app.trace --replay timed      (a trace recorded with --timestamps)
-  allocmeter run --workloads trace:app.trace --replay threads,timed   both orders in one run
+  allocmeter run --workloads trace:app.trace --replay threads,timed
+                                                   the allocator's own time and its share in the
+                                                   program, side by side
   allocmeter run --pmu-events cycles,instructions,perf::PERF_COUNT_HW_CACHE_DTLB:READ:MISS
   allocmeter run --verify --scale quick --reps 1   check every allocator hands out blocks apart
   allocmeter run --resume results/latest          finish a run that was stopped (^C, kill)
@@ -61,7 +63,7 @@ time between a thread's calls busy, as the program's own work (a trace recorded 
 it drops every effect of threads). --threads and --scale do not apply to a trace.
 --replay takes a list: each trace then replays once per order, as workloads of their own,
 trace:FILE in threads order (as with one order) and trace:FILE@timed, trace:FILE@serial in
-the others.
+the others; with threads and timed, the summary adds a table per trace with both side by side.
 
 Each cell runs in its own process (external allocators with LD_PRELOAD of their library);
 a crash or a timeout marks that cell failed/timeout and the matrix goes on. Results are

@@ -228,6 +228,26 @@ struct allocator_label {
     std::string label;    ///< "jemalloc 5.3.0", "system (glibc 2.36)", "bump (reference)"
 };
 
+/// One allocator in a trace's replays side by side: its own time (--replay threads) and its
+/// weight in the program (--replay timed). Each figure is none when that side has no ok cell.
+struct side_by_side_row {
+    std::string allocator;
+    std::optional<double> own_ns_per_op, own_ratio;   ///< threads: median ns/op, and over the baseline's
+    std::optional<double> timed_wall_s, timed_ratio;  ///< timed: median duration, and over the baseline's
+    /// timed: the median over the reps of (thread_s - gap_s - wait_s) / thread_s, the threads'
+    /// time spent neither on the program's work nor waiting; and of wait_s / thread_s.
+    std::optional<double> allocator_share, wait_share;
+    std::string not_ok;  ///< why a side has no figures ("timed: skipped: ..."), else ""
+};
+
+/// A trace the run replayed both in threads and in timed order.
+struct side_by_side {
+    std::string path;                              ///< the trace file
+    std::string threads_workload, timed_workload;  ///< the two workloads' names
+    unsigned threads = 1;                          ///< replay threads
+    std::vector<side_by_side_row> rows;            ///< in the order the allocators first ran
+};
+
 struct run_summary {
     std::string baseline;  ///< system when the run has it, else the first allocator that ran
     double alpha = 0;
@@ -238,6 +258,7 @@ struct run_summary {
     std::vector<allocator_label> allocators;  ///< in run order
     std::vector<std::string> workloads;       ///< in run order
     std::vector<summary_group> groups;
+    std::vector<side_by_side> replays;  ///< each trace replayed both in threads and in timed order
 };
 
 /// A whole results file.

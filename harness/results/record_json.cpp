@@ -515,8 +515,24 @@ json summary_json(const run_summary& s) {
                             {"noisy", r.noisy}});
         groups.push_back({{"workload", g.workload}, {"threads", g.threads}, {"rows", rows}});
     }
+    json replays = json::array();
+    for (const side_by_side& p : s.replays) {
+        json rows = json::array();
+        for (const side_by_side_row& r : p.rows)
+            rows.push_back({{"allocator", r.allocator},
+                            {"own_ns_per_op", or_null(r.own_ns_per_op)},
+                            {"own_ratio", or_null(r.own_ratio)},
+                            {"timed_wall_s", or_null(r.timed_wall_s)},
+                            {"timed_ratio", or_null(r.timed_ratio)},
+                            {"allocator_share", or_null(r.allocator_share)},
+                            {"wait_share", or_null(r.wait_share)},
+                            {"not_ok", r.not_ok}});
+        replays.push_back({{"path", p.path}, {"threads_workload", p.threads_workload}, {"timed_workload", p.timed_workload},
+                           {"threads", p.threads}, {"rows", rows}});
+    }
     return {{"baseline", s.baseline}, {"alpha", s.alpha}, {"few_repetitions", s.few_repetitions}, {"high_cv", s.high_cv},
-            {"reps", s.reps}, {"latency_every", s.latency_every}, {"allocators", allocators}, {"workloads", s.workloads}, {"groups", groups}};
+            {"reps", s.reps}, {"latency_every", s.latency_every}, {"allocators", allocators}, {"workloads", s.workloads},
+            {"groups", groups}, {"side_by_side", replays}};
 }
 
 }  // namespace

@@ -1,14 +1,16 @@
 // Traces in the matrix: a recorded multithreaded program (with cross-thread frees) replayed
 // as `run --workloads trace:FILE` on the external allocators and every reference allocator
 // that can serve it, in both replay orders; the replayed peak live bytes against `trace
-// info`'s; skips with reasons; a trace replayed in threads and timed order in one run; and a
-// missing or corrupt trace, or one without timestamps for timed, refused before anything runs.
+// info`'s; skips with reasons; a trace replayed in threads and timed order in one run, side by
+// side; and a missing or corrupt trace, or one without timestamps for timed, refused before
+// anything runs.
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "harness/tests/test_support.hpp"
 
@@ -171,11 +173,26 @@ TEST(TraceMatrix, TraceBesideSyntheticWorkloads) {
     std::filesystem::remove_all(dir);
 }
 
+namespace {
+
+/// The lines of `text` from the one that starts with `title` to the next empty one.
+std::vector<std::string> table_after(const std::string& text, const std::string& title) {
+    std::vector<std::string> lines;
+    const auto at = text.find("\n" + title);
+    if (at == std::string::npos) return lines;
+    std::istringstream in(text.substr(at + 1));
+    for (std::string line; std::getline(in, line) && !line.empty();) lines.push_back(line);
+    return lines;
+}
+
+}  // namespace
+
 // --replay threads,timed on a trace recorded with --timestamps: each order is a workload of its
 // own (trace:FILE as with one order, trace:FILE@timed), every cell says its order (in the JSON
-// and the CSV), and a timed cell says how its threads spent their time. The default on the
-// same trace is as it was: one workload, trace:FILE.
-TEST(TraceMatrix, ThreadsAndTimedInOneRun) {
+// and the CSV), a timed cell says how its threads spent their time, and the summary shows the
+// two side by side per allocator (summary.json too). The default on the same trace is as it
+// was: one workload, trace:FILE, and no side by side.
+TEST(TraceMatrix, ThreadsAndTimedSideBySide) {
     const auto dir = fresh_dir("trace-side-by-side");
     const std::string trace = (dir / "ts.trace").string(), name = "trace:" + trace;
     ASSERT_EQ(run_allocmeter("record --timestamps -o " + trace + " -- " RECORDER_TARGET).exit_code, 0);
@@ -183,6 +200,7 @@ TEST(TraceMatrix, ThreadsAndTimedInOneRun) {
 
     const auto plain = run_allocmeter("run --workloads " + name + common + (dir / "default").string());
     ASSERT_EQ(plain.exit_code, 0) << plain.output;
+    EXPECT_EQ(plain.output.find("side by side"), std::string::npos) << plain.output;
     const auto first = latest_results(dir / "default");
     EXPECT_EQ(first["env"]["replay"], "threads");
     for (const auto& c : first["cells"]) {
@@ -225,7 +243,30 @@ TEST(TraceMatrix, ThreadsAndTimedInOneRun) {
     EXPECT_EQ(ok["threads"], 4u);
     EXPECT_EQ(ok["timed"], 4u);
 
-    // The CSV has the order of every cell.
+    // The terminal: a table of both orders per allocator, after each order's own table.
+    EXPECT_NE(r.output.find("\n" + name + "@timed, 4 threads\n"), std::string::npos) << r.output;
+    const auto table = table_after(r.output, trace + ", 4 threads: threads and timed replay side by side (medians)");
+    ASSERT_EQ(table.size(), 5u) << r.output;
+    EXPECT_EQ(table[1], "  allocator          threads ns/op  vs system    timed run  vs system  allocator share  waiting");
+    const std::regex system_row(R"(  system +[0-9]+\.[0-9]{2} +1\.00x +[0-9]+\.[0-9] ms +1\.00x +[0-9]+\.[0-9]% +[0-9]+\.[0-9]%)");
+    EXPECT_TRUE(std::regex_match(table[2], system_row)) << table[2];
+    EXPECT_EQ(table[3].rfind("  jemalloc ", 0), 0u) << table[3];
+    EXPECT_EQ(table[3].find(" - "), std::string::npos) << table[3];  // every figure there
+    EXPECT_EQ(table[4].rfind("  segregated         skipped: ", 0), 0u) << table[4];
+
+    // summary.json carries the same figures; the CSV the order of every cell.
+    std::ifstream summary_file(dir / "both" / "latest" / "summary.json");
+    const auto summary = nlohmann::json::parse(summary_file);
+    ASSERT_EQ(summary["side_by_side"].size(), 1u);
+    const auto& side = summary["side_by_side"][0];
+    EXPECT_EQ(side["threads_workload"], name);
+    EXPECT_EQ(side["timed_workload"], name + "@timed");
+    ASSERT_EQ(side["rows"].size(), 3u);
+    EXPECT_EQ(side["rows"][0]["allocator"], "system");
+    EXPECT_EQ(side["rows"][0]["timed_ratio"].get<double>(), 1.0);
+    const double share = side["rows"][0]["allocator_share"].get<double>();
+    EXPECT_GT(share, 0.0);
+    EXPECT_LT(share, 1.0);
     std::ifstream csv(dir / "both" / "latest" / "results.csv");
     std::vector<std::string> lines;
     for (std::string line; std::getline(csv, line);) lines.push_back(line);
