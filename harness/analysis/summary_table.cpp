@@ -22,13 +22,13 @@ std::string figure(const std::optional<double>& v, std::string_view format, doub
 void print_side_by_side(const run_summary& run, std::FILE* out) {
     const std::string vs = "vs " + run.baseline;
     for (const side_by_side& p : run.replays) {
-        fmt::print(out, "\n{}, {} thread{}: threads and timed replay side by side (medians)\n", p.path, p.threads,
+        fmt::print(out, "\n{}, {} thread{}, threads and timed replay side by side\n", p.path, p.threads,
                    p.threads == 1 ? "" : "s");
         fmt::print(out, "  {:<18} {:>13} {:>10} {:>12} {:>10} {:>16} {:>8}\n", "allocator", "threads ns/op", vs, "timed run", vs,
                    "allocator share", "waiting");
         for (const side_by_side_row& r : p.rows) {
-            if (!r.own_ns_per_op && !r.timed_wall_s) {
-                const std::string why = r.not_ok.size() > 100 ? r.not_ok.substr(0, 97) + "..." : r.not_ok;
+            if (!r.own_ns_per_op && !r.timed_wall_s) {  // the reason cut to keep the line within 100 columns
+                const std::string why = r.not_ok.size() > 79 ? r.not_ok.substr(0, 76) + "..." : r.not_ok;
                 fmt::print(out, "  {:<18} {}\n", r.allocator, why);
                 continue;
             }
@@ -39,10 +39,11 @@ void print_side_by_side(const run_summary& run, std::FILE* out) {
     }
     if (run.replays.empty()) return;
     fmt::print(out,
-               "\nthreads ns/op: the replay without the program's work, the allocator's own cost. timed run: the replay\n"
-               "with the recorded gaps between a thread's calls spent as work, the program's time with this allocator.\n"
-               "allocator share: of the timed replay threads' time, what was neither a recorded gap nor a wait for\n"
-               "another thread (the allocator's calls, the touches, the replay's own few ns a call); waiting: the wait.\n");
+               "\nSide by side, medians over the reps. threads ns/op: the replay without the program's work, the\n"
+               "allocator's own cost. timed run: the replay with the recorded gaps between a thread's calls spent as\n"
+               "work, the program's time with this allocator. allocator share: of the timed replay threads' time,\n"
+               "what was neither a recorded gap nor a wait for another thread (the allocator's calls, the touches,\n"
+               "the replay's own few ns a call); waiting: the time they waited.\n");
 }
 
 }  // namespace

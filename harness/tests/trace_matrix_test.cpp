@@ -245,7 +245,7 @@ TEST(TraceMatrix, ThreadsAndTimedSideBySide) {
 
     // The terminal: a table of both orders per allocator, after each order's own table.
     EXPECT_NE(r.output.find("\n" + name + "@timed, 4 threads\n"), std::string::npos) << r.output;
-    const auto table = table_after(r.output, trace + ", 4 threads: threads and timed replay side by side (medians)");
+    const auto table = table_after(r.output, trace + ", 4 threads, threads and timed replay side by side");
     ASSERT_EQ(table.size(), 5u) << r.output;
     EXPECT_EQ(table[1], "  allocator          threads ns/op  vs system    timed run  vs system  allocator share  waiting");
     const std::regex system_row(R"(  system +[0-9]+\.[0-9]{2} +1\.00x +[0-9]+\.[0-9] ms +1\.00x +[0-9]+\.[0-9]% +[0-9]+\.[0-9]%)");

@@ -191,7 +191,7 @@ TEST(Summary, SideBySideTable) {
     std::string text;
     for (int c; (c = std::fgetc(f)) != EOF;) text += static_cast<char>(c);
     std::fclose(f);
-    const auto at = text.find("\nx.trace, 2 threads: threads and timed replay side by side (medians)\n");
+    const auto at = text.find("\nx.trace, 2 threads, threads and timed replay side by side\n");
     ASSERT_NE(at, std::string::npos) << text;
     std::istringstream lines(text.substr(at + 1));
     std::vector<std::string> table;
@@ -203,4 +203,18 @@ TEST(Summary, SideBySideTable) {
     EXPECT_EQ(table[4], "  segregated         skipped: not thread-safe");
     for (const std::string& line : table) EXPECT_LE(line.size(), 100u) << line;
     EXPECT_NE(text.find("allocator share: of the timed replay threads' time"), std::string::npos) << text;
+    // A reason too long for the row is cut to keep it within 100 columns.
+    results_document doc = threads_and_timed_document();
+    for (cell_record& c : doc.cells)
+        if (c.allocator == "segregated") c.reason = std::string(120, 'x');
+    f = std::tmpfile();
+    ASSERT_NE(f, nullptr);
+    print_summary(summarize_run(doc), f);
+    std::rewind(f);
+    text.clear();
+    for (int c; (c = std::fgetc(f)) != EOF;) text += static_cast<char>(c);
+    std::fclose(f);
+    const auto cut = text.find("  segregated         skipped: x", text.find("side by side"));
+    ASSERT_NE(cut, std::string::npos) << text;
+    EXPECT_EQ(text.find('\n', cut) - cut, 100u) << text.substr(cut, text.find('\n', cut) - cut);
 }
