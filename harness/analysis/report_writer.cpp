@@ -220,7 +220,8 @@ data environment(const run_env& env, object& page) {
                             {"path", lib.path}, {"free_function", lib.free_function}};
     data traces{data::type::list};
     for (const trace_env& t : env.traces)
-        traces << object{{"workload_name", t.workload}, {"replay", t.replay}, {"thread_count", std::to_string(t.threads)}, {"steps", std::to_string(t.steps)},
+        traces << object{{"workload_name", t.workload}, {"replay", t.replay}, {"thread_count", std::to_string(t.threads)},
+                         {"steps", std::to_string(t.steps)},
                          {"peak_live", std::to_string(t.recorded_peak_live_bytes)}};
     page.emplace("has_libraries", data(!env.allocators.empty()));
     page.emplace("libraries", libraries);

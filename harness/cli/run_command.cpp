@@ -292,7 +292,8 @@ void plan_traces(run_options& o, std::optional<trace_plan_dir>& plans) {
         const auto w = std::find(o.workloads.begin(), o.workloads.end(), t.spec) - o.workloads.begin();
         return std::pair(w, std::find(o.replays.begin(), o.replays.end(), t.order) - o.replays.begin());
     };
-    std::stable_sort(o.traces.begin(), o.traces.end(), [&](const trace_workload& a, const trace_workload& b) { return rank(a) < rank(b); });
+    std::stable_sort(o.traces.begin(), o.traces.end(),
+                     [&](const trace_workload& a, const trace_workload& b) { return rank(a) < rank(b); });
     for (const trace_workload& t : o.traces) describe_trace(t);
 }
 

@@ -234,8 +234,10 @@ run_outcome run_matrix(const run_options& o, const allocator_catalog& catalog, c
     std::string shape = fmt::format("{} allocators x ", o.allocators.size());
     if (synthetic > 0) shape += fmt::format("{} workloads x {} thread counts", synthetic, o.threads.size());
     if (synthetic > 0 && traces > 0) shape += " + ";
-    if (traces > 0 && o.replays.size() > 1) shape += fmt::format("{} traces x {} replay orders (each on its own threads)", traces, o.replays.size());
-    else if (traces > 0) shape += fmt::format("{} traces (each on its own threads)", traces);
+    if (traces > 0 && o.replays.size() > 1)
+        shape += fmt::format("{} traces x {} replay orders (each on its own threads)", traces, o.replays.size());
+    else if (traces > 0)
+        shape += fmt::format("{} traces (each on its own threads)", traces);
     if (resumed != nullptr)
         fmt::print(stderr, "allocmeter run: resuming {}: {} of {} cells done, {} to run\n", resumed->dir.string(),
                    all.size() - cells.size(), all.size(), cells.size());

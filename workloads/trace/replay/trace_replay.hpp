@@ -256,7 +256,8 @@ void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** tab
             if (s.waits() == 2) waited += detail::replay_wait(progress, *wait++, spin);
         }
         if (gaps != nullptr && gaps[i] != 0)
-            worked += detail::replay_work_until(last_end + static_cast<std::uint64_t>(static_cast<double>(decode_gap(gaps[i])) * ticks_per_ns));
+            worked += detail::replay_work_until(last_end +
+                                                static_cast<std::uint64_t>(static_cast<double>(decode_gap(gaps[i])) * ticks_per_ns));
         const std::size_t size = static_cast<std::size_t>(s.size());
         const std::size_t align = s.align();
         switch (s.kind()) {
