@@ -1,5 +1,6 @@
-// Groups the ok cells of results files by (allocator, workload, threads), pairs the groups to
-// compare, and prints for each pair the medians, their ratio, the p-value and the verdict.
+// Groups the ok cells of results files by (allocator, workload, threads, replay order), pairs
+// the groups to compare, and prints for each pair the medians, their ratio, the p-value and the
+// verdict.
 #include "harness/analysis/compare.hpp"
 
 #include <fmt/format.h>
@@ -15,7 +16,9 @@ namespace allocmeter {
 
 namespace {
 
-using group_key = std::tuple<std::string, std::string, unsigned>;  // allocator, workload, threads
+// allocator, workload, threads, and a trace's replay order: a trace workload is named for its
+// order, but in results of older runs a timed or serial replay carries the plain trace:FILE name.
+using group_key = std::tuple<std::string, std::string, unsigned, std::string>;
 
 struct loaded {
     std::string path;
@@ -33,7 +36,7 @@ loaded load(const std::string& given, const std::string& metric) {
         const std::optional<double> v = metric_by_name(c.measured->metrics, metric);
         if (!v) fail(fmt::format("{}: the cells have no numeric metric '{}' (one of: {})", l.path, metric,
                                  fmt::join(metric_names(), ", ")));
-        const group_key k{c.allocator, c.workload, c.threads};
+        const group_key k{c.allocator, c.workload, c.threads, c.replay.value_or("")};
         if (!l.groups.contains(k)) l.order.push_back(k);
         l.groups[k].push_back(*v);
     }
@@ -94,7 +97,7 @@ void compare_results(const compare_options& o, std::FILE* out) {
         }
         for (const group_key& k : l.order) {
             if (std::get<0>(k) != first) continue;
-            const group_key other{second, std::get<1>(k), std::get<2>(k)};
+            const group_key other{second, std::get<1>(k), std::get<2>(k), std::get<3>(k)};
             if (const auto it = l.groups.find(other); it != l.groups.end())
                 rows.push_back({first, second, std::get<1>(k), std::get<2>(k), l.groups.at(k), it->second});
         }

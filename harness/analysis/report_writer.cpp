@@ -137,6 +137,39 @@ data comparison_groups(const run_summary& run) {
     return groups;
 }
 
+/// Each trace replayed both in threads and in timed order: per allocator its own time and its
+/// weight in the program.
+data side_by_side_tables(const run_summary& run) {
+    const auto text = [](const std::optional<double>& v, std::string_view format, double scale = 1) {
+        return v ? fmt::format(fmt::runtime(format), *v * scale) : std::string("-");
+    };
+    data tables{data::type::list};
+    for (const side_by_side& p : run.replays) {
+        data rows{data::type::list};
+        for (const side_by_side_row& r : p.rows) {
+            if (!r.own_ns_per_op && !r.timed_wall_s) {
+                rows << object{{"allocator", r.allocator}, {"not_ok", object{{"why", r.not_ok}}}};
+                continue;
+            }
+            rows << object{{"allocator", r.allocator},
+                           {"not_ok", data(false)},
+                           {"own_ns", text(r.own_ns_per_op, "{:.2f}")},
+                           {"own_ratio", ratio_text(r.own_ratio)},
+                           {"timed_run", text(r.timed_wall_s, "{:.1f} ms", 1e3)},
+                           {"timed_ratio", ratio_text(r.timed_ratio)},
+                           {"allocator_share", text(r.allocator_share, "{:.1f}%", 100)},
+                           {"wait_share", text(r.wait_share, "{:.1f}%", 100)},
+                           {"partly", r.not_ok}};
+        }
+        tables << object{{"trace", p.path},
+                         {"threads_workload", p.threads_workload},
+                         {"timed_workload", p.timed_workload},
+                         {"thread_count", fmt::format("{} thread{}", p.threads, p.threads == 1 ? "" : "s")},
+                         {"rows", rows}};
+    }
+    return tables;
+}
+
 data chart_figures(const std::vector<chart>& charts, const std::filesystem::path& html) {
     data figures{data::type::list};
     for (const chart& c : charts) {
@@ -187,7 +220,8 @@ data environment(const run_env& env, object& page) {
                             {"path", lib.path}, {"free_function", lib.free_function}};
     data traces{data::type::list};
     for (const trace_env& t : env.traces)
-        traces << object{{"workload_name", t.workload}, {"thread_count", std::to_string(t.threads)}, {"steps", std::to_string(t.steps)},
+        traces << object{{"workload_name", t.workload}, {"replay", t.replay}, {"thread_count", std::to_string(t.threads)},
+                         {"steps", std::to_string(t.steps)},
                          {"peak_live", std::to_string(t.recorded_peak_live_bytes)}};
     page.emplace("has_libraries", data(!env.allocators.empty()));
     page.emplace("libraries", libraries);
@@ -255,6 +289,8 @@ report_outcome write_report(const loaded_results& results, const run_summary& ru
         {"charts", chart_figures(charts, html)},
         {"ci_coverage", ci_coverage_text(run)},
         {"groups", comparison_groups(run)},
+        {"has_replays", data(!run.replays.empty())},
+        {"replays", side_by_side_tables(run)},
         {"command_line", env.command_line},
         {"settings", settings_rows(env)},
         {"ci_target", percent(ci_target)},

@@ -116,6 +116,92 @@ void compare_with(metric_summary& mine, const std::vector<double>& values, const
     if (!is_baseline) mine.test = mann_whitney_u(values, base_values);
 }
 
+/// The summary group of `workload` (a trace has one thread count), or nullptr.
+const summary_group* group_named(const run_summary& run, const std::string& workload) {
+    for (const summary_group& g : run.groups)
+        if (g.workload == workload) return &g;
+    return nullptr;
+}
+
+const summary_row* row_named(const summary_group& g, const std::string& allocator) {
+    for (const summary_row& r : g.rows)
+        if (r.allocator == allocator) return &r;
+    return nullptr;
+}
+
+/// An allocator's ok timed cells: their durations, and the shares of their threads' time
+/// spent neither on the recorded gaps nor waiting (the allocator's), and waiting.
+struct timed_figures {
+    std::vector<double> wall_s, allocator_share, wait_share;
+};
+
+timed_figures timed_figures_of(const results_document& doc, const std::string& workload, const std::string& allocator) {
+    timed_figures f;
+    for (const cell_record& c : doc.cells) {
+        if (c.workload != workload || c.allocator != allocator || !c.ok()) continue;
+        f.wall_s.push_back(c.measured->metrics.wall_s);
+        const auto& split = c.measured->trace ? c.measured->trace->timed : std::nullopt;
+        if (!split || !(split->thread_s > 0)) continue;
+        f.allocator_share.push_back((split->thread_s - split->gap_s - split->wait_s) / split->thread_s);
+        f.wait_share.push_back(split->wait_s / split->thread_s);
+    }
+    return f;
+}
+
+std::optional<double> median_of(const std::vector<double>& values) {
+    if (values.empty()) return std::nullopt;
+    return summarize(values).median;
+}
+
+/// Why an allocator has no figures on a side: "timed: skipped: ...", or the one reason of both.
+std::string not_ok_text(const summary_row* own, const summary_row* timed) {
+    const std::string a = own == nullptr ? "no cells" : own->ok() ? "" : own->not_ok;
+    const std::string b = timed == nullptr ? "no cells" : timed->ok() ? "" : timed->not_ok;
+    if (a == b) return a;
+    if (b.empty()) return "threads: " + a;
+    if (a.empty()) return "timed: " + b;
+    return "threads: " + a + "; timed: " + b;
+}
+
+/// One allocator's row: its threads-order time from the summary, its timed figures from the cells.
+side_by_side_row side_by_side_of(const results_document& doc, const run_summary& run, const side_by_side& p,
+                                 const std::string& allocator, const std::optional<double>& base_wall) {
+    const summary_row* own = row_named(*group_named(run, p.threads_workload), allocator);
+    const summary_row* timed = row_named(*group_named(run, p.timed_workload), allocator);
+    side_by_side_row r{allocator, std::nullopt, std::nullopt, std::nullopt, std::nullopt, std::nullopt, std::nullopt,
+                       not_ok_text(own, timed)};
+    if (own != nullptr && own->ok()) {
+        r.own_ns_per_op = own->time.stats.median;
+        r.own_ratio = own->time.ratio;
+    }
+    const timed_figures f = timed_figures_of(doc, p.timed_workload, allocator);
+    r.timed_wall_s = median_of(f.wall_s);
+    if (r.timed_wall_s && base_wall && *base_wall > 0) r.timed_ratio = *r.timed_wall_s / *base_wall;
+    r.allocator_share = median_of(f.allocator_share);
+    r.wait_share = median_of(f.wait_share);
+    return r;
+}
+
+/// Each trace the run replayed both in threads and in timed order (the run's env says which
+/// workload is which), its allocators in run order.
+std::vector<side_by_side> side_by_sides(const results_document& doc, const run_summary& run) {
+    std::vector<side_by_side> out;
+    const auto& traces = doc.env.traces;
+    for (const trace_env& own : traces) {
+        if (own.replay != "threads") continue;
+        const auto timed = std::find_if(traces.begin(), traces.end(),
+                                        [&](const trace_env& t) { return t.path == own.path && t.replay == "timed"; });
+        if (timed == traces.end() || !group_named(run, own.workload) || !group_named(run, timed->workload)) continue;
+        side_by_side p{own.path, own.workload, timed->workload, own.threads, {}};
+        const std::optional<double> base_wall = median_of(timed_figures_of(doc, timed->workload, run.baseline).wall_s);
+        for (const allocator_label& a : run.allocators)
+            if (row_named(*group_named(run, own.workload), a.name) || row_named(*group_named(run, timed->workload), a.name))
+                p.rows.push_back(side_by_side_of(doc, run, p, a.name, base_wall));
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string short_version(const std::string& version) {
@@ -167,6 +253,7 @@ run_summary summarize_run(const results_document& doc) {
             compare_with(r.rss, r.peak_rss_bytes, base_row.rss, base_row.peak_rss_bytes, is_base);
         }
     }
+    run.replays = side_by_sides(doc, run);
     return run;
 }
 

@@ -1,7 +1,8 @@
 // What a run's repetitions say, computed once: per workload x threads x allocator the median
 // ns/op, peak RSS and throughput with their confidence intervals and CVs, the ratios to the
 // baseline allocator with the test against it, latency medians, the median rep's RSS series,
-// and one label per allocator. The terminal table, the report and the charts all read it.
+// one label per allocator, and each trace replayed in threads and timed order side by side.
+// The terminal table, the report and the charts all read it.
 #pragma once
 
 #include <string>

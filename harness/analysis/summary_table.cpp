@@ -12,6 +12,43 @@ namespace allocmeter {
 
 std::string mib_text(double bytes) { return fmt::format("{:.1f} MiB", bytes / (1024.0 * 1024.0)); }
 
+namespace {
+
+/// `v` as `format` writes it, scaled by `scale`; "-" when there is none.
+std::string figure(const std::optional<double>& v, std::string_view format, double scale = 1) {
+    return v ? fmt::format(fmt::runtime(format), *v * scale) : "-";
+}
+
+/// Per trace replayed in both orders: the allocator's own time and its weight in the program.
+void print_side_by_side(const run_summary& run, std::FILE* out) {
+    const std::string vs = "vs " + run.baseline;
+    for (const side_by_side& p : run.replays) {
+        fmt::print(out, "\n{}, {} thread{}, threads and timed replay side by side\n", p.path, p.threads,
+                   p.threads == 1 ? "" : "s");
+        fmt::print(out, "  {:<18} {:>13} {:>10} {:>12} {:>10} {:>16} {:>8}\n", "allocator", "threads ns/op", vs, "timed run", vs,
+                   "allocator share", "waiting");
+        for (const side_by_side_row& r : p.rows) {
+            if (!r.own_ns_per_op && !r.timed_wall_s) {  // the reason cut to keep the line within 100 columns
+                const std::string why = r.not_ok.size() > 79 ? r.not_ok.substr(0, 76) + "..." : r.not_ok;
+                fmt::print(out, "  {:<18} {}\n", r.allocator, why);
+                continue;
+            }
+            fmt::print(out, "  {:<18} {:>13} {:>10} {:>12} {:>10} {:>16} {:>8}\n", r.allocator, figure(r.own_ns_per_op, "{:.2f}"),
+                       figure(r.own_ratio, "{:.2f}x"), figure(r.timed_wall_s, "{:.1f} ms", 1e3), figure(r.timed_ratio, "{:.2f}x"),
+                       figure(r.allocator_share, "{:.1f}%", 100), figure(r.wait_share, "{:.1f}%", 100));
+        }
+    }
+    if (run.replays.empty()) return;
+    fmt::print(out,
+               "\nSide by side, medians over the reps. threads ns/op: the replay without the program's work, the\n"
+               "allocator's own cost. timed run: the replay with the recorded gaps between a thread's calls spent as\n"
+               "work, the program's time with this allocator. allocator share: of the timed replay threads' time,\n"
+               "what was neither a recorded gap nor a wait for another thread (the allocator's calls, the touches,\n"
+               "the replay's own few ns a call); waiting: the time they waited.\n");
+}
+
+}  // namespace
+
 void print_summary(const run_summary& run, std::FILE* out) {
     bool any_few = false, any_noisy = false;
     const std::string vs = "vs " + run.baseline;
@@ -41,6 +78,7 @@ void print_summary(const run_summary& run, std::FILE* out) {
             fmt::print(out, "{}\n", line.substr(0, line.find_last_not_of(' ') + 1));
         }
     }
+    print_side_by_side(run, out);
     fmt::print(out,
                "\nCI: the interval of order statistics around the median ns/op, distribution-free; its coverage is "
                "{} ({:g}% needs {} or more).\nCV: standard deviation over mean. {}: median ns/op over {}'s. Median peak RSS.\n",

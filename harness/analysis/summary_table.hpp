@@ -1,6 +1,7 @@
 // The summary table a run prints on the terminal: one table per workload x threads, a row per
 // allocator with its median ns/op, the interval, the CV, peak RSS, the ratio to the baseline,
-// the library version and a check column.
+// the library version and a check column; then, for a trace replayed both in threads and in
+// timed order, the two side by side.
 #pragma once
 
 #include <cstdio>

@@ -220,6 +220,7 @@ std::optional<measured> run_trace(const cell_request& request, const trace::repl
     const trace_run r = run(plan, request.trace.touch, region, request.config.latency_every);
     about.leaked_objects = r.replay.leaked_objects;
     about.complete = r.replay.complete;
+    if (r.replay.timed) about.timed = trace_cell::time_split{r.replay.timed->thread_s, r.replay.timed->gap_s, r.replay.timed->wait_s};
     if (!r.replay.complete) {
         fmt::print(stderr, "the replay of {} did not complete: a step did not run or an object was not freed\n",
                    request.trace.path);

@@ -46,6 +46,9 @@ examples:
   allocmeter run --workloads trace:app.trace --replay serial --touch full
   allocmeter run --workloads trace:app.trace --touch auto     (RSS as the recorded program's)
   allocmeter run --workloads trace:app.trace --replay timed      (a trace recorded with --timestamps)
+  allocmeter run --workloads trace:app.trace --replay threads,timed
+                                                   the allocator's own time and its share in the
+                                                   program, side by side
   allocmeter run --pmu-events cycles,instructions,perf::PERF_COUNT_HW_CACHE_DTLB:READ:MISS
   allocmeter run --verify --scale quick --reps 1   check every allocator hands out blocks apart
   allocmeter run --resume results/latest          finish a run that was stopped (^C, kill)
@@ -59,6 +62,9 @@ time between a thread's calls busy, as the program's own work (a trace recorded 
 --timestamps): the allocator's weight in the program, where threads gives its own cost;
 --replay serial runs every call on one thread in recorded order (single-threaded allocators;
 it drops every effect of threads). --threads and --scale do not apply to a trace.
+--replay takes a list: each trace then replays once per order, as workloads of their own,
+trace:FILE in threads order (as with one order) and trace:FILE@timed, trace:FILE@serial in
+the others; with threads and timed, the summary adds a table per trace with both side by side.
 
 --touch says what a trace replay writes into each block it allocates: none; page, one byte
 in every 4096 (the default); full, every byte; part:F, one byte in every 4096 of the first
@@ -134,7 +140,8 @@ bool parse_run(const std::vector<std::string>& args, run_arguments& a, std::vect
         "timeout", po::value(&a.timeout)->default_value(a.timeout)->value_name("S"), "seconds before a cell is killed")(
         "touch", po::value(&a.touch)->default_value(a.touch)->value_name("HOW"),
         "none | page | full | auto | part:F: what a trace replay writes into each new block (below)")(
-        "replay", po::value(&a.replay)->default_value(a.replay)->value_name("ORDER"), "threads | timed | serial: how a trace replays (below)")(
+        "replay", po::value(&a.replay)->default_value(a.replay)->value_name("ORDER"),
+        "threads | timed | serial, or a list of them: how a trace replays (below)")(
         "latency", po::value(&a.latency)->default_value(a.latency)->value_name("N|off"), "time one allocation and free in every N (a power of two)")(
         "sample-ms", po::value(&a.sample_ms)->default_value(a.sample_ms)->value_name("MS"),
         "RSS and live bytes sampled every this many ms during each cell (0: off)")(
@@ -205,6 +212,20 @@ double sample_interval_ms(const std::string& text) {
     return ms;
 }
 
+/// --replay: one order or a list of them, each once.
+std::vector<trace::replay_order> replay_orders(const std::string& text) {
+    const char* const example = ", e.g. --replay threads,timed";
+    std::vector<trace::replay_order> orders;
+    for (const std::string& item : list_option("run", "--replay", text, example)) {
+        const auto order = trace::parse_replay_order(item);
+        if (!order)
+            usage_fail("run", fmt::format("--replay {}: expected threads, timed or serial, or a list of them{}",
+                                          item == text ? text : text + ": '" + item + "'", example));
+        orders.push_back(*order);
+    }
+    return orders;
+}
+
 /// --pmu-events, each name checked by libpfm4 now rather than in every cell.
 std::vector<std::string> pmu_event_names(const std::string& text) {
     std::vector<std::string> names = split_list(text);
@@ -224,9 +245,7 @@ run_options validate_run(const run_arguments& a, const allocator_catalog& catalo
     const auto touch = trace::parse_touch(a.touch);
     if (!touch) usage_fail("run", "--touch " + a.touch + ": expected none, page, full, auto or part:F (F from 0 to 1)");
     o.touch = *touch;
-    const auto order = trace::parse_replay_order(a.replay);
-    if (!order) usage_fail("run", "--replay " + a.replay + ": expected threads, timed or serial");
-    o.replay = *order;
+    o.replays = replay_orders(a.replay);
     o.workloads = chosen_workloads(a.workloads);
     o.threads = thread_counts(a.threads);
     const auto size = parse_scale(a.scale);
@@ -244,33 +263,51 @@ run_options validate_run(const run_arguments& a, const allocator_catalog& catalo
     return o;
 }
 
-/// Reads and plans each trace:FILE workload once, its plan saved in `plans` for the cells;
-/// a missing or damaged trace is a usage error. Last, once every other option is known good.
+/// What run says of a trace workload it planned: its calls, threads and peak; and, replayed
+/// serially, what that drops.
+void describe_trace(const trace_workload& t) {
+    std::fprintf(stderr, "allocmeter run: %s: %llu calls on %u replay thread%s, %llu bytes live at the recorded peak\n",
+                 t.name.c_str(), static_cast<unsigned long long>(t.events), t.threads, t.threads == 1 ? "" : "s",
+                 static_cast<unsigned long long>(t.peak_live_bytes));
+    if (t.order == trace::replay_order::serial && t.recorded_threads > 1)
+        std::fprintf(stderr, "allocmeter run: note: %s was recorded on %u threads; --replay serial drops what threads do "
+                     "to an allocator (per-thread caches, frees by another thread, contention), so its ranking may not "
+                     "be the program's: it is for single-threaded allocators ('allocmeter fidelity' measures the difference)\n",
+                     t.spec.c_str(), t.recorded_threads);
+}
+
+/// Reads and plans each trace:FILE workload once per replay order, each plan saved in `plans`
+/// for the cells; a missing or damaged trace, or an order it cannot replay in, is a usage
+/// error. Last, once every other option is known good. Timed plans are made first, so a trace
+/// without timestamps is refused after one pass over it rather than after another order's
+/// plan; o.traces then takes the options' order: trace by trace, each in --replay's order.
 void plan_traces(run_options& o, std::optional<trace_plan_dir>& plans) {
-    std::vector<std::string> specs;
+    std::vector<std::pair<std::string, trace::replay_order>> planned;
     for (const auto& w : o.workloads)
-        if (w.rfind(trace_prefix, 0) == 0 && std::find(specs.begin(), specs.end(), w) == specs.end()) specs.push_back(w);
-    for (const std::string& spec : specs) {
+        if (w.rfind(trace_prefix, 0) == 0)
+            for (const trace::replay_order order : o.replays) planned.emplace_back(w, order);
+    std::stable_partition(planned.begin(), planned.end(), [](const auto& p) { return p.second == trace::replay_order::timed; });
+    for (const auto& [spec, order] : planned) {
         if (stop_signals::received() != 0) return;  // the caller ends the run
         try {
             if (!plans) plans.emplace();
             o.plan_dir = plans->path();
-            o.traces.push_back(load_trace_workload(spec, o.replay, o.plan_dir));
+            o.traces.push_back(load_trace_workload(spec, order, o.plan_dir));
         } catch (const std::exception& e) {  // std::invalid_argument naming the trace, or a file system error
             usage_fail("run", e.what());
         }
-        trace_workload& t = o.traces.back();
-        std::fprintf(stderr, "allocmeter run: %s: %llu calls on %u replay thread%s, %llu bytes live at the recorded peak\n",
-                     t.spec.c_str(), static_cast<unsigned long long>(t.events), t.threads, t.threads == 1 ? "" : "s",
-                     static_cast<unsigned long long>(t.peak_live_bytes));
+    }
+    const auto rank = [&o](const trace_workload& t) {
+        const auto w = std::find(o.workloads.begin(), o.workloads.end(), t.spec) - o.workloads.begin();
+        return std::pair(w, std::find(o.replays.begin(), o.replays.end(), t.order) - o.replays.begin());
+    };
+    std::stable_sort(o.traces.begin(), o.traces.end(),
+                     [&](const trace_workload& a, const trace_workload& b) { return rank(a) < rank(b); });
+    for (trace_workload& t : o.traces) {
+        describe_trace(t);
         std::string touch_said;
         t.touch = touch_for(t, o.touch, touch_said);
         if (!touch_said.empty()) std::fprintf(stderr, "allocmeter run: %s\n", touch_said.c_str());
-        if (o.replay == trace::replay_order::serial && t.recorded_threads > 1)
-            std::fprintf(stderr, "allocmeter run: note: %s was recorded on %u threads; --replay serial drops what threads do "
-                         "to an allocator (per-thread caches, frees by another thread, contention), so its ranking may not "
-                         "be the program's: it is for single-threaded allocators ('allocmeter fidelity' measures the difference)\n",
-                         t.spec.c_str(), t.recorded_threads);
     }
 }
 
@@ -353,7 +390,7 @@ void check_same_options(const std::vector<std::string>& given, const run_argumen
         {"seed", now.seed == then.seed, now_a.seed, then_a.seed},
         {"timeout", now.timeout_s == then.timeout_s, now_a.timeout, then_a.timeout},
         {"touch", now.touch == then.touch, now_a.touch, then_a.touch},
-        {"replay", now.replay == then.replay, now_a.replay, then_a.replay},
+        {"replay", now.replays == then.replays, now_a.replay, then_a.replay},
         {"latency", now.latency_every == then.latency_every, now_a.latency, then_a.latency},
         {"sample-ms", now.sample_ms == then.sample_ms, now_a.sample_ms, then_a.sample_ms},
         {"pmu-events", now.pmu_events == then.pmu_events, now_a.pmu_events, then_a.pmu_events},
@@ -375,7 +412,7 @@ void check_same_options(const std::vector<std::string>& given, const run_argumen
 void check_same_traces(const run_options& o, const run_env& then, const std::string& dir) {
     for (const trace_env& t : then.traces)
         for (const trace_workload& now : o.traces)
-            if (now.spec == t.workload && (now.events != t.steps || now.threads != t.threads ||
+            if (now.name == t.workload && (now.events != t.steps || now.threads != t.threads ||
                                            now.peak_live_bytes != t.recorded_peak_live_bytes))
                 usage_fail("run", fmt::format("--resume {}: {} changed since the run started ({} calls on {} threads then, "
                                               "{} on {} now); start a new run",

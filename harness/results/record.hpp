@@ -116,6 +116,13 @@ struct trace_cell {
     /// The recorded program's peak RSS (the trace's RSS samples), beside the cell's own
     /// peak_rss_bytes; none for a trace without samples, and in older results.
     std::optional<std::uint64_t> recorded_peak_rss_bytes = std::nullopt;
+    /// A timed replay's threads' time, summed over them: their lives (first step to last), and
+    /// within them the recorded gaps spent as the program's work and the waits for another
+    /// thread. What is left is the allocator's (its calls, plus the replay's own cost per call).
+    struct time_split {
+        double thread_s = 0, gap_s = 0, wait_s = 0;
+    };
+    std::optional<time_split> timed = std::nullopt;  ///< --replay timed only
 };
 
 /// What a child process reports for a cell that ran (the child -> parent half of the protocol).
@@ -139,15 +146,19 @@ struct cell_record {
     std::optional<std::string> reason;
     std::optional<cell_measurement> measured;  ///< present when the cell ran to a result
     std::optional<double> cell_wall_s;         ///< the child process's lifetime; none when skipped
+    /// A trace cell's replay order (threads, timed, serial), whatever its status; none for a
+    /// synthetic workload.
+    std::optional<std::string> replay = std::nullopt;
 
     bool ok() const { return status == cell_status::ok && measured.has_value(); }
 };
 
-/// A trace workload of the run.
+/// A trace workload of the run: one trace in one replay order.
 struct trace_env {
     std::string workload, path;
     unsigned threads = 1;
     std::uint64_t steps = 0, recorded_peak_live_bytes = 0;
+    std::string replay = "threads";  ///< its order (older results: the run's one order)
     /// The recorded program's peak RSS, and its RSS at the first sample (as it started); none
     /// for a trace without RSS samples, and in older results.
     std::optional<std::uint64_t> recorded_peak_rss_bytes = std::nullopt, recorded_start_rss_bytes = std::nullopt;
@@ -180,7 +191,7 @@ struct run_env {
     double sample_ms = 0;
     std::uint64_t latency_every = 0;
     bool verify = false;                        ///< run --verify: block tags checked (absent in older files: off)
-    std::optional<std::string> touch, replay;  ///< set when the run has traces
+    std::optional<std::string> touch, replay;  ///< set when the run has traces; replay: the orders, comma-separated
     std::vector<trace_env> traces;
     std::map<std::string, library_info> allocators;  ///< external ones, by name, from their first ok cell
     std::map<std::string, std::string> allocator_kinds;  ///< every allocator run: reference, external or user
@@ -226,6 +237,26 @@ struct allocator_label {
     std::string label;    ///< "jemalloc 5.3.0", "system (glibc 2.36)", "bump (reference)"
 };
 
+/// One allocator in a trace's replays side by side: its own time (--replay threads) and its
+/// weight in the program (--replay timed). Each figure is none when that side has no ok cell.
+struct side_by_side_row {
+    std::string allocator;
+    std::optional<double> own_ns_per_op, own_ratio;   ///< threads: median ns/op, and over the baseline's
+    std::optional<double> timed_wall_s, timed_ratio;  ///< timed: median duration, and over the baseline's
+    /// timed: the median over the reps of (thread_s - gap_s - wait_s) / thread_s, the threads'
+    /// time spent neither on the program's work nor waiting; and of wait_s / thread_s.
+    std::optional<double> allocator_share, wait_share;
+    std::string not_ok;  ///< why a side has no figures ("timed: skipped: ..."), else ""
+};
+
+/// A trace the run replayed both in threads and in timed order.
+struct side_by_side {
+    std::string path;                              ///< the trace file
+    std::string threads_workload, timed_workload;  ///< the two workloads' names
+    unsigned threads = 1;                          ///< replay threads
+    std::vector<side_by_side_row> rows;            ///< in the order the allocators first ran
+};
+
 struct run_summary {
     std::string baseline;  ///< system when the run has it, else the first allocator that ran
     double alpha = 0;
@@ -236,6 +267,7 @@ struct run_summary {
     std::vector<allocator_label> allocators;  ///< in run order
     std::vector<std::string> workloads;       ///< in run order
     std::vector<summary_group> groups;
+    std::vector<side_by_side> replays;  ///< each trace replayed both in threads and in timed order
 };
 
 /// A whole results file.

@@ -289,7 +289,17 @@ json trace_json(const trace_cell& t) {
                 {"leaked_objects", t.leaked_objects}, {"complete", t.complete}};
     if (t.plan_resident_bytes) out["plan_resident_bytes"] = *t.plan_resident_bytes;
     if (t.recorded_peak_rss_bytes) out["recorded_peak_rss_bytes"] = *t.recorded_peak_rss_bytes;
+    if (t.timed) out["timed"] = {{"thread_s", t.timed->thread_s}, {"gap_s", t.timed->gap_s}, {"wait_s", t.timed->wait_s}};
     return out;
+}
+
+/// A timed replay's time split: absent for the other orders and in results written before it.
+std::optional<trace_cell::time_split> time_split_from(const json& o, const place& at) {
+    if (!o.contains("timed")) return std::nullopt;
+    const json& t = object_at(o, "timed", at);
+    const place in = at.in("timed");
+    return trace_cell::time_split{required<double>(t, "thread_s", in), required<double>(t, "gap_s", in),
+                                  required<double>(t, "wait_s", in)};
 }
 
 trace_cell trace_from(const json& o, const place& at) {
@@ -305,7 +315,7 @@ trace_cell trace_from(const json& o, const place& at) {
             // Absent when smaps could not say, and in older results (whose RSS figures include the plan).
             optional_value<std::uint64_t>(o, "plan_resident_bytes", at),
             // Absent for a trace without RSS samples, and in older results.
-            optional_value<std::uint64_t>(o, "recorded_peak_rss_bytes", at)};
+            optional_value<std::uint64_t>(o, "recorded_peak_rss_bytes", at), time_split_from(o, at)};
 }
 
 /// The measurement's fields, merged into `out` (a cell object, or the child's own object).
@@ -339,6 +349,7 @@ json cell_json(const cell_record& c) {
                 {"reason", or_null(c.reason)}, {"metrics", nullptr},  {"library", nullptr}};
     if (c.measured) put_measurement(out, *c.measured);
     if (c.cell_wall_s) out["cell_wall_s"] = *c.cell_wall_s;
+    if (c.replay) out["replay"] = *c.replay;
     return out;
 }
 
@@ -364,6 +375,7 @@ cell_record cell_from(const json& o, const std::string& file, std::size_t index)
     } else if (!o["metrics"].is_null()) {
         at.fail("metrics", fmt::format("is set in a cell whose status is {}", to_string(c.status)));
     }
+    c.replay = optional_value<std::string>(o, "replay", at);  // absent in older files: see results_from_json_text
     return c;
 }
 
@@ -423,7 +435,7 @@ json env_json(const run_env& e) {
         out["traces"] = json::array();
         for (const trace_env& t : e.traces) {
             json one = {{"workload", t.workload}, {"path", t.path}, {"threads", t.threads}, {"steps", t.steps},
-                        {"recorded_peak_live_bytes", t.recorded_peak_live_bytes}};
+                        {"recorded_peak_live_bytes", t.recorded_peak_live_bytes}, {"replay", t.replay}};
             if (t.recorded_peak_rss_bytes) one["recorded_peak_rss_bytes"] = *t.recorded_peak_rss_bytes;
             if (t.recorded_start_rss_bytes) one["recorded_start_rss_bytes"] = *t.recorded_start_rss_bytes;
             if (t.touch) one["touch"] = *t.touch;
@@ -457,10 +469,12 @@ run_env env_from(const json& o, const place& at) {
         if (!traces.is_array()) at.fail("traces", "is not an array");
         for (std::size_t i = 0; i < traces.size(); ++i) {
             const place in = at.in(fmt::format("traces[{}]", i));
+            // A trace's own order is absent in results of a run that had one order for every trace.
             e.traces.push_back({required<std::string>(traces[i], "workload", in), required<std::string>(traces[i], "path", in),
                                 required<unsigned>(traces[i], "threads", in), required<std::uint64_t>(traces[i], "steps", in),
                                 required<std::uint64_t>(traces[i], "recorded_peak_live_bytes", in),
                                 // Absent in older results; the RSS figures also for a trace without RSS samples.
+                                optional_value<std::string>(traces[i], "replay", in).value_or(e.replay.value_or("threads")),
                                 optional_value<std::uint64_t>(traces[i], "recorded_peak_rss_bytes", in),
                                 optional_value<std::uint64_t>(traces[i], "recorded_start_rss_bytes", in),
                                 optional_value<std::string>(traces[i], "touch", in)});
@@ -512,8 +526,24 @@ json summary_json(const run_summary& s) {
                             {"noisy", r.noisy}});
         groups.push_back({{"workload", g.workload}, {"threads", g.threads}, {"rows", rows}});
     }
+    json replays = json::array();
+    for (const side_by_side& p : s.replays) {
+        json rows = json::array();
+        for (const side_by_side_row& r : p.rows)
+            rows.push_back({{"allocator", r.allocator},
+                            {"own_ns_per_op", or_null(r.own_ns_per_op)},
+                            {"own_ratio", or_null(r.own_ratio)},
+                            {"timed_wall_s", or_null(r.timed_wall_s)},
+                            {"timed_ratio", or_null(r.timed_ratio)},
+                            {"allocator_share", or_null(r.allocator_share)},
+                            {"wait_share", or_null(r.wait_share)},
+                            {"not_ok", r.not_ok}});
+        replays.push_back({{"path", p.path}, {"threads_workload", p.threads_workload}, {"timed_workload", p.timed_workload},
+                           {"threads", p.threads}, {"rows", rows}});
+    }
     return {{"baseline", s.baseline}, {"alpha", s.alpha}, {"few_repetitions", s.few_repetitions}, {"high_cv", s.high_cv},
-            {"reps", s.reps}, {"latency_every", s.latency_every}, {"allocators", allocators}, {"workloads", s.workloads}, {"groups", groups}};
+            {"reps", s.reps}, {"latency_every", s.latency_every}, {"allocators", allocators}, {"workloads", s.workloads},
+            {"groups", groups}, {"side_by_side", replays}};
 }
 
 }  // namespace
@@ -552,6 +582,11 @@ results_document results_from_json_text(const std::string& text, const std::stri
     doc.env = env_from(object_at(j, "env", at), at.in("env"));
     const json& cells = j["cells"];
     for (std::size_t i = 0; i < cells.size(); ++i) doc.cells.push_back(cell_from(cells[i], file, i));
+    // Results written before a run could replay a trace in several orders have no order in a
+    // cell: a trace cell's is its trace's, as the env says.
+    for (cell_record& c : doc.cells)
+        for (const trace_env& t : doc.env.traces)
+            if (!c.replay && c.workload == t.workload) c.replay = t.replay;
     return doc;
 }
 
@@ -579,7 +614,7 @@ const std::vector<std::string>& csv_columns() {
     static const std::vector<std::string> columns{
         "allocator", "workload", "threads", "rep", "status", "reason", "wall_s", "user_s", "sys_s", "ops",
         "ns_per_op", "peak_rss_bytes", "minor_faults", "major_faults", "peak_live_bytes", "op_checksum",
-        "library_version"};
+        "library_version", "replay"};
     return columns;
 }
 
@@ -589,7 +624,8 @@ std::vector<std::string> csv_row(const cell_record& c) {
     std::vector<std::string> row{c.allocator, c.workload, number(c.threads), number(c.rep), std::string(to_string(c.status)),
                                  c.reason.value_or("")};
     if (!c.measured) {
-        row.resize(csv_columns().size());
+        row.resize(csv_columns().size() - 1);
+        row.push_back(c.replay.value_or(""));
         return row;
     }
     const cell_metrics& m = c.measured->metrics;
@@ -597,7 +633,7 @@ std::vector<std::string> csv_row(const cell_record& c) {
     row.insert(row.end(), {as_json[0].dump(), as_json[1].dump(), as_json[2].dump(), number(m.ops),
                            m.ns_per_op ? as_json[3].dump() : "", maybe(m.peak_rss_bytes), number(m.minor_faults),
                            number(m.major_faults), number(m.peak_live_bytes), c.measured->op_checksum,
-                           c.measured->library ? c.measured->library->version.value_or("") : ""});
+                           c.measured->library ? c.measured->library->version.value_or("") : "", c.replay.value_or("")});
     return row;
 }
 

@@ -29,7 +29,7 @@ namespace {
 
 struct planned_cell {
     const allocator_entry* allocator;
-    std::string workload;            ///< a registered name, or a trace spec
+    std::string workload;            ///< a registered name, or a trace workload's name (one order)
     workload_needs needs;
     const trace_workload* trace;     ///< nullptr for a synthetic workload
     unsigned threads;
@@ -37,14 +37,15 @@ struct planned_cell {
 };
 
 /// Repetition outermost, allocator innermost: A B C A B C ..., so drift hits all alike. A
-/// trace replays with its own thread count, once per repetition.
+/// trace replays with its own thread count, once per repetition and replay order.
 std::vector<planned_cell> plan(const run_options& o, const allocator_catalog& catalog) {
     std::vector<planned_cell> cells;
     for (unsigned rep = 1; rep <= o.reps; ++rep)
         for (const auto& w : o.workloads) {
-            const auto t = std::find_if(o.traces.begin(), o.traces.end(), [&](const trace_workload& x) { return x.spec == w; });
-            if (t != o.traces.end()) {
-                for (const auto& a : o.allocators) cells.push_back({catalog.find(a), w, t->needs, &*t, t->threads, rep});
+            if (w.rfind(trace_prefix, 0) == 0) {
+                for (const trace_workload& t : o.traces)
+                    if (t.spec == w)
+                        for (const auto& a : o.allocators) cells.push_back({catalog.find(a), t.name, t.needs, &t, t.threads, rep});
                 continue;
             }
             const workload_info* info = find_workload(w);
@@ -96,7 +97,7 @@ cell_request request_for(const planned_cell& c, const run_options& o) {
     request.verify = o.verify;
     if (c.trace != nullptr) {
         request.workload = std::string(trace_workload_name);
-        request.trace = {c.trace->path, c.trace->plan_path, c.trace->touch, o.replay};
+        request.trace = {c.trace->path, c.trace->plan_path, c.trace->touch, c.trace->order};
     }
     return request;
 }
@@ -135,7 +136,8 @@ cell_record outcome_of(cell_record cell, const child_outcome& r, const allocator
 /// The cell's record; nullopt when a stop ended it before it finished.
 std::optional<cell_record> run_one(const planned_cell& c, const run_options& o, const std::string& exe) {
     cell_record cell{c.allocator->name, c.workload, c.threads, c.rep, o.seed, std::string(to_string(o.size)),
-                     cell_status::ok, std::nullopt, std::nullopt, std::nullopt};
+                     cell_status::ok, std::nullopt, std::nullopt, std::nullopt,
+                     c.trace != nullptr ? std::optional(std::string(trace::to_string(c.trace->order))) : std::nullopt};
     if (!c.allocator->available()) return skipped(std::move(cell), "unavailable: " + c.allocator->unavailable);
     const std::string why = c.trace != nullptr ? trace_skip_reason(c.allocator->caps, *c.trace)
                                                : skip_reason(c.allocator->caps, c.needs, c.threads);
@@ -197,10 +199,12 @@ run_env env_of(const run_options& o, const allocator_catalog& catalog) {
     env.verify = o.verify;
     if (!o.traces.empty()) {
         env.touch = std::string(trace::to_string(o.touch));
-        env.replay = std::string(trace::to_string(o.replay));
+        std::vector<std::string_view> orders;
+        for (const trace::replay_order r : o.replays) orders.push_back(trace::to_string(r));
+        env.replay = fmt::format("{}", fmt::join(orders, ","));
         for (const trace_workload& t : o.traces) {
             const bool rss = t.recorded_rss.samples != 0;
-            env.traces.push_back({t.spec, t.path, t.threads, t.events, t.peak_live_bytes,
+            env.traces.push_back({t.name, t.path, t.threads, t.events, t.peak_live_bytes, std::string(trace::to_string(t.order)),
                                   rss ? std::optional(t.recorded_rss.peak_bytes) : std::nullopt,
                                   rss ? std::optional(t.recorded_rss.first_bytes) : std::nullopt, trace::to_string(t.touch)});
         }
@@ -228,11 +232,16 @@ run_outcome run_matrix(const run_options& o, const allocator_catalog& catalog, c
     results_writer& writer = *writer_store;
     if (const std::string problem = writer.link_latest(); !problem.empty()) fmt::print(stderr, "allocmeter run: note: {}\n", problem);
 
-    const std::size_t traces = o.traces.size(), synthetic = o.workloads.size() - traces;
+    const std::size_t traces = static_cast<std::size_t>(std::count_if(
+                          o.workloads.begin(), o.workloads.end(), [](const std::string& w) { return w.rfind(trace_prefix, 0) == 0; })),
+                      synthetic = o.workloads.size() - traces;
     std::string shape = fmt::format("{} allocators x ", o.allocators.size());
     if (synthetic > 0) shape += fmt::format("{} workloads x {} thread counts", synthetic, o.threads.size());
     if (synthetic > 0 && traces > 0) shape += " + ";
-    if (traces > 0) shape += fmt::format("{} traces (each on its own threads)", traces);
+    if (traces > 0 && o.replays.size() > 1)
+        shape += fmt::format("{} traces x {} replay orders (each on its own threads)", traces, o.replays.size());
+    else if (traces > 0)
+        shape += fmt::format("{} traces (each on its own threads)", traces);
     if (resumed != nullptr)
         fmt::print(stderr, "allocmeter run: resuming {}: {} of {} cells done, {} to run\n", resumed->dir.string(),
                    all.size() - cells.size(), all.size(), cells.size());

@@ -21,9 +21,9 @@ namespace allocmeter {
 struct run_options {
     std::vector<std::string> allocators;  ///< names, validated against the catalog
     std::vector<std::string> workloads;   ///< names, validated against the registry, or trace specs
-    std::vector<trace_workload> traces;   ///< one per trace spec in `workloads`
+    std::vector<trace_workload> traces;   ///< per trace spec in `workloads`, one per order in `replays`, in that order
     trace::touch_policy touch = trace::touch_policy::page;    ///< what a trace replay writes
-    trace::replay_order replay = trace::replay_order::threads;
+    std::vector<trace::replay_order> replays{trace::replay_order::threads};  ///< --replay: each trace in each
     std::filesystem::path plan_dir;       ///< where trace plans are saved for the cells (a temp folder)
     std::vector<std::string> pmu_events;  ///< --pmu-events: libpfm4 names, checked by the CLI
     double sample_ms = 2;                 ///< --sample-ms: RSS sampling interval, 0 = off

@@ -33,14 +33,19 @@ trace::touch_policy touch_for(const trace_workload& t, trace::touch_policy asked
     const auto mib = [](std::uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); };
     if (const std::optional<trace::touch_policy> chosen = trace::auto_touch(t.recorded_rss, t.peak_live_bytes)) {
         const std::uint64_t grew = t.recorded_rss.peak_bytes - std::min(t.recorded_rss.peak_bytes, t.recorded_rss.first_bytes);
-        said = fmt::format("{}: --touch auto: {} (the program's RSS grew {} over its start, {} live at the peak)", t.spec,
+        said = fmt::format("{}: --touch auto: {} (the program's RSS grew {} over its start, {} live at the peak)", t.name,
                            trace::to_string(*chosen), mib(grew), mib(t.peak_live_bytes));
         return *chosen;
     }
-    said = fmt::format("note: {}: {}, so --touch auto replays it as page", t.spec,
+    said = fmt::format("note: {}: {}, so --touch auto replays it as page", t.name,
                        t.recorded_rss.samples == 0 ? "it has no RSS samples (recorded by an older allocmeter, or imported)"
                                                    : "it holds no live bytes");
     return trace::touch_policy::page;
+}
+
+std::string replayed_workload_name(const std::string& spec, trace::replay_order order) {
+    if (order == trace::replay_order::threads) return spec;
+    return spec + "@" + std::string(trace::to_string(order));
 }
 
 std::string trace_skip_reason(const capabilities& caps, const trace_workload& t) {
@@ -54,6 +59,8 @@ trace_workload load_trace_workload(const std::string& spec, trace::replay_order 
                                    const std::filesystem::path& plan_dir) {
     trace_workload t;
     t.spec = spec;
+    t.name = replayed_workload_name(spec, order);
+    t.order = order;
     t.path = spec.substr(trace_prefix.size());
     if (t.path.empty())
         throw std::invalid_argument("--workloads " + spec + ": no file after 'trace:'; give a trace recorded with 'allocmeter record', e.g. trace:app.trace");

@@ -18,9 +18,17 @@ namespace allocmeter {
 /// The prefix that names a trace workload on the command line: trace:FILE.
 inline constexpr std::string_view trace_prefix = "trace:";
 
-/// A trace:FILE workload, validated and planned once before the matrix starts.
+/// The cells' workload name for trace `spec` ("trace:FILE") replayed in `order`: the spec
+/// itself in threads order (the default, so named as it always was), else spec@order
+/// ("trace:app.trace@timed"). One trace in two orders is two workloads, each named the same
+/// in every run whatever other orders the run had, so results of two runs compare.
+std::string replayed_workload_name(const std::string& spec, trace::replay_order order);
+
+/// A trace:FILE workload in one replay order, validated and planned once before the matrix starts.
 struct trace_workload {
-    std::string spec;           ///< "trace:FILE" as given: the cells' workload name
+    std::string spec;           ///< "trace:FILE" as given
+    std::string name;           ///< the cells' workload name (replayed_workload_name)
+    trace::replay_order order = trace::replay_order::threads;
     std::string path;           ///< FILE
     workload_needs needs;       ///< what an allocator must offer to replay it
     unsigned threads = 1;       ///< replay threads (recorded threads, or 1 when serial)
@@ -32,9 +40,9 @@ struct trace_workload {
     std::string plan_path;      ///< the saved plan every cell maps (replay_plan_file.hpp)
 };
 
-/// Reads and plans the trace named by `spec` ("trace:FILE") and saves the plan under
-/// `plan_dir`; throws usage_error, naming the file and the problem, when the trace is missing
-/// or not valid.
+/// Reads and plans the trace named by `spec` ("trace:FILE") for `order` and saves the plan
+/// under `plan_dir`; throws std::invalid_argument, naming the file and the problem, when the
+/// trace is missing or not valid, or cannot replay in that order (timed without timestamps).
 trace_workload load_trace_workload(const std::string& spec, trace::replay_order order,
                                    const std::filesystem::path& plan_dir);
 

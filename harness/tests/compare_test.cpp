@@ -115,3 +115,29 @@ TEST(Compare, BadInput) {
     }
     EXPECT_EQ(run_allocmeter("compare --help").exit_code, 0);
 }
+
+// A trace workload pairs only with the same replay order. Results of runs before --replay took
+// a list named a timed replay trace:FILE, as a threads one is named: those two are not paired.
+TEST(Compare, TraceReplayOrdersApart) {
+    using allocmeter::cell_record;
+    const auto dir = fresh_dir("compare-orders");
+    std::vector<cell_record> before, after;
+    for (unsigned rep = 1; rep <= 5; ++rep) {
+        before.push_back(as_trace_cell(ok_cell("system", "trace:x.trace", 1, rep, 900.0 + rep), "timed"));  // an older run's
+        after.push_back(as_trace_cell(ok_cell("system", "trace:x.trace", 1, rep, 90.0 + rep), "threads"));
+        after.push_back(as_trace_cell(ok_cell("system", "trace:x.trace@timed", 1, rep, 900.0 + rep), "timed"));
+    }
+    const std::string after_file = write_document(sample_document(after), (dir / "after.json").string());
+    auto r = run_allocmeter("compare " + write_document(sample_document(before), (dir / "before.json").string()) + " " + after_file);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("nothing to compare"), std::string::npos) << r.output;
+
+    // A threads replay in the first file pairs with the second's, at the same name and order.
+    for (unsigned rep = 1; rep <= 5; ++rep)
+        before.push_back(as_trace_cell(ok_cell("system", "trace:x.trace", 1, rep, 90.0 + rep), "threads"));
+    r = run_allocmeter("compare " + write_document(sample_document(before), (dir / "before.json").string()) + " " + after_file);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const std::string line = line_of(r.output, "trace:x.trace ");
+    EXPECT_NE(line.find("1.000x"), std::string::npos) << r.output;
+    EXPECT_EQ(line_of(r.output, "trace:x.trace@timed"), "") << r.output;
+}

@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "harness/results/tests/sample_results.hpp"
 #include "harness/tests/test_support.hpp"
 
 using namespace allocmeter;
@@ -112,11 +113,31 @@ TEST(Report, FixtureTablesMethodAndEnvironment) {
           "the workload frees objects one by one and the allocator has no individual free", "mi_version()",
           "its coverage: 93.8% at 5 reps", "lower, p 0.0079", "not corrected for multiplicity"})
         EXPECT_NE(html.find(expected), std::string::npos) << expected;
+    EXPECT_EQ(html.find("id=\"replays\""), std::string::npos);  // one replay order: no side by side
     // Every allocator has a row in every group it ran in: 5 groups x 6 allocators.
     std::size_t rows = 0;
     for (std::size_t at = 0; (at = html.find("<tr><td class=\"l\">", at)) != std::string::npos; ++at)
         rows += html.compare(at, 30, "<tr><td class=\"l\">thread_cache") == 0;
     EXPECT_EQ(rows, 5u);
+}
+
+// A trace replayed in threads and in timed order: the page has a section with the two side by
+// side, a row per allocator with its figures and the skipped one with its reason, linked from
+// the top; the trace table says each workload's order.
+TEST(Report, ThreadsAndTimedSideBySide) {
+    const auto dir = fresh_dir("report-side-by-side");
+    const std::string results = write_document(threads_and_timed_document(), (dir / "results.json").string());
+    const auto r = run_shell("ALLOCMETER_PYTHON=/bin/false " + std::string(ALLOCMETER_BIN) + " report " + results + " -o " +
+                             (dir / "r.html").string());
+    const std::string html = slurp(dir / "r.html");
+    ASSERT_FALSE(html.empty()) << r.output;
+    for (const char* expected :
+         {"<a href=\"#replays\">", "<h2 id=\"replays\">", "<h3>x.trace, 2 threads</h3>",
+          "<tr><td class=\"l\">system</td><td>110.00</td><td>1.00x</td><td>1.2 ms</td><td>1.00x</td><td>28.0%</td><td>2.0%</td>",
+          "<tr><td class=\"l\">jemalloc</td><td>88.00</td><td>0.80x</td><td>1.0 ms</td><td>0.83x</td><td>30.0%</td><td>10.0%</td>",
+          "<tr><td class=\"l\">segregated</td><td class=\"l muted\" colspan=\"7\">skipped: not thread-safe</td></tr>",
+          "<code>trace:x.trace@timed</code>", "<td class=\"l\">trace:x.trace@timed</td><td class=\"l\">timed</td>"})
+        EXPECT_NE(html.find(expected), std::string::npos) << expected;
 }
 
 // plot: the charts and charts.json in the folder asked for; a listed line per chart.

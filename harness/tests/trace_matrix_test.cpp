@@ -1,13 +1,16 @@
 // Traces in the matrix: a recorded multithreaded program (with cross-thread frees) replayed
 // as `run --workloads trace:FILE` on the external allocators and every reference allocator
 // that can serve it, in both replay orders; the replayed peak live bytes against `trace
-// info`'s; skips with reasons; and a missing or corrupt trace refused before anything runs.
+// info`'s; skips with reasons; a trace replayed in threads and timed order in one run, side by
+// side; and a missing or corrupt trace, or one without timestamps for timed, refused before
+// anything runs.
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "harness/tests/test_support.hpp"
 
@@ -76,6 +79,7 @@ TEST_F(trace_matrix, ThreadedReplayRunsOnEveryAllocatorThatCanServeIt) {
         ASSERT_EQ(c["status"], "ok") << a << ": " << c.dump();
         EXPECT_EQ(c["threads"], 4) << a;  // main and three workers
         EXPECT_EQ(c["workload"], "trace:" + *trace) << a;
+        EXPECT_EQ(c["replay"], "threads") << a;
         EXPECT_TRUE(c["trace"]["complete"].get<bool>()) << a;
         EXPECT_EQ(c["trace"]["replay"], "threads") << a;
         EXPECT_GT(c["trace"]["dependencies"].get<unsigned>(), 0u) << a << ": the workers free each other's blocks";
@@ -139,6 +143,8 @@ TEST_F(trace_matrix, EnvironmentNamesTheTrace) {
     EXPECT_EQ(env["replay"], "threads");
     ASSERT_EQ(env["traces"].size(), 1u);
     EXPECT_EQ(env["traces"][0]["path"], *trace);
+    EXPECT_EQ(env["traces"][0]["workload"], "trace:" + *trace);
+    EXPECT_EQ(env["traces"][0]["replay"], "threads");
     EXPECT_EQ(env["traces"][0]["threads"], 4);
     EXPECT_EQ(env["traces"][0]["recorded_peak_live_bytes"].get<std::uint64_t>(), info_peak);
 }
@@ -162,9 +168,134 @@ TEST(TraceMatrix, TraceBesideSyntheticWorkloads) {
     }
     EXPECT_EQ(kinds.count("frame/t1"), 2u);
     EXPECT_EQ(kinds.count("frame/t2"), 2u);
-    EXPECT_EQ(kinds.count("trace:" + trace + "/t1"), 2u);
+    EXPECT_EQ(kinds.count("trace:" + trace + "@serial/t1"), 2u);  // named for its order
     EXPECT_EQ(doc["cells"].size(), 6u);
     std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+/// The lines of `text` from the one that starts with `title` to the next empty one.
+std::vector<std::string> table_after(const std::string& text, const std::string& title) {
+    std::vector<std::string> lines;
+    const auto at = text.find("\n" + title);
+    if (at == std::string::npos) return lines;
+    std::istringstream in(text.substr(at + 1));
+    for (std::string line; std::getline(in, line) && !line.empty();) lines.push_back(line);
+    return lines;
+}
+
+}  // namespace
+
+// --replay threads,timed on a trace recorded with --timestamps: each order is a workload of its
+// own (trace:FILE as with one order, trace:FILE@timed), every cell says its order (in the JSON
+// and the CSV), a timed cell says how its threads spent their time, and the summary shows the
+// two side by side per allocator (summary.json too). The default on the same trace is as it
+// was: one workload, trace:FILE, and no side by side.
+TEST(TraceMatrix, ThreadsAndTimedSideBySide) {
+    const auto dir = fresh_dir("trace-side-by-side");
+    const std::string trace = (dir / "ts.trace").string(), name = "trace:" + trace;
+    ASSERT_EQ(run_allocmeter("record --timestamps -o " + trace + " -- " RECORDER_TARGET).exit_code, 0);
+    const std::string common = " --allocators system,jemalloc,segregated --reps 2 --latency off --sample-ms 0 --out ";
+
+    const auto plain = run_allocmeter("run --workloads " + name + common + (dir / "default").string());
+    ASSERT_EQ(plain.exit_code, 0) << plain.output;
+    EXPECT_EQ(plain.output.find("side by side"), std::string::npos) << plain.output;
+    const auto first = latest_results(dir / "default");
+    EXPECT_EQ(first["env"]["replay"], "threads");
+    for (const auto& c : first["cells"]) {
+        EXPECT_EQ(c["workload"], name);
+        EXPECT_EQ(c["replay"], "threads");
+    }
+
+    const auto r = run_allocmeter("run --workloads " + name + " --replay threads,timed" + common + (dir / "both").string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("1 traces x 2 replay orders"), std::string::npos) << r.output;
+    const auto doc = latest_results(dir / "both");
+    EXPECT_EQ(doc["env"]["replay"], "threads,timed");
+    ASSERT_EQ(doc["env"]["traces"].size(), 2u);
+    EXPECT_EQ(doc["env"]["traces"][0]["workload"], name);
+    EXPECT_EQ(doc["env"]["traces"][0]["replay"], "threads");
+    EXPECT_EQ(doc["env"]["traces"][1]["workload"], name + "@timed");
+    EXPECT_EQ(doc["env"]["traces"][1]["replay"], "timed");
+    ASSERT_EQ(doc["cells"].size(), 2u * 2u * 3u);  // reps x orders x allocators
+    std::map<std::string, unsigned> ok;
+    for (const auto& c : doc["cells"]) {
+        const std::string order = c["replay"];
+        EXPECT_EQ(c["workload"], order == "timed" ? name + "@timed" : name) << c.dump();
+        if (c["allocator"] == "segregated") {
+            EXPECT_EQ(c["status"], "skipped") << c.dump();
+            continue;
+        }
+        ASSERT_EQ(c["status"], "ok") << c.dump();
+        ++ok[order];
+        EXPECT_EQ(c["trace"]["replay"], order);
+        if (order == "threads") {
+            EXPECT_FALSE(c["trace"].contains("timed")) << c.dump();
+            continue;
+        }
+        const auto& t = c["trace"]["timed"];
+        ASSERT_TRUE(t.is_object()) << c.dump();
+        EXPECT_GT(t["gap_s"].get<double>(), 0.0) << t.dump();
+        EXPECT_GE(t["wait_s"].get<double>(), 0.0) << t.dump();
+        EXPECT_GE(t["thread_s"].get<double>(), t["gap_s"].get<double>() + t["wait_s"].get<double>()) << t.dump();
+    }
+    EXPECT_EQ(ok["threads"], 4u);
+    EXPECT_EQ(ok["timed"], 4u);
+
+    // The terminal: a table of both orders per allocator, after each order's own table.
+    EXPECT_NE(r.output.find("\n" + name + "@timed, 4 threads\n"), std::string::npos) << r.output;
+    const auto table = table_after(r.output, trace + ", 4 threads, threads and timed replay side by side");
+    ASSERT_EQ(table.size(), 5u) << r.output;
+    EXPECT_EQ(table[1], "  allocator          threads ns/op  vs system    timed run  vs system  allocator share  waiting");
+    const std::regex system_row(R"(  system +[0-9]+\.[0-9]{2} +1\.00x +[0-9]+\.[0-9] ms +1\.00x +[0-9]+\.[0-9]% +[0-9]+\.[0-9]%)");
+    EXPECT_TRUE(std::regex_match(table[2], system_row)) << table[2];
+    EXPECT_EQ(table[3].rfind("  jemalloc ", 0), 0u) << table[3];
+    EXPECT_EQ(table[3].find(" - "), std::string::npos) << table[3];  // every figure there
+    EXPECT_EQ(table[4].rfind("  segregated         skipped: ", 0), 0u) << table[4];
+
+    // summary.json carries the same figures; the CSV the order of every cell.
+    std::ifstream summary_file(dir / "both" / "latest" / "summary.json");
+    const auto summary = nlohmann::json::parse(summary_file);
+    ASSERT_EQ(summary["side_by_side"].size(), 1u);
+    const auto& side = summary["side_by_side"][0];
+    EXPECT_EQ(side["threads_workload"], name);
+    EXPECT_EQ(side["timed_workload"], name + "@timed");
+    ASSERT_EQ(side["rows"].size(), 3u);
+    EXPECT_EQ(side["rows"][0]["allocator"], "system");
+    EXPECT_EQ(side["rows"][0]["timed_ratio"].get<double>(), 1.0);
+    const double share = side["rows"][0]["allocator_share"].get<double>();
+    EXPECT_GT(share, 0.0);
+    EXPECT_LT(share, 1.0);
+    std::ifstream csv(dir / "both" / "latest" / "results.csv");
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(csv, line);) lines.push_back(line);
+    ASSERT_EQ(lines.size(), doc["cells"].size() + 1);
+    EXPECT_EQ(lines[0].substr(lines[0].rfind(',')), ",replay");
+    for (std::size_t i = 1; i < lines.size(); ++i)
+        EXPECT_EQ(lines[i].substr(lines[i].rfind(',') + 1), doc["cells"][i - 1]["replay"].get<std::string>()) << lines[i];
+}
+
+// In a list, timed on a trace without timestamps is refused as on its own, naming the option
+// that records them, before any cell runs; an order that does not exist, or one named twice,
+// is refused too.
+TEST(TraceMatrix, ReplayListRefusals) {
+    const auto dir = fresh_dir("trace-replay-list");
+    const std::string plain = (dir / "plain.trace").string(), out = (dir / "out").string();
+    ASSERT_EQ(run_allocmeter("record -o " + plain + " -- " RECORDER_TARGET).exit_code, 0);
+    auto r = run_allocmeter("run --workloads trace:" + plain + " --replay threads,timed --allocators system --out " + out);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("has no timestamps, which --replay timed needs"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("record --timestamps"), std::string::npos) << r.output;
+
+    r = run_allocmeter("run --workloads trace:" + plain + " --replay threads,sideways --allocators system --out " + out);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("--replay threads,sideways: 'sideways': expected threads, timed or serial"), std::string::npos)
+        << r.output;
+    r = run_allocmeter("run --workloads trace:" + plain + " --replay serial,serial --allocators system --out " + out);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("'serial' is named twice"), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(out));
 }
 
 // A missing file, a file that is not a trace, and bad option values: exit 2 with the file and

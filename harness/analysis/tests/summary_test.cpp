@@ -139,8 +139,9 @@ TEST(Summary, RecordedRssBesideTheReplayed) {
                                             cell("system", "trace:a.trace", 3, 29), cell("jemalloc", "trace:a.trace", 1, 48),
                                             cell("system", "trace:old.trace", 1, 20), cell("system", "frame", 1, 9)});
     doc.env.touch = "auto";
-    doc.env.traces = {{"trace:a.trace", "a.trace", 1, 100, 200u << 20, std::uint64_t{22} << 20, std::uint64_t{2} << 20, "part:0.1"},
-                      {"trace:old.trace", "old.trace", 1, 100, 1u << 20, std::nullopt, std::nullopt, "page"}};
+    doc.env.traces = {{"trace:a.trace", "a.trace", 1, 100, 200u << 20, "threads", std::uint64_t{22} << 20, std::uint64_t{2} << 20,
+                       "part:0.1"},
+                      {"trace:old.trace", "old.trace", 1, 100, 1u << 20, "threads", std::nullopt, std::nullopt, "page"}};
     const run_summary run = summarize_run(doc);
     char* text = nullptr;
     std::size_t size = 0;
@@ -165,4 +166,98 @@ TEST(Summary, RecordedRssBesideTheReplayed) {
     std::fclose(out);
     EXPECT_EQ(size, 0u) << "no trace with samples, no lines";
     std::free(text);
+}
+
+namespace {
+
+const side_by_side_row& side_row(const side_by_side& p, const std::string& allocator) {
+    for (const side_by_side_row& r : p.rows)
+        if (r.allocator == allocator) return r;
+    throw std::out_of_range(allocator);
+}
+
+}  // namespace
+
+// A trace replayed in threads and timed order: per allocator its threads-order median ns/op and
+// ratio, its timed median duration and ratio, and the medians of its threads' shares of time
+// outside the gaps and waits, and in waits. An allocator skipped in both keeps its reason.
+TEST(Summary, ThreadsAndTimedSideBySide) {
+    const run_summary run = summarize_run(threads_and_timed_document());
+    ASSERT_EQ(run.replays.size(), 1u);
+    const side_by_side& p = run.replays[0];
+    EXPECT_EQ(p.path, "x.trace");
+    EXPECT_EQ(p.threads_workload, "trace:x.trace");
+    EXPECT_EQ(p.timed_workload, "trace:x.trace@timed");
+    EXPECT_EQ(p.threads, 2u);
+    ASSERT_EQ(p.rows.size(), 3u);
+    EXPECT_EQ(p.rows[0].allocator, "system");
+
+    const side_by_side_row& system = side_row(p, "system");
+    EXPECT_DOUBLE_EQ(*system.own_ns_per_op, 110);
+    EXPECT_DOUBLE_EQ(*system.own_ratio, 1);
+    EXPECT_DOUBLE_EQ(*system.timed_wall_s, 1200e-6);
+    EXPECT_DOUBLE_EQ(*system.timed_ratio, 1);
+    EXPECT_NEAR(*system.allocator_share, 0.28, 1e-12);  // 1 - 0.7 - 0.02, the middle rep
+    EXPECT_NEAR(*system.wait_share, 0.02, 1e-12);
+    EXPECT_EQ(system.not_ok, "");
+
+    const side_by_side_row& jemalloc = side_row(p, "jemalloc");
+    EXPECT_DOUBLE_EQ(*jemalloc.own_ns_per_op, 88);
+    EXPECT_DOUBLE_EQ(*jemalloc.own_ratio, 0.8);
+    EXPECT_DOUBLE_EQ(*jemalloc.timed_wall_s, 1000e-6);
+    EXPECT_DOUBLE_EQ(*jemalloc.timed_ratio, 1000.0 / 1200);
+    EXPECT_NEAR(*jemalloc.allocator_share, 0.3, 1e-12);
+    EXPECT_NEAR(*jemalloc.wait_share, 0.1, 1e-12);
+
+    const side_by_side_row& segregated = side_row(p, "segregated");
+    EXPECT_FALSE(segregated.own_ns_per_op || segregated.timed_wall_s || segregated.allocator_share);
+    EXPECT_EQ(segregated.not_ok, "skipped: not thread-safe");
+}
+
+// Only a trace replayed in both threads and timed order gets the side by side: not one
+// replayed in threads order alone, nor in threads and serial.
+TEST(Summary, NoSideBySideWithoutBothOrders) {
+    results_document doc = threads_and_timed_document();
+    doc.env.traces.pop_back();
+    EXPECT_TRUE(summarize_run(doc).replays.empty());
+    doc.env.traces.push_back({"trace:x.trace@serial", "x.trace", 1, 1000, 4096, "serial"});
+    EXPECT_TRUE(summarize_run(doc).replays.empty());
+}
+
+// The terminal's side by side: a header, a row per allocator within 100 columns, the skipped
+// one with its reason, and what the columns mean.
+TEST(Summary, SideBySideTable) {
+    std::FILE* f = std::tmpfile();
+    ASSERT_NE(f, nullptr);
+    print_summary(summarize_run(threads_and_timed_document()), f);
+    std::rewind(f);
+    std::string text;
+    for (int c; (c = std::fgetc(f)) != EOF;) text += static_cast<char>(c);
+    std::fclose(f);
+    const auto at = text.find("\nx.trace, 2 threads, threads and timed replay side by side\n");
+    ASSERT_NE(at, std::string::npos) << text;
+    std::istringstream lines(text.substr(at + 1));
+    std::vector<std::string> table;
+    for (std::string line; std::getline(lines, line) && !line.empty();) table.push_back(line);
+    ASSERT_EQ(table.size(), 5u) << text;
+    EXPECT_EQ(table[1], "  allocator          threads ns/op  vs system    timed run  vs system  allocator share  waiting");
+    EXPECT_EQ(table[2], "  system                    110.00      1.00x       1.2 ms      1.00x            28.0%     2.0%");
+    EXPECT_EQ(table[3], "  jemalloc                   88.00      0.80x       1.0 ms      0.83x            30.0%    10.0%");
+    EXPECT_EQ(table[4], "  segregated         skipped: not thread-safe");
+    for (const std::string& line : table) EXPECT_LE(line.size(), 100u) << line;
+    EXPECT_NE(text.find("allocator share: of the timed replay threads' time"), std::string::npos) << text;
+    // A reason too long for the row is cut to keep it within 100 columns.
+    results_document doc = threads_and_timed_document();
+    for (cell_record& c : doc.cells)
+        if (c.allocator == "segregated") c.reason = std::string(120, 'x');
+    f = std::tmpfile();
+    ASSERT_NE(f, nullptr);
+    print_summary(summarize_run(doc), f);
+    std::rewind(f);
+    text.clear();
+    for (int c; (c = std::fgetc(f)) != EOF;) text += static_cast<char>(c);
+    std::fclose(f);
+    const auto cut = text.find("  segregated         skipped: x", text.find("side by side"));
+    ASSERT_NE(cut, std::string::npos) << text;
+    EXPECT_EQ(text.find('\n', cut) - cut, 100u) << text.substr(cut, text.find('\n', cut) - cut);
 }

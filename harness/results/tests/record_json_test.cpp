@@ -49,7 +49,51 @@ TEST(RecordJson, FixtureRoundTrips) {
     again.erase("complete");
     ASSERT_EQ(again["env"]["verify"], false);
     again["env"].erase("verify");
+    // Each trace workload's replay order, in env and in its cells: the run's one order.
+    ASSERT_EQ(again["env"]["traces"].size(), 1u);
+    EXPECT_EQ(again["env"]["traces"][0]["replay"], "threads");
+    again["env"]["traces"][0].erase("replay");
+    std::size_t trace_cells = 0;
+    for (auto& c : again["cells"]) {
+        if (c["workload"] != again["env"]["traces"][0]["workload"]) {
+            EXPECT_FALSE(c.contains("replay")) << c["workload"];
+            continue;
+        }
+        ++trace_cells;
+        EXPECT_EQ(c["replay"], "threads");
+        c.erase("replay");
+    }
+    EXPECT_GT(trace_cells, 0u);
     EXPECT_EQ(again, original) << nlohmann::json::diff(original, again).dump(1);
+}
+
+// A trace cell's order and a timed cell's time split survive a write and a read.
+TEST(RecordJson, ReplayOrdersRoundTrip) {
+    const results_document doc = threads_and_timed_document();
+    const results_document back = results_from_json_text(to_json_text(doc), "f.json");
+    ASSERT_EQ(back.cells.size(), doc.cells.size());
+    for (std::size_t i = 0; i < doc.cells.size(); ++i) {
+        EXPECT_EQ(back.cells[i].replay, doc.cells[i].replay) << i;
+        const auto& t = doc.cells[i].measured ? doc.cells[i].measured->trace : std::nullopt;
+        if (!t) continue;
+        ASSERT_TRUE(back.cells[i].measured->trace.has_value());
+        EXPECT_EQ(back.cells[i].measured->trace->timed.has_value(), t->timed.has_value()) << i;
+        if (t->timed) {
+            EXPECT_EQ(back.cells[i].measured->trace->timed->thread_s, t->timed->thread_s);
+            EXPECT_EQ(back.cells[i].measured->trace->timed->gap_s, t->timed->gap_s);
+            EXPECT_EQ(back.cells[i].measured->trace->timed->wait_s, t->timed->wait_s);
+        }
+    }
+    ASSERT_EQ(back.env.traces.size(), 2u);
+    EXPECT_EQ(back.env.traces[1].replay, "timed");
+    // An older file: no order on its cells or its traces; both are the run's one order.
+    nlohmann::json old = nlohmann::json::parse(to_json_text(doc));
+    old["env"]["replay"] = "serial";
+    for (auto& t : old["env"]["traces"]) t.erase("replay");
+    for (auto& c : old["cells"]) c.erase("replay");
+    const results_document read = results_from_json_text(old.dump(), "old.json");
+    EXPECT_EQ(read.env.traces[0].replay, "serial");
+    for (const cell_record& c : read.cells) EXPECT_EQ(c.replay, "serial") << c.workload;
 }
 
 // The child's measurement, sent and received, is the parent's cell as it was.
@@ -113,10 +157,17 @@ TEST(RecordJson, StatusAndMetricsAgree) {
 TEST(RecordJson, CsvLines) {
     EXPECT_EQ(csv_header_line().rfind("allocator,workload,threads,rep,status,reason,wall_s", 0), 0u);
     const std::string skipped = csv_line(not_run_cell("bump", "churn", 1, 2, cell_status::skipped, "no \"free\", no reset"));
-    EXPECT_EQ(skipped, "bump,churn,1,2,skipped,\"no \"\"free\"\", no reset\",,,,,,,,,,,\n");
+    EXPECT_EQ(skipped, "bump,churn,1,2,skipped,\"no \"\"free\"\", no reset\",,,,,,,,,,,,\n");
     const std::string ok = csv_line(ok_cell("system", "frame", 2, 1, 12.5, 4096));
     EXPECT_NE(ok.find("system,frame,2,1,ok,,"), std::string::npos) << ok;
     EXPECT_NE(ok.find(",12.5,4096,"), std::string::npos) << ok;
+    // A trace cell's replay order is the last column, whether it ran or not.
+    EXPECT_EQ(csv_header_line().substr(csv_header_line().rfind(',')), ",replay\n");
+    const std::string timed = csv_line(as_trace_cell(ok_cell("system", "trace:x.trace@timed", 2, 1, 12.5), "timed"));
+    EXPECT_EQ(timed.substr(timed.rfind(',')), ",timed\n") << timed;
+    const std::string not_run = csv_line(as_trace_cell(not_run_cell("bump", "trace:x.trace", 1, 1, cell_status::skipped, "x"), "threads"));
+    EXPECT_EQ(not_run.substr(not_run.rfind(',')), ",threads\n") << not_run;
+    EXPECT_EQ(ok.substr(ok.rfind(',')), ",\n") << ok;  // a synthetic workload has none
 }
 
 // A trace's recorded RSS travels in the env (peak, first sample, what was touched) and in each
@@ -129,8 +180,8 @@ TEST(RecordJson, RecordedRssRoundTrips) {
     doc.cells[1].measured->trace = trace_cell{"old.trace", "threads", "page", 1, 10, 0, 100};
     doc.env.touch = "auto";
     doc.env.replay = "threads";
-    doc.env.traces = {{"trace:a.trace", "a.trace", 1, 403, 209716800, 24227840, 135168, "part:0.1149"},
-                      {"trace:old.trace", "old.trace", 1, 10, 100, std::nullopt, std::nullopt, "page"}};
+    doc.env.traces = {{"trace:a.trace", "a.trace", 1, 403, 209716800, "threads", 24227840, 135168, "part:0.1149"},
+                      {"trace:old.trace", "old.trace", 1, 10, 100, "threads", std::nullopt, std::nullopt, "page"}};
     const results_document back = results_from_json_text(to_json_text(doc), "f.json");
     ASSERT_EQ(back.env.traces.size(), 2u);
     EXPECT_EQ(back.env.traces[0].recorded_peak_rss_bytes, 24227840u);

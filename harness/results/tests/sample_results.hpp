@@ -29,6 +29,20 @@ inline cell_record not_run_cell(const std::string& allocator, const std::string&
     return {allocator, workload, threads, rep, 1, "quick", status, reason, std::nullopt, std::nullopt};
 }
 
+/// `cell` as a cell of trace x.trace replayed in `replay` order (threads, timed, serial); an ok
+/// one carries its trace record, with `timed` (its threads' time split) for a timed replay.
+inline cell_record as_trace_cell(cell_record cell, const std::string& replay,
+                                 std::optional<trace_cell::time_split> timed = std::nullopt) {
+    cell.replay = replay;
+    if (cell.measured) {
+        trace_cell t{"x.trace", replay, "page", cell.threads, 1000, 0, 4096};
+        t.complete = true;
+        t.timed = timed;
+        cell.measured->trace = t;
+    }
+    return cell;
+}
+
 /// A document of `cells` with a complete env.
 inline results_document sample_document(std::vector<cell_record> cells) {
     results_document doc;
@@ -44,6 +58,34 @@ inline results_document sample_document(std::vector<cell_record> cells) {
     doc.env.sample_ms = 2;
     doc.env.latency_every = 64;
     doc.cells = std::move(cells);
+    return doc;
+}
+
+/// A run that replayed x.trace on 2 threads in threads and timed order: system and jemalloc
+/// ok in both, segregated skipped in both. A timed cell's threads lived twice its duration,
+/// spent `gap` of that on the recorded gaps and `wait` waiting.
+inline results_document threads_and_timed_document() {
+    std::vector<cell_record> cells;
+    const auto timed = [&](const char* a, unsigned rep, double ns, double gap, double wait) {
+        const double wall = ns * 1e-6;  // ok_cell's 1000 operations
+        cells.push_back(as_trace_cell(ok_cell(a, "trace:x.trace@timed", 2, rep, ns), "timed",
+                                      trace_cell::time_split{2 * wall, gap * 2 * wall, wait * 2 * wall}));
+    };
+    for (unsigned rep = 1; rep <= 3; ++rep) {
+        cells.push_back(as_trace_cell(ok_cell("system", "trace:x.trace", 2, rep, 90.0 + 10 * rep), "threads"));
+        cells.push_back(as_trace_cell(ok_cell("jemalloc", "trace:x.trace", 2, rep, 72.0 + 8 * rep), "threads"));
+        cells.push_back(as_trace_cell(not_run_cell("segregated", "trace:x.trace", 2, rep, cell_status::skipped, "not thread-safe"),
+                                      "threads"));
+    }
+    for (unsigned rep = 1; rep <= 3; ++rep) {
+        timed("system", rep, 1000.0 + 100 * rep, 0.5 + 0.1 * rep, 0.01 * rep);  // shares 0.39, 0.28, 0.17
+        timed("jemalloc", rep, 900.0 + 50 * rep, 0.6, 0.1);                      // share 0.3
+        cells.push_back(as_trace_cell(
+            not_run_cell("segregated", "trace:x.trace@timed", 2, rep, cell_status::skipped, "not thread-safe"), "timed"));
+    }
+    results_document doc = sample_document(cells);
+    doc.env.replay = "threads,timed";
+    doc.env.traces = {{"trace:x.trace", "x.trace", 2, 1000, 4096, "threads"}, {"trace:x.trace@timed", "x.trace", 2, 1000, 4096, "timed"}};
     return doc;
 }
 

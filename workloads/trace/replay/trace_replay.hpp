@@ -122,6 +122,14 @@ struct alignas(64) replay_progress {
     std::atomic<std::uint32_t> sleepers{0};
 };
 
+/// How a timed replay thread spent its time, in ticks (read_ticks): from the start of its first
+/// step to the end of its last, and within that on the recorded gaps (the program's own work)
+/// and blocked waiting for another thread's step. The rest is the allocator's calls, the
+/// touches and the replay's own cost per call.
+struct replay_thread_time {
+    std::uint64_t lifetime = 0, gaps = 0, waits = 0;
+};
+
 namespace detail {
 
 inline void replay_pause() noexcept {
@@ -176,11 +184,13 @@ inline std::size_t most_alive(std::span<const replay_launch> launches) noexcept 
 }
 
 /// Waits until thread d.thread has completed step d.step: spins for up to `spin`, then sleeps
-/// on the thread's progress counter (a futex) until replay_publish wakes it.
-inline void replay_wait(replay_progress* progress, const replay_dependency& d,
-                        std::chrono::nanoseconds spin = replay_spin_limit) noexcept {
+/// on the thread's progress counter (a futex) until replay_publish wakes it. Returns the ticks
+/// (read_ticks) it waited: 0 when the step was already done, which costs no clock read.
+inline std::uint64_t replay_wait(replay_progress* progress, const replay_dependency& d,
+                                 std::chrono::nanoseconds spin = replay_spin_limit) noexcept {
     replay_progress& p = progress[d.thread];
-    if (p.done.load(std::memory_order_acquire) > d.step) [[likely]] return;
+    if (p.done.load(std::memory_order_acquire) > d.step) [[likely]] return 0;
+    const std::uint64_t waited_from = read_ticks();
     const auto start = std::chrono::steady_clock::now();
     for (unsigned spins = 1; p.done.load(std::memory_order_acquire) <= d.step; ++spins) {
         replay_pause();
@@ -193,6 +203,7 @@ inline void replay_wait(replay_progress* progress, const replay_dependency& d,
     for (std::uint64_t seen; (seen = p.done.load(std::memory_order_seq_cst)) <= d.step;)
         ::syscall(SYS_futex, futex_word(p), FUTEX_WAIT_PRIVATE, static_cast<std::uint32_t>(seen), &timeout, nullptr, 0);
     p.sleepers.fetch_sub(1, std::memory_order_relaxed);
+    return read_ticks() - waited_from;
 }
 
 /// A timed replay's stand-in for the program's work between two calls: the core stays busy
@@ -201,9 +212,12 @@ inline void replay_wait(replay_progress* progress, const replay_dependency& d,
 /// descheduled is added to the replay, as it was to the program when recorded, so timed
 /// replays want a quiet machine. Ticks rather than the steady clock: a timed step reads the
 /// time twice, and the time-stamp counter is the cheaper read, on a virtual machine above all.
-inline void replay_work_until(std::uint64_t deadline) noexcept {
-    while (read_ticks() < deadline) {
-    }
+/// Returns the ticks it spent, from its first read to its last (no read of its own for that).
+inline std::uint64_t replay_work_until(std::uint64_t deadline) noexcept {
+    const std::uint64_t from = read_ticks();
+    std::uint64_t now = from;
+    while (now < deadline) now = read_ticks();
+    return now - from;
 }
 
 /// Ticks (read_ticks) per nanosecond, measured against the steady clock over `span`.
@@ -283,12 +297,13 @@ inline void replay_touch(void* p, std::size_t from, std::size_t to, unsigned cha
 /// new block gets its tag in place of the touch, and its tag is checked before it is freed or
 /// reallocated (a realloc copies the old contents as always, then the new block takes its own tag).
 /// `spin`: how long a wait spins before it sleeps; `ticks_per_ns`: read_ticks' rate, for a
-/// timed plan's gaps.
+/// timed plan's gaps; `time`: where a timed plan's thread puts how it spent its time (none: not kept).
 template <allocator A>
 void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** table, replay_progress* progress,
                    touch_policy touch, live_meter& meter, latency_recorder& latency,
                    [[maybe_unused]] std::uint64_t* serials = nullptr,
-                   std::chrono::nanoseconds spin = detail::replay_spin_limit, double ticks_per_ns = 1.0) {
+                   std::chrono::nanoseconds spin = detail::replay_spin_limit, double ticks_per_ns = 1.0,
+                   replay_thread_time* time = nullptr) {
     // A copy in a local, so the live-bytes chain stays in registers instead of going through
     // memory on every step (stores to the table may alias a referenced meter).
     live_meter live = meter;
@@ -297,16 +312,20 @@ void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** tab
     const std::size_t n = plan.threads[thread].size();
     // Timed: each step's call begins its gap after the end of the thread's previous step (the
     // waits overlap the gap, as a program's own work would overlap its wait for another thread).
+    // The ticks spent on the gaps (the program's work) and blocked in waits are summed in
+    // locals; a wait that is already satisfied reads no clock.
     const std::uint32_t* const gaps = plan.gaps.empty() ? nullptr : plan.gaps[thread].data();
-    std::uint64_t last_end = gaps != nullptr ? read_ticks() : 0;
+    const std::uint64_t first_tick = gaps != nullptr ? read_ticks() : 0;
+    std::uint64_t last_end = first_tick, worked = 0, waited = 0;
     for (std::size_t i = 0; i < n;) {
         const replay_step s = steps[i];
         if (s.waits() != 0) [[unlikely]] {
-            detail::replay_wait(progress, *wait++, spin);
-            if (s.waits() == 2) detail::replay_wait(progress, *wait++, spin);
+            waited += detail::replay_wait(progress, *wait++, spin);
+            if (s.waits() == 2) waited += detail::replay_wait(progress, *wait++, spin);
         }
         if (gaps != nullptr && gaps[i] != 0)
-            detail::replay_work_until(last_end + static_cast<std::uint64_t>(static_cast<double>(decode_gap(gaps[i])) * ticks_per_ns));
+            worked += detail::replay_work_until(last_end +
+                                                static_cast<std::uint64_t>(static_cast<double>(decode_gap(gaps[i])) * ticks_per_ns));
         const std::size_t size = static_cast<std::size_t>(s.size());
         const std::size_t align = s.align();
         switch (s.kind()) {
@@ -364,6 +383,7 @@ void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** tab
         if (gaps != nullptr && i < n && gaps[i] != 0) last_end = read_ticks();
     }
     meter = live;
+    if (gaps != nullptr && time != nullptr) *time = {read_ticks() - first_tick, worked, waited};
     detail::replay_publish(progress[thread], n);
 }
 
@@ -376,6 +396,11 @@ struct replay_result {
     std::uint64_t leaked_objects = 0;  ///< objects the trace never freed, released after timing
     bool complete = false;             ///< every step ran and every freed object was freed
     latency_histogram alloc_ticks, free_ticks;  ///< sampled latencies (latency_every), all threads
+    /// A timed plan's replay_thread_time, summed over its threads, in seconds: none otherwise.
+    struct time_split {
+        double thread_s = 0, gap_s = 0, wait_s = 0;
+    };
+    std::optional<time_split> timed;
 };
 
 /// Replays `plan` on `heap`: one std::thread per recorded thread, started and ended in the
@@ -418,9 +443,11 @@ replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touc
                                               ? detail::replay_spin_limit_oversubscribed
                                               : detail::replay_spin_limit;
     const double ticks_per_ns = plan.gaps.empty() ? 1.0 : detail::calibrate_ticks();
+    std::vector<replay_thread_time> times(plan.gaps.empty() ? 0 : n);  // made before timing, as the rest
     const auto body = [&](unsigned i, bool arrives) {
         if (arrives) gate.arrive_and_wait();
-        replay_thread<A>(plan, i, heap, table, progress.get(), touch, *meters[i], *latency[i], serials, spin, ticks_per_ns);
+        replay_thread<A>(plan, i, heap, table, progress.get(), touch, *meters[i], *latency[i], serials, spin, ticks_per_ns,
+                         times.empty() ? nullptr : &times[i]);
         meters[i]->flush();
         gate.finish();
     };
@@ -462,6 +489,16 @@ replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touc
             r.free_ticks.merge(l->frees());
         }
     r.peak_live_bytes = n > 1 ? board.peak.load() : (n == 1 ? meters[0]->peak() : 0);
+    if (!times.empty()) {
+        const double s_per_tick = 1e-9 / ticks_per_ns;
+        replay_result::time_split t;
+        for (const replay_thread_time& x : times) {
+            t.thread_s += static_cast<double>(x.lifetime) * s_per_tick;
+            t.gap_s += static_cast<double>(x.gaps) * s_per_tick;
+            t.wait_s += static_cast<double>(x.waits) * s_per_tick;
+        }
+        r.timed = t;
+    }
 
     // After timing: every thread finished, and only the trace's leaks are still in the table.
     bool complete = true;

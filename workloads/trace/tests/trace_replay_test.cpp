@@ -657,6 +657,13 @@ TEST(TraceReplayPlan, TimedReplaySpendsTheRecordedGaps) {
         const replay_result r = replay<malloc_allocator>(plan, touch_policy::page);
         EXPECT_TRUE(r.complete);
         EXPECT_GE(r.wall_s, 0.029);
+        // The thread's time: the 30 ms gap spent as work, no wait (one thread), all of it
+        // within the replay's duration.
+        ASSERT_TRUE(r.timed.has_value());
+        EXPECT_GE(r.timed->gap_s, 0.0299);
+        EXPECT_EQ(r.timed->wait_s, 0.0);
+        EXPECT_GE(r.timed->thread_s, r.timed->gap_s);
+        EXPECT_LE(r.timed->thread_s, r.wall_s * 1.01);
     }
     // The same gaps through a plan file.
     const std::string plan_path = f.path() + ".plan";
@@ -673,11 +680,40 @@ TEST(TraceReplayPlan, TimedReplaySpendsTheRecordedGaps) {
     // An untimed plan has no gaps, and replays at once.
     const replay_plan untimed = replay_plan::load(f.path(), replay_order::threads);
     EXPECT_TRUE(untimed.gaps.empty());
-    EXPECT_LT(replay<malloc_allocator>(untimed, touch_policy::none).wall_s, 0.029);
+    const replay_result fast = replay<malloc_allocator>(untimed, touch_policy::none);
+    EXPECT_LT(fast.wall_s, 0.029);
+    EXPECT_FALSE(fast.timed.has_value());
     // Gaps beyond 2^31 ns are kept in microseconds.
     EXPECT_EQ(decode_gap(encode_gap(123)), 123u);
     EXPECT_EQ(decode_gap(encode_gap(std::uint64_t{1} << 40)), (std::uint64_t{1} << 40) / 1000 * 1000);
     EXPECT_EQ(decode_gap(encode_gap(std::uint64_t{1} << 60)), std::uint64_t{0x7fffffff} * 1000);  // capped
+}
+
+// A timed replay tells a thread's wait for another thread apart from its gaps: thread 1 frees
+// what thread 0 makes after 200 ms of work, so thread 1 waits (up to 200 ms, less when it started
+// late) and works for none; what is neither gap nor wait is the two calls (and, on a busy
+// machine, what time the threads lost off their cores there: long enough gaps make it small).
+TEST(TraceReplayPlan, TimedReplaySplitsGapsAndWaits) {
+    constexpr std::uint64_t gap_ns = 200'000'000;
+    replay_plan plan;
+    replay_step made = replay_step::make(step_kind::alloc, 1, 64, 16);
+    made.set_publish();
+    replay_step freed = replay_step::make(step_kind::free, 1, 64, 16);
+    freed.set_waits(1);
+    plan.threads = {{made}, {freed}};
+    plan.waits = {{}, {replay_dependency{0, 0}}};
+    plan.gaps = {{encode_gap(gap_ns)}, {0}};
+    plan.replay_threads = 2;
+    plan.max_id = 1;
+    plan.allocs = plan.frees = plan.steps = 1;
+    const replay_result r = replay<malloc_allocator>(plan, touch_policy::none);
+    ASSERT_TRUE(r.complete);
+    ASSERT_TRUE(r.timed.has_value());
+    EXPECT_GE(r.timed->gap_s, 0.1999);  // thread 0's work
+    EXPECT_LT(r.timed->gap_s, 0.35);     // not thread 1's wait too
+    EXPECT_GT(r.timed->wait_s, 0.1);     // thread 1, from its start (maybe late) to thread 0's step
+    EXPECT_GE(r.timed->thread_s, r.timed->gap_s + r.timed->wait_s);
+    EXPECT_LT(r.timed->thread_s - r.timed->gap_s - r.timed->wait_s, 0.05);  // what is left: two calls
 }
 
 TEST(TraceReplayPlan, TimedReplayNeedsTimestamps) {
