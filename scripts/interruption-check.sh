@@ -130,9 +130,12 @@ for sig in INT TERM; do
   check "SIG$sig: says how to resume" grep -q "resume with: allocmeter run --resume $dir" "$work/$sig.log"
   check "SIG$sig: no process left" nothing_running
   check "SIG$sig: no temporary file left" no_temp_files
-  "$am" run --resume "$dir" > "$work/$sig-resume.log" 2>&1
+  # Resumed by its folder, or (TERM) by the link to it, which must still point at the run after.
+  resume_as=$([ $sig = INT ] && echo "$dir" || echo "$out/latest")
+  "$am" run --resume "$resume_as" > "$work/$sig-resume.log" 2>&1
   run_status=$?
   check "SIG$sig: --resume finishes" status_is 0
+  check "SIG$sig: latest still points at the run" test "$(readlink -f "$out/latest")" = "$dir"
   check "SIG$sig: resumed run is complete" is_complete "$dir"
   check "SIG$sig: resumed run has the uninterrupted run's cells" same_cells "$dir" "$whole"
 done

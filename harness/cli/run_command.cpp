@@ -345,7 +345,11 @@ std::optional<resumed_run> stopped_run(const std::string& dir) {
     } catch (const results_error& e) {
         usage_fail("run", std::string("--resume: ") + e.what());
     }
-    const std::filesystem::path run_dir = loaded.path.parent_path();
+    // The run's own folder, not a link to it: the resumed run points OUT/latest at its folder's
+    // name, which for a run resumed as OUT/latest would be the link itself.
+    std::error_code ec;
+    std::filesystem::path run_dir = std::filesystem::canonical(loaded.path.parent_path(), ec);
+    if (ec) run_dir = loaded.path.parent_path();
     results_document& doc = loaded.doc;
     if (doc.complete) {
         std::fprintf(stderr, "allocmeter run: %s is complete (%zu cells); nothing to resume\n", run_dir.c_str(), doc.cells.size());
