@@ -2,8 +2,9 @@
 # `allocmeter record` end to end against the plain run (issue 13): builds allocmeter and the
 # recorder in $BUILD, then runs bench/python_json_workload.py (PYTHONMALLOC=malloc) plain and
 # under `allocmeter record`, interleaved, $RUNS times, and prints the medians: wall times and
-# their ratio, record's split (the program under the shim, then conversion and checking),
-# events, the conversion's ns/event, its peak RSS and bytes/event, and record's peak RSS.
+# their ratio, record's split (the program under the shim, with the share of the events converted
+# meanwhile, then the rest of the conversion and the check), events, ns per event left, the
+# conversion's peak RSS and bytes/event, and record's peak RSS.
 #   scripts/record-end-to-end.sh              or: make record-end-to-end
 #   RUNS=3 ROUNDS=20 scripts/record-end-to-end.sh
 # ALLOCMETER=path/to/allocmeter measures another build (its recorder beside it).
