@@ -27,7 +27,6 @@ namespace {
 constexpr std::uint64_t max_seq = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
 constexpr std::uint8_t header_flag_timestamps = 0x01;
 constexpr std::uint8_t header_flag_rss = 0x02;  // version 2: the RSS samples block comes before the trailer
-constexpr std::size_t header_fixed_bytes = 24;  // magic, version, pointer size, flags, page size, clock
 // Version 2 (docs/trace-format.md, "Checks"): a tag opens each block after the header, and each
 // block, the header too, ends with its check.
 constexpr std::uint8_t chunk_tag = 0x43;    // 'C'
