@@ -103,24 +103,25 @@ std::uint8_t allowed_flags(op k) {
     }
 }
 
-std::string flags_problem(op k, std::uint8_t flags) {
-    if (k == op::aligned) {
-        if (flags > static_cast<std::uint8_t>(align_fn::pvalloc))
-            return "aligned: unknown function " + std::to_string(flags) + " (0..4 are defined)";
-        return {};
-    }
-    if ((flags & ~allowed_flags(k)) != 0)
-        return std::string(op_name(k)) + ": unknown flag bits " + hex_byte(flags & ~allowed_flags(k));
-    return {};
+// Whether `flags` are valid for an event of kind k: known flag bits, or an aligned event's align_fn.
+bool flags_allowed(op k, std::uint8_t flags) {
+    if (k == op::aligned) return flags <= static_cast<std::uint8_t>(align_fn::pvalloc);
+    return (flags & ~allowed_flags(k)) == 0;
 }
 
-// Whether event_problem() has nothing to say, without building its message.
+std::string flags_problem(op k, std::uint8_t flags) {
+    if (flags_allowed(k, flags)) return {};
+    if (k == op::aligned) return "aligned: unknown function " + std::to_string(flags) + " (0..4 are defined)";
+    return std::string(op_name(k)) + ": unknown flag bits " + hex_byte(flags & ~allowed_flags(k));
+}
+
+// Whether event_problem() has nothing to say, without building its message (the writer asks
+// this of every event; the message is built only for an event it refuses).
 bool event_fits(const event& e) {
     const auto raw = static_cast<std::uint8_t>(e.kind);
     if (!known_op(raw) || e.thread >= max_threads || e.seq > max_seq) return false;
     if (e.id > max_id || e.old_id > max_id || e.size > max_size || e.count > max_size || e.alignment > max_size) return false;
-    if (e.kind == op::aligned ? e.flags > static_cast<std::uint8_t>(align_fn::pvalloc) : (e.flags & ~allowed_flags(e.kind)) != 0)
-        return false;
+    if (!flags_allowed(e.kind, e.flags)) return false;
     return e.kind != op::thread_start || e.parent == no_thread || e.parent < max_threads;
 }
 
@@ -806,7 +807,7 @@ struct trace_reader::impl {
         const std::uint64_t at = pos();
         const std::uint64_t v = varint("an event");
         if (v > 0xff) fail_at(at, std::string(op_name(k)) + ": flags " + describe(v) + " do not fit a byte");
-        if (std::string p = flags_problem(k, static_cast<std::uint8_t>(v)); !p.empty()) fail_at(at, p);
+        if (!flags_allowed(k, static_cast<std::uint8_t>(v))) fail_at(at, flags_problem(k, static_cast<std::uint8_t>(v)));
         return static_cast<std::uint8_t>(v);
     }
 
