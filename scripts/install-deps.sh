@@ -18,6 +18,8 @@ packages=(
   clang libclang-rt-14-dev
   # allocmeter plot / report: the chart script runs on Debian's Python with matplotlib.
   python3 python3-matplotlib
+  # run --measure callgrind: valgrind runs each cell; its callgrind.h marks the timed region.
+  valgrind
   "$@"
 )
 

@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "harness/results/results_writer.hpp"
 #include "harness/run/child_process.hpp"
@@ -23,19 +22,6 @@ constexpr double script_timeout_s = 600;  // a full default run's charts take we
 bool imports_matplotlib(const std::string& python) {
     const child_outcome r = run_child({python, {"-c", "import matplotlib"}, {}, {}, probe_timeout_s});
     return r.how == child_outcome::ending::exited && r.code == 0;
-}
-
-/// Every executable `name` on PATH, in PATH order (absolute paths).
-std::vector<std::string> on_path(const std::string& name) {
-    std::vector<std::string> found;
-    if (const char* path = std::getenv("PATH")) {
-        std::stringstream dirs(path);
-        for (std::string dir; std::getline(dirs, dir, ':');) {
-            const std::string p = dir + "/" + name;
-            if (!dir.empty() && dir.front() == '/' && ::access(p.c_str(), X_OK) == 0) found.push_back(p);
-        }
-    }
-    return found;
 }
 
 /// Each python3 on PATH, then /usr/bin/python3, without repeats.

@@ -78,6 +78,36 @@ std::optional<rss_series> median_rep_series(const std::vector<const cell_record*
     return with[(with.size() - 1) / 2]->measured->metrics.series;
 }
 
+/// The medians of the callgrind figures over the ok reps that have them; none when none has.
+std::optional<callgrind_row> callgrind_medians(const std::vector<const cell_record*>& ok) {
+    callgrind_row row;
+    bool any = false;
+    for (const std::string& name : callgrind_metric_names()) {
+        std::vector<double> values;
+        for (const cell_record* c : ok) {
+            if (!c->measured->metrics.callgrind) continue;
+            any = true;
+            row.threads_serialised = row.threads_serialised || c->measured->metrics.callgrind->threads_serialised;
+            if (const auto v = metric_by_name(c->measured->metrics, name)) values.push_back(*v);
+        }
+        if (!values.empty()) row.per_op[name] = summarize(values).median;
+    }
+    if (!any) return std::nullopt;
+    return row;
+}
+
+/// The ratios of a callgrind row's instructions to the baseline row's.
+void compare_callgrind(callgrind_row& mine, const callgrind_row& base) {
+    const auto ratio = [&](const char* name) -> std::optional<double> {
+        const auto a = mine.per_op.find(name);
+        const auto b = base.per_op.find(name);
+        if (a == mine.per_op.end() || b == base.per_op.end() || !(b->second > 0)) return std::nullopt;
+        return a->second / b->second;
+    };
+    mine.ratio = ratio("instructions_per_op");
+    mine.allocator_ratio = ratio("allocator_instructions_per_op");
+}
+
 summary_row summarize_row(const std::string& allocator, const std::vector<const cell_record*>& cells) {
     summary_row r;
     r.allocator = allocator;
@@ -101,6 +131,7 @@ summary_row summarize_row(const std::string& allocator, const std::vector<const 
     r.latency_alloc = latency_median(ok, true);
     r.latency_free = latency_median(ok, false);
     r.median_rep_series = median_rep_series(ok);
+    r.callgrind = callgrind_medians(ok);
     r.few_reps = r.ok() && r.time.stats.n < few_repetitions;
     r.noisy = r.ok() && r.time.stats.cv > high_cv;
     return r;
@@ -211,6 +242,7 @@ std::string short_version(const std::string& version) {
 
 run_summary summarize_run(const results_document& doc) {
     run_summary run;
+    run.measure = doc.env.measure;
     run.alpha = default_alpha;
     run.few_repetitions = few_repetitions;
     run.high_cv = high_cv;
@@ -251,6 +283,7 @@ run_summary summarize_run(const results_document& doc) {
             const bool is_base = r.allocator == run.baseline;
             compare_with(r.time, r.ns_per_op, base_row.time, base_row.ns_per_op, is_base);
             compare_with(r.rss, r.peak_rss_bytes, base_row.rss, base_row.peak_rss_bytes, is_base);
+            if (r.callgrind && base_row.callgrind) compare_callgrind(*r.callgrind, *base_row.callgrind);
         }
     }
     run.replays = side_by_sides(doc, run);

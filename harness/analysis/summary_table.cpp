@@ -50,6 +50,7 @@ void print_side_by_side(const run_summary& run, std::FILE* out) {
 }  // namespace
 
 void print_summary(const run_summary& run, std::FILE* out) {
+    if (run.measure == "callgrind") return print_callgrind_summary(run, out);
     bool any_few = false, any_noisy = false;
     const std::string vs = "vs " + run.baseline;
     for (const summary_group& g : run.groups) {

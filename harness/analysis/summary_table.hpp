@@ -14,8 +14,12 @@ namespace allocmeter {
 /// Bytes as the tables show them: "7.5 MiB".
 std::string mib_text(double bytes);
 
-/// Prints the summary table.
+/// Prints the summary table (for a run --measure callgrind, print_callgrind_summary's).
 void print_summary(const run_summary& run, std::FILE* out);
+
+/// The summary table of a run --measure callgrind: instructions and simulated misses per
+/// operation, inside the allocator and in the harness (callgrind_table.cpp).
+void print_callgrind_summary(const run_summary& run, std::FILE* out);
 
 /// For each trace workload whose recording has RSS samples, one line per workload x threads:
 /// how far the program's RSS rose above its start, beside how far each allocator's replay rose

@@ -57,15 +57,20 @@ const std::vector<workload_info>& workloads();
 /// Every reference allocator, in the order the matrix runs them.
 const std::vector<reference_info>& reference_allocators();
 
+/// Which instantiation of a runner: the allocator as it is; verified, whose runner tags every
+/// block and checks each tag when its block dies (run --verify); or behind out-of-line calls,
+/// so a callgrind profile tells its instructions from the harness's (run --measure callgrind,
+/// callgrind_boundary.hpp).
+enum class runner_kind { plain, verified, boundary };
+
 /// The runner for (allocator type, workload); nullptr if either name is unknown.
-/// `allocator_type` is a reference allocator's name or malloc_runner_name. With `verify`, the
-/// runner tags every block and checks each tag when its block dies (run --verify).
-cell_runner find_runner(std::string_view allocator_type, std::string_view workload, bool verify = false);
+/// `allocator_type` is a reference allocator's name or malloc_runner_name.
+cell_runner find_runner(std::string_view allocator_type, std::string_view workload, runner_kind kind = runner_kind::plain);
 
 /// The trace runner for an allocator type (a reference allocator's name or
 /// malloc_runner_name); nullptr when the name is unknown or the type cannot free objects one
-/// by one in any order, which every trace needs. `verify` as for find_runner.
-trace_runner find_trace_runner(std::string_view allocator_type, bool verify = false);
+/// by one in any order, which every trace needs.
+trace_runner find_trace_runner(std::string_view allocator_type, runner_kind kind = runner_kind::plain);
 
 /// The workload called `name`, or nullptr.
 const workload_info* find_workload(std::string_view name);

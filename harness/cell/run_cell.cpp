@@ -17,6 +17,10 @@
 #include "harness/os/self_stats.hpp"
 #include "workloads/trace/replay/replay_plan_file.hpp"
 
+#if ALLOCMETER_HAVE_CALLGRIND_H
+#include <valgrind/callgrind.h>
+#endif
+
 namespace allocmeter {
 
 namespace {
@@ -31,19 +35,45 @@ struct measured {
     latency_histogram alloc_ticks, free_ticks;
 };
 
-/// Takes rusage, and runs the perf counters and the RSS sampler, at the edges of the timed region.
+/// True when this process runs under valgrind, which run --measure callgrind's cells must.
+bool under_valgrind() {
+#if ALLOCMETER_HAVE_CALLGRIND_H
+    return RUNNING_ON_VALGRIND != 0;
+#else
+    return false;
+#endif
+}
+
+/// Turns callgrind's instrumentation on or off for every thread. The cell runs under
+/// `valgrind --tool=callgrind --instr-atstart=no` (harness/run/callgrind_profile.hpp), so its
+/// profile holds the timed region and nothing else.
+void callgrind_instrumentation(bool on) {
+#if ALLOCMETER_HAVE_CALLGRIND_H
+    if (on)
+        CALLGRIND_START_INSTRUMENTATION;
+    else
+        CALLGRIND_STOP_INSTRUMENTATION;
+#else
+    (void)on;
+#endif
+}
+
+/// Takes rusage, and runs the perf counters and the RSS sampler, at the edges of the timed
+/// region; under callgrind, its instrumentation too, innermost.
 class usage_region final : public timed_region {
 public:
-    usage_region(perf_counters& counters, rss_sampler& sampler, bool external)
-        : counters_(counters), sampler_(sampler), external_(external) {}
+    usage_region(perf_counters& counters, rss_sampler& sampler, bool external, bool callgrind)
+        : counters_(counters), sampler_(sampler), external_(external), callgrind_(callgrind) {}
     void begin(const live_board& live) override {
         sampler_.start(&live.live);
         before = read_usage();
         counters_.start();
         ticks0_ = read_ticks();
         clock0_ = std::chrono::steady_clock::now();
+        if (callgrind_) callgrind_instrumentation(true);
     }
     void end() override {
+        if (callgrind_) callgrind_instrumentation(false);
         const std::uint64_t ticks = read_ticks();
         const auto clock = std::chrono::steady_clock::now();
         const double ns = std::chrono::duration<double, std::nano>(clock - clock0_).count();
@@ -63,6 +93,7 @@ private:
     perf_counters& counters_;
     rss_sampler& sampler_;
     bool external_;
+    bool callgrind_;
 };
 
 /// Sampled latency percentiles in ns, for allocations and frees; none when sampling was off.
@@ -198,9 +229,15 @@ pmu_metrics pmu_of(const std::vector<counter_reading>& readings, std::uint64_t o
     return out;
 }
 
+/// The runner's instantiation the request asks for.
+runner_kind kind_of(const cell_request& request) {
+    if (request.callgrind) return runner_kind::boundary;
+    return request.verify ? runner_kind::verified : runner_kind::plain;
+}
+
 /// Runs a registered synthetic workload.
 std::optional<measured> run_synthetic(const cell_request& request, timed_region* region) {
-    const cell_runner run = find_runner(request.runner, request.workload, request.verify);
+    const cell_runner run = find_runner(request.runner, request.workload, kind_of(request));
     if (run == nullptr) {
         fmt::print(stderr, "no runner for allocator type '{}' and workload '{}'\n", request.runner, request.workload);
         return std::nullopt;
@@ -212,7 +249,7 @@ std::optional<measured> run_synthetic(const cell_request& request, timed_region*
 /// Replays request.trace with its mapped plan; fills `about`.
 std::optional<measured> run_trace(const cell_request& request, const trace::replay_view& plan, timed_region* region,
                                   trace_cell& about) {
-    const trace_runner run = find_trace_runner(request.runner, request.verify);
+    const trace_runner run = find_trace_runner(request.runner, kind_of(request));
     if (run == nullptr) {
         fmt::print(stderr, "allocator type '{}' cannot replay traces (it has no individual free)\n", request.runner);
         return std::nullopt;
@@ -233,6 +270,10 @@ std::optional<measured> run_trace(const cell_request& request, const trace::repl
 }  // namespace
 
 int run_cell(const cell_request& request) {
+    if (request.callgrind && !under_valgrind()) {
+        fmt::print(stderr, "this cell measures with callgrind but does not run under valgrind (run --measure callgrind starts it so)\n");
+        return 2;
+    }
     const bool external = request.runner == malloc_runner_name;  // malloc, from a preload or glibc
     cell_measurement out;
     if (external) {
@@ -273,9 +314,10 @@ int run_cell(const cell_request& request) {
     }
 
     // Opened before the workload starts its threads, so every worker inherits them.
+    // Under callgrind the hardware counters would count valgrind's work: none are opened.
     std::vector<counter_spec> specs;
     try {
-        specs = cell_counters(request.pmu_events);
+        if (!request.callgrind) specs = cell_counters(request.pmu_events);
     } catch (const std::invalid_argument& e) {
         fmt::print(stderr, "--pmu-events: {}\n", e.what());
         return 2;
@@ -287,7 +329,7 @@ int run_cell(const cell_request& request) {
     if (out.trace) out.trace->plan_resident_bytes = harness.bytes();
     const bool peak_reset = reset_peak_rss();
     const auto baseline = read_rss();
-    usage_region usage(counters, sampler, external);
+    usage_region usage(counters, sampler, external, request.callgrind);
     const std::optional<measured> r =
         is_trace ? run_trace(request, plan->view(), &usage, *out.trace) : run_synthetic(request, &usage);
     if (!r) return 2;

@@ -110,12 +110,12 @@ struct run_arguments {
     std::string threads, reps, scale = "default", seed, out, timeout, touch = "page", replay = "threads", latency, sample_ms;
     std::string pmu_events;
     std::string resume;
-    bool report = false, verify = false;
+    std::string measure = "time";
+    bool report = false, verify = false, branch_sim = false;
 
     run_arguments() {
         const run_options d;
         threads = fmt::format("{}", fmt::join(d.threads, ","));
-        reps = fmt::to_string(d.reps);
         seed = fmt::to_string(d.seed);
         out = d.out.string();
         timeout = fmt::to_string(d.timeout_s);
@@ -133,7 +133,7 @@ bool parse_run(const std::vector<std::string>& args, run_arguments& a, std::vect
         "allocator", po::value(&a.custom)->composing()->value_name("NAME=PATH"), "add a user library and run it (repeatable)")(
         "workloads", po::value(&a.workloads)->value_name("W,..."), "comma-separated workloads, or trace:FILE (default: every synthetic one)")(
         "threads", po::value(&a.threads)->default_value(a.threads)->value_name("N,..."), "comma-separated thread counts, each 1 to 1024")(
-        "reps", po::value(&a.reps)->default_value(a.reps)->value_name("N"), "repetitions of each cell, interleaved across allocators")(
+        "reps", po::value(&a.reps)->value_name("N"), "repetitions of each cell, interleaved across allocators (default: 5; 1 with --measure callgrind)")(
         "scale", po::value(&a.scale)->default_value(a.scale)->value_name("SCALE"), "quick | default | full: operations per cell")(
         "seed", po::value(&a.seed)->default_value(a.seed)->value_name("N"), "PRNG seed; the same seed gives the same operations")(
         "out", po::value(&a.out)->default_value(a.out)->value_name("DIR"), "results folder; each run gets OUT/<run-id>/")(
@@ -149,6 +149,10 @@ bool parse_run(const std::vector<std::string>& args, run_arguments& a, std::vect
         "comma-separated libpfm4 event names counted in place of the default hardware counters "
         "(cycles, instructions, L1d/LLC/dTLB misses, branch misses)")(
         "report", po::bool_switch(&a.report), "at the end, write the run's report.html and charts (as 'allocmeter report' does)")(
+        "measure", po::value(&a.measure)->default_value(a.measure)->value_name("HOW"),
+        "time: wall clock (and perf counters where the host has them); callgrind: each cell under valgrind, "
+        "instructions and simulated cache misses, inside the allocator and in the harness apart (below)")(
+        "branch-sim", po::bool_switch(&a.branch_sim), "with --measure callgrind: simulate branch prediction too (slower)")(
         "verify", po::bool_switch(&a.verify),
         "tag every block and check its tag when it dies: a block handed out over a live one fails its cell, "
         "naming the block, its size and the operation (slower; off by default)")(
@@ -236,6 +240,41 @@ std::vector<std::string> pmu_event_names(const std::string& text) {
     return names;
 }
 
+/// --measure and what it implies. Under callgrind nothing else may run in the timed region,
+/// since its instructions would count (latency and RSS sampling, perf counters; --verify's
+/// checks would count as the allocator's), and valgrind must be there before anything runs.
+void measure_with(const run_arguments& a, run_options& o) {
+    if (a.measure == "time") {
+        if (a.branch_sim) usage_fail("run", "--branch-sim is for --measure callgrind; drop it, or add --measure callgrind");
+        return;
+    }
+    if (a.measure != "callgrind") usage_fail("run", "--measure " + a.measure + ": expected time or callgrind");
+    const run_arguments defaults;
+    if (a.verify)
+        usage_fail("run", "--verify with --measure callgrind: its checks would count as the allocator's instructions; "
+                          "run --verify on its own (with --measure time)");
+    if (!a.pmu_events.empty()) usage_fail("run", "--pmu-events with --measure callgrind: callgrind counts instead; drop one");
+    if (a.latency != defaults.latency && a.latency != "off")
+        usage_fail("run", "--latency with --measure callgrind: times under valgrind mean nothing, and the timing would "
+                          "count as the harness's instructions; drop it");
+    if (a.sample_ms != defaults.sample_ms && a.sample_ms != "0")
+        usage_fail("run", "--sample-ms with --measure callgrind: the sampler's instructions would count; drop it");
+#if !ALLOCMETER_HAVE_CALLGRIND_H
+    usage_fail("run", "--measure callgrind: this allocmeter was built without valgrind/callgrind.h; install Debian's "
+                      "valgrind package (make deps does) and build again");
+#endif
+    const std::optional<std::string> valgrind = find_valgrind();
+    if (!valgrind)
+        usage_fail("run", "--measure callgrind: valgrind is not on PATH; install Debian's valgrind package "
+                          "(apt-get install valgrind, or make deps)");
+    callgrind_settings c;
+    c.valgrind = *valgrind;
+    c.branch_sim = a.branch_sim;
+    o.callgrind = c;
+    o.latency_every = 0;
+    o.sample_ms = 0;
+}
+
 /// Every option checked and converted; what a mistake says names the option and its value.
 run_options validate_run(const run_arguments& a, const allocator_catalog& catalog) {
     run_options o;
@@ -253,13 +292,15 @@ run_options validate_run(const run_arguments& a, const allocator_catalog& catalo
     o.size = *size;
     if (o.allocators.empty() || o.workloads.empty() || o.threads.empty())
         usage_fail("run", "nothing to run: give at least one allocator, workload and thread count");
-    o.reps = parse_number("run", "--reps", a.reps, 1u, max_reps, ", e.g. --reps 5");
+    o.reps = a.reps.empty() ? run_options{}.reps : parse_number("run", "--reps", a.reps, 1u, max_reps, ", e.g. --reps 5");
     o.seed = parse_number<std::uint64_t>("run", "--seed", a.seed, 0, UINT64_MAX);
     o.out = a.out;
     o.timeout_s = parse_number("run", "--timeout", a.timeout, min_timeout_s, max_timeout_s, " seconds, e.g. --timeout 60");
     o.sample_ms = sample_interval_ms(a.sample_ms);
     o.report = a.report;
     o.verify = a.verify;
+    measure_with(a, o);
+    if (o.callgrind && a.reps.empty()) o.reps = 1;  // the counts do not drift: one repetition says it
     return o;
 }
 
@@ -399,10 +440,12 @@ void check_same_options(const std::vector<std::string>& given, const run_argumen
         {"sample-ms", now.sample_ms == then.sample_ms, now_a.sample_ms, then_a.sample_ms},
         {"pmu-events", now.pmu_events == then.pmu_events, now_a.pmu_events, then_a.pmu_events},
         {"verify", now.verify == then.verify, now_a.verify ? "on" : "off", then_a.verify ? "on" : "off"},
+        {"measure", now_a.measure == then_a.measure, now_a.measure, then_a.measure},
+        {"branch-sim", now_a.branch_sim == then_a.branch_sim, now_a.branch_sim ? "on" : "off", then_a.branch_sim ? "on" : "off"},
     };
     for (const std::string& name : given) {
         if (name == "resume" || name == "report") continue;
-        if (name == "verify" && !now_a.verify) continue;  // a switch left off was not given
+        if ((name == "verify" && !now_a.verify) || (name == "branch-sim" && !now_a.branch_sim)) continue;  // a switch left off was not given
         if (name == "out") usage_fail("run", "--resume " + dir + ": a resumed run stays in its own folder; drop --out");
         for (const option_pair& o : options)
             if (name == o.name && !o.same)

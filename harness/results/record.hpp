@@ -77,6 +77,28 @@ struct context_switches {
     std::uint64_t voluntary = 0, involuntary = 0;
 };
 
+/// Counts callgrind simulated (run --measure callgrind).
+struct callgrind_counts {
+    std::uint64_t instructions = 0;
+    std::uint64_t l1d_read_misses = 0, l1d_write_misses = 0;  ///< first-level data cache (D1mr, D1mw)
+    std::uint64_t ll_read_misses = 0, ll_write_misses = 0;    ///< last level, data accesses (DLmr, DLmw)
+    std::optional<std::uint64_t> branches, branch_mispredicts;  ///< with --branch-sim only
+
+    bool operator==(const callgrind_counts&) const = default;
+};
+
+/// What callgrind counted in a cell's timed region: all of it, and inside the allocator (the
+/// inclusive counts of the calls into its out-of-line boundary: harness/cell/callgrind_boundary.hpp).
+/// The harness's share is the difference.
+struct callgrind_metrics {
+    callgrind_counts region, allocator;
+    std::uint64_t allocator_calls = 0;  ///< calls into the boundary: allocations, frees and resets
+    bool threads_serialised = false;    ///< more than one thread ran, one at a time under valgrind: no contention
+    std::string profile;                ///< the callgrind profile, relative to the run's folder
+
+    bool operator==(const callgrind_metrics&) const = default;
+};
+
 /// What a cell measured in its timed region.
 struct cell_metrics {
     double wall_s = 0, user_s = 0, sys_s = 0;
@@ -93,6 +115,7 @@ struct cell_metrics {
     std::optional<std::uint64_t> post_purge_rss_bytes;
     std::optional<std::string> purge;  ///< the call that returned free memory, if any
     fragmentation_metrics fragmentation;
+    std::optional<callgrind_metrics> callgrind = std::nullopt;  ///< run --measure callgrind only
 };
 
 /// What the allocator says about its heap: a reference allocator's counters, or the serving
@@ -178,6 +201,14 @@ struct host_env {
     std::string build_id;  ///< the allocmeter executable's GNU build id (hex); "" when it has none
 };
 
+/// How a run --measure callgrind ran its cells.
+struct callgrind_env {
+    std::string valgrind, version;              ///< the executable and what `valgrind --version` said
+    std::map<std::string, std::string> caches;  ///< "I1", "D1", "LL" -> callgrind's description of the simulated cache
+    bool branch_sim = false;                    ///< branches and mispredictions simulated
+    std::string boundary;                       ///< how the allocator's share is told from the harness's
+};
+
 /// The run's settings and what it learned about the host and libraries.
 struct run_env {
     host_env host;
@@ -191,6 +222,8 @@ struct run_env {
     double sample_ms = 0;
     std::uint64_t latency_every = 0;
     bool verify = false;                        ///< run --verify: block tags checked (absent in older files: off)
+    std::string measure = "time";               ///< run --measure: time or callgrind (absent in older files: time)
+    std::optional<callgrind_env> callgrind;     ///< with --measure callgrind
     std::optional<std::string> touch, replay;  ///< set when the run has traces; replay: the orders, comma-separated
     std::vector<trace_env> traces;
     std::map<std::string, library_info> allocators;  ///< external ones, by name, from their first ok cell
@@ -207,6 +240,14 @@ struct metric_summary {
     std::optional<mann_whitney> test;                     ///< against the baseline; none on the baseline's row
 };
 
+/// run --measure callgrind's figures of one allocator in a group.
+struct callgrind_row {
+    std::map<std::string, double> per_op;  ///< each callgrind_metric_names() figure the cells have: its median over the ok reps
+    /// instructions_per_op and allocator_instructions_per_op over the baseline's; none on a group without it
+    std::optional<double> ratio, allocator_ratio;
+    bool threads_serialised = false;  ///< valgrind ran the cell's threads one at a time: contention not represented
+};
+
 /// One allocator in one workload x threads group.
 struct summary_row {
     std::string allocator;
@@ -219,6 +260,7 @@ struct summary_row {
     std::optional<latency_percentiles> latency_alloc, latency_free;  ///< each percentile's median over the ok reps
     std::optional<rss_series> median_rep_series;  ///< the series of the rep with the median ns/op
     bool few_reps = false, noisy = false;
+    std::optional<callgrind_row> callgrind = std::nullopt;  ///< run --measure callgrind only
 
     bool ok() const { return !ns_per_op.empty(); }
 };
@@ -258,6 +300,7 @@ struct side_by_side {
 };
 
 struct run_summary {
+    std::string measure = "time";  ///< the run's --measure: time or callgrind
     std::string baseline;  ///< system when the run has it, else the first allocator that ran
     double alpha = 0;
     std::size_t few_repetitions = 0;
@@ -309,6 +352,9 @@ std::vector<std::string> csv_row(const cell_record& cell);
 std::optional<double> metric_by_name(const cell_metrics& m, std::string_view name);
 /// The names metric_by_name knows, ns_per_op first.
 std::vector<std::string> metric_names();
+
+/// The callgrind figures per operation that metric_by_name knows (instructions_per_op first).
+std::vector<std::string> callgrind_metric_names();
 
 /// One env field for a reader: its results name, its value as text, and what it means.
 struct env_setting {

@@ -195,6 +195,47 @@ rss_series series_from(const json& o, const place& at) {
     return s;
 }
 
+json counts_json(const callgrind_counts& c) {
+    json out = {{"instructions", c.instructions},       {"l1d_read_misses", c.l1d_read_misses},
+                {"l1d_write_misses", c.l1d_write_misses}, {"ll_read_misses", c.ll_read_misses},
+                {"ll_write_misses", c.ll_write_misses}};
+    if (c.branches) out["branches"] = *c.branches;
+    if (c.branch_mispredicts) out["branch_mispredicts"] = *c.branch_mispredicts;
+    return out;
+}
+
+callgrind_counts counts_from(const json& o, const place& at) {
+    return {required<std::uint64_t>(o, "instructions", at),    required<std::uint64_t>(o, "l1d_read_misses", at),
+            required<std::uint64_t>(o, "l1d_write_misses", at), required<std::uint64_t>(o, "ll_read_misses", at),
+            required<std::uint64_t>(o, "ll_write_misses", at),  optional_value<std::uint64_t>(o, "branches", at),
+            optional_value<std::uint64_t>(o, "branch_mispredicts", at)};
+}
+
+/// The counts, and for a reader the figures per operation derived from them (not read back:
+/// they follow from the counts).
+json callgrind_json(const cell_metrics& m) {
+    const callgrind_metrics& c = *m.callgrind;
+    json out = {{"region", counts_json(c.region)},
+                {"allocator", counts_json(c.allocator)},
+                {"allocator_calls", c.allocator_calls},
+                {"threads_serialised", c.threads_serialised},
+                {"profile", c.profile}};
+    for (const std::string& name : callgrind_metric_names()) out[name] = or_null(metric_by_name(m, name));
+    return out;
+}
+
+callgrind_metrics callgrind_from(const json& o, const place& at) {
+    callgrind_metrics c;
+    c.region = counts_from(object_at(o, "region", at), at.in("region"));
+    c.allocator = counts_from(object_at(o, "allocator", at), at.in("allocator"));
+    c.allocator_calls = required<std::uint64_t>(o, "allocator_calls", at);
+    c.threads_serialised = required<bool>(o, "threads_serialised", at);
+    c.profile = required<std::string>(o, "profile", at);
+    if (c.allocator.instructions > c.region.instructions)
+        at.fail("allocator", "counts more instructions than the whole region");
+    return c;
+}
+
 json metrics_json(const cell_metrics& m) {
     const smaps_metrics& r = m.smaps;
     const fragmentation_metrics& f = m.fragmentation;
@@ -202,7 +243,7 @@ json metrics_json(const cell_metrics& m) {
     if (m.latency)
         latency = {{"every", m.latency->every}, {"ticks_per_ns", m.latency->ticks_per_ns},
                    {"alloc", optional_percentiles_json(m.latency->alloc)}, {"free", optional_percentiles_json(m.latency->free)}};
-    return {
+    json out = {
         {"wall_s", m.wall_s},
         {"user_s", m.user_s},
         {"sys_s", m.sys_s},
@@ -226,6 +267,8 @@ json metrics_json(const cell_metrics& m) {
         {"fragmentation",
          {{"peak", or_null(f.peak)}, {"time_weighted_mean", or_null(f.time_weighted_mean)}, {"post_purge", or_null(f.post_purge)}}},
     };
+    if (m.callgrind) out["callgrind"] = callgrind_json(m);  // run --measure callgrind only
+    return out;
 }
 
 cell_metrics metrics_from(const json& o, const place& at) {
@@ -262,6 +305,8 @@ cell_metrics metrics_from(const json& o, const place& at) {
     const place in_f = at.in("fragmentation");
     m.fragmentation = {nullable<double>(f, "peak", in_f), nullable<double>(f, "time_weighted_mean", in_f),
                        nullable<double>(f, "post_purge", in_f)};
+    if (o.contains("callgrind") && !o["callgrind"].is_null())  // absent in older files
+        m.callgrind = callgrind_from(object_at(o, "callgrind", at), at.in("callgrind"));
     return m;
 }
 
@@ -429,6 +474,11 @@ json env_json(const run_env& e) {
     out["sample_ms"] = e.sample_ms;
     out["latency_every"] = e.latency_every;
     out["verify"] = e.verify;
+    out["measure"] = e.measure;
+    if (e.callgrind)
+        out["callgrind"] = {{"valgrind", e.callgrind->valgrind},     {"version", e.callgrind->version},
+                            {"caches", e.callgrind->caches},         {"branch_sim", e.callgrind->branch_sim},
+                            {"boundary", e.callgrind->boundary}};
     if (!e.traces.empty()) {
         out["touch"] = or_null(e.touch);
         out["replay"] = or_null(e.replay);
@@ -462,6 +512,17 @@ run_env env_from(const json& o, const place& at) {
     e.sample_ms = required<double>(o, "sample_ms", at);
     e.latency_every = required<std::uint64_t>(o, "latency_every", at);
     e.verify = optional_value<bool>(o, "verify", at).value_or(false);  // added later: absent in older files
+    e.measure = optional_value<std::string>(o, "measure", at).value_or("time");  // the same
+    if (e.measure != "time" && e.measure != "callgrind") at.fail("measure", "is '" + e.measure + "', not time or callgrind");
+    if (o.contains("callgrind") && !o["callgrind"].is_null()) {
+        const json& c = object_at(o, "callgrind", at);
+        const place in = at.in("callgrind");
+        callgrind_env ce{required<std::string>(c, "valgrind", in), required<std::string>(c, "version", in), {},
+                         required<bool>(c, "branch_sim", in), required<std::string>(c, "boundary", in)};
+        const json& caches = object_at(c, "caches", in);
+        for (const auto& [name, text] : caches.items()) ce.caches[name] = required<std::string>(caches, name, in.in("caches"));
+        e.callgrind = std::move(ce);
+    }
     if (o.contains("traces")) {
         e.touch = nullable<std::string>(o, "touch", at);
         e.replay = nullable<std::string>(o, "replay", at);
@@ -505,6 +566,11 @@ json metric_summary_json(const metric_summary& m) {
     return out;
 }
 
+json callgrind_row_json(const callgrind_row& r) {
+    return {{"per_op", r.per_op}, {"ratio", or_null(r.ratio)}, {"allocator_ratio", or_null(r.allocator_ratio)},
+            {"threads_serialised", r.threads_serialised}};
+}
+
 json summary_json(const run_summary& s) {
     json allocators = json::array();
     for (const allocator_label& a : s.allocators)
@@ -523,7 +589,8 @@ json summary_json(const run_summary& s) {
                             {"latency_free", optional_percentiles_json(r.latency_free)},
                             {"median_rep_series", r.median_rep_series ? series_json(*r.median_rep_series) : json(nullptr)},
                             {"few_reps", r.few_reps},
-                            {"noisy", r.noisy}});
+                            {"noisy", r.noisy},
+                            {"callgrind", r.callgrind ? callgrind_row_json(*r.callgrind) : json(nullptr)}});
         groups.push_back({{"workload", g.workload}, {"threads", g.threads}, {"rows", rows}});
     }
     json replays = json::array();
@@ -541,7 +608,7 @@ json summary_json(const run_summary& s) {
         replays.push_back({{"path", p.path}, {"threads_workload", p.threads_workload}, {"timed_workload", p.timed_workload},
                            {"threads", p.threads}, {"rows", rows}});
     }
-    return {{"baseline", s.baseline}, {"alpha", s.alpha}, {"few_repetitions", s.few_repetitions}, {"high_cv", s.high_cv},
+    return {{"measure", s.measure}, {"baseline", s.baseline}, {"alpha", s.alpha}, {"few_repetitions", s.few_repetitions}, {"high_cv", s.high_cv},
             {"reps", s.reps}, {"latency_every", s.latency_every}, {"allocators", allocators}, {"workloads", s.workloads},
             {"groups", groups}, {"side_by_side", replays}};
 }
@@ -649,13 +716,32 @@ std::optional<double> metric_by_name(const cell_metrics& m, std::string_view nam
     if (name == "major_faults") return num(m.major_faults);
     if (name == "peak_live_bytes") return num(m.peak_live_bytes);
     if (name == "post_purge_rss_bytes") return m.post_purge_rss_bytes ? num(*m.post_purge_rss_bytes) : std::nullopt;
+    if (!m.callgrind || m.ops == 0) return std::nullopt;
+    const callgrind_counts& all = m.callgrind->region;
+    const callgrind_counts& in = m.callgrind->allocator;
+    const auto per_op = [&](std::uint64_t count) { return std::optional(static_cast<double>(count) / static_cast<double>(m.ops)); };
+    if (name == "instructions_per_op") return per_op(all.instructions);
+    if (name == "allocator_instructions_per_op") return per_op(in.instructions);
+    if (name == "harness_instructions_per_op") return per_op(all.instructions - in.instructions);
+    if (name == "l1d_misses_per_op") return per_op(all.l1d_read_misses + all.l1d_write_misses);
+    if (name == "allocator_l1d_misses_per_op") return per_op(in.l1d_read_misses + in.l1d_write_misses);
+    if (name == "ll_misses_per_op") return per_op(all.ll_read_misses + all.ll_write_misses);
+    if (name == "allocator_ll_misses_per_op") return per_op(in.ll_read_misses + in.ll_write_misses);
+    if (name == "branch_mispredicts_per_op" && all.branch_mispredicts) return per_op(*all.branch_mispredicts);
     return std::nullopt;
 }
 
 // The first is compare's default: time per operation.
 std::vector<std::string> metric_names() {
-    return {"ns_per_op", "peak_rss_bytes", "wall_s", "user_s", "sys_s", "ops", "minor_faults", "major_faults",
-            "peak_live_bytes", "post_purge_rss_bytes"};
+    std::vector<std::string> names{"ns_per_op", "peak_rss_bytes", "wall_s", "user_s", "sys_s", "ops", "minor_faults",
+                                   "major_faults", "peak_live_bytes", "post_purge_rss_bytes"};
+    for (std::string& n : callgrind_metric_names()) names.push_back(std::move(n));
+    return names;
+}
+
+std::vector<std::string> callgrind_metric_names() {
+    return {"instructions_per_op", "allocator_instructions_per_op", "harness_instructions_per_op", "l1d_misses_per_op",
+            "allocator_l1d_misses_per_op", "ll_misses_per_op", "allocator_ll_misses_per_op", "branch_mispredicts_per_op"};
 }
 
 namespace {
@@ -690,6 +776,7 @@ std::vector<env_setting> env_settings(const run_env& env) {
                                        {"sample_ms", "RSS sampling interval (ms)"},
                                        {"latency_every", "one allocation and one free in this many timed"},
                                        {"verify", "every block tagged, each tag checked when it dies (run --verify)"},
+                                       {"measure", "time: wall clock; callgrind: instructions and simulated cache misses"},
                                        {"touch", "what a trace replay writes into each new block"},
                                        {"replay", "trace replay order"},
                                        {"pmu_events", "counters asked for (empty: the default set)"},

@@ -25,7 +25,8 @@ std::vector<std::string> cell_request::to_args() const {
                                   "--plan",           trace.plan_path,
                                   "--touch",          std::string(trace::to_string(trace.touch)),
                                   "--replay",         std::string(trace::to_string(trace.order)),
-                                  "--verify",         verify ? "true" : "false"};
+                                  "--verify",         verify ? "true" : "false",
+                                  "--callgrind",      callgrind ? "true" : "false"};
     for (const std::string& e : pmu_events) args.insert(args.end(), {"--pmu-event", e});
     return args;
 }
@@ -42,7 +43,7 @@ cell_request cell_request::from_args(const std::vector<std::string>& args) {
         "sample-us", po::value(&sample_us)->required())("pmu-event", po::value(&r.pmu_events)->composing())(
         "trace", po::value(&r.trace.path)->required())("plan", po::value(&r.trace.plan_path)->required())(
         "touch", po::value(&touch)->required())("replay", po::value(&replay)->required())(
-        "verify", po::value(&r.verify)->required());
+        "verify", po::value(&r.verify)->required())("callgrind", po::value(&r.callgrind)->required());
     po::variables_map vm;
     try {
         po::store(po::command_line_parser(args).options(opts).run(), vm);

@@ -43,6 +43,9 @@ struct cell_request {
     std::vector<std::string> pmu_events;          ///< libpfm4 names in place of the default hardware counters
     std::chrono::microseconds sample_interval{};  ///< RSS sampling; 0: off
     bool verify = false;                          ///< tag every block, check each tag when it dies (run --verify)
+    /// Runs under callgrind (run --measure callgrind): the allocator behind out-of-line calls,
+    /// and callgrind's instrumentation on over the timed region only.
+    bool callgrind = false;
 
     /// The hidden sub-command's arguments (after "__cell").
     std::vector<std::string> to_args() const;

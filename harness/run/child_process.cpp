@@ -13,8 +13,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <sstream>
 
 extern char** environ;
 
@@ -228,6 +230,18 @@ child_outcome run_child(const child_spec& spec) {
         out.code = WEXITSTATUS(status);
     }
     return out;
+}
+
+std::vector<std::string> on_path(const std::string& name) {
+    std::vector<std::string> found;
+    if (const char* path = std::getenv("PATH")) {
+        std::stringstream dirs(path);
+        for (std::string dir; std::getline(dirs, dir, ':');) {
+            const std::string p = dir + "/" + name;
+            if (!dir.empty() && dir.front() == '/' && ::access(p.c_str(), X_OK) == 0) found.push_back(p);
+        }
+    }
+    return found;
 }
 
 }  // namespace allocmeter

@@ -51,4 +51,7 @@ std::string describe_signal(int sig);
 /// The absolute path of the running executable.
 std::string self_exe();
 
+/// Every executable `name` in PATH's absolute folders, in PATH order (absolute paths).
+std::vector<std::string> on_path(const std::string& name);
+
 }  // namespace allocmeter

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -15,6 +16,7 @@
 
 #include "harness/analysis/summary.hpp"
 #include "harness/analysis/summary_table.hpp"
+#include "harness/cell/callgrind_boundary.hpp"
 #include "harness/os/host_info.hpp"
 #include "harness/os/stop_signals.hpp"
 #include "harness/run/cell_protocol.hpp"
@@ -95,6 +97,7 @@ cell_request request_for(const planned_cell& c, const run_options& o) {
     request.pmu_events = o.pmu_events;
     request.sample_interval = std::chrono::microseconds(static_cast<long long>(o.sample_ms * 1000));
     request.verify = o.verify;
+    request.callgrind = o.callgrind.has_value();
     if (c.trace != nullptr) {
         request.workload = std::string(trace_workload_name);
         request.trace = {c.trace->path, c.trace->plan_path, c.trace->touch, c.trace->order};
@@ -133,8 +136,46 @@ cell_record outcome_of(cell_record cell, const child_outcome& r, const allocator
     return cell;
 }
 
+/// Where a cell's callgrind profile goes, relative to the run's folder: one file per cell, named
+/// after it (with characters a file name should not have replaced).
+std::filesystem::path profile_path(const planned_cell& c) {
+    std::string name = fmt::format("{}-t{}-{}-r{}.callgrind", c.workload, c.threads, c.allocator->name, c.rep);
+    for (char& ch : name)
+        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_' && ch != '@') ch = '_';
+    return std::filesystem::path("callgrind") / name;
+}
+
+/// The callgrind figures of a cell that ran under it, from its profile; a cell whose profile is
+/// missing or unreadable fails, saying why.
+cell_record with_profile(cell_record cell, const std::filesystem::path& run_dir, const std::filesystem::path& profile) {
+    callgrind_profile p;
+    try {
+        p = read_callgrind_profile(run_dir / profile, callgrind_boundary_prefix);
+    } catch (const std::exception& e) {
+        cell.measured.reset();
+        return failed(std::move(cell), std::string("callgrind's profile: ") + e.what());
+    }
+    const auto counts = [&p](const std::vector<std::uint64_t>& v) {
+        const auto n = [&](std::string_view event) { return p.count(v, event).value_or(0); };
+        callgrind_counts c{n("Ir"), n("D1mr"), n("D1mw"), n("DLmr"), n("DLmw"), std::nullopt, std::nullopt};
+        if (p.count(v, "Bc")) {
+            c.branches = n("Bc") + n("Bi");
+            c.branch_mispredicts = n("Bcm") + n("Bim");
+        }
+        return c;
+    };
+    if (!p.count(p.total, "Ir") || !p.count(p.total, "D1mr")) {
+        cell.measured.reset();
+        return failed(std::move(cell), "callgrind's profile has no instruction or cache counts (was --cache-sim off?)");
+    }
+    const bool serialised = cell.threads > 1 || (cell.measured->trace && cell.measured->trace->replay_threads > 1);
+    cell.measured->metrics.callgrind = callgrind_metrics{counts(p.total), counts(p.inside), p.boundary_calls, serialised, profile.string()};
+    return cell;
+}
+
 /// The cell's record; nullopt when a stop ended it before it finished.
-std::optional<cell_record> run_one(const planned_cell& c, const run_options& o, const std::string& exe) {
+std::optional<cell_record> run_one(const planned_cell& c, const run_options& o, const std::string& exe,
+                                   const std::filesystem::path& run_dir) {
     cell_record cell{c.allocator->name, c.workload, c.threads, c.rep, o.seed, std::string(to_string(o.size)),
                      cell_status::ok, std::nullopt, std::nullopt, std::nullopt,
                      c.trace != nullptr ? std::optional(std::string(trace::to_string(c.trace->order))) : std::nullopt};
@@ -145,6 +186,15 @@ std::optional<cell_record> run_one(const planned_cell& c, const run_options& o, 
 
     // Only this allocator's own settings reach the child: the variables of the others are dropped.
     child_spec spec{exe, {cell_command}, c.allocator->env, external_environment_names(), o.timeout_s};
+    // Under callgrind, valgrind runs the cell (the allocator's library preloaded into the cell,
+    // as without it: valgrind keeps LD_PRELOAD for its client).
+    const std::filesystem::path profile = o.callgrind ? profile_path(c) : std::filesystem::path();
+    if (o.callgrind) {
+        std::filesystem::create_directories(run_dir / profile.parent_path());
+        spec.exe = o.callgrind->valgrind;
+        spec.args = callgrind_arguments(*o.callgrind, run_dir / profile);
+        spec.args.insert(spec.args.end(), {exe, std::string(cell_command)});
+    }
     spec.stop_fd = stop_signals::fd();
     spec.env_unset.push_back("LD_PRELOAD");
     const auto args = request_for(c, o).to_args();
@@ -152,7 +202,9 @@ std::optional<cell_record> run_one(const planned_cell& c, const run_options& o, 
     if (!c.allocator->library.empty()) spec.env_set.emplace_back("LD_PRELOAD", c.allocator->library);
     const child_outcome outcome = run_child(spec);
     if (outcome.how == child_outcome::ending::stopped) return std::nullopt;
-    return outcome_of(std::move(cell), outcome, *c.allocator, o);
+    cell_record done = outcome_of(std::move(cell), outcome, *c.allocator, o);
+    if (o.callgrind && done.ok()) return with_profile(std::move(done), run_dir, profile);
+    return done;
 }
 
 /// What identifies a cell of the matrix.
@@ -183,6 +235,21 @@ void note_missing_counters(const cell_record& cell, bool tty, results_writer& wr
                    fmt::join(missing, ", "), reason);
 }
 
+/// How the run's cells ran under callgrind: valgrind's version, the caches it simulates, and
+/// how the allocator's instructions are told from the harness's.
+callgrind_env callgrind_env_of(const callgrind_settings& s) {
+    callgrind_env env;
+    env.valgrind = s.valgrind;
+    env.branch_sim = s.branch_sim;
+    env.boundary = "the inclusive counts of calls into the allocator's out-of-line boundary "
+                   "(callgrind_boundary: allocate, deallocate, reset)";
+    const child_outcome v = run_child({s.valgrind, {"--version"}, {}, {}, 60});
+    env.version = v.how == child_outcome::ending::exited && v.code == 0 ? v.stderr_tail : "unknown";
+    while (!env.version.empty() && (env.version.back() == '\n' || env.version.back() == '\r')) env.version.pop_back();
+    env.caches = {{"I1", describe_cache(s.caches.i1)}, {"D1", describe_cache(s.caches.d1)}, {"LL", describe_cache(s.caches.ll)}};
+    return env;
+}
+
 /// The env of a run: this host, the options, the traces, and what kind each allocator is.
 run_env env_of(const run_options& o, const allocator_catalog& catalog) {
     run_env env;
@@ -197,6 +264,10 @@ run_env env_of(const run_options& o, const allocator_catalog& catalog) {
     env.sample_ms = o.sample_ms;
     env.latency_every = o.latency_every;
     env.verify = o.verify;
+    if (o.callgrind) {
+        env.measure = "callgrind";
+        env.callgrind = callgrind_env_of(*o.callgrind);
+    }
     if (!o.traces.empty()) {
         env.touch = std::string(trace::to_string(o.touch));
         std::vector<std::string_view> orders;
@@ -257,7 +328,7 @@ run_outcome run_matrix(const run_options& o, const allocator_catalog& catalog, c
     for (std::size_t i = 0; i < cells.size() && stop_signals::received() == 0; ++i) {
         const std::string label = cell_label(cells[i], o);
         if (tty) fmt::print(stderr, "\r\033[K[{:3}/{}] {} running", first + i + 1, all.size(), label);
-        const std::optional<cell_record> cell = run_one(cells[i], o, exe);
+        const std::optional<cell_record> cell = run_one(cells[i], o, exe, writer.dir());
         if (!cell) break;  // a stop ended it: no record, so a resume runs it again
         ++counts[cell->status];
         if (cell->ok() && !pmu_noted) {

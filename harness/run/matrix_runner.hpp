@@ -5,11 +5,13 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "harness/results/record.hpp"
 #include "harness/run/allocator_catalog.hpp"
+#include "harness/run/callgrind_profile.hpp"
 #include "harness/run/trace_workloads.hpp"
 #include "workloads/scale.hpp"
 #include "workloads/trace/replay/replay_plan.hpp"
@@ -38,6 +40,9 @@ struct run_options {
     std::vector<std::string> arguments;   ///< run's arguments as given, recorded for --resume
     bool report = false;                  ///< --report: the CLI writes the run's report.html at the end
     bool verify = false;                  ///< --verify: every block tagged, each tag checked when it dies
+    /// --measure callgrind: each cell runs under valgrind's callgrind and reports simulated
+    /// counts (harness/run/callgrind_profile.hpp); none: --measure time.
+    std::optional<callgrind_settings> callgrind;
 };
 
 /// Where a run's results are, how many cells did not end well, and whether a signal stopped it.

@@ -15,10 +15,13 @@ TEST(Registry, RunnerExactlyWhenNothingIsMissing) {
         for (const reference_info& r : reference_allocators()) {
             const bool runnable = skip_reason(r.caps, w.needs, 1).empty();
             EXPECT_EQ(find_runner(r.name, w.name) != nullptr, runnable) << r.name << " x " << w.name;
-            // run --verify has its own runner for every pair that runs, and it is another one.
-            EXPECT_EQ(find_runner(r.name, w.name, true) != nullptr, runnable) << r.name << " x " << w.name;
-            if (runnable) {
-                EXPECT_NE(find_runner(r.name, w.name, true), find_runner(r.name, w.name)) << r.name;
+            // run --verify and run --measure callgrind have their own runner for every pair that
+            // runs, and each is another one.
+            for (const runner_kind kind : {runner_kind::verified, runner_kind::boundary}) {
+                EXPECT_EQ(find_runner(r.name, w.name, kind) != nullptr, runnable) << r.name << " x " << w.name;
+                if (runnable) {
+                    EXPECT_NE(find_runner(r.name, w.name, kind), find_runner(r.name, w.name)) << r.name;
+                }
             }
         }
     }
@@ -36,7 +39,8 @@ TEST(Registry, TraceRunners) {
     for (const reference_info& r : reference_allocators()) {
         if (r.caps.individual_free && !r.caps.lifo_free_only) {
             EXPECT_NE(find_trace_runner(r.name), nullptr) << r.name;
-            EXPECT_NE(find_trace_runner(r.name, true), nullptr) << r.name;
+            EXPECT_NE(find_trace_runner(r.name, runner_kind::verified), nullptr) << r.name;
+            EXPECT_NE(find_trace_runner(r.name, runner_kind::boundary), nullptr) << r.name;
         }
     }
 }
@@ -50,7 +54,11 @@ TEST(Registry, RunnerRuns) {
     EXPECT_GT(r.wall_s, 0);
     EXPECT_GT(r.peak_live_bytes, 0);
     // Verified, the same operations.
-    const workload_result v = find_runner("bump", "frame", true)({scale::quick, 1, 1, 0}, nullptr);
+    const workload_result v = find_runner("bump", "frame", runner_kind::verified)({scale::quick, 1, 1, 0}, nullptr);
     EXPECT_EQ(v.checksum, r.checksum);
     EXPECT_EQ(v.ops, r.ops);
+    // Behind the callgrind boundary, the same operations too.
+    const workload_result b = find_runner("bump", "frame", runner_kind::boundary)({scale::quick, 1, 1, 0}, nullptr);
+    EXPECT_EQ(b.checksum, r.checksum);
+    EXPECT_EQ(b.ops, r.ops);
 }

@@ -49,6 +49,8 @@ TEST(RecordJson, FixtureRoundTrips) {
     again.erase("complete");
     ASSERT_EQ(again["env"]["verify"], false);
     again["env"].erase("verify");
+    ASSERT_EQ(again["env"]["measure"], "time");
+    again["env"].erase("measure");
     // Each trace workload's replay order, in env and in its cells: the run's one order.
     ASSERT_EQ(again["env"]["traces"].size(), 1u);
     EXPECT_EQ(again["env"]["traces"][0]["replay"], "threads");
@@ -104,6 +106,42 @@ TEST(RecordJson, MeasurementCrossesTheProtocol) {
         const cell_measurement back = measurement_from_json_text(to_json_text(*c.measured));
         EXPECT_EQ(to_json_text(back), to_json_text(*c.measured));
     }
+}
+
+// A run --measure callgrind's cells and env round-trip; its figures per operation follow from
+// the counts (the harness's are the region's less the allocator's); a cell whose allocator
+// counts more instructions than the whole region is refused.
+TEST(RecordJson, CallgrindFiguresRoundTrip) {
+    results_document doc = results_from_json_text(fixture_text(), "fixture");
+    ASSERT_TRUE(doc.cells[0].ok());
+    cell_metrics& m = doc.cells[0].measured->metrics;
+    m.ops = 1000;
+    m.callgrind = callgrind_metrics{{250000, 2000, 700, 30, 10, 4000, 90}, {100000, 900, 300, 5, 5, 1500, 40}, 1000, true,
+                                    "callgrind/frame-t1-system-r1.callgrind"};
+    doc.env.measure = "callgrind";
+    doc.env.callgrind = callgrind_env{"/usr/bin/valgrind", "valgrind-3.19.0", {{"D1", "32768 B, 8-way, 64 B lines"}}, true,
+                                      "boundary calls"};
+    const std::string text = to_json_text(doc);
+    const results_document back = results_from_json_text(text, "again");
+    EXPECT_EQ(to_json_text(back), text);
+    ASSERT_TRUE(back.cells[0].measured->metrics.callgrind);
+    EXPECT_EQ(*back.cells[0].measured->metrics.callgrind, *m.callgrind);
+    EXPECT_EQ(back.env.measure, "callgrind");
+    EXPECT_EQ(back.env.callgrind->caches.at("D1"), "32768 B, 8-way, 64 B lines");
+    EXPECT_DOUBLE_EQ(*metric_by_name(m, "instructions_per_op"), 250);
+    EXPECT_DOUBLE_EQ(*metric_by_name(m, "allocator_instructions_per_op"), 100);
+    EXPECT_DOUBLE_EQ(*metric_by_name(m, "harness_instructions_per_op"), 150);
+    EXPECT_DOUBLE_EQ(*metric_by_name(m, "l1d_misses_per_op"), 2.7);
+    EXPECT_DOUBLE_EQ(*metric_by_name(m, "allocator_ll_misses_per_op"), 0.01);
+    EXPECT_DOUBLE_EQ(*metric_by_name(m, "branch_mispredicts_per_op"), 0.09);
+    const nlohmann::json j = nlohmann::json::parse(text);
+    EXPECT_DOUBLE_EQ(j["cells"][0]["metrics"]["callgrind"]["harness_instructions_per_op"].get<double>(), 150);
+    // A cell of a time run has no callgrind figures at all.
+    EXPECT_FALSE(j["cells"][1]["metrics"].contains("callgrind"));
+    EXPECT_FALSE(metric_by_name(doc.cells[1].measured->metrics, "instructions_per_op"));
+    nlohmann::json bad = j;
+    bad["cells"][0]["metrics"]["callgrind"]["allocator"]["instructions"] = 300000;
+    EXPECT_THROW(results_from_json_text(bad.dump(), "bad"), results_error);
 }
 
 // Missing fields, wrong types and unknown statuses name the file, the cell and the field.

@@ -1,5 +1,5 @@
 // The cell request crosses to the child whole: every field set to something other than its
-// default comes back from to_args/from_args as it was, --verify included; and a request
+// default comes back from to_args/from_args as it was, --verify and --callgrind included; and a request
 // without a field is refused, naming it.
 #include "harness/run/cell_protocol.hpp"
 
@@ -23,6 +23,7 @@ cell_request every_field_set() {
     r.pmu_events = {"cycles", "instructions"};
     r.sample_interval = std::chrono::microseconds(5000);
     r.verify = true;
+    r.callgrind = true;
     return r;
 }
 
@@ -46,9 +47,12 @@ TEST(CellProtocol, RequestRoundTrips) {
     EXPECT_EQ(got.pmu_events, sent.pmu_events);
     EXPECT_EQ(got.sample_interval, sent.sample_interval);
     EXPECT_TRUE(got.verify);
+    EXPECT_TRUE(got.callgrind);
     cell_request off = sent;
     off.verify = false;
+    off.callgrind = false;
     EXPECT_FALSE(cell_request::from_args(off.to_args()).verify);
+    EXPECT_FALSE(cell_request::from_args(off.to_args()).callgrind);
 }
 
 // Every field travels, so the child has no defaults: a missing one is an error naming it.

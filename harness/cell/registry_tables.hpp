@@ -1,0 +1,100 @@
+// The registry's tables, shared by the translation units that fill them (registry.cpp: plain
+// and verified runners; registry_boundary.cpp: run --measure callgrind's runners, which take
+// long to compile and so build beside the others). Internal to harness/cell.
+#pragma once
+
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <vector>
+
+#include "allocators/malloc_allocator.hpp"
+#include "harness/cell/callgrind_boundary.hpp"
+#include "harness/cell/reference_allocators.hpp"
+#include "harness/cell/registry.hpp"
+#include "workloads/block_tag.hpp"
+#include "workloads/churn_workload.hpp"
+#include "workloads/frame_workload.hpp"
+#include "workloads/parser_workload.hpp"
+#include "workloads/request_workload.hpp"
+
+namespace allocmeter::registry_detail {
+
+using workload_types = std::tuple<frame_workload, request_workload, parser_workload, churn_workload>;
+
+struct runner_entry {
+    std::string_view allocator;
+    std::string_view workload;
+    runner_kind kind;
+    cell_runner run;
+};
+
+struct trace_runner_entry {
+    std::string_view allocator;
+    runner_kind kind;
+    trace_runner run;
+};
+
+struct tables {
+    std::vector<runner_entry> runners;
+    std::vector<trace_runner_entry> trace_runners;
+};
+
+/// The allocator type a runner of kind K runs for A.
+template <runner_kind K, class A>
+struct wrapped {
+    using type = A;
+};
+template <class A>
+struct wrapped<runner_kind::verified, A> {
+    using type = verified<A>;
+};
+template <class A>
+struct wrapped<runner_kind::boundary, A> {
+    using type = callgrind_boundary<A>;
+};
+
+/// Every trace frees objects one by one, in any order.
+inline constexpr workload_needs trace_needs{.individual_free = true};
+
+template <allocator A>
+trace_run run_trace(const trace::replay_view& plan, trace::touch_policy touch, timed_region* region,
+                    std::uint64_t latency_every) {
+    A heap;
+    trace_run r;
+    r.replay = trace::replay<A>(plan, heap, touch, region, latency_every);
+    if constexpr (reports_stats<A>) r.stats = heap.stats();
+    return r;
+}
+
+/// A pair that cannot run even on one thread is not instantiated; the matrix skips it with
+/// skip_reason() before looking for a runner.
+template <runner_kind K, allocator A>
+void add_runners(tables& t, std::string_view allocator_name) {
+    static_assert(capabilities_consistent<A>());
+    using W_A = typename wrapped<K, A>::type;
+    std::apply(
+        [&](auto... w) {
+            const auto add = [&]<class W>(W) {
+                if constexpr (first_missing(A::caps, W::needs, 1) == missing_capability::none)
+                    t.runners.push_back({allocator_name, W::name, K, &run_workload<W, W_A>});
+            };
+            (add(w), ...);
+        },
+        workload_types{});
+    if constexpr (first_missing(A::caps, trace_needs, 1) == missing_capability::none)
+        t.trace_runners.push_back({allocator_name, K, &run_trace<W_A>});
+}
+
+/// The runners of kind K for malloc and every reference allocator.
+template <runner_kind K>
+void add_kind(tables& t) {
+    add_runners<K, malloc_allocator>(t, malloc_runner_name);
+    std::apply([&](const auto&... r) { (add_runners<K, typename std::decay_t<decltype(r)>::type>(t, r.name), ...); },
+               reference_types);
+}
+
+/// registry_boundary.cpp: add_kind<runner_kind::boundary>.
+void add_boundary_runners(tables& t);
+
+}  // namespace allocmeter::registry_detail

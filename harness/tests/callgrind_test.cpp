@@ -1,0 +1,86 @@
+// run --measure callgrind end to end: a quick cell counts the same instructions on two runs
+// (within 0.5%), for system and a reference allocator; the allocator's and the harness's
+// shares are apart and add up; a multithreaded cell is marked serialised; one repetition is
+// the default; and what the mode cannot do is refused before anything runs, naming the package
+// or the option.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "harness/tests/test_support.hpp"
+
+using namespace allocmeter::testing;
+
+// Two repetitions of each cell are two runs of it, each its own process under valgrind.
+TEST(Callgrind, RepeatedCellsCountTheSame) {
+    const auto out = fresh_dir("callgrind-repeat");
+    const auto r = run_allocmeter("run --measure callgrind --scale quick --reps 2 --allocators system,segregated "
+                                  "--workloads frame --threads 1 --out " + out.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("instr/op"), std::string::npos) << r.output;
+    const auto doc = latest_results(out);
+    EXPECT_EQ(doc["env"]["measure"], "callgrind");
+    EXPECT_EQ(doc["env"]["callgrind"]["caches"]["D1"], "32768 B, 8-way, 64 B lines");
+    std::map<std::string, std::vector<double>> instructions;
+    for (const auto& c : doc["cells"]) {
+        ASSERT_EQ(c["status"], "ok") << c.dump();
+        const auto& cg = c["metrics"]["callgrind"];
+        const double all = cg["region"]["instructions"], inside = cg["allocator"]["instructions"];
+        EXPECT_GT(inside, 0) << c["allocator"];
+        EXPECT_LT(inside, all) << c["allocator"];
+        EXPECT_NEAR(cg["instructions_per_op"].get<double>(),
+                    cg["allocator_instructions_per_op"].get<double>() + cg["harness_instructions_per_op"].get<double>(), 1e-6);
+        EXPECT_EQ(cg["threads_serialised"], false);
+        EXPECT_GT(cg["allocator_calls"].get<double>(), 0);
+        EXPECT_TRUE(std::filesystem::is_regular_file(out / "latest" / cg["profile"].get<std::string>())) << cg["profile"];
+        instructions[c["allocator"]].push_back(all);
+    }
+    ASSERT_EQ(instructions.size(), 2u);
+    for (const auto& [allocator, runs] : instructions) {
+        ASSERT_EQ(runs.size(), 2u) << allocator;
+        EXPECT_LE(std::abs(runs[0] - runs[1]) / runs[0], 0.005) << allocator << ": " << runs[0] << " and " << runs[1];
+    }
+    // The reference allocator runs fewer instructions inside than glibc's malloc on this workload,
+    // and the harness's work is much the same for both.
+    const auto& cells = doc["cells"];
+    EXPECT_LT(cells[1]["metrics"]["callgrind"]["allocator_instructions_per_op"].get<double>(),
+              cells[0]["metrics"]["callgrind"]["allocator_instructions_per_op"].get<double>());
+}
+
+// A trace recorded on three threads replays on three: valgrind runs them one at a time, and
+// the cell says so. Without --reps, one repetition.
+TEST(Callgrind, ThreadedCellIsMarkedSerialised) {
+    const auto out = fresh_dir("callgrind-threads");
+    const auto r = run_allocmeter("run --measure callgrind --allocators system --workloads trace:" ALLOCMETER_SOURCE_DIR
+                                  "/workloads/traces/python-json-threads.trace --out " + out.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("threads serialised"), std::string::npos) << r.output;
+    const auto doc = latest_results(out);
+    EXPECT_EQ(doc["env"]["reps"], 1);
+    ASSERT_EQ(doc["cells"].size(), 1u);
+    EXPECT_EQ(doc["cells"][0]["metrics"]["callgrind"]["threads_serialised"], true) << doc["cells"][0].dump();
+}
+
+// What cannot be measured this way is refused before any cell runs.
+TEST(Callgrind, RefusedBeforeAnythingRuns) {
+    const auto out = fresh_dir("callgrind-refused");
+    const std::string base = " --scale quick --allocators system --workloads frame --threads 1 --out " + out.string();
+    auto r = run_shell("env PATH=/nonexistent " ALLOCMETER_BIN " run --measure callgrind" + base);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("valgrind is not on PATH; install Debian's valgrind package"), std::string::npos) << r.output;
+    r = run_allocmeter("run --measure callgrind --verify" + base);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("--verify with --measure callgrind"), std::string::npos) << r.output;
+    r = run_allocmeter("run --measure callgrind --latency 16" + base);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("--latency with --measure callgrind"), std::string::npos) << r.output;
+    r = run_allocmeter("run --measure cycles" + base);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("--measure cycles: expected time or callgrind"), std::string::npos) << r.output;
+    r = run_allocmeter("run --branch-sim" + base);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("--branch-sim is for --measure callgrind"), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(out / "latest"));
+}
