@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_BUILD := build-fuzz
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build install run test sanitize fuzz recorder-overhead trace-memory record-end-to-end replay-check touch-auto-check fidelity-check clean
+.PHONY: all deps build install run test sanitize fuzz recorder-overhead trace-memory record-end-to-end replay-check touch-auto-check fidelity-check callgrind-check clean
 
 all: build
 
@@ -70,6 +70,11 @@ replay-check: deps
 # run --touch auto against page and full on programs that touch 10, 50 and 100% of what they allocate.
 touch-auto-check: deps
 	@BUILD=$(BUILD) JOBS=$(JOBS) scripts/touch-auto-check.sh
+
+# run --measure callgrind twice on the default matrix at quick scale: the largest difference in
+# instruction counts per cell, and the mode's cost against --measure time (tens of minutes).
+callgrind-check: deps
+	@BUILD=$(BUILD) JOBS=$(JOBS) scripts/callgrind-check.sh
 
 # allocmeter fidelity on the four fidelity test programs (about 10-15 minutes).
 fidelity-check: deps

@@ -127,6 +127,7 @@ class RunModel:
         # The results file the summary was made from; a relative name is beside the summary.
         self.results = os.path.join(os.path.dirname(os.path.abspath(path)), data["results"])
         self.baseline = data["baseline"]
+        self.measure = data.get("measure", "time")   # absent from summaries written before run --measure
         self.reps = data["reps"]
         self.latency_every = data.get("latency_every")   # absent from summaries written before it was added
         self.allocators = [a["name"] for a in data["allocators"]]
@@ -150,8 +151,20 @@ class RunModel:
         """The row's status: 'ok' when any rep was ok, else its reps' commonest; 'not run' when no row."""
         return self.field(allocator, workload, threads, "status") or "not run"
 
+    def per_op(self, allocator, workload, threads, name):
+        """A run --measure callgrind figure per operation (the row's callgrind.per_op[name]); None when absent."""
+        c = self.field(allocator, workload, threads, "callgrind")
+        return c.get("per_op", {}).get(name) if isinstance(c, dict) else None
+
     def relative(self, allocator, workload, threads, metric):
-        """(ratio, ratio_ci_low, ratio_ci_high, ci_level) of a metric; None without a baseline result."""
+        """(ratio, ratio_ci_low, ratio_ci_high, ci_level) of a metric; None without a baseline result.
+        A callgrind count has no interval: it is the same on every run."""
+        if metric.per_op is not None:
+            mine = self.per_op(allocator, workload, threads, metric.per_op)
+            base = self.per_op(self.baseline, workload, threads, metric.per_op)
+            if mine is None or not base:
+                return None
+            return mine / base, None, None, None
         m = self.field(allocator, workload, threads, metric.key)
         if not isinstance(m, dict) or m.get("ratio") is None:
             return None
@@ -194,14 +207,32 @@ def _file_names(workloads):
 
 
 class Metric:
-    """A row's figure compared against the baseline (its summary field `key`), with its charts' words."""
+    """A row's figure compared against the baseline (its summary field `key`), with its charts' words.
+    `per_op`: a run --measure callgrind figure (the row's callgrind.per_op[per_op]), drawn as itself
+    rather than as a ratio, coloured by its ratio to the baseline's."""
 
-    def __init__(self, key, title, lower, higher):
-        self.key, self.title, self.lower, self.higher = key, title, lower, higher
+    def __init__(self, key, title, lower, higher, per_op=None):
+        self.key, self.title, self.lower, self.higher, self.per_op = key, title, lower, higher, per_op
 
 
 TIME = Metric("time", "median ns/op", "faster", "slower")
 PEAK_RSS = Metric("rss", "median peak RSS", "less memory", "more memory")
+ALLOCATOR_INSTRUCTIONS = Metric("allocator-instructions", "instructions inside the allocator per op", "fewer", "more",
+                                "allocator_instructions_per_op")
+INSTRUCTIONS = Metric("instructions", "instructions per op", "fewer", "more", "instructions_per_op")
+
+# What each heat map says in its title and caption: (what, the unit of a cell).
+_HEATMAP_WORDS = {
+    "time": ("Time per operation", "ns/op"),
+    "rss": ("Peak RSS", "peak resident set (VmHWM, start-up footprint included)"),
+    "allocator-instructions": ("Instructions inside the allocator",
+                               "instructions per operation inside the allocator's calls (callgrind)"),
+    "instructions": ("Instructions", "instructions per operation in the timed region, allocator and harness (callgrind)"),
+}
+
+
+def _count_text(v):
+    return f"{v:.1f}" if v < 100 else f"{v:.0f}"
 
 
 def _ratio_text(r):
@@ -334,7 +365,8 @@ def heatmap_chart(model, metric):
             if np.isfinite(r):
                 red, green, blue, _ = cmap(norm(min(max(r, 1 / limit), limit)))
                 dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
-                ax.text(j, i, _ratio_text(r), ha="center", va="center", fontsize=font,
+                text = _ratio_text(r) if metric.per_op is None else _count_text(model.per_op(a, w, t, metric.per_op))
+                ax.text(j, i, text, ha="center", va="center", fontsize=font,
                         color="white" if dark else "black")
             else:
                 status = model.status(a, w, t)
@@ -362,15 +394,23 @@ def heatmap_chart(model, metric):
     base = model.baseline_phrase()
     bar.set_label(f"{metric.title} / {model.baseline}'s (log scale)\n"
                   f"blue: {metric.lower}, red: {metric.higher}")
-    what = "Time per operation" if metric is TIME else "Peak RSS"
-    title = f"{what} relative to {base} (median of {model.reps} reps)"
+    what, unit = _HEATMAP_WORDS[metric.key]
+    if metric.per_op is None:
+        title = f"{what} relative to {base} (median of {model.reps} reps)"
+        shown = (f"Each cell is an allocator's median {unit} over its ok reps on one workload and thread count, "
+                 f"divided by {model.baseline}'s median in the same column")
+    else:
+        title = f"{what} per operation, coloured against {base}"
+        shown = (f"Each cell shows an allocator's {unit} on one workload and thread count (counts: the same on "
+                 f"every run), coloured by its ratio to {model.baseline}'s in the same column")
     fig.suptitle(title)
-    unit = "ns/op" if metric is TIME else "peak resident set (VmHWM, start-up footprint included)"
-    caption = (f"Each cell is an allocator's median {unit} over its ok reps on one workload and thread count, "
-               f"divided by {model.baseline}'s median in the same column, on a log "
-               f"colour scale centred at 1.0x: blue is {metric.lower}, red {metric.higher}. "
+    serialised = ""
+    if metric.per_op is not None and any(t > 1 for _, t in columns):
+        serialised = (" Valgrind runs a cell's threads one at a time, so the columns of more than one thread "
+                      "count the instructions the threads executed, without contention.")
+    caption = (f"{shown}, on a log colour scale centred at 1.0x: blue is {metric.lower}, red {metric.higher}. "
                f"Grey cells had no ok reps and name their status (skipped, failed or timeout)."
-               + model.baseline_note())
+               + serialised + model.baseline_note())
     return Chart(f"heatmap-{metric.key}", "heatmap", title, caption, fig)
 
 
@@ -671,6 +711,9 @@ def rss_chart(model, workload):
 def chart_makers(model):
     """Every chart the summary could have, in reading order, each as a function that draws it
     (None when its data is absent)."""
+    if model.measure == "callgrind":
+        # Times and RSS under valgrind are valgrind's: the counts are the figures.
+        return [lambda: heatmap_chart(model, ALLOCATOR_INSTRUCTIONS), lambda: heatmap_chart(model, INSTRUCTIONS)]
     makers = [lambda: heatmap_chart(model, TIME), lambda: heatmap_chart(model, PEAK_RSS)]
     makers += [lambda w=w: time_chart(model, w) for w in model.workloads]
     makers += [lambda: scaling_chart(model)]

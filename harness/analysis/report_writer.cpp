@@ -185,6 +185,51 @@ data chart_figures(const std::vector<chart>& charts, const std::filesystem::path
     return figures;
 }
 
+/// run --measure callgrind's tables: per group, each allocator's instructions per operation
+/// (all, inside the allocator, in the harness), their ratios to the baseline's, and simulated
+/// data-cache misses; empty for a run measured by time.
+data callgrind_groups(const run_summary& run) {
+    data groups{data::type::list};
+    const auto per_op = [](const callgrind_row& c, const char* name, const char* format) {
+        const auto it = c.per_op.find(name);
+        return it == c.per_op.end() ? std::string("-") : fmt::format(fmt::runtime(format), it->second);
+    };
+    for (const summary_group& g : run.groups) {
+        data rows{data::type::list};
+        for (const summary_row& r : g.rows) {
+            if (!r.ok() || !r.callgrind) {
+                rows << object{{"allocator", r.allocator}, {"not_ok", object{{"why", r.not_ok.empty() ? "no callgrind figures" : r.not_ok}}}};
+                continue;
+            }
+            const callgrind_row& c = *r.callgrind;
+            const std::string& version = label_of(run, r.allocator).version;
+            rows << object{{"allocator", r.allocator},
+                           {"not_ok", data(false)},
+                           {"library_version", version.empty() ? "reference" : version},
+                           {"instructions", per_op(c, "instructions_per_op", "{:.1f}")},
+                           {"allocator_instructions", per_op(c, "allocator_instructions_per_op", "{:.1f}")},
+                           {"harness_instructions", per_op(c, "harness_instructions_per_op", "{:.1f}")},
+                           {"ratio", ratio_text(c.ratio)},
+                           {"allocator_ratio", ratio_text(c.allocator_ratio)},
+                           {"l1d", per_op(c, "l1d_misses_per_op", "{:.2f}")},
+                           {"allocator_l1d", per_op(c, "allocator_l1d_misses_per_op", "{:.2f}")},
+                           {"ll", per_op(c, "ll_misses_per_op", "{:.3f}")},
+                           {"allocator_ll", per_op(c, "allocator_ll_misses_per_op", "{:.3f}")},
+                           {"note", c.threads_serialised ? "threads serialised: contention not represented" : ""}};
+        }
+        groups << object{{"group", group_name(g)}, {"rows", rows}};
+    }
+    return groups;
+}
+
+/// The simulated caches of a run --measure callgrind, for the report's text.
+std::string callgrind_caches(const run_env& env) {
+    if (!env.callgrind) return "";
+    std::string text;
+    for (const auto& [name, cache] : env.callgrind->caches) text += fmt::format("{}{} {}", text.empty() ? "" : "; ", name, cache);
+    return text;
+}
+
 /// The cells that did not run, one row per (status, allocator, threads, workload, reason).
 data not_run_rows(const std::vector<cell_record>& cells) {
     using key = std::tuple<cell_status, std::string, unsigned, std::string, std::string>;
@@ -303,6 +348,12 @@ report_outcome write_report(const loaded_results& results, const run_summary& ru
     page.emplace("not_run", not_run);
     page.emplace("has_not_run", data(!not_run.list_value().empty()));
     page.emplace("host_facts", environment(env, page));
+    const bool by_callgrind = run.measure == "callgrind";
+    page.emplace("measured_by_time", data(!by_callgrind));
+    page.emplace("measured_by_callgrind",
+                 by_callgrind ? data(object{{"groups", callgrind_groups(run)}, {"caches", callgrind_caches(env)},
+                                            {"valgrind", env.callgrind ? env.callgrind->version : std::string("valgrind")}})
+                              : data(false));
 
     mustache page_template{report_page_template};
     if (!page_template.is_valid()) throw std::logic_error("report_page.mustache: " + page_template.error_message());

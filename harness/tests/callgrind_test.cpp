@@ -1,12 +1,14 @@
 // run --measure callgrind end to end: a quick cell counts the same instructions on two runs
 // (within 0.5%), for system and a reference allocator; the allocator's and the harness's
 // shares are apart and add up; a multithreaded cell is marked serialised; one repetition is
-// the default; and what the mode cannot do is refused before anything runs, naming the package
-// or the option.
+// the default; the report shows the counts; and what the mode cannot do is refused before
+// anything runs, naming the package or the option.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 
 #include "harness/tests/test_support.hpp"
@@ -61,6 +63,15 @@ TEST(Callgrind, ThreadedCellIsMarkedSerialised) {
     EXPECT_EQ(doc["env"]["reps"], 1);
     ASSERT_EQ(doc["cells"].size(), 1u);
     EXPECT_EQ(doc["cells"][0]["metrics"]["callgrind"]["threads_serialised"], true) << doc["cells"][0].dump();
+    // The report shows the counts, the mark, and the instruction heat maps in place of time's charts.
+    const auto report = run_allocmeter("report " + (out / "latest").string());
+    ASSERT_EQ(report.exit_code, 0) << report.output;
+    std::ifstream in(out / "latest" / "report.html");
+    const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(html.find("Instructions and simulated cache misses"), std::string::npos);
+    EXPECT_NE(html.find("threads serialised: contention not represented"), std::string::npos);
+    EXPECT_NE(html.find("chart-heatmap-allocator-instructions"), std::string::npos);
+    EXPECT_EQ(html.find("chart-heatmap-time"), std::string::npos);
 }
 
 // What cannot be measured this way is refused before any cell runs.

@@ -493,5 +493,59 @@ class InputErrors(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.temp.name, "charts.json")))
 
 
+class CallgrindCharts(unittest.TestCase):
+    """A run --measure callgrind's summary: the fixture with counts in every ok row. Its charts are
+    the two instruction heat maps (times under Valgrind are Valgrind's), each cell showing the
+    row's own count, coloured by its ratio to the baseline's."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.temp = tempfile.TemporaryDirectory(prefix="allocmeter-plots-callgrind-")
+        cls.data = copy.deepcopy(load_fixture())
+        cls.data["measure"] = "callgrind"
+        for g in cls.data["groups"]:
+            for r in g["rows"]:
+                if r["time"]:
+                    ns = r["time"]["median"]
+                    r["callgrind"] = {"per_op": {"instructions_per_op": 7 * ns, "allocator_instructions_per_op": 3 * ns},
+                                      "ratio": None, "allocator_ratio": None, "threads_serialised": g["threads"] > 1}
+        cls.out = os.path.join(cls.temp.name, "charts")
+        cls.rc, cls.stdout, cls.stderr = run_script(write_summary(cls.temp.name, cls.data), "-o", cls.out)
+        with open(os.path.join(cls.out, "charts.json"), encoding="utf-8") as f:
+            cls.index = json.load(f)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.temp.cleanup()
+
+    def test_only_the_instruction_heat_maps(self):
+        self.assertEqual(self.rc, 0, self.stderr)
+        self.assertEqual([c["name"] for c in self.index["charts"]],
+                         ["heatmap-allocator-instructions", "heatmap-instructions"])
+
+    def test_cells_show_the_rows_counts(self):
+        for name, key in (("heatmap-allocator-instructions", "allocator_instructions_per_op"),
+                          ("heatmap-instructions", "instructions_per_op")):
+            with self.subTest(chart=name):
+                texts = svg_texts(os.path.join(self.out, f"{name}.svg"))
+                expected = [plots._count_text(r["callgrind"]["per_op"][key]) for g in self.data["groups"]
+                            for r in g["rows"] if r.get("callgrind")]
+                self.assertEqual(len(expected), 26)
+                for text in set(expected):
+                    self.assertGreaterEqual(texts.count(text), expected.count(text), text)
+
+    def test_colour_is_the_ratio_to_the_baseline(self):
+        model = model_of(self.data, self.temp.name)
+        row = row_of(self.data, "jemalloc", "frame", 1)
+        base = row_of(self.data, self.data["baseline"], "frame", 1)
+        ratio = model.relative("jemalloc", "frame", 1, plots.ALLOCATOR_INSTRUCTIONS)
+        self.assertAlmostEqual(ratio[0], row["callgrind"]["per_op"]["allocator_instructions_per_op"] /
+                               base["callgrind"]["per_op"]["allocator_instructions_per_op"])
+
+    def test_captions_say_threads_ran_serialised(self):
+        for chart in self.index["charts"]:
+            self.assertIn("one at a time", chart["caption"])
+
+
 if __name__ == "__main__":
     unittest.main()
