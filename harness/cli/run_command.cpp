@@ -52,6 +52,8 @@ examples:
   allocmeter run --pmu-events cycles,instructions,perf::PERF_COUNT_HW_CACHE_DTLB:READ:MISS
   allocmeter run --verify --scale quick --reps 1   check every allocator hands out blocks apart
   allocmeter run --resume results/latest          finish a run that was stopped (^C, kill)
+  allocmeter run --measure callgrind --scale quick instructions and simulated cache misses per
+                                                   operation, the same on every run (valgrind)
 
 A trace workload (trace:FILE, from 'allocmeter record') replays the recorded calls: with
 --replay threads (the default) one thread per recorded thread, each started where the
@@ -71,6 +73,13 @@ in every 4096 (the default); full, every byte; part:F, one byte in every 4096 of
 F (0 to 1) of the block; auto, part with the F that makes the replay's RSS grow as the
 recorded program's did, from the RSS samples 'allocmeter record' takes (page for a trace
 without them). The summary then shows the program's peak RSS beside each allocator's.
+
+--measure callgrind runs each cell under valgrind's callgrind, counting over the timed
+region only: instructions per operation inside the allocator (its allocate, free and reset,
+callees included) and in the harness, and simulated L1d and last-level data-cache misses; the
+counts do not drift, so --reps defaults to 1. Valgrind runs a cell's threads one at a time
+(contention is not represented: such rows are marked); latency and RSS sampling and perf
+counters are off. Each cell's profile is kept in OUT/<run-id>/callgrind/.
 
 Each cell runs in its own process (external allocators with LD_PRELOAD of their library);
 a crash or a timeout marks that cell failed/timeout and the matrix goes on. Results are
