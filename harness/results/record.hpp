@@ -334,7 +334,7 @@ struct env_setting {
 /// The run's settings, for the report's method table.
 std::vector<env_setting> env_settings(const run_env& env);
 /// How many repetitions the run made, for a reader: "5", or with --reps auto the range over
-/// its groups, "6 to 30 (--reps auto)".
+/// its groups, "6 to 30" (env_settings' reps_auto says how they were chosen).
 std::string repetitions_text(const run_env& env);
 /// The host's facts, for the report's environment table.
 std::vector<env_setting> host_facts(const host_env& host);

@@ -719,7 +719,7 @@ std::string repetitions_text(const run_env& env) {
     unsigned least = env.reps_auto->max_reps, most = 0;
     for (const auto_reps_env::group& g : env.reps_auto->groups) least = std::min(least, g.rounds), most = std::max(most, g.rounds);
     if (env.reps_auto->groups.empty()) least = most = 0;
-    return (least == most ? std::to_string(most) : fmt::format("{} to {}", least, most)) + " (--reps auto)";
+    return least == most ? std::to_string(most) : fmt::format("{} to {}", least, most);
 }
 
 std::vector<env_setting> env_settings(const run_env& env) {

@@ -216,7 +216,7 @@ TEST(RecordJson, AutoRepsAndPinnedCpusRoundTrip) {
     EXPECT_EQ(back.env.reps_auto->groups[1].rounds, 40u);
     EXPECT_EQ(back.env.reps_auto->groups[1].end, "max-reps");
     EXPECT_EQ(back.env.pin_cpus, (std::vector<unsigned>{1, 3}));
-    EXPECT_EQ(repetitions_text(back.env), "6 to 40 (--reps auto)");
+    EXPECT_EQ(repetitions_text(back.env), "6 to 40");
 
     doc.env.reps_auto->budget_s.reset();  // no budget: null
     EXPECT_TRUE(nlohmann::json::parse(to_json_text(doc))["env"]["reps_auto"]["budget_s"].is_null());
