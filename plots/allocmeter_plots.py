@@ -138,6 +138,13 @@ class RunModel:
         self.workloads = [w for w in data["workloads"] if self.threads_of[w]]
         self.file_names = _file_names(self.workloads)
 
+    def reps_text(self):
+        """How many reps each median is of: the summary's count, or a range such as "6 to 30" where
+        the ok rows' counts differ (a --reps auto run stops each group on its own; a failed rep
+        drops one)."""
+        counts = {r["time"]["n"] for rows in self.rows.values() for r in rows.values() if isinstance(r.get("time"), dict)}
+        return f"{min(counts)} to {max(counts)}" if len(counts) > 1 else str(self.reps)
+
     def columns(self):
         """(workload, threads) pairs in run order: the heat maps' columns."""
         return [(w, t) for w in self.workloads for t in self.threads_of[w]]
@@ -396,7 +403,7 @@ def heatmap_chart(model, metric):
                   f"blue: {metric.lower}, red: {metric.higher}")
     what, unit = _HEATMAP_WORDS[metric.key]
     if metric.per_op is None:
-        title = f"{what} relative to {base} (median of {model.reps} reps)"
+        title = f"{what} relative to {base} (median of {model.reps_text()} reps)"
         shown = (f"Each cell is an allocator's median {unit} over its ok reps on one workload and thread count, "
                  f"divided by {model.baseline}'s median in the same column")
     else:
@@ -527,7 +534,7 @@ def time_chart(model, workload):
                for k, t in enumerate(threads)]
     legend_ax.legend(handles=handles, loc="center", ncol=len(handles), frameon=False, borderaxespad=0)
     short = workload_short_name(workload)
-    title = f"{short}: time and peak RSS relative to {model.baseline_phrase()} (median of {model.reps} reps)"
+    title = f"{short}: time and peak RSS relative to {model.baseline_phrase()} (median of {model.reps_text()} reps)"
     fig.suptitle(title)
     caption = (f"Bars run from 1.0x ({model.baseline}, bold) to each allocator's median "
                f"over its ok reps divided by {model.baseline}'s median at the same thread count, on a log axis: "
@@ -589,7 +596,7 @@ def scaling_chart(model):
     for index in range(len(workloads), rows * cols):
         axes[index // cols][index % cols].axis("off")
     _allocator_legend(model, legend_ax, drawn)
-    title = f"Throughput against threads (median of {model.reps} reps)"
+    title = f"Throughput against threads (median of {model.reps_text()} reps)"
     fig.suptitle(title)
     caption = ("Median throughput (operations / timed wall-clock seconds, all threads together) over each "
                "allocator's ok reps against the thread count, log y axis; error bars are the "
@@ -643,7 +650,7 @@ def latency_chart(model, workload):
     _allocator_legend(model, legend_ax, drawn)
     short = workload_short_name(workload)
     which = "allocation and free" if len(sides) == 2 else "allocation" if sides == ["alloc"] else "free"
-    title = f"{short}: sampled {which} latency percentiles (median of {model.reps} reps)"
+    title = f"{short}: sampled {which} latency percentiles (median of {model.reps_text()} reps)"
     fig.suptitle(title)
     every = f"one call in every {model.latency_every}" if model.latency_every else "a sample of calls"
     caption = (f"Sampled latency ({every}, timed with the time-stamp counter less the timer's own cost) at "

@@ -9,6 +9,8 @@
 #   3. A cell whose allocator never returns: ended at --timeout, and at once by SIGTERM.
 #   4. A cell whose allocator library forks a helper that keeps the pipes open: the run does
 #      not wait for it, and the helper does not outlive the cell, even when the run is killed.
+#   5. SIGTERM during a --reps auto run: --resume finishes it, each group's recorded rounds
+#      holding every allocator once, no more and no fewer.
 # Prints one line per check and exits non-zero if any fails. `make test` runs it (ctest
 # Interruption.Script); run it by hand after a build:
 #   scripts/interruption-check.sh build/allocmeter build/harness/tests/hanging_malloc.so \
@@ -197,6 +199,32 @@ sleep 0.5  # the cell is past its start-up, in the workload
 kill -KILL "$run_pid"
 end_of_run
 check "forking cell, SIGKILL of the run: neither the cell nor its helper is left" nothing_running
+
+# 5. SIGTERM during a --reps auto run (in its second round), then --resume.
+rounds_agree() {  # every group's recorded rounds: each allocator's cells are reps 1..rounds, once
+  "$python" -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+ok = d["complete"] and d["cells_planned"] == len(d["cells"])
+for g in d["env"]["reps_auto"]["groups"]:
+    cells = [c for c in d["cells"] if (c["workload"], c["threads"]) == (g["workload"], g["threads"])]
+    for a in {c["allocator"] for c in cells}:
+        ok = ok and sorted(c["rep"] for c in cells if c["allocator"] == a) == list(range(1, g["rounds"] + 1))
+    ok = ok and g["end"] in ("target", "max-reps") and 6 <= g["rounds"] <= 7
+sys.exit(0 if ok else 1)' "$1/results.json"
+}
+out="$work/auto"
+start_run "$work/auto.log" --allocators system,bump --workloads frame --threads 1 --reps auto --max-reps 7 --scale default --out "$out"
+wait_for_cells "$out" 3
+kill -TERM "$run_pid"
+end_of_run
+dir=$(readlink -f "$out/latest")
+check "--reps auto, SIGTERM: exit 143" status_is 143
+check "--reps auto, SIGTERM: results kept, marked incomplete" is_incomplete "$dir"
+"$am" run --resume "$dir" > "$work/auto-resume.log" 2>&1
+run_status=$?
+check "--reps auto: --resume finishes" status_is 0
+check "--reps auto: --resume says where it carries on" grep -q "(--reps auto): .* cells done, 1 of 1 groups still running, from round" "$work/auto-resume.log"
+check "--reps auto: resumed run's rounds hold every allocator once" rounds_agree "$dir"
 check "no temporary file left at the end" no_temp_files
 
 if [ "$failures" -gt 0 ]; then

@@ -315,7 +315,7 @@ report_outcome write_report(const loaded_results& results, const run_summary& ru
         {"allocator_count", std::to_string(allocators.size())},
         {"workload_count", std::to_string(workloads.size())},
         {"thread_counts", fmt::format("{}", fmt::join(env.threads, ", "))},
-        {"reps", std::to_string(env.reps)},
+        {"reps", repetitions_text(env)},
         {"scale", env.scale},
         {"seed", std::to_string(env.seed)},
         {"ok", std::to_string(status[cell_status::ok])},

@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
@@ -16,6 +17,7 @@
 #include "harness/cli/command_line.hpp"
 #include "harness/analysis/summary_table.hpp"
 #include "harness/cli/report_command.hpp"
+#include "harness/os/cpu_affinity.hpp"
 #include "harness/os/host_info.hpp"
 #include "harness/os/perf_counters.hpp"
 #include "harness/os/stop_signals.hpp"
@@ -38,6 +40,9 @@ const char* const examples = R"(
 examples:
   allocmeter run                                   every allocator, every workload, default scale
   allocmeter run --scale quick --reps 3            a fast look
+  allocmeter run --scale quick --reps auto         rounds until the intervals are under 3% (below)
+  allocmeter run --reps auto --target-ci 0.02 --max-reps 50 --budget 20m
+  allocmeter run --pin-cpus 1 --threads 1          every cell's process on CPU 1 only
   allocmeter run --allocators system,bump,arena --workloads frame --threads 1
   allocmeter run --allocator mine=/opt/lib/libmine.so --allocators system,mine
   allocmeter run --out /tmp/results --timeout=60
@@ -86,6 +91,20 @@ a crash or a timeout marks that cell failed/timeout and the matrix goes on. Resu
 written as cells finish to OUT/<run-id>/results.json and results.csv; OUT/latest points at
 the newest run.
 
+--reps auto runs rounds, each running every allocator of every workload x threads group once,
+interleaved as with --reps N, until in a group each allocator that ran ok has a 95% interval
+of its median ns/op narrower than --target-ci of that median: the group then gets no more
+rounds, the others go on. A 95% interval needs 6 values, so no group stops before round 6;
+none gets more than --max-reps; with --budget, no round starts that would end past it (the
+last round's time is the estimate). The end of the run lists each group's rounds and why it
+stopped; results.json records them (env.reps_auto). --resume reads each group's rounds again
+from its cells: a round cut short is finished first, a group that had stopped stays stopped,
+and the budget counts the earlier sessions' time.
+
+--pin-cpus restricts each cell's process, and so its threads, to the CPUs listed (set before
+the cell starts); allocmeter itself stays unpinned. An invalid list, or a CPU this process
+may not run on, is refused before anything runs.
+
 ^C (SIGINT) or SIGTERM ends the running cell, starts no other and keeps every finished
 cell in results.json, marked incomplete; --resume DIR runs the cells it lacks, with the
 options the run was started with (any given must match), on the same build and host.
@@ -99,6 +118,8 @@ finished cells kept.
 // The ranges of the numeric options: wide enough for any real run, narrow enough that a typo
 // (an extra digit, a sign) is caught before hours of cells.
 constexpr unsigned max_reps = 1000000;
+constexpr double min_target_ci = 0.001, max_target_ci = 1;
+constexpr double max_budget_s = 30 * 24 * 3600.0;
 constexpr unsigned max_threads = 1024;
 constexpr double min_timeout_s = 0.001, max_timeout_s = 7 * 24 * 3600.0;
 constexpr double max_sample_ms = 10000;
@@ -118,6 +139,8 @@ struct run_arguments {
     std::vector<std::string> custom;
     std::string threads, reps, scale = "default", seed, out, timeout, touch = "page", replay = "threads", latency, sample_ms;
     std::string pmu_events;
+    std::optional<std::string> target_ci, max_reps, budget;  ///< --reps auto's; none: not given
+    std::optional<std::string> pin_cpus;
     std::string resume;
     std::string measure = "time";
     bool report = false, verify = false, branch_sim = false;
@@ -142,7 +165,18 @@ bool parse_run(const std::vector<std::string>& args, run_arguments& a, std::vect
         "allocator", po::value(&a.custom)->composing()->value_name("NAME=PATH"), "add a user library and run it (repeatable)")(
         "workloads", po::value(&a.workloads)->value_name("W,..."), "comma-separated workloads, or trace:FILE (default: every synthetic one)")(
         "threads", po::value(&a.threads)->default_value(a.threads)->value_name("N,..."), "comma-separated thread counts, each 1 to 1024")(
-        "reps", po::value(&a.reps)->value_name("N"), "repetitions of each cell, interleaved across allocators (default: 5; 1 with --measure callgrind)")(
+        "reps", po::value(&a.reps)->value_name("N|auto"),
+        "repetitions of each cell, interleaved across allocators (default: 5; 1 with --measure callgrind); auto: rounds "
+        "until the intervals are narrow enough (below)")(
+        "target-ci", po::value<std::string>()->notifier([&a](const std::string& v) { a.target_ci = v; })->value_name("F"),
+        fmt::format("with --reps auto: a group stops once each allocator's 95% interval of its median ns/op is narrower "
+                    "than F of the median (default {:g})", auto_reps_settings{}.target_ci).c_str())(
+        "max-reps", po::value<std::string>()->notifier([&a](const std::string& v) { a.max_reps = v; })->value_name("N"),
+        fmt::format("with --reps auto: the most rounds a group gets (default {})", auto_reps_settings{}.max_reps).c_str())(
+        "budget", po::value<std::string>()->notifier([&a](const std::string& v) { a.budget = v; })->value_name("TIME"),
+        "with --reps auto: start no round that would end past TIME from the start (seconds, or 90s, 10m, 2h)")(
+        "pin-cpus", po::value<std::string>()->notifier([&a](const std::string& v) { a.pin_cpus = v; })->value_name("LIST"),
+        "run each cell's process (and its threads) on these CPUs only: e.g. 1, 0-1 or 1,3 (default: not pinned)")(
         "scale", po::value(&a.scale)->default_value(a.scale)->value_name("SCALE"), "quick | default | full: operations per cell")(
         "seed", po::value(&a.seed)->default_value(a.seed)->value_name("N"), "PRNG seed; the same seed gives the same operations")(
         "out", po::value(&a.out)->default_value(a.out)->value_name("DIR"), "results folder; each run gets OUT/<run-id>/")(
@@ -284,6 +318,71 @@ void measure_with(const run_arguments& a, run_options& o) {
     o.sample_ms = 0;
 }
 
+/// --budget: seconds, or a number with s, m or h.
+double budget_seconds(const std::string& text) {
+    const char* const units = "smh";
+    const double scale[] = {1, 60, 3600};
+    const std::size_t unit = text.empty() ? std::string::npos : std::string_view(units).find(text.back());
+    const std::string_view number = std::string_view(text).substr(0, text.size() - (unit == std::string::npos ? 0 : 1));
+    double n = 0;
+    const auto [stop, error] = std::from_chars(number.data(), number.data() + number.size(), n);
+    const double seconds = n * (unit == std::string::npos ? 1 : scale[unit]);
+    if (number.empty() || error != std::errc{} || stop != number.data() + number.size() || !(seconds > 0 && seconds <= max_budget_s))
+        usage_fail("run", fmt::format("--budget {}: give seconds, or a number with s, m or h (e.g. 600, 90s, 10m, 2h), more "
+                                      "than 0 and at most 30 days",
+                                      text));
+    return seconds;
+}
+
+/// --reps N, or --reps auto with --target-ci, --max-reps and --budget (which apply to auto only).
+void repetitions(const run_arguments& a, run_options& o) {
+    const std::pair<const char*, const std::optional<std::string>&> auto_only[] = {
+        {"--target-ci", a.target_ci}, {"--max-reps", a.max_reps}, {"--budget", a.budget}};
+    if (a.reps != "auto") {
+        for (const auto& [name, value] : auto_only)
+            if (value) usage_fail("run", fmt::format("{} applies to --reps auto only: add --reps auto, or drop {}", name, name));
+        o.reps = a.reps.empty() ? run_options{}.reps  // not given: measure_with() may lower it
+                                : parse_number("run", "--reps", a.reps, 1u, max_reps, ", e.g. --reps 5, or --reps auto");
+        return;
+    }
+    if (a.measure == "callgrind")
+        usage_fail("run", "--reps auto with --measure callgrind: its counts do not drift, so one repetition says what "
+                          "they are; drop --reps auto");
+    auto_reps_settings s;
+    if (a.target_ci)
+        s.target_ci = parse_number("run", "--target-ci", *a.target_ci, min_target_ci, max_target_ci,
+                                   " (a fraction of the median), e.g. --target-ci 0.03 for 3%");
+    if (a.max_reps) {
+        s.max_reps = parse_number("run", "--max-reps", *a.max_reps, 1u, max_reps, ", e.g. --max-reps 30");
+        if (const std::size_t least = reps_for_ci_target(); s.max_reps < least)
+            usage_fail("run", fmt::format("--max-reps {}: an interval with 95% coverage needs {} rounds, so no group could "
+                                          "reach the target; give {} or more, or use --reps {} for that many",
+                                          *a.max_reps, least, least, *a.max_reps));
+    }
+    if (a.budget) s.budget_s = budget_seconds(*a.budget);
+    o.reps = 0;
+    o.auto_reps = s;
+}
+
+/// --pin-cpus: a CPU list, each CPU one this process may run on.
+std::vector<unsigned> pinned_cpus(const std::optional<std::string>& text) {
+    if (!text) return {};
+    std::vector<unsigned> cpus;
+    try {
+        cpus = parse_cpu_list(*text);
+    } catch (const std::invalid_argument& e) {
+        usage_fail("run", fmt::format("--pin-cpus {}: {}; give CPU numbers and ranges, e.g. --pin-cpus 1, 0-1 or 1,3",
+                                      text->empty() ? "''" : *text, e.what()));
+    }
+    const std::vector<unsigned> allowed = allowed_cpus();  // empty: the kernel did not say; the cell will
+    for (const unsigned c : cpus)
+        if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), c) == allowed.end())
+            usage_fail("run", fmt::format("--pin-cpus {}: CPU {} is not one this process may run on (it may use {}); "
+                                          "pick CPUs from those",
+                                          *text, c, cpu_list_text(allowed)));
+    return cpus;
+}
+
 /// Every option checked and converted; what a mistake says names the option and its value.
 run_options validate_run(const run_arguments& a, const allocator_catalog& catalog) {
     run_options o;
@@ -301,7 +400,8 @@ run_options validate_run(const run_arguments& a, const allocator_catalog& catalo
     o.size = *size;
     if (o.allocators.empty() || o.workloads.empty() || o.threads.empty())
         usage_fail("run", "nothing to run: give at least one allocator, workload and thread count");
-    o.reps = a.reps.empty() ? run_options{}.reps : parse_number("run", "--reps", a.reps, 1u, max_reps, ", e.g. --reps 5");
+    repetitions(a, o);
+    o.pin_cpus = pinned_cpus(a.pin_cpus);
     o.seed = parse_number<std::uint64_t>("run", "--seed", a.seed, 0, UINT64_MAX);
     o.out = a.out;
     o.timeout_s = parse_number("run", "--timeout", a.timeout, min_timeout_s, max_timeout_s, " seconds, e.g. --timeout 60");
@@ -434,12 +534,23 @@ void check_same_options(const std::vector<std::string>& given, const run_argumen
         std::string now, then;
     };
     const auto join = [](const std::vector<std::string>& v) { return fmt::format("{}", fmt::join(v, " ")); };
+    // An --reps auto setting: both runs auto with the same value (a run of --reps N has none).
+    const auto same_auto = [&](auto member) {
+        return now.auto_reps.has_value() == then.auto_reps.has_value() &&
+               (!now.auto_reps || (*now.auto_reps).*member == (*then.auto_reps).*member);
+    };
     const option_pair options[] = {
         {"allocators", now.allocators == then.allocators, now_a.allocators.value_or(""), then_a.allocators.value_or("(all)")},
         {"allocator", now_a.custom == then_a.custom, join(now_a.custom), join(then_a.custom)},
         {"workloads", now.workloads == then.workloads, now_a.workloads, then_a.workloads},
         {"threads", now.threads == then.threads, now_a.threads, then_a.threads},
         {"reps", now.reps == then.reps, now_a.reps, then_a.reps},
+        {"target-ci", same_auto(&auto_reps_settings::target_ci), now_a.target_ci.value_or(""),
+         then_a.target_ci.value_or(fmt::format("{:g}", auto_reps_settings{}.target_ci))},
+        {"max-reps", same_auto(&auto_reps_settings::max_reps), now_a.max_reps.value_or(""),
+         then_a.max_reps.value_or(fmt::to_string(auto_reps_settings{}.max_reps))},
+        {"budget", same_auto(&auto_reps_settings::budget_s), now_a.budget.value_or(""), then_a.budget.value_or("(none)")},
+        {"pin-cpus", now.pin_cpus == then.pin_cpus, now_a.pin_cpus.value_or(""), then_a.pin_cpus.value_or("(none)")},
         {"scale", now.size == then.size, now_a.scale, then_a.scale},
         {"seed", now.seed == then.seed, now_a.seed, then_a.seed},
         {"timeout", now.timeout_s == then.timeout_s, now_a.timeout, then_a.timeout},
@@ -473,6 +584,19 @@ void check_same_traces(const run_options& o, const run_env& then, const std::str
                 usage_fail("run", fmt::format("--resume {}: {} changed since the run started ({} calls on {} threads then, "
                                               "{} on {} now); start a new run",
                                               dir, t.path, t.steps, t.threads, now.events, now.threads));
+}
+
+/// A note when a cell would run more threads than --pin-cpus gives it: they share the CPUs.
+void note_pinned_threads(const run_options& o) {
+    if (o.pin_cpus.empty()) return;
+    unsigned most = 0;
+    for (const std::string& w : o.workloads)
+        if (w.rfind(trace_prefix, 0) != 0) most = std::max(most, *std::max_element(o.threads.begin(), o.threads.end()));
+    for (const trace_workload& t : o.traces) most = std::max(most, t.threads);
+    if (most > o.pin_cpus.size())
+        std::fprintf(stderr,
+                     "allocmeter run: note: cells of up to %u threads on %zu pinned CPU%s (--pin-cpus %s): their threads share them\n",
+                     most, o.pin_cpus.size(), o.pin_cpus.size() == 1 ? "" : "s", cpu_list_text(o.pin_cpus).c_str());
 }
 
 /// The end of a run that a signal stopped before its first cell (while traces were planned).
@@ -524,6 +648,7 @@ int run_command(const std::vector<std::string>& args, const std::string& full_co
     std::optional<trace_plan_dir> plans;  // the trace plans' folder, removed when the run ends
     plan_traces(o, plans);
     if (resumed) check_same_traces(o, resumed->doc.env, a.resume);
+    note_pinned_threads(o);
     if (const int sig = stop_signals::received(); sig != 0) return stopped_before_the_matrix(sig);
     try {
         const run_outcome run = run_matrix(o, catalog, resumed ? &*resumed : nullptr);

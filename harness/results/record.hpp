@@ -209,6 +209,21 @@ struct callgrind_env {
     std::string boundary;                       ///< how the allocator's share is told from the harness's
 };
 
+/// A run with --reps auto: the rule's settings, and each group's rounds and why it stopped.
+struct auto_reps_env {
+    double target_ci = 0;            ///< an ok row's interval width over its median to get below
+    unsigned max_reps = 0;           ///< the most rounds a group gets
+    std::optional<double> budget_s;  ///< no round starts that would end past this; none: no budget
+    double spent_s = 0;              ///< the rounds' wall-clock seconds over every session of the run (what the budget counts)
+    struct group {
+        std::string workload;
+        unsigned threads = 1;
+        unsigned rounds = 0;  ///< rounds every allocator of the group finished
+        std::string end;      ///< target, max-reps, budget, no-ok-row; running until the run ends
+    };
+    std::vector<group> groups;  ///< in run order
+};
+
 /// The run's settings and what it learned about the host and libraries.
 struct run_env {
     host_env host;
@@ -216,7 +231,9 @@ struct run_env {
     std::optional<std::vector<std::string>> arguments;  ///< run's own arguments as given: what --resume runs again
     std::uint64_t seed = 0;
     std::string scale;
-    unsigned reps = 0;
+    unsigned reps = 0;  ///< repetitions of every cell; 0 with --reps auto, where each group has its own (reps_auto)
+    std::optional<auto_reps_env> reps_auto;    ///< --reps auto (absent otherwise, and in older files)
+    std::optional<std::vector<unsigned>> pin_cpus;  ///< --pin-cpus: the CPUs each cell ran on (absent: not pinned)
     std::vector<unsigned> threads;
     std::vector<std::string> pmu_events;
     double sample_ms = 0;
@@ -362,6 +379,9 @@ struct env_setting {
 };
 /// The run's settings, for the report's method table.
 std::vector<env_setting> env_settings(const run_env& env);
+/// How many repetitions the run made, for a reader: "5", or with --reps auto the range over
+/// its groups, "6 to 30" (env_settings' reps_auto says how they were chosen).
+std::string repetitions_text(const run_env& env);
 /// The host's facts, for the report's environment table.
 std::vector<env_setting> host_facts(const host_env& host);
 

@@ -3,6 +3,7 @@
 // naming the file, the cell and the field, so no reader downstream meets a damaged value.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <climits>
 #include <nlohmann/json.hpp>
 
@@ -462,6 +463,32 @@ host_env host_from(const json& o, const place& at) {
     return h;
 }
 
+json auto_reps_json(const auto_reps_env& r) {
+    json groups = json::array();
+    for (const auto_reps_env::group& g : r.groups)
+        groups.push_back({{"workload", g.workload}, {"threads", g.threads}, {"rounds", g.rounds}, {"end", g.end}});
+    return {{"target_ci", r.target_ci}, {"max_reps", r.max_reps}, {"budget_s", or_null(r.budget_s)}, {"spent_s", r.spent_s},
+            {"groups", groups}};
+}
+
+auto_reps_env auto_reps_from(const json& o, const place& at) {
+    auto_reps_env r;
+    r.target_ci = required<double>(o, "target_ci", at);
+    r.max_reps = required<unsigned>(o, "max_reps", at);
+    r.budget_s = nullable<double>(o, "budget_s", at);
+    r.spent_s = required<double>(o, "spent_s", at);
+    const auto groups = o.find("groups");
+    if (groups == o.end()) at.fail("groups", "is missing");
+    if (!groups->is_array()) at.fail("groups", fmt::format("is {}, not an array", type_name(*groups)));
+    for (std::size_t i = 0; i < groups->size(); ++i) {
+        const place in = at.in(fmt::format("groups[{}]", i));
+        const json& g = (*groups)[i];
+        r.groups.push_back({required<std::string>(g, "workload", in), required<unsigned>(g, "threads", in),
+                            required<unsigned>(g, "rounds", in), required<std::string>(g, "end", in)});
+    }
+    return r;
+}
+
 json env_json(const run_env& e) {
     json out = host_json(e.host);
     out["command_line"] = e.command_line;
@@ -469,6 +496,8 @@ json env_json(const run_env& e) {
     out["seed"] = e.seed;
     out["scale"] = e.scale;
     out["reps"] = e.reps;
+    if (e.reps_auto) out["reps_auto"] = auto_reps_json(*e.reps_auto);
+    if (e.pin_cpus) out["pin_cpus"] = *e.pin_cpus;
     out["threads"] = e.threads;
     out["pmu_events"] = e.pmu_events;
     out["sample_ms"] = e.sample_ms;
@@ -507,6 +536,9 @@ run_env env_from(const json& o, const place& at) {
     e.seed = required<std::uint64_t>(o, "seed", at);
     e.scale = required<std::string>(o, "scale", at);
     e.reps = required<unsigned>(o, "reps", at);
+    // Added later, each only where the run used it: absent in older files.
+    if (o.contains("reps_auto")) e.reps_auto = auto_reps_from(object_at(o, "reps_auto", at), at.in("reps_auto"));
+    if (o.contains("pin_cpus")) e.pin_cpus = array_of<unsigned>(o, "pin_cpus", at);
     e.threads = array_of<unsigned>(o, "threads", at);
     e.pmu_events = array_of<std::string>(o, "pmu_events", at);
     e.sample_ms = required<double>(o, "sample_ms", at);
@@ -768,19 +800,37 @@ std::vector<env_setting> settings_of(const json& o, std::initializer_list<std::p
 
 }  // namespace
 
+std::string repetitions_text(const run_env& env) {
+    if (!env.reps_auto) return std::to_string(env.reps);
+    unsigned least = env.reps_auto->max_reps, most = 0;
+    for (const auto_reps_env::group& g : env.reps_auto->groups) least = std::min(least, g.rounds), most = std::max(most, g.rounds);
+    if (env.reps_auto->groups.empty()) least = most = 0;
+    return least == most ? std::to_string(most) : fmt::format("{} to {}", least, most);
+}
+
 std::vector<env_setting> env_settings(const run_env& env) {
-    return settings_of(env_json(env), {{"reps", "repetitions of each cell, interleaved across allocators"},
-                                       {"scale", "operations per cell"},
-                                       {"seed", "the same seed gives the same operations on every allocator"},
-                                       {"threads", "thread counts"},
-                                       {"sample_ms", "RSS sampling interval (ms)"},
-                                       {"latency_every", "one allocation and one free in this many timed"},
-                                       {"verify", "every block tagged, each tag checked when it dies (run --verify)"},
-                                       {"measure", "time: wall clock; callgrind: instructions and simulated cache misses"},
-                                       {"touch", "what a trace replay writes into each new block"},
-                                       {"replay", "trace replay order"},
-                                       {"pmu_events", "counters asked for (empty: the default set)"},
-                                       {"pmu_opened", "counters that gave a value"}});
+    json fields = env_json(env);
+    fields["reps"] = repetitions_text(env);
+    if (env.reps_auto) {
+        const auto_reps_env& r = *env.reps_auto;
+        fields["reps_auto"] =
+            fmt::format("until every ok allocator's interval is narrower than {:g}% of its median; at most {} rounds{}", 100 * r.target_ci,
+                        r.max_reps, r.budget_s ? fmt::format(", within {:g} s (spent {:.0f} s)", *r.budget_s, r.spent_s) : "");
+    }
+    return settings_of(fields, {{"reps", "repetitions of each cell, interleaved across allocators"},
+                                {"reps_auto", "rounds per workload and thread count, each group its own (run --reps auto)"},
+                                {"scale", "operations per cell"},
+                                {"seed", "the same seed gives the same operations on every allocator"},
+                                {"threads", "thread counts"},
+                                {"pin_cpus", "the CPUs each cell's process ran on (run --pin-cpus)"},
+                                {"sample_ms", "RSS sampling interval (ms)"},
+                                {"latency_every", "one allocation and one free in this many timed"},
+                                {"verify", "every block tagged, each tag checked when it dies (run --verify)"},
+                                {"measure", "time: wall clock; callgrind: instructions and simulated cache misses"},
+                                {"touch", "what a trace replay writes into each new block"},
+                                {"replay", "trace replay order"},
+                                {"pmu_events", "counters asked for (empty: the default set)"},
+                                {"pmu_opened", "counters that gave a value"}});
 }
 
 std::vector<env_setting> host_facts(const host_env& host) {

@@ -28,7 +28,7 @@ void write_file_atomically(const fs::path& path, const std::string& text) {
     fs::rename(tmp, path);
 }
 
-results_writer::results_writer(const fs::path& out_dir, run_env env, std::uint64_t cells_planned) : out_dir_(out_dir) {
+results_writer::results_writer(const fs::path& out_dir, run_env env, std::optional<std::uint64_t> cells_planned) : out_dir_(out_dir) {
     std::error_code ec;
     fs::create_directories(out_dir_, ec);
     if (ec) throw std::runtime_error("cannot create " + out_dir_.string() + ": " + ec.message());
@@ -63,6 +63,7 @@ results_writer results_writer::resume(const fs::path& run_dir, results_document 
 
 void results_writer::finish() {
     doc_.complete = true;
+    if (!doc_.cells_planned) doc_.cells_planned = doc_.cells.size();
     write_json();
 }
 

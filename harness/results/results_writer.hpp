@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "harness/results/record.hpp"
@@ -15,8 +16,8 @@ namespace allocmeter {
 class results_writer {
 public:
     /// Creates `out_dir`/<run-id>/ (a new one, never reusing a folder) and writes an empty,
-    /// incomplete run of `cells_planned` cells.
-    results_writer(const std::filesystem::path& out_dir, run_env env, std::uint64_t cells_planned);
+    /// incomplete run of `cells_planned` cells (none: a run that decides as it goes, --reps auto).
+    results_writer(const std::filesystem::path& out_dir, run_env env, std::optional<std::uint64_t> cells_planned);
 
     /// Carries on an interrupted run in `run_dir`, whose results.json held `doc`: its cells
     /// are kept, and results.csv is written again from them (a kill may have cut it short).
@@ -25,7 +26,8 @@ public:
     /// Records a finished cell and rewrites the files.
     void add(const cell_record& cell);
 
-    /// Marks the run complete: every planned cell has its record.
+    /// Marks the run complete: every planned cell has its record (a run that decided as it
+    /// went planned the cells it has).
     void finish();
 
     /// The env, to record what the run learns (e.g. from the first ok cell); written with the next cell.

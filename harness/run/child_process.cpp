@@ -18,6 +18,8 @@
 #include <optional>
 #include <sstream>
 
+#include "harness/os/cpu_affinity.hpp"
+
 extern char** environ;
 
 namespace allocmeter {
@@ -84,10 +86,23 @@ using clock_type = std::chrono::steady_clock;
 /// already, so this only bounds a descendant that escaped the group and holds them open.
 constexpr auto drain_after_exit = std::chrono::milliseconds(1000);
 
+/// What the child could not do before execve, as it reports it on the report pipe.
+struct start_failure {
+    enum step_kind : int { exec, redirect, affinity } step = exec;
+    int error = 0;  ///< the errno
+};
+
+/// In the child: reports what failed on `report_fd` and exits.
+[[noreturn]] void fail_start(int report_fd, start_failure::step_kind step, int error) {
+    const start_failure f{step, error};
+    [[maybe_unused]] const ssize_t n = ::write(report_fd, &f, sizeof f);
+    ::_exit(127);
+}
+
 /// The child's side of the fork, up to execve: only async-signal-safe calls. Any failure is
-/// written (as an errno) to `report_fd`, which execve closes on success.
+/// written (a start_failure) to `report_fd`, which execve closes on success.
 [[noreturn]] void start_child(pid_t parent, const char* exe, char* const* argv, char* const* envp, int result_write,
-                              int err_write, int report_fd) {
+                              int err_write, int report_fd, const cpu_mask* cpus) {
     ::setpgid(0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) ::_exit(127);  // the parent died before the line above
@@ -97,15 +112,12 @@ constexpr auto drain_after_exit = std::chrono::milliseconds(1000);
     for (const int sig : {SIGINT, SIGTERM, SIGPIPE, SIGHUP}) ::signal(sig, SIG_DFL);
     const int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(err_write, 1) < 0 || ::dup2(err_write, 2) < 0 ||
-        ::dup2(result_write, result_fd) < 0) {
-        const int e = errno;
-        [[maybe_unused]] const ssize_t n = ::write(report_fd, &e, sizeof e);
-        ::_exit(127);
-    }
+        ::dup2(result_write, result_fd) < 0)
+        fail_start(report_fd, start_failure::redirect, errno);
+    if (cpus != nullptr)
+        if (const int e = cpus->apply(); e != 0) fail_start(report_fd, start_failure::affinity, e);
     ::execve(exe, argv, envp);
-    const int e = errno;
-    [[maybe_unused]] const ssize_t n = ::write(report_fd, &e, sizeof e);
-    ::_exit(127);
+    fail_start(report_fd, start_failure::exec, errno);
 }
 
 /// An fd that is readable once `pid` has exited, or -1 where the kernel has no pidfd_open.
@@ -141,11 +153,13 @@ child_outcome run_child(const child_spec& spec) {
     std::vector<std::string> env_s = child_environment(spec);
     auto argv = c_strings(argv_s);
     auto envp = c_strings(env_s);
+    const std::optional<cpu_mask> cpus = spec.cpus.empty() ? std::nullopt : std::optional<cpu_mask>(spec.cpus);
 
     const auto t0 = clock_type::now();
     const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
-    if (pid == 0) start_child(parent, spec.exe.c_str(), argv.data(), envp.data(), result.write, err.write, report.write);
+    if (pid == 0) start_child(parent, spec.exe.c_str(), argv.data(), envp.data(), result.write, err.write, report.write,
+                             cpus ? &*cpus : nullptr);
     result.close_write();
     err.close_write();
     report.close_write();
@@ -157,10 +171,13 @@ child_outcome run_child(const child_spec& spec) {
         return out;
     }
     ::setpgid(pid, pid);  // as the child does: whichever runs first, the group exists before a kill
-    int exec_errno = 0;
-    if (::read(report.read, &exec_errno, sizeof exec_errno) == static_cast<ssize_t>(sizeof exec_errno)) {
+    start_failure failure;
+    if (::read(report.read, &failure, sizeof failure) == static_cast<ssize_t>(sizeof failure)) {
         ::waitpid(pid, nullptr, 0);
-        out.spawn_error = spec.exe + ": " + std::strerror(exec_errno);
+        const std::string why = std::strerror(failure.error);
+        out.spawn_error = spec.exe + ": " + why;
+        if (failure.step == start_failure::redirect) out.spawn_error = "dup2: " + why;
+        if (failure.step == start_failure::affinity) out.spawn_error = "sched_setaffinity to CPUs " + cpu_list_text(spec.cpus) + ": " + why;
         result.close_read();
         err.close_read();
         report.close_read();

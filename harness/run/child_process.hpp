@@ -2,7 +2,8 @@
 // fd 3, its stderr, and how it ended (exit code, signal, killed at the deadline, or ended
 // because the parent was asked to stop). The child never outlives the parent and leaves
 // nothing behind: it leads a process group of its own, which is killed when the child ends,
-// at the deadline and at a stop, and it gets SIGTERM if the parent dies first.
+// at the deadline and at a stop, and it gets SIGTERM if the parent dies first. It may be
+// restricted to a set of CPUs (run --pin-cpus), set between fork and exec.
 #pragma once
 
 #include <string>
@@ -19,6 +20,7 @@ struct child_spec {
     std::vector<std::string> env_unset;                      ///< inherited variables to drop
     double timeout_s = 0;                                    ///< 0: no deadline
     int stop_fd = -1;  ///< when it becomes readable the child is killed (ending::stopped); -1: none
+    std::vector<unsigned> cpus = {};  ///< the CPUs the child (and all it starts) may run on; empty: this process's
 };
 
 /// How it went.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -38,23 +39,44 @@ struct planned_cell {
     unsigned rep;
 };
 
-/// Repetition outermost, allocator innermost: A B C A B C ..., so drift hits all alike. A
-/// trace replays with its own thread count, once per repetition and replay order.
+/// Round `rep`: every (workload, threads) group's allocators once, allocator innermost
+/// (A B C A B C ...), so drift hits all alike. A trace replays with its own thread count, once
+/// per replay order.
+std::vector<planned_cell> plan_round(const run_options& o, const allocator_catalog& catalog, unsigned rep) {
+    std::vector<planned_cell> cells;
+    for (const auto& w : o.workloads) {
+        if (w.rfind(trace_prefix, 0) == 0) {
+            for (const trace_workload& t : o.traces)
+                if (t.spec == w)
+                    for (const auto& a : o.allocators) cells.push_back({catalog.find(a), t.name, t.needs, &t, t.threads, rep});
+            continue;
+        }
+        const workload_info* info = find_workload(w);
+        for (const unsigned threads : o.threads)
+            for (const auto& a : o.allocators) cells.push_back({catalog.find(a), w, info->needs, nullptr, threads, rep});
+    }
+    return cells;
+}
+
+/// A fixed run's cells: its rounds, repetition outermost.
 std::vector<planned_cell> plan(const run_options& o, const allocator_catalog& catalog) {
     std::vector<planned_cell> cells;
-    for (unsigned rep = 1; rep <= o.reps; ++rep)
-        for (const auto& w : o.workloads) {
-            if (w.rfind(trace_prefix, 0) == 0) {
-                for (const trace_workload& t : o.traces)
-                    if (t.spec == w)
-                        for (const auto& a : o.allocators) cells.push_back({catalog.find(a), t.name, t.needs, &t, t.threads, rep});
-                continue;
-            }
-            const workload_info* info = find_workload(w);
-            for (const unsigned threads : o.threads)
-                for (const auto& a : o.allocators) cells.push_back({catalog.find(a), w, info->needs, nullptr, threads, rep});
-        }
+    for (unsigned rep = 1; rep <= o.reps; ++rep) {
+        const std::vector<planned_cell> round = plan_round(o, catalog, rep);
+        cells.insert(cells.end(), round.begin(), round.end());
+    }
     return cells;
+}
+
+/// The (workload, threads) groups of a round's cells, in run order: what --reps auto decides on.
+std::vector<auto_group> groups_of(const std::vector<planned_cell>& round) {
+    std::vector<auto_group> groups;
+    const auto known = [&groups](const planned_cell& c) {
+        return std::any_of(groups.begin(), groups.end(), [&](const auto_group& g) { return g.workload == c.workload && g.threads == c.threads; });
+    };
+    for (const planned_cell& c : round)
+        if (!known(c)) groups.push_back({c.workload, c.threads});
+    return groups;
 }
 
 /// The last few non-empty lines of a child's stderr, joined, for a failure reason; a library's
@@ -196,6 +218,7 @@ std::optional<cell_record> run_one(const planned_cell& c, const run_options& o, 
         spec.args.insert(spec.args.end(), {exe, std::string(cell_command)});
     }
     spec.stop_fd = stop_signals::fd();
+    spec.cpus = o.pin_cpus;
     spec.env_unset.push_back("LD_PRELOAD");
     const auto args = request_for(c, o).to_args();
     spec.args.insert(spec.args.end(), args.begin(), args.end());
@@ -212,9 +235,8 @@ auto cell_key(const std::string& allocator, const std::string& workload, unsigne
     return std::tuple(allocator, workload, threads, rep);
 }
 
-std::string cell_label(const planned_cell& c, const run_options& o) {
-    return fmt::format("rep {}/{}  {:<8} t={:<2} {:<18}", c.rep, o.reps, c.workload, c.threads, c.allocator->name);
-}
+/// The cell on a progress line, after where it stands in the run.
+std::string cell_label(const planned_cell& c) { return fmt::format("{:<8} t={:<2} {:<18}", c.workload, c.threads, c.allocator->name); }
 
 /// Says once per run which perf counters this host cannot give (their metrics are null, with
 /// the reason in each cell), and records in env which ones opened. Called with the first ok cell.
@@ -259,6 +281,15 @@ run_env env_of(const run_options& o, const allocator_catalog& catalog) {
     env.seed = o.seed;
     env.scale = std::string(to_string(o.size));
     env.reps = o.reps;
+    if (o.auto_reps) {
+        env.reps_auto.emplace();
+        env.reps_auto->target_ci = o.auto_reps->target_ci;
+        env.reps_auto->max_reps = o.auto_reps->max_reps;
+        env.reps_auto->budget_s = o.auto_reps->budget_s;
+        for (const auto_group& g : groups_of(plan_round(o, catalog, 1)))
+            env.reps_auto->groups.push_back({g.workload, g.threads, 0, std::string(to_string(group_end::running))});
+    }
+    if (!o.pin_cpus.empty()) env.pin_cpus = o.pin_cpus;
     env.threads = o.threads;
     env.pmu_events = o.pmu_events;
     env.sample_ms = o.sample_ms;
@@ -284,25 +315,9 @@ run_env env_of(const run_options& o, const allocator_catalog& catalog) {
     return env;
 }
 
-}  // namespace
-
-run_outcome run_matrix(const run_options& o, const allocator_catalog& catalog, const resumed_run* resumed) {
-    const std::vector<planned_cell> all = plan(o, catalog);
-    std::vector<planned_cell> cells;  // those still to run: every one, or what a resumed run lacks
-    std::optional<results_writer> writer_store;
-    if (resumed != nullptr) {
-        std::set<decltype(cell_key("", "", 0, 0))> done;
-        for (const cell_record& c : resumed->doc.cells) done.insert(cell_key(c.allocator, c.workload, c.threads, c.rep));
-        for (const planned_cell& c : all)
-            if (!done.contains(cell_key(c.allocator->name, c.workload, c.threads, c.rep))) cells.push_back(c);
-        writer_store.emplace(results_writer::resume(resumed->dir, resumed->doc));
-    } else {
-        cells = all;
-        writer_store.emplace(o.out, env_of(o, catalog), all.size());
-    }
-    results_writer& writer = *writer_store;
-    if (const std::string problem = writer.link_latest(); !problem.empty()) fmt::print(stderr, "allocmeter run: note: {}\n", problem);
-
+/// The matrix of one round, for the run's first line: "3 allocators x 2 workloads x 2 thread
+/// counts + 1 trace (each on its own threads)".
+std::string matrix_shape(const run_options& o) {
     const std::size_t traces = static_cast<std::size_t>(std::count_if(
                           o.workloads.begin(), o.workloads.end(), [](const std::string& w) { return w.rfind(trace_prefix, 0) == 0; })),
                       synthetic = o.workloads.size() - traces;
@@ -313,46 +328,184 @@ run_outcome run_matrix(const run_options& o, const allocator_catalog& catalog, c
         shape += fmt::format("{} traces x {} replay orders (each on its own threads)", traces, o.replays.size());
     else if (traces > 0)
         shape += fmt::format("{} traces (each on its own threads)", traces);
-    if (resumed != nullptr)
-        fmt::print(stderr, "allocmeter run: resuming {}: {} of {} cells done, {} to run\n", resumed->dir.string(),
-                   all.size() - cells.size(), all.size(), cells.size());
-    else
-        fmt::print(stderr, "allocmeter run: {} cells ({}, x {} reps), scale {}, seed {}\n  results: {}\n", cells.size(), shape,
-                   o.reps, to_string(o.size), o.seed, (writer.dir() / "results.json").string());
-    const bool tty = ::isatty(STDERR_FILENO) != 0;
-    const std::string exe = self_exe();
-    std::map<cell_status, int> counts;
-    for (const cell_record& c : writer.document().cells) ++counts[c.status];
-    bool pmu_noted = writer.document().env.pmu_opened.has_value();
-    const std::size_t first = all.size() - cells.size();  // the progress counts the whole matrix
-    for (std::size_t i = 0; i < cells.size() && stop_signals::received() == 0; ++i) {
-        const std::string label = cell_label(cells[i], o);
-        if (tty) fmt::print(stderr, "\r\033[K[{:3}/{}] {} running", first + i + 1, all.size(), label);
-        const std::optional<cell_record> cell = run_one(cells[i], o, exe, writer.dir());
-        if (!cell) break;  // a stop ended it: no record, so a resume runs it again
+    return shape;
+}
+
+/// Runs cells one at a time, records each as it finishes and keeps the progress line: what a
+/// run of a fixed number of repetitions and one of --reps auto share.
+class cell_sequence {
+public:
+    cell_sequence(const run_options& o, results_writer& writer)
+        : o_(o), writer_(writer), spent_before_s_(writer.env().reps_auto ? writer.env().reps_auto->spent_s : 0) {
+        for (const cell_record& c : writer.document().cells) ++counts[c.status];
+    }
+
+    /// Runs `c` and records it, its progress line led by `position`; false when a stop ended
+    /// it, unrecorded (a resume runs it again).
+    bool run(const planned_cell& c, const std::string& position) {
+        const std::string label = cell_label(c);
+        if (tty_) fmt::print(stderr, "\r\033[K{} {} running", position, label);
+        const std::optional<cell_record> cell = run_one(c, o_, exe_, writer_.dir());
+        if (!cell) return false;
         ++counts[cell->status];
-        if (cell->ok() && !pmu_noted) {
-            note_missing_counters(*cell, tty, writer);
-            pmu_noted = true;
+        if (cell->ok() && !pmu_noted_) {
+            note_missing_counters(*cell, tty_, writer_);
+            pmu_noted_ = true;
         }
-        writer.add(*cell);
+        if (writer_.env().reps_auto) writer_.env().reps_auto->spent_s = spent_s();  // written with the cell
+        writer_.add(*cell);
         std::string detail(to_string(cell->status));
         if (cell->ok())
             detail = fmt::format("ok  {:.2f} ns/op", *cell->measured->metrics.ns_per_op);
-        else if (cell->status != cell_status::skipped || !tty)
+        else if (cell->status != cell_status::skipped || !tty_)
             detail += ": " + cell->reason.value_or("");
-        const bool keep_line = !tty || cell->status == cell_status::failed || cell->status == cell_status::timeout;
-        fmt::print(stderr, "{}[{:3}/{}] {} {}{}", tty ? "\r\033[K" : "", first + i + 1, all.size(), label, detail,
-                   keep_line ? "\n" : "");
+        const bool keep_line = !tty_ || cell->status == cell_status::failed || cell->status == cell_status::timeout;
+        fmt::print(stderr, "{}{} {} {}{}", tty_ ? "\r\033[K" : "", position, label, detail, keep_line ? "\n" : "");
+        return true;
     }
-    if (tty) fmt::print(stderr, "\n");
+
+    /// A line of its own between the cells' progress lines.
+    void say(const std::string& line) const { fmt::print(stderr, "{}allocmeter run: {}\n", tty_ ? "\r\033[K" : "", line); }
+
+    /// Ends the progress line.
+    void done() const {
+        if (tty_) fmt::print(stderr, "\n");
+    }
+
+    /// The wall-clock seconds of the run's rounds, this session's and the earlier ones' (--budget).
+    double spent_s() const { return spent_before_s_ + std::chrono::duration<double>(clock::now() - started_).count(); }
+
+    std::map<cell_status, int> counts;  ///< the run's cells by status, earlier sessions' too
+
+private:
+    using clock = std::chrono::steady_clock;
+    const run_options& o_;
+    results_writer& writer_;
+    const bool tty_ = ::isatty(STDERR_FILENO) != 0;
+    const std::string exe_ = self_exe();
+    bool pmu_noted_ = writer_.document().env.pmu_opened.has_value();
+    const double spent_before_s_;
+    const clock::time_point started_ = clock::now();
+};
+
+/// A fixed number of repetitions: `cells`, every one of `all` or those a resumed run lacks, in
+/// order; the progress counts the whole matrix.
+void run_fixed(const std::vector<planned_cell>& all, const std::vector<planned_cell>& cells, const run_options& o,
+               cell_sequence& runner) {
+    const std::size_t first = all.size() - cells.size();
+    for (std::size_t i = 0; i < cells.size() && stop_signals::received() == 0; ++i)
+        if (!runner.run(cells[i], fmt::format("[{:3}/{}] rep {}/{} ", first + i + 1, all.size(), cells[i].rep, o.reps))) break;
+}
+
+/// "frame t=1, churn t=2": groups, for the lines between rounds.
+std::string group_names(const std::vector<const auto_group*>& groups) {
+    std::string text;
+    for (const auto_group* g : groups) text += fmt::format("{}{} t={}", text.empty() ? "" : ", ", g->workload, g->threads);
+    return text;
+}
+
+/// After a round: which groups it ended, and how many go on.
+std::string round_news(unsigned round, const auto_schedule& schedule, const std::vector<group_end>& before) {
+    std::map<group_end, std::vector<const auto_group*>> ended;
+    for (std::size_t g = 0; g < before.size(); ++g)
+        if (before[g] == group_end::running && schedule.groups()[g].end != group_end::running)
+            ended[schedule.groups()[g].end].push_back(&schedule.groups()[g]);
+    std::string news = fmt::format("round {} done", round);
+    for (const auto& [end, groups] : ended) news += fmt::format("; {} {}", group_names(groups), end_phrase(end));
+    return news + fmt::format("; {} group{} go{} on", schedule.running(), schedule.running() == 1 ? "" : "s",
+                              schedule.running() == 1 ? "es" : "");
+}
+
+/// --reps auto: rounds of the groups still running, until the schedule ends every group. The
+/// env records each group's standing after every round.
+void run_auto(const run_options& o, const allocator_catalog& catalog, auto_schedule& schedule, std::optional<unsigned> round,
+              results_writer& writer, cell_sequence& runner) {
+    double last_round_s = 0;
+    while (round && stop_signals::received() == 0) {
+        const double round_started = runner.spent_s();
+        std::set<decltype(cell_key("", "", 0, 0))> done;  // a resumed run's cells of this round
+        for (const cell_record& c : writer.document().cells)
+            if (c.rep == *round) done.insert(cell_key(c.allocator, c.workload, c.threads, c.rep));
+        std::vector<planned_cell> cells;
+        for (const planned_cell& c : plan_round(o, catalog, *round))
+            if (schedule.in_round(c.workload, c.threads) && !done.contains(cell_key(c.allocator->name, c.workload, c.threads, c.rep)))
+                cells.push_back(c);
+        const std::size_t groups = schedule.running();
+        for (std::size_t i = 0; i < cells.size() && stop_signals::received() == 0; ++i)
+            if (!runner.run(cells[i], fmt::format("[round {}: {}/{}, {} group{} running]", *round, i + 1, cells.size(), groups,
+                                                  groups == 1 ? "" : "s")))
+                break;
+        if (stop_signals::received() != 0) return;
+        last_round_s = runner.spent_s() - round_started;
+        std::vector<group_end> before;
+        for (const auto_group& g : schedule.groups()) before.push_back(g.end);
+        const unsigned finished = *round;
+        round = schedule.next_round(writer.document().cells, runner.spent_s(), last_round_s);
+        writer.env().reps_auto->groups = recorded_groups(schedule);
+        writer.env().reps_auto->spent_s = runner.spent_s();
+        runner.say(round_news(finished, schedule, before));
+    }
+}
+
+}  // namespace
+
+run_outcome run_matrix(const run_options& o, const allocator_catalog& catalog, const resumed_run* resumed) {
+    const std::vector<planned_cell> all = o.auto_reps ? std::vector<planned_cell>() : plan(o, catalog);
+    std::vector<planned_cell> cells;  // a fixed run's cells still to run: every one, or what a resumed run lacks
+    std::optional<results_writer> writer_store;
+    if (resumed != nullptr) {
+        std::set<decltype(cell_key("", "", 0, 0))> done;
+        for (const cell_record& c : resumed->doc.cells) done.insert(cell_key(c.allocator, c.workload, c.threads, c.rep));
+        for (const planned_cell& c : all)
+            if (!done.contains(cell_key(c.allocator->name, c.workload, c.threads, c.rep))) cells.push_back(c);
+        writer_store.emplace(results_writer::resume(resumed->dir, resumed->doc));
+    } else {
+        cells = all;
+        writer_store.emplace(o.out, env_of(o, catalog), o.auto_reps ? std::nullopt : std::optional<std::uint64_t>(all.size()));
+    }
+    results_writer& writer = *writer_store;
+    if (const std::string problem = writer.link_latest(); !problem.empty()) fmt::print(stderr, "allocmeter run: note: {}\n", problem);
+
+    // An auto run's standing so far (a resumed one's from its cells): its first round to run.
+    std::optional<auto_schedule> schedule;
+    std::optional<unsigned> round;
+    cell_sequence runner(o, writer);
+    if (o.auto_reps) {
+        schedule.emplace(*o.auto_reps, groups_of(plan_round(o, catalog, 1)), o.allocators);
+        round = schedule->next_round(writer.document().cells, runner.spent_s(), 0);
+        writer.env().reps_auto->groups = recorded_groups(*schedule);
+    }
+    const std::size_t per_round = plan_round(o, catalog, 1).size();
+    if (resumed != nullptr && o.auto_reps)
+        fmt::print(stderr, "allocmeter run: resuming {} (--reps auto): {} cells done, {} of {} groups still running{}\n",
+                   resumed->dir.string(), writer.document().cells.size(), schedule->running(), schedule->groups().size(),
+                   round ? fmt::format(", from round {}", *round) : "");
+    else if (resumed != nullptr)
+        fmt::print(stderr, "allocmeter run: resuming {}: {} of {} cells done, {} to run\n", resumed->dir.string(),
+                   all.size() - cells.size(), all.size(), cells.size());
+    else if (o.auto_reps)
+        fmt::print(stderr, "allocmeter run: rounds of {} cells ({}) until each group's intervals are narrower than {:g}% of "
+                           "their medians: {} to {} rounds{}, scale {}, seed {}\n  results: {}\n",
+                   per_round, matrix_shape(o), 100 * o.auto_reps->target_ci, reps_for_ci_target(), o.auto_reps->max_reps,
+                   o.auto_reps->budget_s ? fmt::format(" within {:g} s", *o.auto_reps->budget_s) : "", to_string(o.size), o.seed,
+                   (writer.dir() / "results.json").string());
+    else
+        fmt::print(stderr, "allocmeter run: {} cells ({}, x {} reps), scale {}, seed {}\n  results: {}\n", cells.size(), matrix_shape(o),
+                   o.reps, to_string(o.size), o.seed, (writer.dir() / "results.json").string());
+
+    if (schedule)
+        run_auto(o, catalog, *schedule, round, writer, runner);
+    else
+        run_fixed(all, cells, o, runner);
+    runner.done();
+    std::map<cell_status, int>& counts = runner.counts;
     const std::size_t failed = static_cast<std::size_t>(counts[cell_status::failed] + counts[cell_status::timeout]);
     if (const int sig = stop_signals::received(); sig != 0) {
         fmt::print(stderr,
-                   "allocmeter run: stopped by {}: {} of {} cells have results, kept in {}\n"
+                   "allocmeter run: stopped by {}: {} cells have results{}, kept in {}\n"
                    "  resume with: allocmeter run --resume {}\n",
-                   describe_signal(sig), writer.document().cells.size(), all.size(), (writer.dir() / "results.json").string(),
-                   writer.dir().string());
+                   describe_signal(sig), writer.document().cells.size(), o.auto_reps ? "" : fmt::format(" of {}", all.size()),
+                   (writer.dir() / "results.json").string(), writer.dir().string());
         return {writer.dir(), failed, sig};
     }
     writer.finish();
@@ -360,6 +513,7 @@ run_outcome run_matrix(const run_options& o, const allocator_catalog& catalog, c
     writer.write_summary(summary);
     print_summary(summary, stdout);
     print_recorded_rss(summary, writer.document(), stdout);
+    if (schedule) print_auto_rounds(*schedule, stdout);
     fmt::print("\n{} ok, {} skipped, {} failed, {} timeout\nresults: {}\n         {}\n", counts[cell_status::ok],
                counts[cell_status::skipped], counts[cell_status::failed], counts[cell_status::timeout],
                (writer.dir() / "results.json").string(), (writer.dir() / "results.csv").string());

@@ -1,6 +1,7 @@
 // The parent's side of `allocmeter run`: expands allocators x workloads x threads x reps
-// into cells, interleaves repetitions across allocators, runs each cell in a child
-// process, and records every cell (ok, failed, timeout or skipped) as it finishes.
+// into cells, interleaves repetitions across allocators (in rounds; with --reps auto, until
+// each group's intervals are narrow enough), runs each cell in a child process, and records
+// every cell (ok, failed, timeout or skipped) as it finishes.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 
 #include "harness/results/record.hpp"
 #include "harness/run/allocator_catalog.hpp"
+#include "harness/run/auto_reps.hpp"
 #include "harness/run/callgrind_profile.hpp"
 #include "harness/run/trace_workloads.hpp"
 #include "workloads/scale.hpp"
@@ -31,7 +33,9 @@ struct run_options {
     double sample_ms = 2;                 ///< --sample-ms: RSS sampling interval, 0 = off
     std::uint64_t latency_every = 64;     ///< --latency: one operation in this many is timed; 0 = off
     std::vector<unsigned> threads{1, 2};
-    unsigned reps = 5;
+    unsigned reps = 5;                    ///< --reps N; 0 with --reps auto
+    std::optional<auto_reps_settings> auto_reps;  ///< --reps auto: rounds until each group's intervals are narrow enough
+    std::vector<unsigned> pin_cpus;       ///< --pin-cpus: the CPUs each cell's process runs on; empty: not pinned
     scale size = scale::standard;
     std::uint64_t seed = 1;
     std::filesystem::path out = "results";
@@ -58,8 +62,8 @@ struct resumed_run {
     results_document doc;
 };
 
-/// Runs the matrix (of a resumed run, only the cells it has no record of), prints progress
-/// and the summary table. A SIGINT or SIGTERM (harness/os/stop_signals) ends the running cell,
+/// Runs the matrix (of a resumed run, only the cells it has no record of; with --reps auto,
+/// the rounds its groups still get), prints progress and the summary table. A SIGINT or SIGTERM (harness/os/stop_signals) ends the running cell,
 /// starts no other, and leaves the results incomplete, with a line that says how to resume.
 run_outcome run_matrix(const run_options& options, const allocator_catalog& catalog, const resumed_run* resumed = nullptr);
 

@@ -36,6 +36,31 @@ TEST(CliErrors, BadNumbers) {
     expect_usage_error("run --reps many", "--reps many: give a whole number from 1 to 1000000");
 }
 
+// --reps auto's settings are checked, and refused without it; each message says what to give.
+TEST(CliErrors, BadRepsAuto) {
+    expect_usage_error("run --reps aut", "--reps aut: give a whole number from 1 to 1000000, e.g. --reps 5, or --reps auto");
+    expect_usage_error("run --target-ci 0.05", "--target-ci applies to --reps auto only: add --reps auto, or drop --target-ci");
+    expect_usage_error("run --reps 3 --budget 10m", "--budget applies to --reps auto only");
+    expect_usage_error("run --reps auto --target-ci 0", "--target-ci 0: give a number from 0.001 to 1 (a fraction of the median)");
+    expect_usage_error("run --reps auto --target-ci 3%", "--target-ci 3%: give a number from 0.001 to 1");
+    expect_usage_error("run --reps auto --max-reps 3",
+                       "--max-reps 3: an interval with 95% coverage needs 6 rounds, so no group could reach the target; "
+                       "give 6 or more, or use --reps 3");
+    expect_usage_error("run --reps auto --budget 10x", "--budget 10x: give seconds, or a number with s, m or h (e.g. 600, 90s, 10m, 2h)");
+    expect_usage_error("run --reps auto --budget 0", "--budget 0: give seconds");
+    expect_usage_error("run --reps auto --budget m", "--budget m: give seconds");
+}
+
+// --pin-cpus: a list that is none, or a CPU this process may not use, is refused before anything runs.
+TEST(CliErrors, BadPinCpus) {
+    expect_usage_error("run --pin-cpus 1- --out /tmp/allocmeter-never",
+                       "--pin-cpus 1-: '1-' is not a CPU number or a range of them (such as 0-3); give CPU numbers and ranges, "
+                       "e.g. --pin-cpus 1, 0-1 or 1,3");
+    expect_usage_error("run --pin-cpus 2-1 --out /tmp/allocmeter-never", "--pin-cpus 2-1: the range 2-1 runs backwards; write 1-2");
+    expect_usage_error("run --pin-cpus 1023 --out /tmp/allocmeter-never",
+                       "--pin-cpus 1023: CPU 1023 is not one this process may run on (it may use ");
+}
+
 // An empty list, or a name given twice (which would run twice and pool as extra reps), is refused.
 TEST(CliErrors, EmptyOrRepeatedLists) {
     expect_usage_error("run --allocators ''", "--allocators '': the list is empty");

@@ -365,6 +365,18 @@ class Layout(unittest.TestCase):
         self.assertEqual(list(frame.get_xticks()), [1, 2])
 
 
+    def test_titles_give_the_range_when_groups_have_different_reps(self):
+        # A --reps auto run stops each group on its own: the titles say the range, not the largest.
+        data = load_fixture()
+        row_of(data, "system", "frame", 1)["time"]["n"] = 6
+        row_of(data, "jemalloc", "churn", 2)["time"]["n"] = 30
+        plots._setup_matplotlib()
+        model = model_of(data)
+        self.assertEqual(model.reps_text(), "5 to 30")
+        self.assertIn("(median of 5 to 30 reps)", plots.heatmap_chart(model, plots.TIME).title)
+        self.assertEqual(model_of(load_fixture()).reps_text(), "5")
+
+
 class AbsentData(unittest.TestCase):
     """Chart kinds whose data is missing are not drawn, and the fallbacks say what they did."""
 

@@ -235,3 +235,39 @@ TEST(RecordJson, RecordedRssRoundTrips) {
     EXPECT_FALSE(written["cells"][1]["trace"].contains("recorded_peak_rss_bytes")) << "absent, not null";
     EXPECT_FALSE(written["env"]["traces"][1].contains("recorded_peak_rss_bytes"));
 }
+
+// --reps auto's settings and each group's rounds, and --pin-cpus' CPUs, travel in the env; a
+// run without them (older, or of --reps N, unpinned) has neither field, and reads them as none.
+TEST(RecordJson, AutoRepsAndPinnedCpusRoundTrip) {
+    results_document doc = sample_document({ok_cell("system", "frame", 1, 1, 10)});
+    doc.env.reps_auto = auto_reps_env{0.02, 40, 600, 123.5, {{"frame", 1, 6, "target"}, {"churn", 2, 40, "max-reps"}}};
+    doc.env.pin_cpus = std::vector<unsigned>{1, 3};
+    const results_document back = results_from_json_text(to_json_text(doc), "f.json");
+    ASSERT_TRUE(back.env.reps_auto.has_value());
+    EXPECT_EQ(back.env.reps_auto->target_ci, 0.02);
+    EXPECT_EQ(back.env.reps_auto->max_reps, 40u);
+    EXPECT_EQ(back.env.reps_auto->budget_s, 600.0);
+    EXPECT_EQ(back.env.reps_auto->spent_s, 123.5);
+    ASSERT_EQ(back.env.reps_auto->groups.size(), 2u);
+    EXPECT_EQ(back.env.reps_auto->groups[1].workload, "churn");
+    EXPECT_EQ(back.env.reps_auto->groups[1].threads, 2u);
+    EXPECT_EQ(back.env.reps_auto->groups[1].rounds, 40u);
+    EXPECT_EQ(back.env.reps_auto->groups[1].end, "max-reps");
+    EXPECT_EQ(back.env.pin_cpus, (std::vector<unsigned>{1, 3}));
+    EXPECT_EQ(repetitions_text(back.env), "6 to 40");
+
+    doc.env.reps_auto->budget_s.reset();  // no budget: null
+    EXPECT_TRUE(nlohmann::json::parse(to_json_text(doc))["env"]["reps_auto"]["budget_s"].is_null());
+    EXPECT_FALSE(results_from_json_text(to_json_text(doc), "f.json").env.reps_auto->budget_s.has_value());
+
+    const results_document plain = results_from_json_text(to_json_text(sample_document({})), "f.json");
+    EXPECT_FALSE(plain.env.reps_auto.has_value());
+    EXPECT_FALSE(plain.env.pin_cpus.has_value());
+    const nlohmann::json written = nlohmann::json::parse(to_json_text(sample_document({})));
+    EXPECT_FALSE(written["env"].contains("reps_auto")) << "absent, not null";
+    EXPECT_FALSE(written["env"].contains("pin_cpus"));
+
+    nlohmann::json damaged = nlohmann::json::parse(to_json_text(doc));
+    damaged["env"]["reps_auto"]["groups"][0].erase("rounds");
+    EXPECT_NE(error_of(damaged).find("field 'env.reps_auto.groups[0].rounds' is missing"), std::string::npos) << error_of(damaged);
+}

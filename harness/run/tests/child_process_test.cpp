@@ -1,6 +1,6 @@
 // run_child on /bin/sh scripts: the exit code, a signal, the deadline, the result channel on
-// fd 3, the stderr tail, the environment set and dropped, a program that cannot start, and
-// that nothing the child started outlives it: a forked process holding its pipes, a stop,
+// fd 3, the stderr tail, the environment set and dropped, a program that cannot start, the
+// CPUs it is restricted to, and that nothing the child started outlives it: a forked process holding its pipes, a stop,
 // the parent's death.
 #include <gtest/gtest.h>
 
@@ -8,12 +8,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <string>
 #include <thread>
 
+#include "harness/os/cpu_affinity.hpp"
 #include "harness/run/child_process.hpp"
 
 using namespace allocmeter;
@@ -78,6 +80,24 @@ TEST(ChildProcess, SpawnFailure) {
     const child_outcome r = run_child({"/nonexistent/program", {}, {}, {}, 5});
     EXPECT_EQ(r.how, child_outcome::ending::spawn_failed);
     EXPECT_FALSE(r.spawn_error.empty());
+}
+
+// A child restricted to one CPU, and what it starts, run only there; a CPU it may not have is
+// a failure to start that names the call and the CPUs.
+TEST(ChildProcess, PinnedToCpus) {
+    const std::vector<unsigned> allowed = allowed_cpus();
+    ASSERT_FALSE(allowed.empty());
+    child_spec pinned{"/bin/sh", {"-c", "grep Cpus_allowed_list: /proc/self/status >&3"}, {}, {}, 10};
+    pinned.cpus = {allowed.back()};
+    const child_outcome r = run_child(pinned);
+    ASSERT_EQ(r.how, child_outcome::ending::exited) << r.spawn_error;
+    EXPECT_EQ(r.result.substr(r.result.find_first_of("0123456789")), std::to_string(allowed.back()) + "\n");
+
+    pinned.cpus = {CPU_SETSIZE - 1};  // not a CPU of any VM this runs on
+    ASSERT_EQ(std::find(allowed.begin(), allowed.end(), pinned.cpus[0]), allowed.end());
+    const child_outcome refused = run_child(pinned);
+    EXPECT_EQ(refused.how, child_outcome::ending::spawn_failed);
+    EXPECT_NE(refused.spawn_error.find("sched_setaffinity to CPUs 1023: "), std::string::npos) << refused.spawn_error;
 }
 
 // Only the last part of a long stderr is kept.
