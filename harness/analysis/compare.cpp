@@ -1,6 +1,8 @@
 // Groups the ok cells of results files by (allocator, workload, threads, replay order), pairs
 // the groups to compare, and prints for each pair the medians, their ratio, the p-value and the
-// verdict.
+// verdict. Two allocators of one run are also paired by round (each rep of the second over the
+// first's rep of the same round), and the verdict reads the signed-rank test of those ratios
+// when there are rounds enough for it to reach alpha; two runs are compared unpaired.
 #include "harness/analysis/compare.hpp"
 
 #include <fmt/format.h>
@@ -22,8 +24,8 @@ using group_key = std::tuple<std::string, std::string, unsigned, std::string>;
 
 struct loaded {
     std::string path;
-    std::map<group_key, std::vector<double>> groups;
-    std::vector<group_key> order;  ///< as the groups first appear
+    std::map<group_key, std::vector<round_value>> groups;  ///< each ok cell's value with its round (rep), in run order
+    std::vector<group_key> order;                          ///< as the groups first appear
 };
 
 [[noreturn]] void fail(const std::string& message) { throw std::invalid_argument(message); }
@@ -38,32 +40,88 @@ loaded load(const std::string& given, const std::string& metric) {
                                  fmt::join(metric_names(), ", ")));
         const group_key k{c.allocator, c.workload, c.threads, c.replay.value_or("")};
         if (!l.groups.contains(k)) l.order.push_back(k);
-        l.groups[k].push_back(*v);
+        l.groups[k].push_back({c.rep, *v});
     }
     return l;
+}
+
+std::vector<double> values_of(const std::vector<round_value>& v) {
+    std::vector<double> out;
+    for (const round_value& x : v) out.push_back(x.value);
+    return out;
 }
 
 struct row {
     std::string label_a, label_b, workload;
     unsigned threads;
-    std::vector<double> a, b;
+    std::vector<round_value> a, b;
 };
 
-void print(const std::vector<row>& rows, const std::string& metric, double alpha, const std::string& title, std::FILE* out) {
-    fmt::print(out, "{}\nmetric {} (lower is better), two-sided Mann-Whitney U, alpha {}\n\n", title, metric, alpha);
-    fmt::print(out, "  {:<26} {:>3}  {:<24} {:>12} {:>12} {:>8} {:>8}  {}\n", "workload", "thr", "compared", "first (med)",
-               "second (med)", "ratio", "p-value", "verdict");
-    bool few = false, noisy = false;
+/// One row's figures: the medians, the unpaired test and, when paired, the rounds' ratios and
+/// their test; the verdict from the test chosen.
+struct compared {
+    sample_summary a, b;
+    mann_whitney unpaired;
+    std::optional<sample_summary> ratios;  ///< b over a within each round both ran
+    std::optional<signed_rank> paired;
+    bool paired_decides = false;
+    const char* verdict = "";
+    double p_value = 1;
+};
+
+compared compare_row(const row& r, bool pair_rounds, double alpha) {
+    compared c;
+    c.a = summarize(values_of(r.a));
+    c.b = summarize(values_of(r.b));
+    c.unpaired = mann_whitney_u(values_of(r.b), values_of(r.a));
+    const std::vector<double> ratios = pair_rounds ? ratios_by_round(r.b, r.a) : std::vector<double>{};
+    if (!ratios.empty()) {
+        c.ratios = summarize(ratios);
+        c.paired = wilcoxon_signed_rank(log_ratios(ratios));
+        c.paired_decides = paired_test_decides(ratios.size(), alpha);
+    }
+    c.verdict = c.paired_decides ? verdict(*c.paired, alpha) : verdict(c.unpaired, alpha, c.a.median, c.b.median);
+    c.p_value = c.paired_decides ? c.paired->p_value : c.unpaired.p_value;
+    return c;
+}
+
+/// The table; `paired`: both sides come from one run, so the rows have rounds to pair.
+void print(const std::vector<row>& rows, const std::string& metric, double alpha, const std::string& title, bool paired,
+           std::FILE* out) {
+    if (paired)
+        fmt::print(out, "{}\nmetric {} (lower is better), alpha {}; one run, so paired by round\ntest: two-sided Wilcoxon "
+                        "signed-rank of log(second / first) over the rounds where {} or more pair, else two-sided Mann-Whitney U\n\n",
+                   title, metric, alpha, rounds_for_paired_test(alpha));
+    else
+        fmt::print(out, "{}\nmetric {} (lower is better), two runs, unpaired: two-sided Mann-Whitney U, alpha {}\n\n", title, metric,
+                   alpha);
+    fmt::print(out, "  {:<26} {:>3}  {:<24} {:>12} {:>12} {:>8}", "workload", "thr", "compared", "first (med)", "second (med)", "ratio");
+    if (paired) fmt::print(out, " {:>8}  {:<16} {:>6}  {:<11}", "paired", "paired CI", "rounds", "test");
+    fmt::print(out, " {:>8}  {}\n", "p-value", "verdict");
+    bool few = false, noisy = false, unpaired_verdict = false;
     for (const row& r : rows) {
-        const sample_summary sa = summarize(r.a), sb = summarize(r.b);
-        const mann_whitney t = mann_whitney_u(r.b, r.a);
+        const compared c = compare_row(r, paired, alpha);
         std::string mark;
-        if (sa.n < few_repetitions || sb.n < few_repetitions) mark += " [few reps]", few = true;
-        if (sa.cv > high_cv || sb.cv > high_cv) mark += " [high CV]", noisy = true;
-        const std::string compared = r.label_a == r.label_b ? r.label_a : r.label_b + " vs " + r.label_a;
-        fmt::print(out, "  {:<26} {:>3}  {:<24} {:>12.4g} {:>12.4g} {:>7.3f}x {:>8.4f}  {}{}\n", r.workload, r.threads, compared,
-                   sa.median, sb.median, sa.median != 0 ? sb.median / sa.median : 0.0, t.p_value,
-                   verdict(t, alpha, sa.median, sb.median), mark);
+        if (c.a.n < few_repetitions || c.b.n < few_repetitions) mark += " [few reps]", few = true;
+        if (c.a.cv > high_cv || c.b.cv > high_cv) mark += " [high CV]", noisy = true;
+        const std::string compared_text = r.label_a == r.label_b ? r.label_a : r.label_b + " vs " + r.label_a;
+        fmt::print(out, "  {:<26} {:>3}  {:<24} {:>12.4g} {:>12.4g} {:>7.3f}x", r.workload, r.threads, compared_text, c.a.median,
+                   c.b.median, c.a.median != 0 ? c.b.median / c.a.median : 0.0);
+        if (paired) {
+            unpaired_verdict = unpaired_verdict || !c.paired_decides;
+            fmt::print(out, " {:>8}  {:<16} {:>6}  {:<11}", c.ratios ? fmt::format("{:.3f}x", c.ratios->median) : "-",
+                       c.ratios ? fmt::format("[{:.3f}, {:.3f}]", c.ratios->ci_low, c.ratios->ci_high) : "-",
+                       c.ratios ? c.ratios->n : 0, c.paired_decides ? "signed-rank" : "U");
+        }
+        fmt::print(out, " {:>8.4f}  {}{}\n", c.p_value, c.verdict, mark);
+    }
+    if (paired) {
+        fmt::print(out, "\nratio: second median over first median; paired: the median over the rounds in which both ran of\n"
+                        "second over first in that round, and its distribution-free CI; drift between rounds cancels.\n");
+        if (unpaired_verdict)
+            fmt::print(out, "test U: Mann-Whitney U, where the rounds paired are too few for the signed-rank test to reach p < {}\n"
+                            "(its smallest p is 2 / 2^rounds: {} rounds or more).\n",
+                       alpha, rounds_for_paired_test(alpha));
     }
     if (few)
         fmt::print(out, "\n[few reps]: fewer than {} repetitions on a side; the test can hardly reach significance.\n",
@@ -106,7 +164,7 @@ void compare_results(const compare_options& o, std::FILE* out) {
             fail(fmt::format("{}: {} and {} have no workload x threads with ok cells in common: nothing to compare", l.path,
                              first, second));
     }
-    print(rows, o.metric, o.alpha, title, out);
+    print(rows, o.metric, o.alpha, title, o.files.size() == 1, out);
 }
 
 }  // namespace allocmeter

@@ -1,6 +1,6 @@
 // Compares groups of repetitions: the same allocator x workload x threads in two results
-// files, or two allocators per workload x threads in one, each pair by a two-sided
-// Mann-Whitney U test on a chosen metric.
+// files, by a two-sided Mann-Whitney U test on a chosen metric; or two allocators per workload
+// x threads in one, also paired by round (the Wilcoxon signed-rank test of the rounds' ratios).
 #pragma once
 
 #include <cstdio>

@@ -1,5 +1,6 @@
-// Average ranks, Spearman's rho on them, the agreement of two calls, and the verdict with its
-// rule for rho: judged only over the allocators the program itself tells apart from the baseline.
+// Spearman's rho on average ranks (from statistics), the agreement of two calls, and the verdict
+// with its rule for rho: judged only over the allocators the program itself tells apart from the
+// baseline.
 #include "harness/analysis/fidelity_analysis.hpp"
 
 #include <fmt/format.h>
@@ -10,21 +11,6 @@
 #include <numeric>
 
 namespace allocmeter {
-
-std::vector<double> average_ranks(const std::vector<double>& values) {
-    std::vector<std::size_t> order(values.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return values[a] < values[b]; });
-    std::vector<double> ranks(values.size());
-    for (std::size_t i = 0; i < order.size();) {
-        std::size_t j = i;  // [i, j) is one run of equal values: ranks i+1..j, shared as their mean
-        while (j < order.size() && values[order[j]] == values[order[i]]) ++j;
-        const double shared = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2;
-        for (std::size_t k = i; k < j; ++k) ranks[order[k]] = shared;
-        i = j;
-    }
-    return ranks;
-}
 
 std::optional<double> spearman_rho(const std::vector<double>& x, const std::vector<double>& y) {
     if (x.size() != y.size() || x.size() < 2) return std::nullopt;

@@ -13,9 +13,6 @@
 
 namespace allocmeter {
 
-/// Ranks 1..n of `values` (the smallest ranked 1), ties sharing the mean of the ranks they span.
-std::vector<double> average_ranks(const std::vector<double>& values);
-
 /// Spearman's rho of the pairs (x[i], y[i]): Pearson's correlation of their average ranks.
 /// None when there are fewer than 2 pairs or one side's values are all equal (no ranking).
 std::optional<double> spearman_rho(const std::vector<double>& x, const std::vector<double>& y);

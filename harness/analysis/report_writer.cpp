@@ -60,17 +60,23 @@ std::string ratio_text(const std::optional<double>& r) { return r ? fmt::format(
 std::string percent(double share) { return fmt::format("{:g}%", 100 * share); }
 
 /// The test of `row`'s `metric` (&summary_row::time or ::rss) against the baseline row `base`
-/// as a table cell: "lower, p 0.0079" in its colour, "baseline" on the baseline's own row,
-/// nothing (false) when there is no baseline to test against.
+/// as a table cell: "lower, p 0.0079 (U)" or "lower, p 0.031 (paired)" in its colour, "baseline"
+/// on the baseline's own row, nothing (false) when there is no baseline to test against.
 data test_cell(const summary_row& row, const summary_row* base, metric_summary summary_row::*metric) {
     const metric_summary& m = row.*metric;
     if (base == nullptr || (base->*metric).stats.n == 0 || m.stats.n == 0) return data(false);
-    const metric_summary& b = base->*metric;
-    if (!m.test) return object{{"class", "muted"}, {"text", "baseline"}};
-    const std::string v = verdict(*m.test, default_alpha, b.stats.median, m.stats.median);
-    const bool lower = v == "faster", higher = v == "slower";
+    const std::optional<metric_verdict> v = verdict_of(m, base->*metric, default_alpha);
+    if (!v) return object{{"class", "muted"}, {"text", "baseline"}};
+    const std::string said = v->verdict;
+    const bool lower = said == "faster", higher = said == "slower";
     return object{{"class", lower ? "faster" : higher ? "slower" : "same"},
-                  {"text", fmt::format("{}, p {:.2g}", lower ? "lower" : higher ? "higher" : "no sig. diff.", m.test->p_value)}};
+                  {"text", fmt::format("{}, p {:.2g} ({})", lower ? "lower" : higher ? "higher" : "no sig. diff.", v->p_value,
+                                       v->paired ? "paired" : "U")}};
+}
+
+/// An interval of ratios as a table cell: "0.36 - 0.39" (an en dash); "" without one.
+std::string ratio_interval(const std::optional<double>& low, const std::optional<double>& high) {
+    return low && high ? fmt::format("{:.2f} \u2013 {:.2f}", *low, *high) : "";
 }
 
 const summary_row* baseline_row(const summary_group& g, const std::string& baseline) {
@@ -117,6 +123,8 @@ data comparison_groups(const run_summary& run) {
                 continue;
             }
             const std::string& version = label_of(run, r.allocator).version;
+            const bool is_base = r.allocator == run.baseline;
+            const std::optional<sample_summary>& paired = r.time.paired;
             rows << object{{"allocator", r.allocator},
                            {"not_ok", data(false)},
                            {"library_version", version.empty() ? "reference" : version},
@@ -126,13 +134,17 @@ data comparison_groups(const run_summary& run) {
                            {"ci_high", fmt::format("{:.2f}", r.time.stats.ci_high)},
                            {"cv", fmt::format("{:.1f}%", 100 * r.time.stats.cv)},
                            {"time_ratio", ratio_text(r.time.ratio)},
+                           {"time_ratio_ci", is_base ? "" : ratio_interval(r.time.ratio_low, r.time.ratio_high)},
+                           {"paired_ratio", ratio_text(paired ? std::optional<double>(paired->median) : std::nullopt)},
+                           {"paired_ci", is_base || !paired ? "" : ratio_interval(paired->ci_low, paired->ci_high)},
+                           {"paired_rounds", paired ? std::to_string(paired->n) : "0"},
                            {"time_test", test_cell(r, base, &summary_row::time)},
                            {"peak_rss", r.rss.stats.n ? mib_text(r.rss.stats.median) : "-"},
                            {"rss_ratio", ratio_text(r.rss.ratio)},
                            {"rss_test", test_cell(r, base, &summary_row::rss)},
                            {"check", std::string(r.noisy ? "high CV " : "") + (r.few_reps ? "few reps" : "")}};
         }
-        groups << object{{"group", group_name(g)}, {"rows", rows}};
+        groups << object{{"group", group_name(g)}, {"rounds", fmt::format("{} round{}", g.rounds, g.rounds == 1 ? "" : "s")}, {"rows", rows}};
     }
     return groups;
 }
@@ -333,6 +345,12 @@ report_outcome write_report(const loaded_results& results, const run_summary& ru
         {"has_charts", data(!charts.empty())},
         {"charts", chart_figures(charts, html)},
         {"ci_coverage", ci_coverage_text(run)},
+        {"tight_intervals", tight_intervals_text(run).empty()
+                                ? data(false)
+                                : data(object{{"text", tight_intervals_text(run)}, {"within", percent(tight_within)},
+                                              {"low", fmt::format("{:g}", 1 - tight_within)},
+                                              {"high", fmt::format("{:g}", 1 + tight_within)}})},
+        {"rounds_for_paired_test", std::to_string(rounds_for_paired_test(run.alpha))},
         {"groups", comparison_groups(run)},
         {"has_replays", data(!run.replays.empty())},
         {"replays", side_by_side_tables(run)},

@@ -1,5 +1,6 @@
 // Groups cells by (workload, threads, allocator) in the order they first appear, then
-// summarizes each group against the baseline's group in the same workload and thread count.
+// summarizes each group against the baseline's group in the same workload and thread count:
+// unpaired (the medians) and paired by round (each rep against the baseline's rep of its round).
 #include "harness/analysis/summary.hpp"
 
 #include <fmt/format.h>
@@ -7,6 +8,7 @@
 #include <algorithm>
 #include <map>
 #include <regex>
+#include <set>
 #include <utility>
 
 namespace allocmeter {
@@ -137,14 +139,42 @@ summary_row summarize_row(const std::string& allocator, const std::vector<const 
     return r;
 }
 
-/// Ratios of `mine` to the baseline's median, and the test against its values.
-void compare_with(metric_summary& mine, const std::vector<double>& values, const metric_summary& base,
-                  const std::vector<double>& base_values, bool is_baseline) {
+/// The ok cells' values of `metric` (a results name), each with its round, in run order.
+std::vector<round_value> by_round(const std::vector<const cell_record*>& cells, std::string_view metric) {
+    std::vector<round_value> out;
+    for (const cell_record* c : cells)
+        if (c->ok())
+            if (const std::optional<double> v = metric_by_name(c->measured->metrics, metric)) out.push_back({c->rep, *v});
+    return out;
+}
+
+std::vector<double> values_of(const std::vector<round_value>& v) {
+    std::vector<double> out;
+    for (const round_value& x : v) out.push_back(x.value);
+    return out;
+}
+
+/// Ratios of `mine` to the baseline's median (unpaired) and to the baseline's rep of the same
+/// round (paired), and the tests against the baseline's values: Mann-Whitney U, and the
+/// signed-rank test of the paired ratios, which the verdict reads when its rounds can reach `alpha`.
+void compare_with(metric_summary& mine, const std::vector<round_value>& values, const metric_summary& base,
+                  const std::vector<round_value>& base_values, bool is_baseline, double alpha) {
     if (mine.stats.n == 0 || base.stats.n == 0 || !(base.stats.median > 0)) return;
     mine.ratio = mine.stats.median / base.stats.median;
     mine.ratio_low = mine.stats.ci_low / base.stats.median;
     mine.ratio_high = mine.stats.ci_high / base.stats.median;
-    if (!is_baseline) mine.test = mann_whitney_u(values, base_values);
+    const std::vector<double> ratios = ratios_by_round(values, base_values);
+    if (!ratios.empty()) mine.paired = summarize(ratios);
+    if (is_baseline) return;
+    mine.test = mann_whitney_u(values_of(values), values_of(base_values));
+    if (ratios.empty()) return;
+    mine.paired_test = wilcoxon_signed_rank(log_ratios(ratios));
+    mine.verdict_paired = paired_test_decides(ratios.size(), alpha);
+}
+
+/// Whether [low, high] lies within +-`within` of `ratio`.
+bool within_of(double low, double high, double ratio, double within) {
+    return low >= (1 - within) * ratio && high <= (1 + within) * ratio;
 }
 
 /// The summary group of `workload` (a trace has one thread count), or nullptr.
@@ -274,15 +304,24 @@ run_summary summarize_run(const results_document& doc) {
 
     for (std::size_t g = 0; g < run.groups.size(); ++g) {
         auto& rows = run.groups[g].rows;
-        for (const auto& [allocator, group_cells] : members[g]) rows.push_back(summarize_row(allocator, group_cells));
+        std::set<unsigned> rounds;
+        for (const auto& [allocator, group_cells] : members[g]) {
+            rows.push_back(summarize_row(allocator, group_cells));
+            for (const cell_record* c : group_cells) rounds.insert(c->rep);
+        }
+        run.groups[g].rounds = static_cast<unsigned>(rounds.size());
         const auto base = std::find_if(rows.begin(), rows.end(), [&](const summary_row& r) { return r.allocator == run.baseline && r.ok(); });
         if (base == rows.end()) continue;
         const summary_row base_row = *base;
-        for (summary_row& r : rows) {
+        const auto& base_cells = members[g][static_cast<std::size_t>(base - rows.begin())].second;
+        const std::vector<round_value> base_time = by_round(base_cells, "ns_per_op"), base_rss = by_round(base_cells, "peak_rss_bytes");
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            summary_row& r = rows[i];
             if (!r.ok()) continue;
             const bool is_base = r.allocator == run.baseline;
-            compare_with(r.time, r.ns_per_op, base_row.time, base_row.ns_per_op, is_base);
-            compare_with(r.rss, r.peak_rss_bytes, base_row.rss, base_row.peak_rss_bytes, is_base);
+            const auto& cells_of_row = members[g][i].second;
+            compare_with(r.time, by_round(cells_of_row, "ns_per_op"), base_row.time, base_time, is_base, run.alpha);
+            compare_with(r.rss, by_round(cells_of_row, "peak_rss_bytes"), base_row.rss, base_rss, is_base, run.alpha);
             if (r.callgrind && base_row.callgrind) compare_callgrind(*r.callgrind, *base_row.callgrind);
         }
     }
@@ -299,6 +338,37 @@ std::string ci_coverage_text(const run_summary& run) {
     for (const auto& [n, level] : levels)
         text += fmt::format("{}{:.1f}% at {} rep{}", text.empty() ? "" : ", ", 100 * level, n, n == 1 ? "" : "s");
     return text;
+}
+
+std::optional<metric_verdict> verdict_of(const metric_summary& m, const metric_summary& base, double alpha) {
+    if (m.verdict_paired && m.paired_test) return metric_verdict{verdict(*m.paired_test, alpha), m.paired_test->p_value, true};
+    if (m.test) return metric_verdict{verdict(*m.test, alpha, base.stats.median, m.stats.median), m.test->p_value, false};
+    return std::nullopt;
+}
+
+tight_ratio_intervals count_tight_intervals(const run_summary& run, double within) {
+    tight_ratio_intervals t;
+    for (const summary_group& g : run.groups)
+        for (const summary_row& r : g.rows) {
+            const metric_summary& m = r.time;
+            if (!r.ok() || r.allocator == run.baseline) continue;
+            if (m.ratio && m.stats.n >= 2) {
+                ++t.unpaired_rows;
+                t.unpaired += within_of(*m.ratio_low, *m.ratio_high, *m.ratio, within);
+            }
+            if (m.paired && m.paired->n >= 2) {
+                ++t.paired_rows;
+                t.paired += within_of(m.paired->ci_low, m.paired->ci_high, m.paired->median, within);
+            }
+        }
+    return t;
+}
+
+std::string tight_intervals_text(const run_summary& run) {
+    const tight_ratio_intervals t = count_tight_intervals(run, tight_within);
+    if (t.paired_rows == 0 && t.unpaired_rows == 0) return "";
+    return fmt::format("ratio intervals within \u00b1{:g}% of the ratio: paired {} of {} rows, unpaired {} of {} rows",
+                       100 * tight_within, t.paired, t.paired_rows, t.unpaired, t.unpaired_rows);
 }
 
 const allocator_label& label_of(const run_summary& run, const std::string& allocator) {

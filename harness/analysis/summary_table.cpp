@@ -2,6 +2,7 @@
 #include "harness/analysis/summary_table.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 
@@ -51,14 +52,15 @@ void print_side_by_side(const run_summary& run, std::FILE* out) {
 
 void print_summary(const run_summary& run, std::FILE* out) {
     if (run.measure == "callgrind") return print_callgrind_summary(run, out);
-    bool any_few = false, any_noisy = false;
+    bool any_few = false, any_noisy = false, any_short = false;
     const std::string vs = "vs " + run.baseline;
     for (const summary_group& g : run.groups) {
         std::size_t library_width = 7;
         for (const summary_row& r : g.rows) library_width = std::max(library_width, label_of(run, r.allocator).version.size());
-        fmt::print(out, "\n{}, {} thread{}\n", g.workload, g.threads, g.threads == 1 ? "" : "s");
-        fmt::print(out, "  {:<18} {:>11}  {:<17} {:>6} {:>10} {:>10}  {:<{}}  {}\n", "allocator", "ns/op (med)", "CI", "CV",
-                   "peak RSS", vs, "library", library_width, "check");
+        fmt::print(out, "\n{}, {} thread{}, {} round{}\n", g.workload, g.threads, g.threads == 1 ? "" : "s", g.rounds,
+                   g.rounds == 1 ? "" : "s");
+        fmt::print(out, "  {:<18} {:>11}  {:<17} {:>6} {:>10} {:>10}  {:<14} {:>7}  {:<14}  {:<{}}  {}\n", "allocator", "ns/op (med)",
+                   "CI", "CV", "peak RSS", vs, "unpaired CI", "paired", "paired CI", "library", library_width, "check");
         for (const summary_row& r : g.rows) {
             if (!r.ok()) {
                 const std::string why = r.not_ok.size() > 100 ? r.not_ok.substr(0, 97) + "..." : r.not_ok;
@@ -67,27 +69,43 @@ void print_summary(const run_summary& run, std::FILE* out) {
             }
             any_few = any_few || r.few_reps;
             any_noisy = any_noisy || r.noisy;
-            const std::string check = r.noisy && r.few_reps ? "high CV, few reps"
-                                      : r.noisy              ? "high CV"
-                                      : r.few_reps           ? "few reps"
-                                                             : "";
+            const bool is_base = r.allocator == run.baseline;
+            const std::optional<sample_summary>& paired = r.time.paired;
+            std::vector<std::string> checks;
+            if (r.noisy) checks.push_back("high CV");
+            if (r.few_reps) checks.push_back("few reps");
+            if (r.time.ratio && !is_base && (!paired || paired->n < g.rounds)) {
+                checks.push_back(fmt::format("{} of {} rounds paired", paired ? paired->n : 0, g.rounds));
+                any_short = true;
+            }
             const sample_summary& t = r.time.stats;
             const std::string line = fmt::format(
-                "  {:<18} {:>11.2f}  {:<17} {:>5.1f}% {:>10} {:>10}  {:<{}}  {}", r.allocator, t.median,
+                "  {:<18} {:>11.2f}  {:<17} {:>5.1f}% {:>10} {:>10}  {:<14} {:>7}  {:<14}  {:<{}}  {}", r.allocator, t.median,
                 fmt::format("[{:.2f}, {:.2f}]", t.ci_low, t.ci_high), 100 * t.cv, r.rss.stats.n ? mib_text(r.rss.stats.median) : "-",
-                r.time.ratio ? fmt::format("{:.2f}x", *r.time.ratio) : "-", label_of(run, r.allocator).version, library_width, check);
+                figure(r.time.ratio, "{:.2f}x"),
+                is_base || !r.time.ratio ? "" : fmt::format("[{:.2f}, {:.2f}]", *r.time.ratio_low, *r.time.ratio_high),
+                paired ? fmt::format("{:.2f}x", paired->median) : "-",
+                is_base || !paired ? "" : fmt::format("[{:.2f}, {:.2f}]", paired->ci_low, paired->ci_high),
+                label_of(run, r.allocator).version, library_width, fmt::format("{}", fmt::join(checks, ", ")));
             fmt::print(out, "{}\n", line.substr(0, line.find_last_not_of(' ') + 1));
         }
     }
     print_side_by_side(run, out);
     fmt::print(out,
-               "\nCI: the interval of order statistics around the median ns/op, distribution-free; its coverage is "
-               "{} ({:g}% needs {} or more).\nCV: standard deviation over mean. {}: median ns/op over {}'s. Median peak RSS.\n",
-               ci_coverage_text(run), 100 * ci_target, reps_for_ci_target(), vs, run.baseline);
+               "\nCI: the interval of order statistics around the median ns/op, distribution-free; its coverage is {} ({:g}% needs {} "
+               "or more).\nCV: standard deviation over mean. Median peak RSS.\n"
+               "{vs}: median ns/op over {base}'s; unpaired CI: the row's CI over {base}'s median ({base}'s own spread left out).\n"
+               "paired: in each round, where both ran, the row's ns/op over {base}'s in that round; the median of those ratios\n"
+               "and its CI (the same order statistics over the rounds paired): drift between rounds cancels.\n",
+               ci_coverage_text(run), 100 * ci_target, reps_for_ci_target(), fmt::arg("vs", vs), fmt::arg("base", run.baseline));
     if (any_noisy || any_few)
         fmt::print(out, "check: {}{}{}: read those ratios with care; 'allocmeter compare' tests a difference.\n",
                    any_noisy ? fmt::format("high CV, above {:g}%", 100 * high_cv) : "", any_noisy && any_few ? "; " : "",
                    any_few ? fmt::format("few reps, fewer than {}", few_repetitions) : "");
+    if (any_short)
+        fmt::print(out, "check: N of M rounds paired: the row or {} lacks an ok cell in the other rounds of its group.\n",
+                   run.baseline);
+    if (const std::string tight = tight_intervals_text(run); !tight.empty()) fmt::print(out, "{}\n", tight);
 }
 
 void print_recorded_rss(const run_summary& run, const results_document& doc, std::FILE* out) {

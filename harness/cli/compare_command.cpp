@@ -19,6 +19,12 @@ usage: allocmeter compare BEFORE AFTER [options]          each allocator x workl
 BEFORE, AFTER and RESULTS are results.json files or run folders (results/latest). Each pair of
 groups of repetitions is compared with a two-sided Mann-Whitney U test: "faster" or "slower"
 when p < alpha, else "no significant difference". The ratio is the second median over the first.
+
+Two allocators of one run are also paired by round (a run's rep r of every allocator ran in
+one round): "paired" is the median over the rounds of second over first within the round,
+with its interval; drift between rounds cancels. The verdict then reads the two-sided
+Wilcoxon signed-rank test of those ratios' logs, where enough rounds pair for it to reach
+alpha (6 at 0.05; with 5 its smallest p is 1/16), else Mann-Whitney U; the table says which.
 )";
 
 const char* const examples = R"(

@@ -31,7 +31,7 @@ commands:
   record  record a program's allocations into a trace (LD_PRELOAD)
   fidelity can I trust a replay of this program? its direct and replayed allocator rankings compared
   trace   inspect a recorded allocation trace, or import one: info, validate, import
-  compare is a difference real? two results files, or two allocators in one (Mann-Whitney U)
+  compare is a difference real? two results files, or two allocators in one (paired by round)
   plot    charts of a results file (PNG and SVG): heat maps, relative time and RSS, scaling, latency
   report  one self-contained HTML page for a design review: tables, tests, charts, method
 

@@ -253,8 +253,14 @@ struct run_env {
 /// A metric's repetitions against the baseline's.
 struct metric_summary {
     sample_summary stats;
-    std::optional<double> ratio, ratio_low, ratio_high;  ///< median and CI ends over the baseline's median
+    std::optional<double> ratio, ratio_low, ratio_high;  ///< median and CI ends over the baseline's median (unpaired)
     std::optional<mann_whitney> test;                     ///< against the baseline; none on the baseline's row
+    /// Paired by round: for each round in which this row and the baseline both have an ok cell,
+    /// this rep over the baseline's rep; n (the rounds paired), the median ratio and its interval,
+    /// CV. None when no round has both.
+    std::optional<sample_summary> paired = std::nullopt;
+    std::optional<signed_rank> paired_test = std::nullopt;  ///< of the rounds' log ratios; none on the baseline's row
+    bool verdict_paired = false;  ///< the verdict reads paired_test (its rounds can reach alpha), else test
 };
 
 /// run --measure callgrind's figures of one allocator in a group.
@@ -286,6 +292,7 @@ struct summary_group {
     std::string workload;
     unsigned threads = 1;
     std::vector<summary_row> rows;  ///< in the order the allocators first ran
+    unsigned rounds = 0;            ///< the rounds (reps) with a cell of this group, whatever its status
 };
 
 /// How an allocator is named on every table and chart.

@@ -588,6 +588,14 @@ json stats_json(const sample_summary& s) {
     return {{"n", s.n}, {"median", s.median}, {"ci_low", s.ci_low}, {"ci_high", s.ci_high}, {"ci_level", s.ci_level}, {"cv", s.cv}};
 }
 
+/// The ratios paired by round, with the signed-rank test of their logs; null without a round in common.
+json paired_json(const metric_summary& m) {
+    if (!m.paired) return nullptr;
+    const sample_summary& p = *m.paired;
+    return {{"rounds", p.n}, {"ratio", p.median}, {"ratio_ci_low", p.ci_low}, {"ratio_ci_high", p.ci_high},
+            {"ci_level", p.ci_level}, {"cv", p.cv}, {"p_value", m.paired_test ? json(m.paired_test->p_value) : json(nullptr)}};
+}
+
 json metric_summary_json(const metric_summary& m) {
     json out = stats_json(m.stats);
     if (out.is_null()) return out;
@@ -595,6 +603,8 @@ json metric_summary_json(const metric_summary& m) {
     out["ratio_ci_low"] = or_null(m.ratio_low);
     out["ratio_ci_high"] = or_null(m.ratio_high);
     out["p_value"] = m.test ? json(m.test->p_value) : json(nullptr);
+    out["paired"] = paired_json(m);
+    out["verdict_test"] = !m.test ? json(nullptr) : json(m.verdict_paired ? "signed-rank" : "mann-whitney");
     return out;
 }
 
@@ -623,7 +633,7 @@ json summary_json(const run_summary& s) {
                             {"few_reps", r.few_reps},
                             {"noisy", r.noisy},
                             {"callgrind", r.callgrind ? callgrind_row_json(*r.callgrind) : json(nullptr)}});
-        groups.push_back({{"workload", g.workload}, {"threads", g.threads}, {"rows", rows}});
+        groups.push_back({{"workload", g.workload}, {"threads", g.threads}, {"rounds", g.rounds}, {"rows", rows}});
     }
     json replays = json::array();
     for (const side_by_side& p : s.replays) {

@@ -1,6 +1,7 @@
 // `allocmeter compare` on results files written here with known samples: identical samples
 // give no difference, clearly shifted ones a significant difference in the right direction,
-// for two files and for two allocators in one; bad input is refused with exit 2.
+// for two files and for two allocators in one (paired by round there); bad input is refused
+// with exit 2.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -85,6 +86,41 @@ TEST(Compare, TwoAllocatorsInOneFile) {
     const auto t = run_allocmeter("compare " + three + " " + three_b);
     EXPECT_NE(t.output.find("[few reps]"), std::string::npos) << t.output;
     EXPECT_NE(t.output.find("no significant difference"), std::string::npos) << t.output;
+}
+
+// Two allocators of one run, in rounds under a common drift: paired by round, every ratio is
+// 0.8 and the signed-rank test decides (9 rounds: p = 2/512), where Mann-Whitney U on the
+// drifting values sees no difference. With five rounds the paired test cannot reach 0.05:
+// U decides, and the table says so. Two files are compared unpaired.
+TEST(Compare, OneRunPairedByRound) {
+    const auto dir = fresh_dir("compare-paired");
+    const double drift[] = {1.0, 1.5, 0.75, 1.25, 0.5, 2.0, 0.875, 1.125, 1.75};
+    std::vector<allocmeter::cell_record> cells;
+    for (unsigned round = 1; round <= 9; ++round) {
+        cells.push_back(ok_cell("system", "frame", 1, round, 100 * drift[round - 1]));
+        cells.push_back(ok_cell("jemalloc", "frame", 1, round, 80 * drift[round - 1]));
+    }
+    const auto nine = write_document(sample_document(cells), (dir / "nine.json").string());
+    auto r = run_allocmeter("compare " + nine + " --allocators system,jemalloc");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("one run, so paired by round"), std::string::npos) << r.output;
+    std::string frame = line_of(r.output, "frame");
+    EXPECT_NE(frame.find("0.800x  [0.800, 0.800]        9  signed-rank   0.0039  faster"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("test U:"), std::string::npos) << r.output;
+
+    cells.resize(10);  // rounds 1..5
+    const auto five = write_document(sample_document(cells), (dir / "five.json").string());
+    r = run_allocmeter("compare " + five + " --allocators system,jemalloc");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    frame = line_of(r.output, "frame");
+    EXPECT_NE(frame.find("0.800x  [0.800, 0.800]        5  U"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("test U: Mann-Whitney U, where the rounds paired are too few"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("6 rounds or more"), std::string::npos) << r.output;
+
+    r = run_allocmeter("compare " + nine + " " + five);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("two runs, unpaired"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("signed-rank"), std::string::npos) << r.output;
 }
 
 // Mistakes: exit 2 with the input named.

@@ -108,10 +108,13 @@ TEST(Report, FixtureTablesMethodAndEnvironment) {
     ASSERT_FALSE(html.empty()) << r.output;
     EXPECT_NE(html.find("No charts: ALLOCMETER_PYTHON=/bin/false cannot import matplotlib"), std::string::npos);
     for (const char* expected :
-         {"run 20261201-220058", "--scale quick --reps 5", "Mann-Whitney U", "130 cells ok, 20 skipped", "<h3>frame, 2 threads</h3>",
-          "<h3>trace:workloads/traces/sqlite-index.trace, 1 thread</h3>", "jemalloc</td><td class=\"l\">5.3.0</td>",
-          "the workload frees objects one by one and the allocator has no individual free", "mi_version()",
-          "its coverage: 93.8% at 5 reps", "lower, p 0.0079", "not corrected for multiplicity"})
+         {"run 20261201-220058", "--scale quick --reps 5", "Mann-Whitney U", "130 cells ok, 20 skipped",
+          "<h3>frame, 2 threads, 5 rounds</h3>", "<h3>trace:workloads/traces/sqlite-index.trace, 1 thread, 5 rounds</h3>",
+          "jemalloc</td><td class=\"l\">5.3.0</td>", "the workload frees objects one by one and the allocator has no individual free",
+          "mi_version()", "its coverage: 93.8% at 5 reps", "lower, p 0.0079 (U)", "not corrected for multiplicity",
+          // Paired by round, beside the unpaired figures; five rounds: U decides.
+          "<th>unpaired CI</th><th>paired</th><th>paired CI</th><th>rounds</th>", "Wilcoxon signed-rank",
+          "ratio intervals within \u00b15% of the ratio: paired 0 of 21 rows, unpaired 4 of 21 rows"})
         EXPECT_NE(html.find(expected), std::string::npos) << expected;
     EXPECT_EQ(html.find("id=\"replays\""), std::string::npos);  // one replay order: no side by side
     // Every allocator has a row in every group it ran in: 5 groups x 6 allocators.
@@ -119,6 +122,22 @@ TEST(Report, FixtureTablesMethodAndEnvironment) {
     for (std::size_t at = 0; (at = html.find("<tr><td class=\"l\">", at)) != std::string::npos; ++at)
         rows += html.compare(at, 30, "<tr><td class=\"l\">thread_cache") == 0;
     EXPECT_EQ(rows, 5u);
+}
+
+// Nine rounds under a common drift: the paired ratio is exact, its interval a point, and the
+// paired test decides (8 rounds pair with system: p = 2/256) where U sees no difference.
+TEST(Report, PairedTestDecidesWithEnoughRounds) {
+    const auto dir = fresh_dir("report-paired");
+    const std::string results = write_document(drifting_document(), (dir / "results.json").string());
+    const auto r = run_shell("ALLOCMETER_PYTHON=/bin/false " + std::string(ALLOCMETER_BIN) + " report " + results + " -o " +
+                             (dir / "r.html").string());
+    const std::string html = slurp(dir / "r.html");
+    ASSERT_FALSE(html.empty()) << r.output;
+    for (const char* expected : {"<h3>frame, 1 thread, 9 rounds</h3>",
+                                 "<td>0.76x</td><td>0.51 \u2013 1.18</td><td>0.80x</td><td>0.80 \u2013 0.80</td><td>8</td>"
+                                 "<td class=\"l faster\">lower, p 0.0078 (paired)</td>",
+                                 "paired 2 of 2 rows, unpaired 0 of 2 rows"})
+        EXPECT_NE(html.find(expected), std::string::npos) << expected;
 }
 
 // A trace replayed in threads and in timed order: the page has a section with the two side by

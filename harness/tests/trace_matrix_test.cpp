@@ -244,7 +244,7 @@ TEST(TraceMatrix, ThreadsAndTimedSideBySide) {
     EXPECT_EQ(ok["timed"], 4u);
 
     // The terminal: a table of both orders per allocator, after each order's own table.
-    EXPECT_NE(r.output.find("\n" + name + "@timed, 4 threads\n"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("\n" + name + "@timed, 4 threads, 2 rounds\n"), std::string::npos) << r.output;
     const auto table = table_after(r.output, trace + ", 4 threads, threads and timed replay side by side");
     ASSERT_EQ(table.size(), 5u) << r.output;
     EXPECT_EQ(table[1], "  allocator          threads ns/op  vs system    timed run  vs system  allocator share  waiting");

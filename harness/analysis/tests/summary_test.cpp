@@ -1,13 +1,16 @@
 // summarize_run on the committed fixture (a real quick run) and on documents built here:
-// the baseline, ratios and tests, skipped rows with their reasons, the labels every table and
-// chart shares, and the figures the charts draw (throughput, latency medians, the median rep).
+// the baseline, ratios and tests (unpaired, and paired by round), skipped rows with their
+// reasons, the labels every table and chart shares, and the figures the charts draw
+// (throughput, latency medians, the median rep).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "harness/analysis/summary.hpp"
 #include "harness/analysis/summary_table.hpp"
@@ -60,8 +63,18 @@ TEST(Summary, OnTheFixture) {
             if (r.allocator != "system") {
                 EXPECT_TRUE(r.time.test.has_value()) << r.allocator;
             }
+            // Written before paired ratios: its cells' reps pair them. Five rounds cannot reach
+            // p < 0.05 paired (2/32 at best), so the verdict reads Mann-Whitney U.
+            ASSERT_TRUE(r.time.paired.has_value()) << r.allocator;
+            EXPECT_EQ(r.time.paired->n, 5u) << r.allocator;
+            EXPECT_LE(r.time.paired->ci_low, r.time.paired->median);
+            EXPECT_GE(r.time.paired->ci_high, r.time.paired->median);
+            EXPECT_EQ(r.time.paired_test.has_value(), r.allocator != "system") << r.allocator;
+            EXPECT_FALSE(r.time.verdict_paired) << r.allocator;
+            ASSERT_TRUE(r.rss.paired.has_value()) << r.allocator;
         }
     }
+    for (const summary_group& g : run.groups) EXPECT_EQ(g.rounds, 5u) << g.workload;
     EXPECT_EQ(groups, (std::set<std::string>{"frame/1", "frame/2", "churn/1", "churn/2",
                                              "trace:workloads/traces/sqlite-index.trace/1"}));
     // bump frees nothing one by one: skipped on churn, ok on frame.
@@ -97,6 +110,103 @@ TEST(Summary, BaselineWithoutSystem) {
     ASSERT_TRUE(mimalloc.time.test.has_value());
     EXPECT_NEAR(mimalloc.time.test->p_value, 2.0 / 252, 1e-12);  // every mimalloc rep below every jemalloc one
     EXPECT_EQ(run.reps, 5u);  // env says 0: the largest group
+}
+
+// Drift common to a round cancels in its ratio: the paired ratios are exactly the costs' ratio,
+// their interval a point, while the unpaired interval spans the drift. Only rounds where both
+// sides are ok pair: jemalloc pairs 8 (not system's failed round 5), mimalloc 7 (nor its own
+// round 2); paired by position instead, mimalloc's ratios would wander with the drift.
+TEST(Summary, PairedRatiosCancelDrift) {
+    const run_summary run = summarize_run(drifting_document());
+    ASSERT_EQ(run.groups.size(), 1u);
+    EXPECT_EQ(run.groups[0].rounds, 9u);
+    const summary_row& jemalloc = row_of(run.groups[0], "jemalloc");
+    const summary_row& mimalloc = row_of(run.groups[0], "mimalloc");
+    for (const auto& [row, ratio, rounds] : {std::tuple{&jemalloc, 0.8, 8u}, {&mimalloc, 0.9, 7u}}) {
+        const metric_summary& t = row->time;
+        ASSERT_TRUE(t.paired.has_value()) << row->allocator;
+        EXPECT_EQ(t.paired->n, rounds) << row->allocator;
+        EXPECT_EQ(t.paired->median, ratio) << row->allocator;
+        EXPECT_EQ(t.paired->ci_low, ratio) << row->allocator;
+        EXPECT_EQ(t.paired->ci_high, ratio) << row->allocator;
+        EXPECT_NEAR(t.paired->cv, 0, 1e-12) << row->allocator;
+        // Unpaired: the row's interval over system's median, as wide as the drift makes it.
+        EXPECT_GT(*t.ratio_high - *t.ratio_low, 0.4) << row->allocator;
+        // Every log ratio is the same negative number: W+ = 0, p = 2 / 2^rounds, and with 6 or
+        // more rounds the verdict reads it: faster, where Mann-Whitney U sees no difference.
+        ASSERT_TRUE(t.paired_test.has_value());
+        EXPECT_EQ(t.paired_test->w_plus, 0);
+        EXPECT_DOUBLE_EQ(t.paired_test->p_value, std::ldexp(2.0, -static_cast<int>(rounds)));
+        EXPECT_TRUE(t.verdict_paired);
+        EXPECT_GT(t.test->p_value, 0.05) << row->allocator;
+        const std::optional<metric_verdict> v = verdict_of(t, row_of(run.groups[0], "system").time, run.alpha);
+        ASSERT_TRUE(v.has_value());
+        EXPECT_STREQ(v->verdict, "faster");
+        EXPECT_TRUE(v->paired);
+    }
+    // The baseline pairs with itself: ratio 1 in every round it ran, and no test.
+    const summary_row& system = row_of(run.groups[0], "system");
+    EXPECT_EQ(system.time.paired->n, 8u);
+    EXPECT_EQ(system.time.paired->median, 1.0);
+    EXPECT_FALSE(system.time.paired_test.has_value());
+    EXPECT_FALSE(verdict_of(system.time, system.time, run.alpha).has_value());
+    // Peak RSS pairs the same way: jemalloc 1.1x in every round; mimalloc 1.2x but 2.0x in round 9.
+    EXPECT_DOUBLE_EQ(jemalloc.rss.paired->median, 1.1);
+    EXPECT_EQ(jemalloc.rss.paired->n, 8u);
+    EXPECT_DOUBLE_EQ(mimalloc.rss.paired->median, 1.2);
+    EXPECT_DOUBLE_EQ(mimalloc.rss.paired->ci_high, 2.0);  // 7 rounds: [min, max]
+}
+
+// Rows, not groups: of the two rows but the baseline's, both paired intervals are within 5% of
+// their ratio (points), neither unpaired one is; the baseline and a row without pairs are not counted.
+TEST(Summary, TightIntervalsCounted) {
+    results_document doc = drifting_document();
+    for (unsigned round = 1; round <= 3; ++round)  // pairs nothing: system has no frame/2 cells
+        doc.cells.push_back(ok_cell("jemalloc", "frame", 2, round, 10));
+    const run_summary run = summarize_run(doc);
+    const tight_ratio_intervals t = count_tight_intervals(run, tight_within);
+    EXPECT_EQ(t.paired, 2u);
+    EXPECT_EQ(t.paired_rows, 2u);
+    EXPECT_EQ(t.unpaired, 0u);
+    EXPECT_EQ(t.unpaired_rows, 2u);
+    EXPECT_EQ(tight_intervals_text(run), "ratio intervals within \u00b15% of the ratio: paired 2 of 2 rows, unpaired 0 of 2 rows");
+    // An interval exactly at the bounds counts; one a hair outside does not.
+    std::vector<cell_record> cells;
+    for (unsigned round = 1; round <= 5; ++round) {
+        cells.push_back(ok_cell("system", "frame", 1, round, 64));
+        cells.push_back(ok_cell("jemalloc", "frame", 1, round, round == 1 ? 60.8 : round == 5 ? 67.2 : 64));  // 0.95x .. 1.05x
+    }
+    EXPECT_EQ(count_tight_intervals(summarize_run(sample_document(cells)), tight_within).paired, 1u);
+    cells[9] = ok_cell("jemalloc", "frame", 1, 5, 67.3);
+    EXPECT_EQ(count_tight_intervals(summarize_run(sample_document(cells)), tight_within).paired, 0u);
+}
+
+// The terminal table: each group says its rounds; a row shows its ratio with the unpaired
+// interval and its paired ratio and interval; a row that pairs fewer rounds than ran says so;
+// the summary ends with the count of tight intervals.
+TEST(Summary, TableShowsPairedIntervals) {
+    std::FILE* f = std::tmpfile();
+    ASSERT_NE(f, nullptr);
+    print_summary(summarize_run(drifting_document()), f);
+    std::rewind(f);
+    std::string text;
+    for (int c; (c = std::fgetc(f)) != EOF;) text += static_cast<char>(c);
+    std::fclose(f);
+    std::istringstream lines(text);
+    std::vector<std::string> all;
+    for (std::string line; std::getline(lines, line);) all.push_back(line);
+    ASSERT_GE(all.size(), 6u) << text;
+    EXPECT_EQ(all[1], "frame, 1 thread, 9 rounds");
+    EXPECT_EQ(all[2], "  allocator          ns/op (med)  CI                    CV   peak RSS  vs system  unpaired CI     "
+                      "paired  paired CI       library  check");
+    // system's 8 ok rounds: median (112.5 + 125) / 2, [min, max] at 8.
+    EXPECT_EQ(all[3], "  system                  118.75  [75.00, 200.00]    34.1%    0.0 MiB      1.00x                   "
+                      "1.00x                           high CV");
+    // jemalloc: 90 over 118.75, its interval [60, 140] over 118.75; every round's ratio 0.8.
+    EXPECT_EQ(all[4], "  jemalloc                 90.00  [60.00, 140.00]    40.6%    0.0 MiB      0.76x  [0.51, 1.18]     "
+                      "0.80x  [0.80, 0.80]             high CV, 8 of 9 rounds paired");
+    EXPECT_EQ(all.back(), "ratio intervals within \u00b15% of the ratio: paired 2 of 2 rows, unpaired 0 of 2 rows");
+    EXPECT_NE(text.find("paired: in each round, where both ran"), std::string::npos) << text;
 }
 
 // A group with no ok rep takes the commonest status (ties to the first seen) and the first reason.

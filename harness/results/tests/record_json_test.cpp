@@ -1,12 +1,13 @@
 // The results record's JSON: a real results file read and written again is the same JSON; the
 // child's measurement crosses the protocol intact; a damaged file is refused with the file,
-// the cell and the field named.
+// the cell and the field named; the summary's paired figures, also from an older results file.
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "harness/analysis/summary.hpp"
 #include "harness/results/record.hpp"
 #include "harness/results/results_csv.hpp"
 #include "harness/results/tests/sample_results.hpp"
@@ -270,4 +271,45 @@ TEST(RecordJson, AutoRepsAndPinnedCpusRoundTrip) {
     nlohmann::json damaged = nlohmann::json::parse(to_json_text(doc));
     damaged["env"]["reps_auto"]["groups"][0].erase("rounds");
     EXPECT_NE(error_of(damaged).find("field 'env.reps_auto.groups[0].rounds' is missing"), std::string::npos) << error_of(damaged);
+}
+
+// summary.json carries each row's ratios paired by round (null without a round in common) and
+// the test its verdict reads; each group its rounds. Older results files, written before the
+// summary had paired figures, have their reps: read, they pair too.
+TEST(RecordJson, SummaryPairedFields) {
+    const nlohmann::json s = nlohmann::json::parse(summary_json_text(summarize_run(drifting_document()), "r.json"));
+    EXPECT_EQ(s["schema"], "allocmeter-summary/1");
+    const auto& g = s["groups"][0];
+    EXPECT_EQ(g["rounds"], 9);
+    const auto& system = g["rows"][0]["time"];
+    EXPECT_EQ(system["paired"]["rounds"], 8);
+    EXPECT_EQ(system["paired"]["ratio"], 1.0);
+    EXPECT_TRUE(system["paired"]["p_value"].is_null());
+    EXPECT_TRUE(system["verdict_test"].is_null());
+    const auto& jemalloc = g["rows"][1]["time"];
+    EXPECT_EQ(jemalloc["paired"]["rounds"], 8);
+    EXPECT_EQ(jemalloc["paired"]["ratio"], 0.8);
+    EXPECT_EQ(jemalloc["paired"]["ratio_ci_low"], 0.8);
+    EXPECT_EQ(jemalloc["paired"]["ratio_ci_high"], 0.8);
+    EXPECT_DOUBLE_EQ(jemalloc["paired"]["p_value"].get<double>(), 2.0 / 256);
+    EXPECT_EQ(jemalloc["verdict_test"], "signed-rank");
+    EXPECT_LT(jemalloc["ratio_ci_low"].get<double>(), 0.6);  // unpaired, beside it as before
+    EXPECT_DOUBLE_EQ(g["rows"][2]["rss"]["paired"]["ratio"].get<double>(), 1.2);
+
+    const results_document older = results_from_json_text(fixture_text(), "fixture");
+    const nlohmann::json old = nlohmann::json::parse(summary_json_text(summarize_run(older), "f"));
+    for (const auto& group : old["groups"])
+        for (const auto& row : group["rows"]) {
+            if (row["time"].is_null()) continue;  // skipped
+            EXPECT_EQ(row["time"]["paired"]["rounds"], 5) << row["allocator"];
+            if (row["allocator"] != "system") {
+                EXPECT_EQ(row["time"]["verdict_test"], "mann-whitney") << row["allocator"];
+            }
+        }
+
+    // Without a round in common (the two ran in different rounds): no paired figures.
+    const nlohmann::json apart = nlohmann::json::parse(summary_json_text(
+        summarize_run(sample_document({ok_cell("system", "frame", 1, 1, 10), ok_cell("jemalloc", "frame", 1, 2, 8)})), "a"));
+    EXPECT_TRUE(apart["groups"][0]["rows"][1]["time"]["paired"].is_null());
+    EXPECT_EQ(apart["groups"][0]["rows"][1]["time"]["verdict_test"], "mann-whitney");
 }
