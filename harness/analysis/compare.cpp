@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <stdexcept>
 #include <tuple>
@@ -129,6 +131,29 @@ void print(const std::vector<row>& rows, const std::string& metric, double alpha
     if (noisy) fmt::print(out, "[high CV]: a side's coefficient of variation is above {:g}%; read the verdict with care.\n", 100 * high_cv);
 }
 
+/// The tolerance within which two callgrind counts are the same: what two runs of a cell can
+/// differ by (run --measure callgrind; harness/tests/callgrind_test.cpp checks 0.5%).
+constexpr double count_tolerance = 0.005;
+
+/// The table for a run --measure callgrind figure: counts, which do not drift, so no test; a
+/// difference beyond what two runs of a cell differ by is the allocators'.
+void print_counts(const std::vector<row>& rows, const std::string& metric, const std::string& title, std::FILE* out) {
+    fmt::print(out, "{}\nmetric {} (lower is better): callgrind counts, the same on every run within {:g}%, so no test\n\n",
+               title, metric, 100 * count_tolerance);
+    fmt::print(out, "  {:<26} {:>3}  {:<24} {:>12} {:>12} {:>8}  {}\n", "workload", "thr", "compared", "first (med)", "second (med)",
+               "ratio", "verdict");
+    for (const row& r : rows) {
+        const double a = summarize(values_of(r.a)).median, b = summarize(values_of(r.b)).median;
+        const double ratio = a != 0 ? b / a : 0.0;
+        const char* verdict = std::abs(ratio - 1) <= count_tolerance ? "the same" : ratio < 1 ? "fewer" : "more";
+        const std::string compared_text = r.label_a == r.label_b ? r.label_a : r.label_b + " vs " + r.label_a;
+        fmt::print(out, "  {:<26} {:>3}  {:<24} {:>12.4g} {:>12.4g} {:>7.3f}x  {}\n", r.workload, r.threads, compared_text, a, b, ratio,
+                   verdict);
+    }
+    fmt::print(out, "\nratio: second over first; fewer or more: beyond the {:g}% by which two runs of a cell can differ.\n",
+               100 * count_tolerance);
+}
+
 }  // namespace
 
 void compare_results(const compare_options& o, std::FILE* out) {
@@ -164,7 +189,11 @@ void compare_results(const compare_options& o, std::FILE* out) {
             fail(fmt::format("{}: {} and {} have no workload x threads with ok cells in common: nothing to compare", l.path,
                              first, second));
     }
-    print(rows, o.metric, o.alpha, title, o.files.size() == 1, out);
+    const std::vector<std::string> counts = callgrind_metric_names();
+    if (std::find(counts.begin(), counts.end(), o.metric) != counts.end())
+        print_counts(rows, o.metric, title, out);
+    else
+        print(rows, o.metric, o.alpha, title, o.files.size() == 1, out);
 }
 
 }  // namespace allocmeter
