@@ -60,6 +60,21 @@ std::vector<double> signed_rank_counts(const std::vector<std::size_t>& doubled_r
     return count;
 }
 
+/// The sum of t^3 - t over the groups of tied values (t values each): what ties take from a
+/// rank statistic's variance, in Mann-Whitney's U and in the signed-rank test.
+double tie_sum(std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    double sum = 0;
+    for (std::size_t i = 0; i < values.size();) {
+        std::size_t j = i;
+        while (j < values.size() && values[j] == values[i]) ++j;
+        const double t = static_cast<double>(j - i);
+        sum += t * t * t - t;
+        i = j;
+    }
+    return sum;
+}
+
 }  // namespace
 
 std::size_t reps_for_ci_target() {
@@ -114,15 +129,7 @@ mann_whitney mann_whitney_u(const std::vector<double>& a, const std::vector<doub
     // Normal approximation, with the variance corrected for ties and a continuity correction.
     std::vector<double> all(a);
     all.insert(all.end(), b.begin(), b.end());
-    std::sort(all.begin(), all.end());
-    double tie_term = 0;
-    for (std::size_t i = 0; i < all.size();) {
-        std::size_t j = i;
-        while (j < all.size() && all[j] == all[i]) ++j;
-        const double t = static_cast<double>(j - i);
-        tie_term += t * t * t - t;
-        i = j;
-    }
+    const double tie_term = tie_sum(std::move(all));
     const double N = static_cast<double>(m + n);
     const double var = mn / 12 * ((N + 1) - tie_term / (N * (N - 1)));
     if (var <= 0) return r;  // every value equal: no difference
@@ -171,16 +178,7 @@ signed_rank wilcoxon_signed_rank(const std::vector<double>& differences) {
     }
     // Normal approximation, the variance less the ties' share, with a continuity correction.
     const double n = static_cast<double>(r.n);
-    std::vector<double> sorted(size);
-    std::sort(sorted.begin(), sorted.end());
-    double tie_term = 0;
-    for (std::size_t i = 0; i < sorted.size();) {
-        std::size_t j = i;
-        while (j < sorted.size() && sorted[j] == sorted[i]) ++j;
-        const double t = static_cast<double>(j - i);
-        tie_term += t * t * t - t;
-        i = j;
-    }
+    const double tie_term = tie_sum(size);
     const double var = n * (n + 1) * (2 * n + 1) / 24 - tie_term / 48;
     if (var <= 0) return r;
     const double z = (std::fabs(r.w_plus - n * (n + 1) / 4) - 0.5) / std::sqrt(var);
