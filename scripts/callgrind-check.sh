@@ -6,6 +6,8 @@
 # (its default 5 reps, and per cell).
 #   scripts/callgrind-check.sh            or: make callgrind-check
 # RUN_ARGS: more run options for all three runs (e.g. "--allocators system,jemalloc,bump").
+# ALLOCMETER=path measures another build (nothing is built then: a build the check runs must not
+# change under it). WORK=dir keeps the runs there; a run whose figures are there is not run again.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -13,9 +15,11 @@ JOBS=${JOBS:-2}
 RUN_ARGS=${RUN_ARGS:-}
 PYTHON=${PYTHON:-/usr/bin/python3}
 
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j "$JOBS" --target allocmeter >/dev/null
-am="$BUILD/allocmeter"
+if [ -z "${ALLOCMETER:-}" ]; then
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BUILD" -j "$JOBS" --target allocmeter >/dev/null
+fi
+am=${ALLOCMETER:-$BUILD/allocmeter}
 work=${WORK:-$(mktemp -d)}
 mkdir -p "$work"
 echo "$(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); results in $work"
@@ -23,6 +27,8 @@ echo "$(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); results in $work"
 timed_run() {  # name, run options...: the run's wall seconds to $work/$name.wall
   name=$1
   shift
+  [ -f "$work/$name.wall" ] && return 0
+  rm -rf "${work:?}/$name"
   start=$(date +%s.%N)
   "$am" run --scale quick --out "$work/$name" "$@" $RUN_ARGS >"$work/$name.log" 2>&1 || {
     echo "allocmeter run $* failed; its output: $work/$name.log" >&2
@@ -36,50 +42,5 @@ timed_run callgrind1 --measure callgrind
 timed_run callgrind2 --measure callgrind
 timed_run time --measure time
 
-"$PYTHON" - "$work" <<'PY'
-import json, sys
-work = sys.argv[1]
-def load(name):
-    with open(f"{work}/{name}/latest/results.json") as f:
-        return json.load(f)
-def wall(name):
-    with open(f"{work}/{name}.wall") as f:
-        return float(f.read())
-def key(c):
-    return (c["workload"], c["threads"], c["allocator"], c["rep"])
-a, b = load("callgrind1"), load("callgrind2")
-cells_b = {key(c): c for c in b["cells"]}
-diffs = []
-for c in a["cells"]:
-    if c["status"] != "ok":
-        continue
-    d = cells_b.get(key(c))
-    if d is None or d["status"] != "ok":
-        print(f"  {c['workload']} t={c['threads']} {c['allocator']}: ok in the first run only")
-        continue
-    for part in ("region", "allocator"):
-        x = c["metrics"]["callgrind"][part]["instructions"]
-        y = d["metrics"]["callgrind"][part]["instructions"]
-        diffs.append((abs(x - y) / max(x, 1), part, c["workload"], c["threads"], c["allocator"], x, y))
-diffs.sort(reverse=True)
-ok = sum(1 for c in a["cells"] if c["status"] == "ok")
-print(f"callgrind, two runs of the same {ok} ok cells: instruction counts per cell")
-if diffs:
-    worst = diffs[0]
-    print(f"  largest difference: {100 * worst[0]:.4f}% ({worst[1]}, {worst[2]} t={worst[3]} {worst[4]}: {worst[5]} vs {worst[6]})")
-    above = [d for d in diffs if d[0] > 0.005]
-    print(f"  cells above 0.5%: {len(above)}")
-    for d in above[:10]:
-        print(f"    {100 * d[0]:.3f}% {d[1]}: {d[2]} t={d[3]} {d[4]}")
-    exact = sum(1 for d in diffs if d[0] == 0)
-    print(f"  identical counts: {exact} of {len(diffs)} (region and allocator counts of each cell)")
-t = load("time")
-def cell_seconds(doc):
-    s = [c["cell_wall_s"] for c in doc["cells"] if c["status"] == "ok" and c.get("cell_wall_s")]
-    return sum(s), len(s)
-cg_s, cg_n = cell_seconds(a)
-t_s, t_n = cell_seconds(t)
-print("cost, whole runs (each with its default reps: callgrind 1, time 5):")
-print(f"  --measure callgrind {wall('callgrind1'):.0f} s and {wall('callgrind2'):.0f} s; --measure time {wall('time'):.0f} s")
-print(f"  per ok cell: callgrind {cg_s / cg_n:.2f} s, time {t_s / t_n:.3f} s: {cg_s / cg_n / (t_s / t_n):.0f}x")
-PY
+"$PYTHON" scripts/callgrind_check_report.py "$work"
+"$PYTHON" scripts/callgrind_rankings.py "$work/callgrind1/latest" "$work/time/latest"
