@@ -19,9 +19,6 @@ std::vector<std::string> callgrind_arguments(const callgrind_settings& s, const 
     return {"--tool=callgrind",
             "--quiet",
             "--instr-atstart=no",  // the cell starts it at its timed region
-            // Threads take turns in the order they asked (a ticket lock), not as the kernel wakes
-            // them: a multithreaded cell's interleaving varies less from run to run.
-            "--fair-sched=yes",
             "--cache-sim=yes",
             std::string("--branch-sim=") + (s.branch_sim ? "yes" : "no"),
             "--I1=" + s.caches.i1,
