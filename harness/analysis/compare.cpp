@@ -131,14 +131,16 @@ void print(const std::vector<row>& rows, const std::string& metric, double alpha
     if (noisy) fmt::print(out, "[high CV]: a side's coefficient of variation is above {:g}%; read the verdict with care.\n", 100 * high_cv);
 }
 
-/// The tolerance within which two callgrind counts are the same: what two runs of a cell can
-/// differ by (run --measure callgrind; harness/tests/callgrind_test.cpp checks 0.5%).
+/// The tolerance within which two callgrind counts are the same: what two runs of a
+/// single-threaded cell can differ by (harness/tests/callgrind_test.cpp checks 0.5%; make
+/// callgrind-check measured 0.3% at most; multithreaded cells vary more: README).
 constexpr double count_tolerance = 0.005;
 
 /// The table for a run --measure callgrind figure: counts, which do not drift, so no test; a
 /// difference beyond what two runs of a cell differ by is the allocators'.
 void print_counts(const std::vector<row>& rows, const std::string& metric, const std::string& title, std::FILE* out) {
-    fmt::print(out, "{}\nmetric {} (lower is better): callgrind counts, the same on every run within {:g}%, so no test\n\n",
+    fmt::print(out, "{}\nmetric {} (lower is better): callgrind counts, so no test: two runs of a single-threaded cell count "
+                    "the same within {:g}%\n(of a multithreaded one whose threads exchange blocks, within a few percent)\n\n",
                title, metric, 100 * count_tolerance);
     fmt::print(out, "  {:<26} {:>3}  {:<24} {:>12} {:>12} {:>8}  {}\n", "workload", "thr", "compared", "first (med)", "second (med)",
                "ratio", "verdict");
@@ -150,7 +152,8 @@ void print_counts(const std::vector<row>& rows, const std::string& metric, const
         fmt::print(out, "  {:<26} {:>3}  {:<24} {:>12.4g} {:>12.4g} {:>7.3f}x  {}\n", r.workload, r.threads, compared_text, a, b, ratio,
                    verdict);
     }
-    fmt::print(out, "\nratio: second over first; fewer or more: beyond the {:g}% by which two runs of a cell can differ.\n",
+    fmt::print(out, "\nratio: second over first; fewer or more: beyond the {:g}% by which two runs of a single-threaded cell "
+                    "can differ.\n",
                100 * count_tolerance);
 }
 
