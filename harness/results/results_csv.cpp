@@ -14,7 +14,10 @@ std::string quoted(const std::string& s) {
 
 std::string line_of(const std::vector<std::string>& fields) {
     std::string line;
-    for (std::size_t i = 0; i < fields.size(); ++i) line += (i ? "," : "") + quoted(fields[i]);
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+        if (i > 0) line += ',';
+        line += quoted(fields[i]);
+    }
     return line + "\n";
 }
 
