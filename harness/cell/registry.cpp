@@ -16,7 +16,9 @@ const tables& all_tables() {
         tables t;
         add_kind<runner_kind::plain>(t);
         add_kind<runner_kind::verified>(t);
+#if !ALLOCMETER_NO_BOUNDARY_RUNNERS
         add_boundary_runners(t);
+#endif
         return t;
     }();
     return t;

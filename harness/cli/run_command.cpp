@@ -302,6 +302,10 @@ void measure_with(const run_arguments& a, run_options& o) {
                           "count as the harness's instructions; drop it");
     if (a.sample_ms != defaults.sample_ms && a.sample_ms != "0")
         usage_fail("run", "--sample-ms with --measure callgrind: the sampler's instructions would count; drop it");
+#if ALLOCMETER_NO_BOUNDARY_RUNNERS
+    usage_fail("run", "--measure callgrind: this allocmeter was built with sanitizers, whose binaries valgrind cannot "
+                      "run; use a build without ALLOCMETER_SANITIZE (make build)");
+#endif
 #if !ALLOCMETER_HAVE_CALLGRIND_H
     usage_fail("run", "--measure callgrind: this allocmeter was built without valgrind/callgrind.h; install Debian's "
                       "valgrind package (make deps does) and build again");

@@ -19,7 +19,7 @@ using namespace allocmeter::testing;
 TEST(Callgrind, RepeatedCellsCountTheSame) {
     const auto out = fresh_dir("callgrind-repeat");
     const auto r = run_allocmeter("run --measure callgrind --scale quick --reps 2 --allocators system,segregated "
-                                  "--workloads frame --threads 1 --out " + out.string());
+                                  "--workloads churn --threads 1 --out " + out.string());
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find("instr/op"), std::string::npos) << r.output;
     const auto doc = latest_results(out);
@@ -44,8 +44,7 @@ TEST(Callgrind, RepeatedCellsCountTheSame) {
         ASSERT_EQ(runs.size(), 2u) << allocator;
         EXPECT_LE(std::abs(runs[0] - runs[1]) / runs[0], 0.005) << allocator << ": " << runs[0] << " and " << runs[1];
     }
-    // The reference allocator runs fewer instructions inside than glibc's malloc on this workload,
-    // and the harness's work is much the same for both.
+    // The reference allocator runs fewer instructions inside than glibc's malloc on this workload.
     const auto& cells = doc["cells"];
     EXPECT_LT(cells[1]["metrics"]["callgrind"]["allocator_instructions_per_op"].get<double>(),
               cells[0]["metrics"]["callgrind"]["allocator_instructions_per_op"].get<double>());
