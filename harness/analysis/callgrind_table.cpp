@@ -12,11 +12,6 @@ namespace allocmeter {
 
 namespace {
 
-std::string per_op(const callgrind_row& r, const char* name, const char* format = "{:.1f}") {
-    const auto it = r.per_op.find(name);
-    return it == r.per_op.end() ? "-" : fmt::format(fmt::runtime(format), it->second);
-}
-
 std::string ratio(const std::optional<double>& v) { return v ? fmt::format("{:.2f}x", *v) : "-"; }
 
 }  // namespace
@@ -38,12 +33,12 @@ void print_callgrind_summary(const run_summary& run, std::FILE* out) {
             }
             const callgrind_row& c = *r.callgrind;
             any_serialised = any_serialised || c.threads_serialised;
+            const auto f = [&c](const char* name, const char* format = "{:.1f}") { return per_op_text(c, name, format); };
             const std::string line = fmt::format(
-                "  {:<18} {:>9} {:>10} {:>8} {:>10} {:>10} {:>14} {:>14}  {:<{}}  {}", r.allocator, per_op(c, "instructions_per_op"),
-                per_op(c, "allocator_instructions_per_op"), per_op(c, "harness_instructions_per_op"), ratio(c.ratio),
-                ratio(c.allocator_ratio),
-                per_op(c, "l1d_misses_per_op", "{:.2f}") + " (" + per_op(c, "allocator_l1d_misses_per_op", "{:.2f}") + ")",
-                per_op(c, "ll_misses_per_op", "{:.3f}") + " (" + per_op(c, "allocator_ll_misses_per_op", "{:.3f}") + ")",
+                "  {:<18} {:>9} {:>10} {:>8} {:>10} {:>10} {:>14} {:>14}  {:<{}}  {}", r.allocator, f("instructions_per_op"),
+                f("allocator_instructions_per_op"), f("harness_instructions_per_op"), ratio(c.ratio), ratio(c.allocator_ratio),
+                f("l1d_misses_per_op", "{:.2f}") + " (" + f("allocator_l1d_misses_per_op", "{:.2f}") + ")",
+                f("ll_misses_per_op", "{:.3f}") + " (" + f("allocator_ll_misses_per_op", "{:.3f}") + ")",
                 label_of(run, r.allocator).version, library_width, c.threads_serialised ? "threads serialised" : "");
             fmt::print(out, "{}\n", line.substr(0, line.find_last_not_of(' ') + 1));
         }

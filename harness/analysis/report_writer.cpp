@@ -202,10 +202,6 @@ data chart_figures(const std::vector<chart>& charts, const std::filesystem::path
 /// data-cache misses; empty for a run measured by time.
 data callgrind_groups(const run_summary& run) {
     data groups{data::type::list};
-    const auto per_op = [](const callgrind_row& c, const char* name, const char* format) {
-        const auto it = c.per_op.find(name);
-        return it == c.per_op.end() ? std::string("-") : fmt::format(fmt::runtime(format), it->second);
-    };
     for (const summary_group& g : run.groups) {
         data rows{data::type::list};
         for (const summary_row& r : g.rows) {
@@ -218,15 +214,15 @@ data callgrind_groups(const run_summary& run) {
             rows << object{{"allocator", r.allocator},
                            {"not_ok", data(false)},
                            {"library_version", version.empty() ? "reference" : version},
-                           {"instructions", per_op(c, "instructions_per_op", "{:.1f}")},
-                           {"allocator_instructions", per_op(c, "allocator_instructions_per_op", "{:.1f}")},
-                           {"harness_instructions", per_op(c, "harness_instructions_per_op", "{:.1f}")},
+                           {"instructions", per_op_text(c, "instructions_per_op", "{:.1f}")},
+                           {"allocator_instructions", per_op_text(c, "allocator_instructions_per_op", "{:.1f}")},
+                           {"harness_instructions", per_op_text(c, "harness_instructions_per_op", "{:.1f}")},
                            {"ratio", ratio_text(c.ratio)},
                            {"allocator_ratio", ratio_text(c.allocator_ratio)},
-                           {"l1d", per_op(c, "l1d_misses_per_op", "{:.2f}")},
-                           {"allocator_l1d", per_op(c, "allocator_l1d_misses_per_op", "{:.2f}")},
-                           {"ll", per_op(c, "ll_misses_per_op", "{:.3f}")},
-                           {"allocator_ll", per_op(c, "allocator_ll_misses_per_op", "{:.3f}")},
+                           {"l1d", per_op_text(c, "l1d_misses_per_op", "{:.2f}")},
+                           {"allocator_l1d", per_op_text(c, "allocator_l1d_misses_per_op", "{:.2f}")},
+                           {"ll", per_op_text(c, "ll_misses_per_op", "{:.3f}")},
+                           {"allocator_ll", per_op_text(c, "allocator_ll_misses_per_op", "{:.3f}")},
                            {"note", c.threads_serialised ? "threads serialised: contention not represented" : ""}};
         }
         groups << object{{"group", group_name(g)}, {"rows", rows}};

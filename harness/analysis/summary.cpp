@@ -82,19 +82,20 @@ std::optional<rss_series> median_rep_series(const std::vector<const cell_record*
 
 /// The medians of the callgrind figures over the ok reps that have them; none when none has.
 std::optional<callgrind_row> callgrind_medians(const std::vector<const cell_record*>& ok) {
+    std::vector<const cell_metrics*> with;
     callgrind_row row;
-    bool any = false;
+    for (const cell_record* c : ok)
+        if (const cell_metrics& m = c->measured->metrics; m.callgrind) {
+            with.push_back(&m);
+            row.threads_serialised = row.threads_serialised || m.callgrind->threads_serialised;
+        }
+    if (with.empty()) return std::nullopt;
     for (const std::string& name : callgrind_metric_names()) {
         std::vector<double> values;
-        for (const cell_record* c : ok) {
-            if (!c->measured->metrics.callgrind) continue;
-            any = true;
-            row.threads_serialised = row.threads_serialised || c->measured->metrics.callgrind->threads_serialised;
-            if (const auto v = metric_by_name(c->measured->metrics, name)) values.push_back(*v);
-        }
+        for (const cell_metrics* m : with)
+            if (const auto v = metric_by_name(*m, name)) values.push_back(*v);
         if (!values.empty()) row.per_op[name] = summarize(values).median;
     }
-    if (!any) return std::nullopt;
     return row;
 }
 
@@ -369,6 +370,11 @@ std::string tight_intervals_text(const run_summary& run) {
     if (t.paired_rows == 0 && t.unpaired_rows == 0) return "";
     return fmt::format("ratio intervals within \u00b1{:g}% of the ratio: paired {} of {} rows, unpaired {} of {} rows",
                        100 * tight_within, t.paired, t.paired_rows, t.unpaired, t.unpaired_rows);
+}
+
+std::string per_op_text(const callgrind_row& row, const std::string& name, const char* format) {
+    const auto it = row.per_op.find(name);
+    return it == row.per_op.end() ? std::string("-") : fmt::format(fmt::runtime(format), it->second);
 }
 
 const allocator_label& label_of(const run_summary& run, const std::string& allocator) {

@@ -50,6 +50,10 @@ tight_ratio_intervals count_tight_intervals(const run_summary& run, double withi
 /// "" when no row has a ratio interval.
 std::string tight_intervals_text(const run_summary& run);
 
+/// A row's run --measure callgrind figure `name` (callgrind_row::per_op) as `format` writes
+/// it, or "-" when the row lacks it: what the terminal table and the report show.
+std::string per_op_text(const callgrind_row& row, const std::string& name, const char* format);
+
 /// The label of `allocator`, or its bare name when the summary does not know it.
 const allocator_label& label_of(const run_summary& run, const std::string& allocator);
 

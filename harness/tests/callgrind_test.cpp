@@ -85,20 +85,15 @@ TEST(Callgrind, ThreadedCellIsMarkedSerialised) {
 TEST(Callgrind, RefusedBeforeAnythingRuns) {
     const auto out = fresh_dir("callgrind-refused");
     const std::string base = " --scale quick --allocators system --workloads frame --threads 1 --out " + out.string();
-    auto r = run_shell("env PATH=/nonexistent " ALLOCMETER_BIN " run --measure callgrind" + base);
-    EXPECT_EQ(r.exit_code, 2) << r.output;
-    EXPECT_NE(r.output.find("valgrind is not on PATH; install Debian's valgrind package"), std::string::npos) << r.output;
-    r = run_allocmeter("run --measure callgrind --verify" + base);
-    EXPECT_EQ(r.exit_code, 2) << r.output;
-    EXPECT_NE(r.output.find("--verify with --measure callgrind"), std::string::npos) << r.output;
-    r = run_allocmeter("run --measure callgrind --latency 16" + base);
-    EXPECT_EQ(r.exit_code, 2) << r.output;
-    EXPECT_NE(r.output.find("--latency with --measure callgrind"), std::string::npos) << r.output;
-    r = run_allocmeter("run --measure cycles" + base);
-    EXPECT_EQ(r.exit_code, 2) << r.output;
-    EXPECT_NE(r.output.find("--measure cycles: expected time or callgrind"), std::string::npos) << r.output;
-    r = run_allocmeter("run --branch-sim" + base);
-    EXPECT_EQ(r.exit_code, 2) << r.output;
-    EXPECT_NE(r.output.find("--branch-sim is for --measure callgrind"), std::string::npos) << r.output;
+    const auto refused = [](const command_result& r, const std::string& says) {
+        EXPECT_EQ(r.exit_code, 2) << r.output;
+        EXPECT_NE(r.output.find(says), std::string::npos) << r.output;
+    };
+    refused(run_shell("env PATH=/nonexistent " ALLOCMETER_BIN " run --measure callgrind" + base),
+            "valgrind is not on PATH; install Debian's valgrind package");
+    refused(run_allocmeter("run --measure callgrind --verify" + base), "--verify with --measure callgrind");
+    refused(run_allocmeter("run --measure callgrind --latency 16" + base), "--latency with --measure callgrind");
+    refused(run_allocmeter("run --measure cycles" + base), "--measure cycles: expected time or callgrind");
+    refused(run_allocmeter("run --branch-sim" + base), "--branch-sim is for --measure callgrind");
     EXPECT_FALSE(std::filesystem::exists(out / "latest"));
 }
