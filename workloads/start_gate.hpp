@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <thread>
 
 #include "workloads/live_meter.hpp"
 #include "workloads/timed_region.hpp"
@@ -17,6 +18,14 @@ namespace allocmeter {
 /// clock itself as it passes each line, so the timed span (first start to last finish) holds
 /// none of the latency of waking threads at either end.
 struct start_gate {
+    start_gate() = default;
+    /// `ordered`: the workers pass the start line one at a time, in the order each names in
+    /// arrive_and_wait, waiting for their turn by yielding the CPU rather than asleep in the
+    /// kernel. For a run whose threads take turns on one CPU anyway (valgrind runs one thread
+    /// at a time): which worker starts first, and from it the whole interleaving, is then the
+    /// same on every run, where a kernel wake-up would decide it by a race.
+    explicit start_gate(bool ordered) noexcept : ordered_(ordered) {}
+
     std::atomic<unsigned> ready{0};
     std::atomic<bool> go{false};
     std::atomic<unsigned> done{0};
@@ -24,14 +33,22 @@ struct start_gate {
     std::atomic<std::int64_t> last_finish{std::numeric_limits<std::int64_t>::min()};
 
     /// Worker: set-up done; waits for the gate to open and notes when this thread started.
-    void arrive_and_wait() noexcept {
+    /// `order`: this worker's place in the line of an ordered gate (0, 1, ... for the workers
+    /// that arrive); an unordered gate ignores it.
+    void arrive_and_wait(unsigned order) noexcept {
         ready.fetch_add(1, std::memory_order_acq_rel);
         ready.notify_all();
-        go.wait(false, std::memory_order_acquire);
+        if (ordered_) {
+            while (!go.load(std::memory_order_acquire) || turn_.load(std::memory_order_acquire) != order)
+                std::this_thread::yield();
+        } else {
+            go.wait(false, std::memory_order_acquire);
+        }
         const std::int64_t t = now_ns();
         for (std::int64_t seen = first_start.load(std::memory_order_relaxed);
              t < seen && !first_start.compare_exchange_weak(seen, t, std::memory_order_relaxed);) {
         }
+        if (ordered_) turn_.fetch_add(1, std::memory_order_release);
     }
     /// Worker: timed work done (teardown after this is not timed).
     void finish() noexcept {
@@ -48,6 +65,9 @@ struct start_gate {
     }
 
 private:
+    bool ordered_ = false;
+    std::atomic<unsigned> turn_{0};
+
     static std::int64_t now_ns() noexcept {
         return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
             .count();

@@ -14,6 +14,10 @@ public:
     virtual ~timed_region() = default;
     virtual void begin(const live_board& live) = 0;
     virtual void end() = 0;
+    /// True when the run's threads take turns on one CPU (under valgrind): its workers then
+    /// start in a fixed order (start_gate's `ordered`), so that their interleaving is the same
+    /// on every run.
+    virtual bool threads_serialised() const noexcept { return false; }
 };
 
 }  // namespace allocmeter

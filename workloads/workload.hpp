@@ -51,7 +51,7 @@ struct thread_context {
     bool has_stats = false;
 
     /// Set-up done: waits for every other worker, then the timed region begins.
-    void start() noexcept { gate.arrive_and_wait(); }
+    void start() noexcept { gate.arrive_and_wait(index); }
     /// Timed work done (teardown after this is not timed).
     void stop() noexcept {
         meter.flush();
@@ -113,7 +113,7 @@ workload_result run_workload(const workload_config& config, timed_region* region
     const unsigned n = config.threads == 0 ? 1 : config.threads;
     shared_state_t<W, A> shared(config);
     live_board board;
-    start_gate gate;
+    start_gate gate(region != nullptr && region->threads_serialised());
     std::vector<std::unique_ptr<thread_context>> contexts;
     for (unsigned i = 0; i < n; ++i)
         contexts.push_back(std::make_unique<thread_context>(i, config, &board, gate));

@@ -83,6 +83,7 @@ public:
         sampler_.stop();
         if (external_) malloc_stats = read_malloc_stats();  // at the end of the timed work, as reference stats are
     }
+    bool threads_serialised() const noexcept override { return callgrind_; }
     usage_snapshot before, after;
     malloc_report malloc_stats;
     double ticks_per_ns = 0;  ///< the time-stamp counter's rate over the region

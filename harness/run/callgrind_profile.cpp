@@ -19,6 +19,10 @@ std::vector<std::string> callgrind_arguments(const callgrind_settings& s, const 
     return {"--tool=callgrind",
             "--quiet",
             "--instr-atstart=no",  // the cell starts it at its timed region
+            // Threads take the CPU in turn, first come first served, not by the kernel's choice
+            // of who wakes first; with the cell's workers released in a fixed order (start_gate),
+            // a multithreaded cell then interleaves the same way on every run.
+            "--fair-sched=yes",
             "--cache-sim=yes",
             std::string("--branch-sim=") + (s.branch_sim ? "yes" : "no"),
             "--I1=" + s.caches.i1,

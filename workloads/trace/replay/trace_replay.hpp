@@ -421,7 +421,7 @@ replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touc
     std::uint64_t* const serials = serial_mapping.slots;
     std::unique_ptr<replay_progress[]> progress(new replay_progress[n == 0 ? 1 : n]);
     live_board board;
-    start_gate gate;
+    start_gate gate(region != nullptr && region->threads_serialised());
     std::vector<std::unique_ptr<live_meter>> meters;
     std::vector<std::unique_ptr<latency_recorder>> latency;
     for (unsigned i = 0; i < n; ++i) {
@@ -444,8 +444,11 @@ replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touc
                                               : detail::replay_spin_limit;
     const double ticks_per_ns = plan.gaps.empty() ? 1.0 : detail::calibrate_ticks();
     std::vector<replay_thread_time> times(plan.gaps.empty() ? 0 : n);  // made before timing, as the rest
-    const auto body = [&](unsigned i, bool arrives) {
-        if (arrives) gate.arrive_and_wait();
+    // `arrival`: the thread's place in the line at the gate, or no_arrival for a thread
+    // started while the gate is open.
+    constexpr unsigned no_arrival = ~0u;
+    const auto body = [&](unsigned i, unsigned arrival) {
+        if (arrival != no_arrival) gate.arrive_and_wait(arrival);
         replay_thread<A>(plan, i, heap, table, progress.get(), touch, *meters[i], *latency[i], serials, spin, ticks_per_ns,
                          times.empty() ? nullptr : &times[i]);
         meters[i]->flush();
@@ -456,7 +459,7 @@ replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touc
         const replay_launch& l = launches[next];
         if (l.kind != replay_launch::start || l.after.thread != replay_dependency::none || started[l.thread]) break;
         started[l.thread] = 1;
-        workers[l.thread] = std::thread(body, l.thread, true);
+        workers[l.thread] = std::thread(body, l.thread, static_cast<unsigned>(next));
     }
     const unsigned arriving = static_cast<unsigned>(next);
     const auto launch_the_rest = [&] {
@@ -469,12 +472,12 @@ replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touc
             if (started[l.thread]) continue;
             if (l.after.thread != replay_dependency::none) detail::replay_wait(progress.get(), l.after);
             started[l.thread] = 1;
-            workers[l.thread] = std::thread(body, l.thread, false);
+            workers[l.thread] = std::thread(body, l.thread, no_arrival);
         }
         for (unsigned i = 0; i < n; ++i)  // a schedule that leaves a thread out still runs it
             if (!started[i]) {
                 started[i] = 1;
-                workers[i] = std::thread(body, i, false);
+                workers[i] = std::thread(body, i, no_arrival);
             }
     };
     r.wall_s = n == 0 ? 0.0 : run_gate(gate, arriving, n, region, board, launch_the_rest);
