@@ -1,25 +1,27 @@
 # Install rules: `cmake --install build --prefix DIR` (or `make install PREFIX=DIR`) lays out
-#   bin/allocmeter, lib/allocmeter/liballocmeter_recorder.so, share/allocmeter/allocmeter_plots.py,
+#   bin/allocmeter, lib/allocmeter/ (liballocmeter_recorder.so and liballocmeter_virtual_clock.so,
+#   which allocmeter preloads), share/allocmeter/allocmeter_plots.py,
 #   include/allocmeter/allocators/*.hpp and share/cmake/allocmeter/ (find_package(allocmeter)).
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-# The recorder is preloaded, never linked against, so it sits in a folder of its own, off the
-# linker's path. The binary finds it and the chart script from its own folder, by these paths
+# The recorder and the virtual clock are preloaded, never linked against, so they sit in a
+# folder of their own, off the linker's path. The binary finds them and the chart script from
+# its own folder, by these paths
 # relative to bin/: any --prefix given at install time works, and so does a moved tree.
-set(ALLOCMETER_RECORDER_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/allocmeter)
+set(ALLOCMETER_PRELOAD_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/allocmeter)
 set(ALLOCMETER_DATA_INSTALL_DIR ${CMAKE_INSTALL_DATADIR}/allocmeter)
 set(ALLOCMETER_HEADERS_INSTALL_DIR ${CMAKE_INSTALL_INCLUDEDIR}/allocmeter)
 set(ALLOCMETER_PACKAGE_INSTALL_DIR ${CMAKE_INSTALL_DATADIR}/cmake/allocmeter)  # header-only: arch-independent
-file(RELATIVE_PATH recorder_from_bin ${CMAKE_INSTALL_FULL_BINDIR}
-     ${CMAKE_INSTALL_PREFIX}/${ALLOCMETER_RECORDER_INSTALL_DIR})
+file(RELATIVE_PATH preload_from_bin ${CMAKE_INSTALL_FULL_BINDIR}
+     ${CMAKE_INSTALL_PREFIX}/${ALLOCMETER_PRELOAD_INSTALL_DIR})
 file(RELATIVE_PATH data_from_bin ${CMAKE_INSTALL_FULL_BINDIR} ${CMAKE_INSTALL_PREFIX}/${ALLOCMETER_DATA_INSTALL_DIR})
 target_compile_definitions(allocmeter_core PRIVATE
-  ALLOCMETER_RECORDER_FROM_BIN="${recorder_from_bin}"
+  ALLOCMETER_PRELOAD_FROM_BIN="${preload_from_bin}"
   ALLOCMETER_DATA_FROM_BIN="${data_from_bin}")
 
 install(TARGETS allocmeter RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(TARGETS allocmeter_recorder LIBRARY DESTINATION ${ALLOCMETER_RECORDER_INSTALL_DIR})
+install(TARGETS allocmeter_recorder allocmeter_virtual_clock LIBRARY DESTINATION ${ALLOCMETER_PRELOAD_INSTALL_DIR})
 install(PROGRAMS ${PROJECT_SOURCE_DIR}/plots/allocmeter_plots.py DESTINATION ${ALLOCMETER_DATA_INSTALL_DIR})
 
 # The reference allocators, included as "allocators/NAME.hpp" under include/allocmeter. They

@@ -31,7 +31,8 @@ function(expect_in what text needle)
 endfunction()
 
 run_ok("cmake --install" ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix} --config ${CONFIG})
-foreach(f ${BIN_DIR}/allocmeter ${RECORDER_DIR}/liballocmeter_recorder.so ${DATA_DIR}/allocmeter_plots.py
+foreach(f ${BIN_DIR}/allocmeter ${PRELOAD_DIR}/liballocmeter_recorder.so ${PRELOAD_DIR}/liballocmeter_virtual_clock.so
+          ${DATA_DIR}/allocmeter_plots.py
           ${HEADERS_DIR}/allocators/bump_allocator.hpp ${HEADERS_DIR}/allocators/adapter.hpp
           ${PACKAGE_DIR}/allocmeterConfig.cmake ${PACKAGE_DIR}/allocmeterConfigVersion.cmake)
   if(NOT EXISTS ${prefix}/${f})

@@ -73,19 +73,11 @@ bool parse_record(const std::vector<std::string>& args, record_request& a) {
     return true;
 }
 
-/// Where the recorder shim may be, from the running binary: beside it (the build folder), then
-/// where `cmake --install` puts it (ALLOCMETER_RECORDER_FROM_BIN, relative to bin/).
-std::vector<std::string> shim_candidates() {
-    const std::filesystem::path bin = std::filesystem::path(self_exe()).parent_path();
-    const char* const name = "liballocmeter_recorder.so";
-    return {(bin / name).string(), (bin / ALLOCMETER_RECORDER_FROM_BIN / name).lexically_normal().string()};
-}
-
 /// The first recorder shim that can be read; empty (said on stderr) when there is none.
 std::string find_shim() {
-    const std::vector<std::string> shims = shim_candidates();
-    const auto found = std::find_if(shims.begin(), shims.end(), [](const std::string& p) { return ::access(p.c_str(), R_OK) == 0; });
-    if (found != shims.end()) return *found;
+    const char* const name = "liballocmeter_recorder.so";
+    if (std::optional<std::string> found = find_preload(name)) return *found;
+    const std::vector<std::string> shims = preload_candidates(name);
     std::fprintf(stderr, "allocmeter record: the recorder is missing (looked for %s and %s); rebuild allocmeter "
                  "(make build) or reinstall it (make install)\n", shims[0].c_str(), shims[1].c_str());
     return {};

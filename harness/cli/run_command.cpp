@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "harness/cell/registry.hpp"
+#include "harness/cell/virtual_clock.hpp"
 #include "harness/cli/command_line.hpp"
 #include "harness/analysis/summary_table.hpp"
 #include "harness/cli/report_command.hpp"
@@ -302,6 +303,10 @@ void measure_with(const run_arguments& a, run_options& o) {
                           "count as the harness's instructions; drop it");
     if (a.sample_ms != defaults.sample_ms && a.sample_ms != "0")
         usage_fail("run", "--sample-ms with --measure callgrind: the sampler's instructions would count; drop it");
+    for (const std::string& order : split_list(a.replay))
+        if (order == "timed")
+            usage_fail("run", "--replay timed with --measure callgrind: its gaps are waited out on the host's clock, so "
+                              "the harness's count would follow valgrind's speed; use --replay threads or serial");
 #if ALLOCMETER_NO_BOUNDARY_RUNNERS
     usage_fail("run", "--measure callgrind: this allocmeter was built with sanitizers, whose binaries valgrind cannot "
                       "run; use a build without ALLOCMETER_SANITIZE (make build)");
@@ -314,8 +319,16 @@ void measure_with(const run_arguments& a, run_options& o) {
     if (!valgrind)
         usage_fail("run", "--measure callgrind: valgrind is not on PATH; install Debian's valgrind package "
                           "(apt-get install valgrind, or make deps)");
+    const std::optional<std::string> clock = find_preload(virtual_clock_library);
+    if (!clock) {
+        const std::vector<std::string> looked = preload_candidates(virtual_clock_library);
+        usage_fail("run", fmt::format("--measure callgrind: the cells' virtual clock is missing (looked for {} and {}); "
+                                      "rebuild allocmeter (make build) or reinstall it (make install)",
+                                      looked[0], looked[1]));
+    }
     callgrind_settings c;
     c.valgrind = *valgrind;
+    c.virtual_clock = *clock;
     c.branch_sim = a.branch_sim;
     o.callgrind = c;
     o.latency_every = 0;

@@ -207,6 +207,7 @@ struct callgrind_env {
     std::map<std::string, std::string> caches;  ///< "I1", "D1", "LL" -> callgrind's description of the simulated cache
     bool branch_sim = false;                    ///< branches and mispredictions simulated
     std::string boundary;                       ///< how the allocator's share is told from the harness's
+    std::string clock;                          ///< what the cells' clock was (virtual_clock.hpp); empty in older files
 };
 
 /// A run with --reps auto: the rule's settings, and each group's rounds and why it stopped.

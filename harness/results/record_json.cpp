@@ -507,7 +507,7 @@ json env_json(const run_env& e) {
     if (e.callgrind)
         out["callgrind"] = {{"valgrind", e.callgrind->valgrind},     {"version", e.callgrind->version},
                             {"caches", e.callgrind->caches},         {"branch_sim", e.callgrind->branch_sim},
-                            {"boundary", e.callgrind->boundary}};
+                            {"boundary", e.callgrind->boundary},     {"clock", e.callgrind->clock}};
     if (!e.traces.empty()) {
         out["touch"] = or_null(e.touch);
         out["replay"] = or_null(e.replay);
@@ -550,7 +550,8 @@ run_env env_from(const json& o, const place& at) {
         const json& c = object_at(o, "callgrind", at);
         const place in = at.in("callgrind");
         callgrind_env ce{required<std::string>(c, "valgrind", in), required<std::string>(c, "version", in), {},
-                         required<bool>(c, "branch_sim", in), required<std::string>(c, "boundary", in)};
+                         required<bool>(c, "branch_sim", in), required<std::string>(c, "boundary", in),
+                         optional_value<std::string>(c, "clock", in).value_or("")};  // added later
         const json& caches = object_at(c, "caches", in);
         for (const auto& [name, text] : caches.items()) ce.caches[name] = required<std::string>(caches, name, in.in("caches"));
         e.callgrind = std::move(ce);

@@ -26,7 +26,8 @@ std::string describe_cache(const std::string& spec);
 
 /// What run --measure callgrind asks of Valgrind.
 struct callgrind_settings {
-    std::string valgrind;     ///< the valgrind executable, absolute
+    std::string valgrind;       ///< the valgrind executable, absolute
+    std::string virtual_clock;  ///< liballocmeter_virtual_clock.so, preloaded into each cell (virtual_clock.hpp)
     bool branch_sim = false;  ///< --branch-sim=yes: conditional and indirect branches and their mispredictions
     simulated_caches caches;
 };

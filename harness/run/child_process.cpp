@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <sstream>
 
@@ -76,6 +77,17 @@ std::string self_exe() {
     char buf[4096];
     const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
     return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+std::vector<std::string> preload_candidates(std::string_view name) {
+    const std::filesystem::path bin = std::filesystem::path(self_exe()).parent_path();
+    return {(bin / name).string(), (bin / ALLOCMETER_PRELOAD_FROM_BIN / name).lexically_normal().string()};
+}
+
+std::optional<std::string> find_preload(std::string_view name) {
+    for (std::string& p : preload_candidates(name))
+        if (::access(p.c_str(), R_OK) == 0) return std::move(p);
+    return std::nullopt;
 }
 
 namespace {

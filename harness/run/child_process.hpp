@@ -6,7 +6,9 @@
 // restricted to a set of CPUs (run --pin-cpus), set between fork and exec.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -52,6 +54,14 @@ std::string describe_signal(int sig);
 
 /// The absolute path of the running executable.
 std::string self_exe();
+
+/// Where a library that allocmeter preloads into a child (the recorder, the virtual clock)
+/// may be, in the order to try: beside the running binary (the build folder), then where
+/// `cmake --install` puts it (lib/allocmeter/, found from bin/).
+std::vector<std::string> preload_candidates(std::string_view name);
+
+/// The first of preload_candidates(name) that can be read; none when there is none.
+std::optional<std::string> find_preload(std::string_view name);
 
 /// Every executable `name` in PATH's absolute folders, in PATH order (absolute paths).
 std::vector<std::string> on_path(const std::string& name);

@@ -18,6 +18,7 @@
 #include "harness/analysis/summary.hpp"
 #include "harness/analysis/summary_table.hpp"
 #include "harness/cell/callgrind_boundary.hpp"
+#include "harness/cell/virtual_clock.hpp"
 #include "harness/os/host_info.hpp"
 #include "harness/os/stop_signals.hpp"
 #include "harness/run/cell_protocol.hpp"
@@ -209,7 +210,7 @@ std::optional<cell_record> run_one(const planned_cell& c, const run_options& o, 
     // Only this allocator's own settings reach the child: the variables of the others are dropped.
     child_spec spec{exe, {cell_command}, c.allocator->env, external_environment_names(), o.timeout_s};
     // Under callgrind, valgrind runs the cell (the allocator's library preloaded into the cell,
-    // as without it: valgrind keeps LD_PRELOAD for its client).
+    // as without it: valgrind keeps LD_PRELOAD for its client), with the virtual clock too.
     const std::filesystem::path profile = o.callgrind ? profile_path(c) : std::filesystem::path();
     if (o.callgrind) {
         std::filesystem::create_directories(run_dir / profile.parent_path());
@@ -222,7 +223,9 @@ std::optional<cell_record> run_one(const planned_cell& c, const run_options& o, 
     spec.env_unset.push_back("LD_PRELOAD");
     const auto args = request_for(c, o).to_args();
     spec.args.insert(spec.args.end(), args.begin(), args.end());
-    if (!c.allocator->library.empty()) spec.env_set.emplace_back("LD_PRELOAD", c.allocator->library);
+    std::string preload = c.allocator->library;
+    if (o.callgrind) preload += (preload.empty() ? "" : ":") + o.callgrind->virtual_clock;
+    if (!preload.empty()) spec.env_set.emplace_back("LD_PRELOAD", std::move(preload));
     const child_outcome outcome = run_child(spec);
     if (outcome.how == child_outcome::ending::stopped) return std::nullopt;
     cell_record done = outcome_of(std::move(cell), outcome, *c.allocator, o);
@@ -265,6 +268,7 @@ callgrind_env callgrind_env_of(const callgrind_settings& s) {
     env.branch_sim = s.branch_sim;
     env.boundary = "the inclusive counts of calls into the allocator's out-of-line boundary "
                    "(callgrind_boundary: allocate, deallocate, reset)";
+    env.clock = std::string(virtual_clock_description);
     const child_outcome v = run_child({s.valgrind, {"--version"}, {}, {}, 60});
     env.version = v.how == child_outcome::ending::exited && v.code == 0 ? v.stderr_tail : "unknown";
     while (!env.version.empty() && (env.version.back() == '\n' || env.version.back() == '\r')) env.version.pop_back();

@@ -1,8 +1,8 @@
 // run --measure callgrind end to end: a quick cell counts the same instructions on two runs
 // (within 0.5%), for system and a reference allocator; the allocator's and the harness's
 // shares are apart and add up; a multithreaded cell is marked serialised; one repetition is
-// the default; the report shows the counts; and what the mode cannot do is refused before
-// anything runs, naming the package or the option.
+// the default; the cells read the virtual clock; the report shows the counts; and what the
+// mode cannot do is refused before anything runs, naming the package, the option or the file.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -25,6 +25,7 @@ TEST(Callgrind, RepeatedCellsCountTheSame) {
     const auto doc = latest_results(out);
     EXPECT_EQ(doc["env"]["measure"], "callgrind");
     EXPECT_EQ(doc["env"]["callgrind"]["caches"]["D1"], "32768 B, 8-way, 64 B lines");
+    EXPECT_NE(doc["env"]["callgrind"]["clock"].get<std::string>().find("20 us per read"), std::string::npos);
     std::map<std::string, std::vector<double>> instructions;
     for (const auto& c : doc["cells"]) {
         ASSERT_EQ(c["status"], "ok") << c.dump();
@@ -37,6 +38,10 @@ TEST(Callgrind, RepeatedCellsCountTheSame) {
         EXPECT_EQ(cg["threads_serialised"], false);
         EXPECT_GT(cg["allocator_calls"].get<double>(), 0);
         EXPECT_TRUE(std::filesystem::is_regular_file(out / "latest" / cg["profile"].get<std::string>())) << cg["profile"];
+        // The cell timed itself on the virtual clock: a whole number of its 20 us steps.
+        const double wall_us = c["metrics"]["wall_s"].get<double>() * 1e6;
+        EXPECT_GT(wall_us, 0);
+        EXPECT_NEAR(std::remainder(wall_us, 20.0), 0.0, 1e-3) << c["allocator"] << ": " << wall_us << " us";
         instructions[c["allocator"]].push_back(all);
     }
     ASSERT_EQ(instructions.size(), 2u);
@@ -95,5 +100,11 @@ TEST(Callgrind, RefusedBeforeAnythingRuns) {
     refused(run_allocmeter("run --measure callgrind --latency 16" + base), "--latency with --measure callgrind");
     refused(run_allocmeter("run --measure cycles" + base), "--measure cycles: expected time or callgrind");
     refused(run_allocmeter("run --branch-sim" + base), "--branch-sim is for --measure callgrind");
+    refused(run_allocmeter("run --measure callgrind --replay serial,timed" + base), "--replay timed with --measure callgrind");
+    // A binary without its virtual clock beside it (nor installed): named, with what to do.
+    const auto lone = fresh_dir("callgrind-lone-binary");
+    std::filesystem::copy_file(ALLOCMETER_BIN, lone / "allocmeter");
+    refused(run_shell((lone / "allocmeter").string() + " run --measure callgrind" + base),
+            "the cells' virtual clock is missing (looked for " + (lone / "liballocmeter_virtual_clock.so").string());
     EXPECT_FALSE(std::filesystem::exists(out / "latest"));
 }
