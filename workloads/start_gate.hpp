@@ -19,11 +19,15 @@ namespace allocmeter {
 /// none of the latency of waking threads at either end.
 struct start_gate {
     start_gate() = default;
-    /// `ordered`: the workers pass the start line one at a time, in the order each names in
-    /// arrive_and_wait, waiting for their turn by yielding the CPU rather than asleep in the
-    /// kernel. For a run whose threads take turns on one CPU anyway (valgrind runs one thread
-    /// at a time): which worker starts first, and from it the whole interleaving, is then the
-    /// same on every run, where a kernel wake-up would decide it by a race.
+    /// `ordered`: for a run whose threads take turns on one CPU anyway (valgrind runs one
+    /// thread at a time), where a kernel wake-up would otherwise decide by a race which thread
+    /// runs next. The workers pass the start line one at a time, in the order each names in
+    /// arrive_and_wait, waiting their turn by yielding the CPU (a sleeper's wake-up would be
+    /// such a race), and a worker that calls hold_until_closed() does not exit before the
+    /// runner has ended the timed region. The interleaving, and what falls inside the region,
+    /// is then the same on every run. (The runner still sleeps until the workers finish: a
+    /// runner that yielded in a loop would take a turn at every switch, and its turns would
+    /// race a worker back from a system call.)
     explicit start_gate(bool ordered) noexcept : ordered_(ordered) {}
 
     std::atomic<unsigned> ready{0};
@@ -59,6 +63,18 @@ struct start_gate {
         done.fetch_add(1, std::memory_order_acq_rel);
         done.notify_all();
     }
+    /// Worker, after finish(): on an ordered gate, waits until the runner has ended the timed
+    /// region, so that the thread's exit (its allocator's thread-exit work among it) is never
+    /// inside it; on an unordered gate, returns at once.
+    void hold_until_closed() const noexcept {
+        if (ordered_) closed_.wait(false, std::memory_order_acquire);
+    }
+    bool ordered() const noexcept { return ordered_; }
+    /// Runner: the timed region has ended; held workers may go.
+    void close() noexcept {
+        closed_.store(true, std::memory_order_release);
+        closed_.notify_all();
+    }
     /// Runner: the span from the first worker's start to the last one's finish, in seconds.
     double span_s() const noexcept {
         return static_cast<double>(last_finish.load() - first_start.load()) * 1e-9;
@@ -67,6 +83,7 @@ struct start_gate {
 private:
     bool ordered_ = false;
     std::atomic<unsigned> turn_{0};
+    std::atomic<bool> closed_{false};
 
     static std::int64_t now_ns() noexcept {
         return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -76,17 +93,19 @@ private:
 
 /// Runner: waits for `arriving` workers to arrive, opens the gate between region->begin() and
 /// region->end(), runs `while_open` (which may start more workers: they do not arrive, only
-/// finish), and waits for `finishing` workers in all to finish. Returns the gate's span.
+/// finish), waits for `finishing` workers in all to finish, and closes the gate (held workers
+/// go). Returns the gate's span.
 template <class WhileOpen>
 double run_gate(start_gate& gate, unsigned arriving, unsigned finishing, timed_region* region, const live_board& live,
                 WhileOpen&& while_open) {
     for (unsigned r; (r = gate.ready.load(std::memory_order_acquire)) < arriving;) gate.ready.wait(r);
     if (region != nullptr) region->begin(live);
     gate.go.store(true, std::memory_order_release);
-    gate.go.notify_all();
+    if (!gate.ordered()) gate.go.notify_all();
     while_open();
     for (unsigned d; (d = gate.done.load(std::memory_order_acquire)) < finishing;) gate.done.wait(d);
     if (region != nullptr) region->end();
+    gate.close();
     return gate.span_s();
 }
 

@@ -120,7 +120,10 @@ workload_result run_workload(const workload_config& config, timed_region* region
 
     std::vector<std::thread> workers;
     for (unsigned i = 0; i < n; ++i)
-        workers.emplace_back([&, i] { W::template run_thread<A>(*contexts[i], shared); });
+        workers.emplace_back([&, i] {
+            W::template run_thread<A>(*contexts[i], shared);
+            gate.hold_until_closed();
+        });
 
     const double wall_s = run_gate(gate, n, region, board);
     for (auto& w : workers) w.join();

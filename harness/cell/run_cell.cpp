@@ -2,13 +2,18 @@
 // once between two usage snapshots, and fill the typed measurement the protocol sends back.
 #include "harness/cell/run_cell.hpp"
 
+#include <dlfcn.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <stdexcept>
 #include <fmt/format.h>
 
 #include "allocators/malloc_allocator.hpp"
+#include "harness/cell/callgrind_boundary.hpp"
+#include "harness/cell/virtual_clock.hpp"
 #include "harness/run/child_process.hpp"
 #include "harness/cell/library_probe.hpp"
 #include "harness/os/perf_counters.hpp"
@@ -274,6 +279,14 @@ int run_cell(const cell_request& request) {
     if (request.callgrind && !under_valgrind()) {
         fmt::print(stderr, "this cell measures with callgrind but does not run under valgrind (run --measure callgrind starts it so)\n");
         return 2;
+    }
+    if (request.callgrind) {
+        virtual_clock_ticks = static_cast<std::atomic<std::uint64_t>*>(::dlsym(RTLD_DEFAULT, virtual_clock_ticks_symbol));
+        if (virtual_clock_ticks == nullptr) {
+            fmt::print(stderr, "this cell measures with callgrind but {} is not preloaded (run --measure callgrind "
+                               "preloads it)\n", virtual_clock_library);
+            return 2;
+        }
     }
     const bool external = request.runner == malloc_runner_name;  // malloc, from a preload or glibc
     cell_measurement out;

@@ -359,7 +359,11 @@ public:
         if (writer_.env().reps_auto) writer_.env().reps_auto->spent_s = spent_s();  // written with the cell
         writer_.add(*cell);
         std::string detail(to_string(cell->status));
-        if (cell->ok())
+        if (cell->ok() && cell->measured->metrics.callgrind)  // its times are on the virtual clock: no use
+            detail = fmt::format("ok  {:.1f} instr/op, {:.1f} in the allocator",
+                                 metric_by_name(cell->measured->metrics, "instructions_per_op").value_or(0),
+                                 metric_by_name(cell->measured->metrics, "allocator_instructions_per_op").value_or(0));
+        else if (cell->ok())
             detail = fmt::format("ok  {:.2f} ns/op", *cell->measured->metrics.ns_per_op);
         else if (cell->status != cell_status::skipped || !tty_)
             detail += ": " + cell->reason.value_or("");

@@ -1,12 +1,16 @@
 // The virtual clock that run --measure callgrind preloads into its cells, linked here ahead of
 // libc so that it answers this process's clock_gettime as it answers a cell's: the monotonic
-// clocks are one clock that moves exactly one step per read, through libstdc++'s steady_clock
-// too; the wall clock and the CPU-time clocks are the host's.
+// clocks are one clock that moves one tick per read and one per tick the cell adds for an
+// allocator call, through libstdc++'s steady_clock too; the wall clock and the CPU-time clocks
+// are the host's.
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <time.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 
 #include "harness/cell/virtual_clock.hpp"
 
@@ -18,20 +22,30 @@ std::int64_t read_ns(clockid_t id) {
     return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-constexpr auto step = static_cast<std::int64_t>(allocmeter::virtual_clock_step_ns);
+constexpr auto tick = static_cast<std::int64_t>(allocmeter::virtual_clock_tick_ns);
 
-TEST(VirtualClock, MonotonicClocksAreOneClockMovingOneStepPerRead) {
+TEST(VirtualClock, MonotonicClocksAreOneClockTickingPerRead) {
     const std::int64_t t0 = read_ns(CLOCK_MONOTONIC);
-    EXPECT_EQ(read_ns(CLOCK_MONOTONIC), t0 + step);
-    EXPECT_EQ(read_ns(CLOCK_MONOTONIC_COARSE), t0 + 2 * step);
-    EXPECT_EQ(read_ns(CLOCK_MONOTONIC_RAW), t0 + 3 * step);
-    EXPECT_EQ(read_ns(CLOCK_BOOTTIME), t0 + 4 * step);
+    EXPECT_EQ(read_ns(CLOCK_MONOTONIC), t0 + tick);
+    EXPECT_EQ(read_ns(CLOCK_MONOTONIC_COARSE), t0 + 2 * tick);
+    EXPECT_EQ(read_ns(CLOCK_MONOTONIC_RAW), t0 + 3 * tick);
+    EXPECT_EQ(read_ns(CLOCK_BOOTTIME), t0 + 4 * tick);
+}
+
+// What a cell does (run_cell.cpp, callgrind_boundary.hpp): finds the counter by name and adds
+// a tick per allocator call.
+TEST(VirtualClock, TicksTheCellAddsPassTime) {
+    auto* ticks = static_cast<std::atomic<std::uint64_t>*>(::dlsym(RTLD_DEFAULT, allocmeter::virtual_clock_ticks_symbol));
+    ASSERT_NE(ticks, nullptr) << ::dlerror();
+    const std::int64_t t0 = read_ns(CLOCK_MONOTONIC);
+    ticks->fetch_add(1000);
+    EXPECT_EQ(read_ns(CLOCK_MONOTONIC), t0 + 1001 * tick);
 }
 
 TEST(VirtualClock, SteadyClockReadsIt) {
     const auto a = std::chrono::steady_clock::now();
     const auto b = std::chrono::steady_clock::now();
-    EXPECT_EQ(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count(), step);
+    EXPECT_EQ(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count(), tick);
 }
 
 TEST(VirtualClock, WallAndCpuClocksAreTheHosts) {

@@ -121,7 +121,7 @@ TEST(RecordJson, CallgrindFiguresRoundTrip) {
                                     "callgrind/frame-t1-system-r1.callgrind"};
     doc.env.measure = "callgrind";
     doc.env.callgrind = callgrind_env{"/usr/bin/valgrind", "valgrind-3.19.0", {{"D1", "32768 B, 8-way, 64 B lines"}}, true,
-                                      "boundary calls", "virtual, 20 us per read"};
+                                      "boundary calls", "virtual, 100 ns per allocator call and per read"};
     const std::string text = to_json_text(doc);
     const results_document back = results_from_json_text(text, "again");
     EXPECT_EQ(to_json_text(back), text);
@@ -129,7 +129,7 @@ TEST(RecordJson, CallgrindFiguresRoundTrip) {
     EXPECT_EQ(*back.cells[0].measured->metrics.callgrind, *m.callgrind);
     EXPECT_EQ(back.env.measure, "callgrind");
     EXPECT_EQ(back.env.callgrind->caches.at("D1"), "32768 B, 8-way, 64 B lines");
-    EXPECT_EQ(back.env.callgrind->clock, "virtual, 20 us per read");
+    EXPECT_EQ(back.env.callgrind->clock, "virtual, 100 ns per allocator call and per read");
     EXPECT_DOUBLE_EQ(*metric_by_name(m, "instructions_per_op"), 250);
     EXPECT_DOUBLE_EQ(*metric_by_name(m, "allocator_instructions_per_op"), 100);
     EXPECT_DOUBLE_EQ(*metric_by_name(m, "harness_instructions_per_op"), 150);

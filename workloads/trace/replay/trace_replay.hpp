@@ -453,6 +453,8 @@ replay_result replay(const replay_view& plan, A& heap, touch_policy touch = touc
                          times.empty() ? nullptr : &times[i]);
         meters[i]->flush();
         gate.finish();
+        // No hold_until_closed(): the schedule joins some threads while the gate is open, as
+        // the program joined them, so a thread's exit may fall inside the region.
     };
     std::size_t next = 0;
     for (; next < launches.size(); ++next) {
