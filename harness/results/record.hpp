@@ -19,6 +19,11 @@ namespace allocmeter {
 
 inline constexpr std::string_view results_schema = "allocmeter-results/1";
 
+/// The allocator of the harness row: the do-nothing allocator (harness/cell/do_nothing_allocator.hpp)
+/// that every run --measure time adds to each group, so that the summary can take the harness's
+/// own cost off every other row (net figures). Its cells are ordinary cells under this name.
+inline constexpr std::string_view harness_allocator_name = "harness";
+
 /// How a cell ended.
 enum class cell_status { ok, failed, timeout, skipped };
 
