@@ -90,7 +90,7 @@ data glance_rows(const run_summary& run) {
     for (const summary_group& g : run.groups) {
         const summary_row *fast = nullptr, *small = nullptr;
         for (const summary_row& r : g.rows) {
-            if (!r.ok()) continue;
+            if (!r.ok() || r.is_harness()) continue;  // the harness row is no allocator to pick
             if (!fast || r.time.stats.median < fast->time.stats.median) fast = &r;
             if (r.rss.stats.n && (!small || r.rss.stats.median < small->rss.stats.median)) small = &r;
         }
@@ -125,9 +125,15 @@ data comparison_groups(const run_summary& run) {
             const std::string& version = label_of(run, r.allocator).version;
             const bool is_base = r.allocator == run.baseline;
             const std::optional<sample_summary>& paired = r.time.paired;
+            // The harness row is shown apart, its own cost only: no test against the baseline.
+            const bool harness = r.is_harness();
+            std::string check = std::string(r.noisy ? "high CV " : "") + (r.few_reps ? "few reps" : "");
+            if (harness) check = std::string(harness_row_note) + (check.empty() ? "" : "; " + check);
+            if (!r.net_note.empty()) check += (check.empty() ? "" : "; ") + r.net_note;
             rows << object{{"allocator", r.allocator},
                            {"not_ok", data(false)},
-                           {"library_version", version.empty() ? "reference" : version},
+                           {"harness_row", data(harness)},
+                           {"library_version", harness ? "do-nothing" : version.empty() ? "reference" : version},
                            {"reps", std::to_string(r.time.stats.n)},
                            {"time_median", fmt::format("{:.2f}", r.time.stats.median)},
                            {"ci_low", fmt::format("{:.2f}", r.time.stats.ci_low)},
@@ -138,11 +144,14 @@ data comparison_groups(const run_summary& run) {
                            {"paired_ratio", ratio_text(paired ? std::optional<double>(paired->median) : std::nullopt)},
                            {"paired_ci", is_base || !paired ? "" : ratio_interval(paired->ci_low, paired->ci_high)},
                            {"paired_rounds", paired ? std::to_string(paired->n) : "0"},
-                           {"time_test", test_cell(r, base, &summary_row::time)},
+                           {"net_ns", r.net_ns_per_op ? fmt::format("{:.2f}", *r.net_ns_per_op) : "-"},
+                           {"net_ratio", ratio_text(r.net_ratio)},
+                           {"net_note", r.net_note},
+                           {"time_test", harness ? data(false) : test_cell(r, base, &summary_row::time)},
                            {"peak_rss", r.rss.stats.n ? mib_text(r.rss.stats.median) : "-"},
                            {"rss_ratio", ratio_text(r.rss.ratio)},
-                           {"rss_test", test_cell(r, base, &summary_row::rss)},
-                           {"check", std::string(r.noisy ? "high CV " : "") + (r.few_reps ? "few reps" : "")}};
+                           {"rss_test", harness ? data(false) : test_cell(r, base, &summary_row::rss)},
+                           {"check", check}};
         }
         groups << object{{"group", group_name(g)}, {"rounds", fmt::format("{} round{}", g.rounds, g.rounds == 1 ? "" : "s")}, {"rows", rows}};
     }
@@ -306,11 +315,13 @@ report_outcome write_report(const loaded_results& results, const run_summary& ru
         workloads.insert(c.workload);
     }
     std::size_t comparisons = 0, flagged = 0, rows = 0;
+    bool net = false;  // some group has a harness row: the tables get net columns
     for (const summary_group& g : run.groups)
         for (const summary_row& r : g.rows) {
             comparisons += r.time.test.has_value() + r.rss.test.has_value();
             rows += r.ok();
             flagged += r.noisy || r.few_reps;
+            net = net || r.net_ns_per_op.has_value();
         }
 
     object page{
@@ -348,6 +359,9 @@ report_outcome write_report(const loaded_results& results, const run_summary& ru
                                               {"high", fmt::format("{:g}", 1 + tight_within)}})},
         {"rounds_for_paired_test", std::to_string(rounds_for_paired_test(run.alpha))},
         {"groups", comparison_groups(run)},
+        {"has_net", data(net)},
+        {"harness_name", std::string(harness_allocator_name)},
+        {"row_span", net ? "17" : "15"},
         {"has_replays", data(!run.replays.empty())},
         {"replays", side_by_side_tables(run)},
         {"command_line", env.command_line},

@@ -1,6 +1,7 @@
 // Groups cells by (workload, threads, allocator) in the order they first appear, then
 // summarizes each group against the baseline's group in the same workload and thread count:
-// unpaired (the medians) and paired by round (each rep against the baseline's rep of its round).
+// unpaired (the medians) and paired by round (each rep against the baseline's rep of its round);
+// where the group has a harness row, each row net of it too.
 #include "harness/analysis/summary.hpp"
 
 #include <fmt/format.h>
@@ -36,6 +37,8 @@ allocator_label make_label(const results_document& doc, const std::string& name)
         l.label = numeric ? name + " " + l.version : name + " (" + l.version + ")";
     } else if (l.kind == "reference") {
         l.label = name + " (reference)";
+    } else if (name == harness_allocator_name) {
+        l.label = name + " (do-nothing)";
     }
     return l;
 }
@@ -173,6 +176,31 @@ void compare_with(metric_summary& mine, const std::vector<round_value>& values, 
     mine.verdict_paired = paired_test_decides(ratios.size(), alpha);
 }
 
+/// The group's rows net of its harness row (when it has an ok one): each other ok row's median
+/// ns/op minus the harness row's, and over the baseline row's net where both nets are positive
+/// (a net at or below zero is the harness's noise, not a cost, so no ratio is made of it).
+void add_net_figures(summary_group& g, const std::string& baseline) {
+    const auto harness = std::find_if(g.rows.begin(), g.rows.end(), [](const summary_row& r) { return r.is_harness() && r.ok(); });
+    if (harness == g.rows.end()) return;
+    const double harness_median = harness->time.stats.median;
+    for (summary_row& r : g.rows)
+        if (r.ok() && !r.is_harness()) r.net_ns_per_op = r.time.stats.median - harness_median;
+    const auto base = std::find_if(g.rows.begin(), g.rows.end(), [&](const summary_row& r) { return r.allocator == baseline && r.ok(); });
+    // The loop below sets net_ratio only, so the baseline's net stays put while it runs.
+    const double* base_net = base != g.rows.end() && base->net_ns_per_op ? &*base->net_ns_per_op : nullptr;
+    for (summary_row& r : g.rows) {
+        if (!r.net_ns_per_op) continue;
+        if (!(*r.net_ns_per_op > 0))
+            r.net_note = "net not positive: the median is within the harness row's";
+        else if (base_net == nullptr)
+            r.net_note = "no net figure for " + baseline + " in this group";
+        else if (!(*base_net > 0))
+            r.net_note = baseline + "'s net is not positive";
+        else
+            r.net_ratio = *r.net_ns_per_op / *base_net;
+    }
+}
+
 /// Whether [low, high] lies within +-`within` of `ratio`.
 bool within_of(double low, double high, double ratio, double within) {
     return low >= (1 - within) * ratio && high <= (1 + within) * ratio;
@@ -258,7 +286,8 @@ std::vector<side_by_side> side_by_sides(const results_document& doc, const run_s
         const std::optional<double> base_wall = median_of(timed_figures_of(doc, timed->workload, run.baseline).wall_s);
         for (const allocator_label& a : run.allocators)
             if (row_named(*group_named(run, own.workload), a.name) || row_named(*group_named(run, timed->workload), a.name))
-                p.rows.push_back(side_by_side_of(doc, run, p, a.name, base_wall));
+                // The harness row's timed run is the program's time with no allocator at all: no ratio.
+                p.rows.push_back(side_by_side_of(doc, run, p, a.name, a.name == harness_allocator_name ? std::nullopt : base_wall));
         out.push_back(std::move(p));
     }
     return out;
@@ -278,8 +307,11 @@ run_summary summarize_run(const results_document& doc) {
     run.few_repetitions = few_repetitions;
     run.high_cv = high_cv;
     const auto& cells = doc.cells;
+    // The baseline is an allocator: never the harness row, unless a run had nothing else.
     const bool has_system = std::any_of(cells.begin(), cells.end(), [](const cell_record& c) { return c.allocator == "system"; });
-    if (!cells.empty()) run.baseline = has_system ? "system" : cells[0].allocator;
+    const auto first_allocator =
+        std::find_if(cells.begin(), cells.end(), [](const cell_record& c) { return c.allocator != harness_allocator_name; });
+    if (!cells.empty()) run.baseline = has_system ? "system" : first_allocator != cells.end() ? first_allocator->allocator : cells[0].allocator;
 
     // Groups in first-seen order; each row's cells in run order.
     std::map<std::pair<std::string, unsigned>, std::size_t> group_of;
@@ -305,12 +337,15 @@ run_summary summarize_run(const results_document& doc) {
 
     for (std::size_t g = 0; g < run.groups.size(); ++g) {
         auto& rows = run.groups[g].rows;
+        // The harness row last, apart from the allocators, whatever order a resumed run wrote it in.
+        std::stable_partition(members[g].begin(), members[g].end(), [](const auto& m) { return m.first != harness_allocator_name; });
         std::set<unsigned> rounds;
         for (const auto& [allocator, group_cells] : members[g]) {
             rows.push_back(summarize_row(allocator, group_cells));
             for (const cell_record* c : group_cells) rounds.insert(c->rep);
         }
         run.groups[g].rounds = static_cast<unsigned>(rounds.size());
+        add_net_figures(run.groups[g], run.baseline);
         const auto base = std::find_if(rows.begin(), rows.end(), [&](const summary_row& r) { return r.allocator == run.baseline && r.ok(); });
         if (base == rows.end()) continue;
         const summary_row base_row = *base;
@@ -318,7 +353,7 @@ run_summary summarize_run(const results_document& doc) {
         const std::vector<round_value> base_time = by_round(base_cells, "ns_per_op"), base_rss = by_round(base_cells, "peak_rss_bytes");
         for (std::size_t i = 0; i < rows.size(); ++i) {
             summary_row& r = rows[i];
-            if (!r.ok()) continue;
+            if (!r.ok() || r.is_harness()) continue;  // the harness row is no allocator to test against the baseline
             const bool is_base = r.allocator == run.baseline;
             const auto& cells_of_row = members[g][i].second;
             compare_with(r.time, by_round(cells_of_row, "ns_per_op"), base_row.time, base_time, is_base, run.alpha);

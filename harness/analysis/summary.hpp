@@ -1,8 +1,8 @@
 // What a run's repetitions say, computed once: per workload x threads x allocator the median
 // ns/op, peak RSS and throughput with their confidence intervals and CVs, the ratios to the
 // baseline allocator (of medians, and paired by round) with the tests against it, latency
-// medians, the median rep's RSS series, one label per allocator, and each trace replayed in
-// threads and timed order side by side.
+// medians, the median rep's RSS series, one label per allocator, each trace replayed in
+// threads and timed order side by side, and each row net of its group's harness row.
 // The terminal table, the report and the charts all read it.
 #pragma once
 
@@ -53,6 +53,9 @@ std::string tight_intervals_text(const run_summary& run);
 /// A row's run --measure callgrind figure `name` (callgrind_row::per_op) as `format` writes
 /// it, or "-" when the row lacks it: what the terminal table and the report show.
 std::string per_op_text(const callgrind_row& row, const std::string& name, const char* format);
+
+/// What the terminal table and the report say on the harness row, in place of its comparisons.
+inline constexpr std::string_view harness_row_note = "do-nothing allocator: the harness's own cost";
 
 /// The label of `allocator`, or its bare name when the summary does not know it.
 const allocator_label& label_of(const run_summary& run, const std::string& allocator);

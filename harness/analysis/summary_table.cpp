@@ -48,19 +48,33 @@ void print_side_by_side(const run_summary& run, std::FILE* out) {
                "the replay's own few ns a call); waiting: the time they waited.\n");
 }
 
+/// Whether any row of the run has net figures (its group has a harness row): the table then
+/// has net columns.
+bool has_net_figures(const run_summary& run) {
+    return std::any_of(run.groups.begin(), run.groups.end(), [](const summary_group& g) {
+        return std::any_of(g.rows.begin(), g.rows.end(), [](const summary_row& r) { return r.net_ns_per_op.has_value(); });
+    });
+}
+
 }  // namespace
 
 void print_summary(const run_summary& run, std::FILE* out) {
     if (run.measure == "callgrind") return print_callgrind_summary(run, out);
     bool any_few = false, any_noisy = false, any_short = false;
     const std::string vs = "vs " + run.baseline;
+    const bool net = has_net_figures(run);
+    // The net columns, the gross ones' width apart from them; none for a run without a harness row.
+    const auto net_columns = [&](const std::string& ns, const std::string& ratio) {
+        return net ? fmt::format("  {:>9} {:>{}}", ns, ratio, vs.size() + 4) : std::string();
+    };
     for (const summary_group& g : run.groups) {
         std::size_t library_width = 7;
         for (const summary_row& r : g.rows) library_width = std::max(library_width, label_of(run, r.allocator).version.size());
         fmt::print(out, "\n{}, {} thread{}, {} round{}\n", g.workload, g.threads, g.threads == 1 ? "" : "s", g.rounds,
                    g.rounds == 1 ? "" : "s");
-        fmt::print(out, "  {:<18} {:>11}  {:<17} {:>6} {:>10} {:>10}  {:<14} {:>7}  {:<14}  {:<{}}  {}\n", "allocator", "ns/op (med)",
-                   "CI", "CV", "peak RSS", vs, "unpaired CI", "paired", "paired CI", "library", library_width, "check");
+        fmt::print(out, "  {:<18} {:>11}  {:<17} {:>6} {:>10} {:>10}  {:<14} {:>7}  {:<14}{}  {:<{}}  {}\n", "allocator", "ns/op (med)",
+                   "CI", "CV", "peak RSS", vs, "unpaired CI", "paired", "paired CI", net_columns("net ns/op", "net " + vs), "library",
+                   library_width, "check");
         for (const summary_row& r : g.rows) {
             if (!r.ok()) {
                 const std::string why = r.not_ok.size() > 100 ? r.not_ok.substr(0, 97) + "..." : r.not_ok;
@@ -72,6 +86,8 @@ void print_summary(const run_summary& run, std::FILE* out) {
             const bool is_base = r.allocator == run.baseline;
             const std::optional<sample_summary>& paired = r.time.paired;
             std::vector<std::string> checks;
+            if (r.is_harness()) checks.emplace_back(harness_row_note);
+            if (!r.net_note.empty()) checks.push_back(r.net_note);
             if (r.noisy) checks.push_back("high CV");
             if (r.few_reps) checks.push_back("few reps");
             if (r.time.ratio && !is_base && (!paired || paired->n < g.rounds)) {
@@ -80,13 +96,14 @@ void print_summary(const run_summary& run, std::FILE* out) {
             }
             const sample_summary& t = r.time.stats;
             const std::string line = fmt::format(
-                "  {:<18} {:>11.2f}  {:<17} {:>5.1f}% {:>10} {:>10}  {:<14} {:>7}  {:<14}  {:<{}}  {}", r.allocator, t.median,
+                "  {:<18} {:>11.2f}  {:<17} {:>5.1f}% {:>10} {:>10}  {:<14} {:>7}  {:<14}{}  {:<{}}  {}", r.allocator, t.median,
                 fmt::format("[{:.2f}, {:.2f}]", t.ci_low, t.ci_high), 100 * t.cv, r.rss.stats.n ? mib_text(r.rss.stats.median) : "-",
                 figure(r.time.ratio, "{:.2f}x"),
                 is_base || !r.time.ratio ? "" : fmt::format("[{:.2f}, {:.2f}]", *r.time.ratio_low, *r.time.ratio_high),
                 paired ? fmt::format("{:.2f}x", paired->median) : "-",
                 is_base || !paired ? "" : fmt::format("[{:.2f}, {:.2f}]", paired->ci_low, paired->ci_high),
-                label_of(run, r.allocator).version, library_width, fmt::format("{}", fmt::join(checks, ", ")));
+                net_columns(figure(r.net_ns_per_op, "{:.2f}"), figure(r.net_ratio, "{:.2f}x")), label_of(run, r.allocator).version,
+                library_width, fmt::format("{}", fmt::join(checks, ", ")));
             fmt::print(out, "{}\n", line.substr(0, line.find_last_not_of(' ') + 1));
         }
     }
@@ -98,6 +115,12 @@ void print_summary(const run_summary& run, std::FILE* out) {
                "paired: in each round, where both ran, the row's ns/op over {base}'s in that round; the median of those ratios\n"
                "and its CI (the same order statistics over the rounds paired): drift between rounds cancels.\n",
                ci_coverage_text(run), 100 * ci_target, reps_for_ci_target(), fmt::arg("vs", vs), fmt::arg("base", run.baseline));
+    if (net)
+        fmt::print(out,
+                   "net ns/op: the row's median ns/op minus the {harness} row's, the same operations on a do-nothing allocator\n"
+                   "(the harness's own cost: drawing sizes, writing blocks); net {vs}: net ns/op over {base}'s net ns/op, none\n"
+                   "where either is not positive. The columns before them are gross, harness included.\n",
+                   fmt::arg("harness", harness_allocator_name), fmt::arg("vs", vs), fmt::arg("base", run.baseline));
     if (any_noisy || any_few)
         fmt::print(out, "check: {}{}{}: read those ratios with care; 'allocmeter compare' tests a difference.\n",
                    any_noisy ? fmt::format("high CV, above {:g}%", 100 * high_cv) : "", any_noisy && any_few ? "; " : "",

@@ -1,6 +1,7 @@
 // The summary table a run prints on the terminal: one table per workload x threads, a row per
 // allocator with its median ns/op, the interval, the CV, peak RSS, the ratio to the baseline
-// with its interval, unpaired and paired by round, the library version and a check column;
+// with its interval, unpaired and paired by round, where the group has a harness row the net
+// ns/op and net ratio (the harness row last, marked), the library version and a check column;
 // then, for a trace replayed both in threads and in timed order, the two side by side; last,
 // how many ratio intervals are within 5% of their ratio, paired and unpaired.
 #pragma once

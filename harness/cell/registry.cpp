@@ -1,9 +1,12 @@
 // Instantiates run_workload<W, A> for every workload W and allocator type A, once, again on
 // verified<A> for run --verify (block_tag.hpp), and (registry_boundary.cpp) on
-// callgrind_boundary<A> for run --measure callgrind; the same for trace replays.
+// callgrind_boundary<A> for run --measure callgrind; the same for trace replays. The harness
+// row's do-nothing allocator gets the plain runners alone.
 #include "harness/cell/registry.hpp"
 
+#include "harness/cell/do_nothing_allocator.hpp"
 #include "harness/cell/registry_tables.hpp"
+#include "harness/results/record.hpp"
 
 namespace allocmeter {
 
@@ -15,6 +18,7 @@ const tables& all_tables() {
     static const tables t = [] {
         tables t;
         add_kind<runner_kind::plain>(t);
+        add_runners<runner_kind::plain, do_nothing_allocator>(t, harness_allocator_name);
         add_kind<runner_kind::verified>(t);
 #if !ALLOCMETER_NO_BOUNDARY_RUNNERS
         add_boundary_runners(t);
@@ -42,6 +46,13 @@ const std::vector<reference_info>& reference_allocators() {
         },
         reference_types);
     return table;
+}
+
+reference_info harness_allocator() {
+    return {harness_allocator_name,
+            "do-nothing allocator: each thread's blocks all start at its own scratch memory, free does nothing; "
+            "added to every run --measure time as the harness's own cost (net figures)",
+            do_nothing_allocator::caps};
 }
 
 cell_runner find_runner(std::string_view allocator_type, std::string_view workload, runner_kind kind) {

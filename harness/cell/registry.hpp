@@ -57,6 +57,11 @@ const std::vector<workload_info>& workloads();
 /// Every reference allocator, in the order the matrix runs them.
 const std::vector<reference_info>& reference_allocators();
 
+/// The do-nothing allocator of the harness row (harness_allocator_name): registered with a plain
+/// runner only, since its blocks alias one another (no verified runner) and run --measure
+/// callgrind tells the harness's instructions from the allocator's by its boundary instead.
+reference_info harness_allocator();
+
 /// Which instantiation of a runner: the allocator as it is; verified, whose runner tags every
 /// block and checks each tag when its block dies (run --verify); or behind out-of-line calls,
 /// so a callgrind profile tells its instructions from the harness's (run --measure callgrind,

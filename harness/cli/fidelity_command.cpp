@@ -132,8 +132,11 @@ std::vector<allocator_entry> chosen_allocators(const std::optional<std::string>&
         const allocator_entry* e = catalog.find(name);
         if (e == nullptr) usage_fail("fidelity", fmt::format("--allocators: unknown allocator '{}'; valid: {}", name, valid));
         if (e->from != allocator_entry::origin::external)
-            usage_fail("fidelity", fmt::format("--allocators: '{}' is a reference allocator: it serves allocmeter's own workloads, "
-                                               "not a program's malloc; valid: {}", name, valid));
+            usage_fail("fidelity", fmt::format("--allocators: '{}' is {}: it serves allocmeter's own workloads, "
+                                               "not a program's malloc; valid: {}", name,
+                                               e->from == allocator_entry::origin::harness ? "the harness row's do-nothing allocator"
+                                                                                           : "a reference allocator",
+                                               valid));
         if (!e->available()) usage_fail("fidelity", fmt::format("--allocators: {} cannot run here: {}", name, e->unavailable));
         chosen.push_back(*e);
     }

@@ -55,6 +55,7 @@ void print_allocators(const allocator_catalog& catalog) {
     for (const auto& e : catalog.entries()) {
         const char* origin = e.from == allocator_entry::origin::reference ? "reference"
                              : e.from == allocator_entry::origin::custom  ? "user library"
+                             : e.from == allocator_entry::origin::harness ? "measurement"
                                                                           : "external";
         std::printf("  %-18s %-12s %s\n", e.name.c_str(), origin, e.summary.c_str());
         std::printf("  %-18s %-12s %s\n", "", "", e.available() ? ("available; " + caps_text(e.caps)).c_str()

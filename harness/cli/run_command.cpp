@@ -87,6 +87,13 @@ counts do not drift, so --reps defaults to 1. Valgrind runs a cell's threads one
 (contention is not represented: such rows are marked); latency and RSS sampling and perf
 counters are off. Each cell's profile is kept in OUT/<run-id>/callgrind/.
 
+--measure time adds a harness row to every workload x threads group, whatever --allocators
+says: the same operations on a do-nothing allocator (a thread's blocks all start at its own
+scratch memory, and free does nothing), run in each round like the others. Its ns/op is what
+the harness itself costs per operation; the summary shows beside each allocator's figures its
+net ns/op (its median minus the harness row's) and its net ratio to the baseline's net. Not
+with --measure callgrind (it tells the harness's instructions apart by itself) nor --verify.
+
 Each cell runs in its own process (external allocators with LD_PRELOAD of their library);
 a crash or a timeout marks that cell failed/timeout and the matrix goes on. Results are
 written as cells finish to OUT/<run-id>/results.json and results.csv; OUT/latest points at
@@ -211,8 +218,8 @@ std::vector<std::string> chosen_allocators(const run_arguments& a, const allocat
     if (a.allocators)
         chosen = list_option("run", "--allocators", *a.allocators, ", e.g. --allocators system,jemalloc");
     else
-        for (const auto& e : catalog.entries())
-            if (e.from != allocator_entry::origin::custom) chosen.push_back(e.name);
+        for (const auto& e : catalog.entries())  // the harness row comes by itself (with_harness_row)
+            if (e.from != allocator_entry::origin::custom && e.from != allocator_entry::origin::harness) chosen.push_back(e.name);
     for (const auto& spec : a.custom) {
         const std::string name = spec.substr(0, spec.find('='));
         if (std::find(chosen.begin(), chosen.end(), name) == chosen.end()) chosen.push_back(name);
@@ -400,6 +407,28 @@ std::vector<unsigned> pinned_cpus(const std::optional<std::string>& text) {
     return cpus;
 }
 
+/// The harness row: a run --measure time measures the do-nothing allocator too, last in every
+/// group (so it takes its turn in each round), whatever --allocators says, so the summary can take
+/// the harness's own cost off each row. Not under callgrind, whose boundary already tells the
+/// harness's instructions from the allocator's, nor under --verify, whose tags the do-nothing
+/// allocator's aliasing blocks would fail.
+void with_harness_row(run_options& o) {
+    const bool measured = !o.callgrind && !o.verify;
+    const auto named = std::find(o.allocators.begin(), o.allocators.end(), harness_allocator_name);
+    if (named != o.allocators.end()) {
+        if (!measured)
+            usage_fail("run", fmt::format("--allocators {}: the harness row is measured with --measure time only, and not "
+                                          "with --verify (its blocks overlap by design); drop it from --allocators",
+                                          harness_allocator_name));
+        o.allocators.erase(named);
+    }
+    if (o.allocators.empty())
+        usage_fail("run", fmt::format("--allocators {}: the harness row comes with every run by itself; name the allocators "
+                                      "to measure beside it, e.g. --allocators system,bump",
+                                      harness_allocator_name));
+    if (measured) o.allocators.emplace_back(harness_allocator_name);
+}
+
 /// Every option checked and converted; what a mistake says names the option and its value.
 run_options validate_run(const run_arguments& a, const allocator_catalog& catalog) {
     run_options o;
@@ -427,6 +456,7 @@ run_options validate_run(const run_arguments& a, const allocator_catalog& catalo
     o.verify = a.verify;
     measure_with(a, o);
     if (o.callgrind && a.reps.empty()) o.reps = 1;  // the counts do not drift: one repetition says it
+    with_harness_row(o);
     return o;
 }
 

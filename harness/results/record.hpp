@@ -19,6 +19,11 @@ namespace allocmeter {
 
 inline constexpr std::string_view results_schema = "allocmeter-results/1";
 
+/// The allocator of the harness row: the do-nothing allocator (harness/cell/do_nothing_allocator.hpp)
+/// that every run --measure time adds to each group, so that the summary can take the harness's
+/// own cost off every other row (net figures). Its cells are ordinary cells under this name.
+inline constexpr std::string_view harness_allocator_name = "harness";
+
 /// How a cell ended.
 enum class cell_status { ok, failed, timeout, skipped };
 
@@ -245,7 +250,7 @@ struct run_env {
     std::optional<std::string> touch, replay;  ///< set when the run has traces; replay: the orders, comma-separated
     std::vector<trace_env> traces;
     std::map<std::string, library_info> allocators;  ///< external ones, by name, from their first ok cell
-    std::map<std::string, std::string> allocator_kinds;  ///< every allocator run: reference, external or user
+    std::map<std::string, std::string> allocator_kinds;  ///< every allocator run: reference, external, user or harness
     std::optional<std::vector<std::string>> pmu_opened;  ///< counters that gave a value in the first ok cell
 };
 
@@ -285,21 +290,28 @@ struct summary_row {
     std::optional<rss_series> median_rep_series;  ///< the series of the rep with the median ns/op
     bool few_reps = false, noisy = false;
     std::optional<callgrind_row> callgrind = std::nullopt;  ///< run --measure callgrind only
+    /// Net of the harness's own cost, in a group with an ok harness row (none on that row): the
+    /// median ns/op minus the harness row's median, and that over the baseline row's net (none
+    /// where either net is not positive; net_note then says which).
+    std::optional<double> net_ns_per_op = std::nullopt, net_ratio = std::nullopt;
+    std::string net_note = {};  ///< why there is no net_ratio; "" when there is one or no net figures at all
 
     bool ok() const { return !ns_per_op.empty(); }
+    /// The harness row: the do-nothing allocator, shown apart, never compared with the baseline.
+    bool is_harness() const { return allocator == harness_allocator_name; }
 };
 
 struct summary_group {
     std::string workload;
     unsigned threads = 1;
-    std::vector<summary_row> rows;  ///< in the order the allocators first ran
+    std::vector<summary_row> rows;  ///< in the order the allocators first ran, the harness row last
     unsigned rounds = 0;            ///< the rounds (reps) with a cell of this group, whatever its status
 };
 
 /// How an allocator is named on every table and chart.
 struct allocator_label {
     std::string name;
-    std::string kind;     ///< reference, external or user
+    std::string kind;     ///< reference, external, user or harness
     std::string version;  ///< the serving library's, shortened; "" for reference allocators
     std::string label;    ///< "jemalloc 5.3.0", "system (glibc 2.36)", "bump (reference)"
 };
@@ -326,7 +338,7 @@ struct side_by_side {
 
 struct run_summary {
     std::string measure = "time";  ///< the run's --measure: time or callgrind
-    std::string baseline;  ///< system when the run has it, else the first allocator that ran
+    std::string baseline;  ///< system when the run has it, else the first allocator that ran (never the harness row)
     double alpha = 0;
     std::size_t few_repetitions = 0;
     double high_cv = 0;

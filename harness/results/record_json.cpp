@@ -633,7 +633,11 @@ json summary_json(const run_summary& s) {
                             {"median_rep_series", r.median_rep_series ? series_json(*r.median_rep_series) : json(nullptr)},
                             {"few_reps", r.few_reps},
                             {"noisy", r.noisy},
-                            {"callgrind", r.callgrind ? callgrind_row_json(*r.callgrind) : json(nullptr)}});
+                            {"callgrind", r.callgrind ? callgrind_row_json(*r.callgrind) : json(nullptr)},
+                            {"harness_row", r.is_harness()},
+                            {"net_ns_per_op", or_null(r.net_ns_per_op)},
+                            {"net_ratio", or_null(r.net_ratio)},
+                            {"net_note", r.net_note}});
         groups.push_back({{"workload", g.workload}, {"threads", g.threads}, {"rounds", g.rounds}, {"rows", rows}});
     }
     json replays = json::array();

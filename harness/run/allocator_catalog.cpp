@@ -42,11 +42,17 @@ bool valid_name(std::string_view name) {
 }  // namespace
 
 std::string_view allocator_entry::runner() const {
-    return from == origin::reference ? std::string_view(name) : malloc_runner_name;
+    return in_process() ? std::string_view(name) : malloc_runner_name;
 }
 
 std::string_view allocator_entry::kind() const {
-    return from == origin::reference ? "reference" : from == origin::custom ? "user" : "external";
+    switch (from) {
+        case origin::reference: return "reference";
+        case origin::custom: return "user";
+        case origin::harness: return "harness";
+        case origin::external: break;
+    }
+    return "external";
 }
 
 allocator_catalog allocator_catalog::standard() {
@@ -62,6 +68,8 @@ allocator_catalog allocator_catalog::standard() {
     }
     for (const reference_info& r : reference_allocators())
         c.entries_.push_back({std::string(r.name), allocator_entry::origin::reference, std::string(r.summary), r.caps, "", "", {}});
+    const reference_info h = harness_allocator();
+    c.entries_.push_back({std::string(h.name), allocator_entry::origin::harness, std::string(h.summary), h.caps, "", "", {}});
     return c;
 }
 

@@ -1,6 +1,7 @@
 // Every allocator a run can name: the reference allocators (in process), the external
 // ones we know (each found as a shared library to preload), and user libraries given as
-// --allocator NAME=/path/lib.so. Says which are available and, when not, why.
+// --allocator NAME=/path/lib.so. Says which are available and, when not, why. Last, the
+// harness row's do-nothing allocator, which run adds by itself.
 #pragma once
 
 #include <string>
@@ -13,7 +14,8 @@
 namespace allocmeter {
 
 struct allocator_entry {
-    enum class origin { reference, external, custom };
+    /// harness: the do-nothing allocator of the harness row, run in process as a reference one.
+    enum class origin { reference, external, custom, harness };
 
     std::string name;
     origin from = origin::external;
@@ -24,10 +26,10 @@ struct allocator_entry {
     std::vector<std::pair<std::string, std::string>> env;  ///< extra child environment
 
     bool available() const { return unavailable.empty(); }
-    bool in_process() const { return from == origin::reference; }
+    bool in_process() const { return from == origin::reference || from == origin::harness; }
     /// The registry type that runs it: its own name, or the malloc adapter.
     std::string_view runner() const;
-    /// "reference", "external" or "user", as results record it.
+    /// "reference", "external", "user" or "harness", as results record it.
     std::string_view kind() const;
 };
 

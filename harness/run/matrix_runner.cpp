@@ -319,13 +319,14 @@ run_env env_of(const run_options& o, const allocator_catalog& catalog) {
     return env;
 }
 
-/// The matrix of one round, for the run's first line: "3 allocators x 2 workloads x 2 thread
-/// counts + 1 trace (each on its own threads)".
+/// The matrix of one round, for the run's first line: "3 allocators + the harness row x 2
+/// workloads x 2 thread counts + 1 trace (each on its own threads)".
 std::string matrix_shape(const run_options& o) {
     const std::size_t traces = static_cast<std::size_t>(std::count_if(
                           o.workloads.begin(), o.workloads.end(), [](const std::string& w) { return w.rfind(trace_prefix, 0) == 0; })),
                       synthetic = o.workloads.size() - traces;
-    std::string shape = fmt::format("{} allocators x ", o.allocators.size());
+    const bool harness_row = std::find(o.allocators.begin(), o.allocators.end(), harness_allocator_name) != o.allocators.end();
+    std::string shape = fmt::format("{} allocators{} x ", o.allocators.size() - harness_row, harness_row ? " + the harness row" : "");
     if (synthetic > 0) shape += fmt::format("{} workloads x {} thread counts", synthetic, o.threads.size());
     if (synthetic > 0 && traces > 0) shape += " + ";
     if (traces > 0 && o.replays.size() > 1)

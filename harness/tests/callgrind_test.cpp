@@ -26,6 +26,8 @@ TEST(Callgrind, RepeatedCellsCountTheSame) {
     EXPECT_EQ(r.output.find(" ns/op"), std::string::npos) << r.output;             // not the virtual clock's times
     const auto doc = latest_results(out);
     EXPECT_EQ(doc["env"]["measure"], "callgrind");
+    // No harness row: the boundary already tells the harness's instructions from the allocator's.
+    EXPECT_FALSE(doc["env"]["allocator_kinds"].contains("harness")) << doc["env"].dump();
     EXPECT_EQ(doc["env"]["callgrind"]["caches"]["D1"], "32768 B, 8-way, 64 B lines");
     EXPECT_NE(doc["env"]["callgrind"]["clock"].get<std::string>().find("100 ns per allocator call"), std::string::npos);
     std::map<std::string, std::vector<double>> instructions;
@@ -99,6 +101,9 @@ TEST(Callgrind, RefusedBeforeAnythingRuns) {
     refused(run_shell("env PATH=/nonexistent " ALLOCMETER_BIN " run --measure callgrind" + base),
             "valgrind is not on PATH; install Debian's valgrind package");
     refused(run_allocmeter("run --measure callgrind --verify" + base), "--verify with --measure callgrind");
+    refused(run_allocmeter("run --measure callgrind --allocators system,harness --workloads frame --threads 1 --scale quick "
+                           "--out " + out.string()),
+            "--allocators harness: the harness row is measured with --measure time only");
     refused(run_allocmeter("run --measure callgrind --latency 16" + base), "--latency with --measure callgrind");
     refused(run_allocmeter("run --measure cycles" + base), "--measure cycles: expected time or callgrind");
     refused(run_allocmeter("run --branch-sim" + base), "--branch-sim is for --measure callgrind");

@@ -27,13 +27,14 @@ TEST(CellIsolation, CrashingLibraryFailsItsCellOnly) {
                               out.string());
     ASSERT_EQ(r.exit_code, 3) << r.output;  // finished, with a failed cell
     const auto doc = latest_results(out);
-    ASSERT_EQ(doc["cells"].size(), 3u);
+    ASSERT_EQ(doc["cells"].size(), 4u);  // and the harness row's
     const auto& crashed = cell_of(doc, "crasher");
     EXPECT_EQ(crashed["status"], "failed");
     EXPECT_NE(crashed["reason"].get<std::string>().find("SIGSEGV"), std::string::npos) << crashed.dump();
     EXPECT_TRUE(crashed["metrics"].is_null());
     EXPECT_EQ(cell_of(doc, "system")["status"], "ok");
     EXPECT_EQ(cell_of(doc, "bump")["status"], "ok");
+    EXPECT_EQ(cell_of(doc, "harness")["status"], "ok");
     EXPECT_NE(r.output.find("1 failed"), std::string::npos) << r.output;
 }
 

@@ -46,7 +46,7 @@ TEST(CliGrammar, RunTakesNameEqualsValue) {
                                   out.string());
     ASSERT_EQ(r.exit_code, 0) << r.output;
     const auto doc = latest_results(out);
-    EXPECT_EQ(doc["cells"].size(), 1u);
+    EXPECT_EQ(doc["cells"].size(), 2u);  // system's and the harness row's
     EXPECT_EQ(doc["env"]["seed"], 7);
     EXPECT_EQ(doc["env"]["reps"], 1);
     EXPECT_EQ(doc["env"]["latency_every"], 0);

@@ -15,7 +15,8 @@ using namespace allocmeter::testing;
 
 namespace {
 
-const std::vector<std::string> allocators{"system", "jemalloc", "bump", "pool"};
+// The run's --allocators, then the harness row that every run --measure time adds last.
+const std::vector<std::string> allocators{"system", "jemalloc", "bump", "pool", "harness"};
 const std::vector<std::string> workloads{"frame", "churn"};
 const std::vector<unsigned> threads{1, 2};
 constexpr unsigned reps = 2;
@@ -131,7 +132,10 @@ TEST_F(matrix_fixture, OkCellsHaveEveryMetric) {
         EXPECT_GT(m["wall_s"].get<double>(), 0);
         EXPECT_GT(m["ops"].get<std::uint64_t>(), 0u);
         EXPECT_NEAR(m["ns_per_op"].get<double>(), m["wall_s"].get<double>() * 1e9 / m["ops"].get<double>(), 1e-6);
-        EXPECT_GT(m["peak_rss_bytes"].get<std::uint64_t>(), m["peak_live_bytes"].get<std::uint64_t>());
+        // The harness row's blocks overlap, so what is live can exceed what is resident.
+        if (c["allocator"] != "harness") {
+            EXPECT_GT(m["peak_rss_bytes"].get<std::uint64_t>(), m["peak_live_bytes"].get<std::uint64_t>());
+        }
         EXPECT_GT(m["peak_live_bytes"].get<std::uint64_t>(), 0u);
         EXPECT_GE(m["user_s"].get<double>() + m["sys_s"].get<double>(), 0);
         EXPECT_EQ(c["op_checksum"].get<std::string>().size(), 16u);
@@ -204,6 +208,64 @@ TEST_F(matrix_fixture, SameOperationsOnEveryAllocator) {
             checksums[{c["workload"].get<std::string>(), c["threads"].get<unsigned>()}].insert(c["op_checksum"].get<std::string>());
     EXPECT_EQ(checksums.size(), workloads.size() * threads.size());
     for (const auto& [key, sums] : checksums) EXPECT_EQ(sums.size(), 1u) << key.first << " t" << key.second;
+}
+
+// The harness row: each group's last row, ok, recorded as kind harness, never tested against
+// system nor picked at a glance; every other ok row has its net ns/op (its median less the
+// harness row's) and net ratio (net over system's net), in summary.json, on the terminal and in
+// the report.
+TEST_F(matrix_fixture, HarnessRowGivesNetFigures) {
+    EXPECT_EQ((*doc)["env"]["allocator_kinds"]["harness"], "harness");
+    std::ifstream summary_file(*out / "latest" / "summary.json");
+    const auto summary = nlohmann::json::parse(summary_file);
+    EXPECT_EQ(summary["baseline"], "system");
+    ASSERT_EQ(summary["groups"].size(), workloads.size() * threads.size());
+    for (const auto& g : summary["groups"]) {
+        const std::string group = g["workload"].get<std::string>() + " t" + std::to_string(g["threads"].get<unsigned>());
+        const auto& rows = g["rows"];
+        ASSERT_FALSE(rows.empty()) << group;
+        const auto& harness = rows.back();
+        ASSERT_EQ(harness["allocator"], "harness") << group;
+        ASSERT_EQ(harness["status"], "ok") << group << ": " << harness.dump();
+        EXPECT_TRUE(harness["harness_row"].get<bool>()) << group;
+        EXPECT_TRUE(harness["time"]["ratio"].is_null()) << group;
+        EXPECT_TRUE(harness["time"]["p_value"].is_null()) << group;
+        EXPECT_TRUE(harness["time"]["paired"].is_null()) << group;
+        EXPECT_TRUE(harness["net_ns_per_op"].is_null()) << group;
+        const double harness_median = harness["time"]["median"];
+        EXPECT_GT(harness_median, 0) << group;
+        double system_net = 0;
+        for (const auto& r : rows) {
+            if (r["status"] != "ok" || r["harness_row"].get<bool>()) continue;
+            const std::string who = group + " " + r["allocator"].get<std::string>();
+            EXPECT_FALSE(r["harness_row"].get<bool>()) << who;
+            ASSERT_TRUE(r["net_ns_per_op"].is_number()) << who << ": " << r.dump();
+            EXPECT_NEAR(r["net_ns_per_op"].get<double>(), r["time"]["median"].get<double>() - harness_median, 1e-9) << who;
+            if (r["allocator"] == "system") system_net = r["net_ns_per_op"];
+        }
+        ASSERT_GT(system_net, 0) << group << ": glibc's malloc costs more than doing nothing";
+        for (const auto& r : rows) {
+            if (r["status"] != "ok" || r["harness_row"].get<bool>()) continue;
+            const double net = r["net_ns_per_op"];
+            if (net > 0) {
+                EXPECT_NEAR(r["net_ratio"].get<double>(), net / system_net, 1e-9) << group << " " << r["allocator"];
+                EXPECT_EQ(r["net_note"], "");
+            } else {
+                EXPECT_TRUE(r["net_ratio"].is_null()) << r.dump();
+                EXPECT_NE(r["net_note"].get<std::string>().find("not positive"), std::string::npos) << r.dump();
+            }
+        }
+    }
+    // The terminal table: the net columns, and the harness row marked as the harness's own cost.
+    for (const char* expected : {"net ns/op net vs system", "do-nothing allocator: the harness's own cost",
+                                 "net ns/op: the row's median ns/op minus the harness row's"})
+        EXPECT_NE(run->output.find(expected), std::string::npos) << expected << "\n" << run->output;
+    // The report: the net columns, and no glance row naming the harness as fastest or least memory.
+    std::ifstream html_file(*out / "latest" / "report.html");
+    const std::string html((std::istreambuf_iterator<char>(html_file)), std::istreambuf_iterator<char>());
+    EXPECT_NE(html.find("<th>net ns/op</th><th>net vs base</th>"), std::string::npos);
+    const auto glance = html.substr(html.find("id=\"glance\""), html.find("id=\"tables\"") - html.find("id=\"glance\""));
+    EXPECT_EQ(glance.find(">harness<"), std::string::npos) << glance;
 }
 
 // results.csv has a header and one row per cell, in the same order.
@@ -292,7 +354,7 @@ TEST(PmuEvents, NamedEventsAreCountedInEveryCell) {
     ASSERT_EQ(r.exit_code, 0) << r.output;
     const auto doc = latest_results(out);
     EXPECT_EQ(doc["env"]["pmu_events"], (nlohmann::json{"PERF_COUNT_SW_PAGE_FAULTS_MIN", "instructions"}));
-    ASSERT_EQ(doc["cells"].size(), 4u);
+    ASSERT_EQ(doc["cells"].size(), 6u);  // and the harness row's, at each thread count
     for (const auto& c : doc["cells"]) {
         ASSERT_EQ(c["status"], "ok") << c.dump();
         const auto& pmu = c["metrics"]["pmu"];
@@ -330,6 +392,10 @@ TEST(AllocatorStats, EachLibraryReportsThroughItsOwnCall) {
         if (c["status"] == "skipped") continue;  // a library this host lacks
         ASSERT_EQ(c["status"], "ok") << c.dump();
         const auto& s = c["allocator_stats"];
+        if (a == "harness") {  // the do-nothing allocator keeps no counters
+            EXPECT_TRUE(s.is_null()) << s.dump();
+            continue;
+        }
         if (const auto it = expect.find(a); it != expect.end()) {
             EXPECT_EQ(s["source"], it->second.first) << a;
             EXPECT_GT(s[it->second.second].get<std::uint64_t>(), 0u) << a << ": " << s.dump();

@@ -22,8 +22,8 @@ const std::string auto_run = "run --scale quick --allocators system,bump --workl
                              "--sample-ms 0 --latency off";
 constexpr unsigned max_reps = 8, fewest = 6;  // fewest: the rounds a 95% interval needs
 
-/// Checks that `doc`'s one group (frame, 1 thread) has rounds 1..R of both allocators, R being
-/// the rounds env records, from 6 to 8, ended as the rule says; returns R.
+/// Checks that `doc`'s one group (frame, 1 thread) has rounds 1..R of both allocators and of the
+/// harness row, R being the rounds env records, from 6 to 8, ended as the rule says; returns R.
 unsigned check_rounds(const json& doc) {
     EXPECT_EQ(doc["env"]["reps"], 0);
     const json& groups = doc["env"]["reps_auto"]["groups"];
@@ -44,8 +44,9 @@ unsigned check_rounds(const json& doc) {
     for (unsigned r = 1; r <= rounds; ++r) all.insert(r);
     EXPECT_EQ(reps["system"], all);
     EXPECT_EQ(reps["bump"], all);
+    EXPECT_EQ(reps["harness"], all);
     EXPECT_EQ(doc["complete"], true);
-    EXPECT_EQ(doc["cells_planned"], 2 * rounds);
+    EXPECT_EQ(doc["cells_planned"], 3 * rounds);
     return rounds;
 }
 
@@ -70,17 +71,17 @@ TEST(RepsAuto, RecordsEachGroupsRounds) {
     EXPECT_TRUE(std::filesystem::exists(out / "latest" / "summary.json"));
 }
 
-// A run cut in round 3 (system's cell done, bump's not; as a kill leaves it) and resumed: the
-// cells it had are kept, bump's round 3 runs first, and the run ends as an uninterrupted one
+// A run cut in round 3 (system's cell done, bump's and the harness row's not; as a kill leaves
+// it) and resumed: the cells it had are kept, bump's round 3 runs first, and the run ends as an uninterrupted one
 // would, its rounds recorded. A resume that names another --reps is refused.
 TEST(RepsAuto, ResumeFinishesTheCutRound) {
     const auto out = fresh_dir("reps-auto-resume");
     ASSERT_EQ(run_allocmeter(auto_run + " --out " + out.string()).exit_code, 0);
     const std::filesystem::path results = std::filesystem::canonical(out / "latest") / "results.json";
     json doc = latest_results(out);
-    doc["cells"].erase(doc["cells"].begin() + 5, doc["cells"].end());  // rounds 1 and 2, and system's round 3
-    ASSERT_EQ(doc["cells"][4]["allocator"], "system");
-    ASSERT_EQ(doc["cells"][4]["rep"], 3);
+    doc["cells"].erase(doc["cells"].begin() + 7, doc["cells"].end());  // rounds 1 and 2, and system's round 3
+    ASSERT_EQ(doc["cells"][6]["allocator"], "system");
+    ASSERT_EQ(doc["cells"][6]["rep"], 3);
     doc["complete"] = false;
     doc.erase("cells_planned");
     doc["env"]["reps_auto"]["groups"][0]["rounds"] = 2;
@@ -94,12 +95,14 @@ TEST(RepsAuto, ResumeFinishesTheCutRound) {
 
     const command_result r = run_allocmeter("run --resume " + results.parent_path().string());
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    EXPECT_NE(r.output.find("(--reps auto): 5 cells done, 1 of 1 groups still running, from round 3"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("(--reps auto): 7 cells done, 1 of 1 groups still running, from round 3"), std::string::npos) << r.output;
     const json resumed = latest_results(out);
     check_rounds(resumed);
     for (std::size_t i = 0; i < kept.size(); ++i) EXPECT_EQ(resumed["cells"][i], kept[i]) << "cell " << i << " changed";
-    EXPECT_EQ(resumed["cells"][5]["allocator"], "bump");
-    EXPECT_EQ(resumed["cells"][5]["rep"], 3);
+    EXPECT_EQ(resumed["cells"][7]["allocator"], "bump");
+    EXPECT_EQ(resumed["cells"][7]["rep"], 3);
+    EXPECT_EQ(resumed["cells"][8]["allocator"], "harness");
+    EXPECT_EQ(resumed["cells"][8]["rep"], 3);
 }
 
 // --pin-cpus: the run goes through with its cells pinned, and env records the CPUs.

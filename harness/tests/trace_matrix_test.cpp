@@ -74,7 +74,8 @@ TEST_F(trace_matrix, InfoReportsThePeak) { EXPECT_GT(info_peak, 0u); }
 // With one replay thread per recorded thread, every thread-safe allocator with individual
 // free replays it to the end; the others are skipped with the reason.
 TEST_F(trace_matrix, ThreadedReplayRunsOnEveryAllocatorThatCanServeIt) {
-    for (const char* a : {"system", "jemalloc", "tcmalloc", "mimalloc", "thread_cache", "locked_segregated"}) {
+    // harness: the harness row's do-nothing allocator, whose blocks overlap, replays it to the end too.
+    for (const char* a : {"system", "jemalloc", "tcmalloc", "mimalloc", "thread_cache", "locked_segregated", "harness"}) {
         const auto& c = cell("threads", a);
         ASSERT_EQ(c["status"], "ok") << a << ": " << c.dump();
         EXPECT_EQ(c["threads"], 4) << a;  // main and three workers
@@ -116,9 +117,9 @@ TEST_F(trace_matrix, SerialReplayPeakEqualsTraceInfo) {
         EXPECT_EQ(c["trace"]["dependencies"], 0) << a;
     }
     for (const char* a : {"system", "jemalloc", "tcmalloc", "mimalloc", "first_fit", "best_fit", "buddy",
-                          "segregated", "thread_cache", "hybrid", "locked_segregated", "debug_segregated"})
+                          "segregated", "thread_cache", "hybrid", "locked_segregated", "debug_segregated", "harness"})
         EXPECT_EQ(cell("serial", a)["status"], "ok") << a << ": " << cell("serial", a).dump();
-    EXPECT_GE(ok, 12u);
+    EXPECT_GE(ok, 13u);
 }
 
 // Every allocator sees the same operations: one checksum and one count per replay order.
@@ -166,10 +167,11 @@ TEST(TraceMatrix, TraceBesideSyntheticWorkloads) {
             EXPECT_EQ(c["trace"]["touch"], "full");
         }
     }
-    EXPECT_EQ(kinds.count("frame/t1"), 2u);
-    EXPECT_EQ(kinds.count("frame/t2"), 2u);
-    EXPECT_EQ(kinds.count("trace:" + trace + "@serial/t1"), 2u);  // named for its order
-    EXPECT_EQ(doc["cells"].size(), 6u);
+    // Each group: system, segregated and the harness row.
+    EXPECT_EQ(kinds.count("frame/t1"), 3u);
+    EXPECT_EQ(kinds.count("frame/t2"), 3u);
+    EXPECT_EQ(kinds.count("trace:" + trace + "@serial/t1"), 3u);  // named for its order
+    EXPECT_EQ(doc["cells"].size(), 9u);
     std::filesystem::remove_all(dir);
 }
 
@@ -218,7 +220,7 @@ TEST(TraceMatrix, ThreadsAndTimedSideBySide) {
     EXPECT_EQ(doc["env"]["traces"][0]["replay"], "threads");
     EXPECT_EQ(doc["env"]["traces"][1]["workload"], name + "@timed");
     EXPECT_EQ(doc["env"]["traces"][1]["replay"], "timed");
-    ASSERT_EQ(doc["cells"].size(), 2u * 2u * 3u);  // reps x orders x allocators
+    ASSERT_EQ(doc["cells"].size(), 2u * 2u * 4u);  // reps x orders x (allocators and the harness row)
     std::map<std::string, unsigned> ok;
     for (const auto& c : doc["cells"]) {
         const std::string order = c["replay"];
@@ -240,19 +242,22 @@ TEST(TraceMatrix, ThreadsAndTimedSideBySide) {
         EXPECT_GE(t["wait_s"].get<double>(), 0.0) << t.dump();
         EXPECT_GE(t["thread_s"].get<double>(), t["gap_s"].get<double>() + t["wait_s"].get<double>()) << t.dump();
     }
-    EXPECT_EQ(ok["threads"], 4u);
-    EXPECT_EQ(ok["timed"], 4u);
+    EXPECT_EQ(ok["threads"], 6u);
+    EXPECT_EQ(ok["timed"], 6u);
 
     // The terminal: a table of both orders per allocator, after each order's own table.
     EXPECT_NE(r.output.find("\n" + name + "@timed, 4 threads, 2 rounds\n"), std::string::npos) << r.output;
     const auto table = table_after(r.output, trace + ", 4 threads, threads and timed replay side by side");
-    ASSERT_EQ(table.size(), 5u) << r.output;
+    ASSERT_EQ(table.size(), 6u) << r.output;
     EXPECT_EQ(table[1], "  allocator          threads ns/op  vs system    timed run  vs system  allocator share  waiting");
     const std::regex system_row(R"(  system +[0-9]+\.[0-9]{2} +1\.00x +[0-9]+\.[0-9] ms +1\.00x +[0-9]+\.[0-9]% +[0-9]+\.[0-9]%)");
     EXPECT_TRUE(std::regex_match(table[2], system_row)) << table[2];
     EXPECT_EQ(table[3].rfind("  jemalloc ", 0), 0u) << table[3];
     EXPECT_EQ(table[3].find(" - "), std::string::npos) << table[3];  // every figure there
     EXPECT_EQ(table[4].rfind("  segregated         skipped: ", 0), 0u) << table[4];
+    // The harness row last, its figures without ratios: the program with no allocator is no comparison.
+    const std::regex harness_row(R"(  harness +[0-9]+\.[0-9]{2} +- +[0-9]+\.[0-9] ms +- +[0-9]+\.[0-9]% +[0-9]+\.[0-9]%)");
+    EXPECT_TRUE(std::regex_match(table[5], harness_row)) << table[5];
 
     // summary.json carries the same figures; the CSV the order of every cell.
     std::ifstream summary_file(dir / "both" / "latest" / "summary.json");
@@ -261,7 +266,7 @@ TEST(TraceMatrix, ThreadsAndTimedSideBySide) {
     const auto& side = summary["side_by_side"][0];
     EXPECT_EQ(side["threads_workload"], name);
     EXPECT_EQ(side["timed_workload"], name + "@timed");
-    ASSERT_EQ(side["rows"].size(), 3u);
+    ASSERT_EQ(side["rows"].size(), 4u);
     EXPECT_EQ(side["rows"][0]["allocator"], "system");
     EXPECT_EQ(side["rows"][0]["timed_ratio"].get<double>(), 1.0);
     const double share = side["rows"][0]["allocator_share"].get<double>();

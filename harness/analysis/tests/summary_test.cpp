@@ -371,3 +371,95 @@ TEST(Summary, SideBySideTable) {
     ASSERT_NE(cut, std::string::npos) << text;
     EXPECT_EQ(text.find('\n', cut) - cut, 100u) << text.substr(cut, text.find('\n', cut) - cut);
 }
+
+namespace {
+
+/// Five rounds of frame at 1 thread: system at 40 + rep, bump at 20 + rep, the harness row at
+/// 10 + rep, and `slow` (a row whose median sits under the harness row's) at 9 + rep; the harness
+/// row written first in each round, as no run writes it, to show the summary puts it last.
+results_document harness_document() {
+    std::vector<cell_record> cells;
+    for (unsigned rep = 1; rep <= 5; ++rep) {
+        cells.push_back(ok_cell("harness", "frame", 1, rep, 10.0 + rep));
+        cells.push_back(ok_cell("system", "frame", 1, rep, 40.0 + rep));
+        cells.push_back(ok_cell("bump", "frame", 1, rep, 20.0 + rep));
+        cells.push_back(ok_cell("below", "frame", 1, rep, 9.0 + rep));
+    }
+    results_document doc = sample_document(cells);
+    doc.env.allocator_kinds = {{"system", "external"}, {"bump", "reference"}, {"below", "reference"}, {"harness", "harness"}};
+    return doc;
+}
+
+std::string printed(const run_summary& run) {
+    std::FILE* f = std::tmpfile();
+    print_summary(run, f);
+    std::rewind(f);
+    std::string text;
+    for (int c; (c = std::fgetc(f)) != EOF;) text += static_cast<char>(c);
+    std::fclose(f);
+    return text;
+}
+
+}  // namespace
+
+// Net figures: each row's median less the harness row's (13); the net ratio over system's net
+// (43 - 13 = 30); none where a net is not positive, with the reason. The harness row comes last,
+// is compared with nothing, and is labelled as what it is.
+TEST(Summary, NetOfTheHarnessRow) {
+    const run_summary run = summarize_run(harness_document());
+    EXPECT_EQ(run.baseline, "system");
+    ASSERT_EQ(run.groups.size(), 1u);
+    const summary_group& g = run.groups[0];
+    ASSERT_EQ(g.rows.size(), 4u);
+    EXPECT_EQ(g.rows.back().allocator, "harness");
+    EXPECT_EQ(g.rows[0].allocator, "system");
+    const summary_row& harness = g.rows.back();
+    EXPECT_TRUE(harness.is_harness());
+    EXPECT_FALSE(harness.time.ratio.has_value());
+    EXPECT_FALSE(harness.time.test.has_value());
+    EXPECT_FALSE(harness.time.paired.has_value());
+    EXPECT_FALSE(harness.rss.ratio.has_value());
+    EXPECT_FALSE(harness.net_ns_per_op.has_value());
+    EXPECT_EQ(label_of(run, "harness").label, "harness (do-nothing)");
+
+    const summary_row& system = row_of(g, "system");
+    ASSERT_TRUE(system.net_ns_per_op.has_value());
+    EXPECT_DOUBLE_EQ(*system.net_ns_per_op, 30.0);
+    ASSERT_TRUE(system.net_ratio.has_value());
+    EXPECT_DOUBLE_EQ(*system.net_ratio, 1.0);
+    const summary_row& bump = row_of(g, "bump");
+    EXPECT_DOUBLE_EQ(*bump.net_ns_per_op, 10.0);
+    EXPECT_DOUBLE_EQ(*bump.net_ratio, 10.0 / 30.0);  // where the gross ratio says 23 / 43
+    EXPECT_DOUBLE_EQ(*bump.time.ratio, 23.0 / 43.0);
+    EXPECT_TRUE(bump.net_note.empty());
+    const summary_row& below = row_of(g, "below");
+    EXPECT_DOUBLE_EQ(*below.net_ns_per_op, -1.0);
+    EXPECT_FALSE(below.net_ratio.has_value());
+    EXPECT_NE(below.net_note.find("not positive"), std::string::npos) << below.net_note;
+    // The tight-interval count takes bump's and below's ratios; the harness row has none.
+    EXPECT_EQ(count_tight_intervals(run, tight_within).unpaired_rows, 2u);
+
+    // The terminal: net columns beside the gross ones, the harness row marked.
+    const std::string text = printed(run);
+    EXPECT_NE(text.find("net ns/op net vs system"), std::string::npos) << text;
+    EXPECT_NE(text.find("  bump                     23.00"), std::string::npos) << text;
+    EXPECT_NE(text.find("10.00         0.33x"), std::string::npos) << text;
+    EXPECT_NE(text.find("do-nothing allocator: the harness's own cost"), std::string::npos) << text;
+    EXPECT_NE(text.find("net not positive"), std::string::npos) << text;
+    EXPECT_NE(text.find("net ns/op: the row's median ns/op minus the harness row's"), std::string::npos) << text;
+}
+
+// Without system, the baseline is the first allocator run, never the harness row (even written
+// first); a run without a harness row has no net figures and no net columns.
+TEST(Summary, HarnessRowIsNeverTheBaseline) {
+    results_document doc = harness_document();
+    std::erase_if(doc.cells, [](const cell_record& c) { return c.allocator == "system"; });
+    const run_summary run = summarize_run(doc);
+    EXPECT_EQ(run.baseline, "bump");
+    EXPECT_DOUBLE_EQ(*row_of(run.groups[0], "bump").net_ratio, 1.0);
+
+    std::erase_if(doc.cells, [](const cell_record& c) { return c.allocator == "harness"; });
+    const run_summary bare = summarize_run(doc);
+    for (const summary_row& r : bare.groups[0].rows) EXPECT_FALSE(r.net_ns_per_op.has_value()) << r.allocator;
+    EXPECT_EQ(printed(bare).find("net ns/op"), std::string::npos);
+}

@@ -23,11 +23,12 @@ std::string error_of(allocator_catalog& c, const std::string& spec) {
 
 }  // namespace
 
-// system first, then every external library of the table, then every reference allocator.
+// system first, then every external library of the table, then every reference allocator,
+// and last the harness row's do-nothing allocator, run in process under its own kind.
 TEST(AllocatorCatalog, StandardOrderAndKinds) {
     const allocator_catalog c = allocator_catalog::standard();
     const auto& e = c.entries();
-    ASSERT_EQ(e.size(), external_allocators().size() + reference_allocators().size());
+    ASSERT_EQ(e.size(), external_allocators().size() + reference_allocators().size() + 1);
     for (std::size_t i = 0; i < external_allocators().size(); ++i) {
         EXPECT_EQ(e[i].name, external_allocators()[i].name);
         EXPECT_EQ(e[i].kind(), "external");
@@ -44,6 +45,12 @@ TEST(AllocatorCatalog, StandardOrderAndKinds) {
         EXPECT_EQ(r.runner(), r.name);
         EXPECT_TRUE(r.in_process());
     }
+    const allocator_entry& harness = e.back();
+    EXPECT_EQ(harness.name, "harness");
+    EXPECT_EQ(harness.kind(), "harness");
+    EXPECT_EQ(harness.runner(), "harness");
+    EXPECT_TRUE(harness.in_process());
+    EXPECT_TRUE(harness.available());
     EXPECT_EQ(c.find("nosuch"), nullptr);
     EXPECT_NE(c.names().find("system, jemalloc"), std::string::npos);
 }

@@ -364,7 +364,10 @@ void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** tab
                     detail::replay_tag(p, size, serial = block_serial(thread, i + 1));
                     detail::replay_check(old, old_size, o.align(), serials[o.id], "reallocated", thread, i, o.id);
                 }
-                if (p != nullptr && old != nullptr && keep != 0) std::memcpy(p, old, keep);
+                // memmove, not memcpy: the harness row's do-nothing allocator hands out blocks
+                // that overlap (the new one may start where the old one does), and the two
+                // cost the same on blocks apart.
+                if (p != nullptr && old != nullptr && keep != 0) std::memmove(p, old, keep);
                 if constexpr (is_verified<A>) {  // the copy laid the old tag over the new block's start
                     if (keep != 0) detail::replay_tag(p, size, serial);
                     serials[s.id] = serial;

@@ -1,6 +1,7 @@
 // Trace replay: the plan (steps per thread, dependencies only where an object or an id changes
 // threads, peak live bytes equal to validate()'s), and replays on the malloc adapter, the
-// thread-cache allocator and an instrumented allocator that checks sizes, alignments and contents.
+// thread-cache allocator, an instrumented allocator that checks sizes, alignments and contents,
+// and the harness row's do-nothing allocator, whose blocks overlap.
 #include "workloads/trace/replay/replay_plan.hpp"
 #include "workloads/trace/replay/trace_replay.hpp"
 
@@ -23,6 +24,7 @@
 
 #include "allocators/malloc_allocator.hpp"
 #include "allocators/thread_cache_allocator.hpp"
+#include "harness/cell/do_nothing_allocator.hpp"
 #include "workloads/block_tag.hpp"
 #include "workloads/tests/overlapping_allocator.hpp"
 #include "workloads/trace/replay/replay_plan_file.hpp"
@@ -560,6 +562,22 @@ TEST(TraceReplay, RandomFourThreadsCompleteOnEveryAllocator) {
     EXPECT_TRUE(d.complete);
     EXPECT_EQ(recording_allocator::state().errors, 0);
     EXPECT_TRUE(recording_allocator::state().live.empty());
+}
+
+// The harness row's do-nothing allocator hands a thread's blocks out of one scratch, so a
+// realloc's new block starts where its old one does: the replay copies with memmove, and runs
+// to the end with the operations it runs on malloc, every touch policy (full copies contents).
+TEST(TraceReplay, OverlappingBlocksOfTheDoNothingAllocatorReplayTheSameOperations) {
+    temp_trace f("do-nothing");
+    write_random(f.path(), 4, 20000, 13);
+    const replay_plan plan = replay_plan::load(f.path());
+    const replay_result on_malloc = replay<malloc_allocator>(plan, touch_policy::full);
+    for (const touch_policy touch : {touch_policy::none, touch_policy::page, touch_policy::full}) {
+        const replay_result r = replay<do_nothing_allocator>(plan, touch);
+        EXPECT_TRUE(r.complete) << to_string(touch);
+        EXPECT_EQ(r.ops, on_malloc.ops) << to_string(touch);
+        EXPECT_EQ(r.checksum, on_malloc.checksum) << to_string(touch);
+    }
 }
 
 /// malloc_allocator that counts the threads alive that have allocated: a thread is counted
