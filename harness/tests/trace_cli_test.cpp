@@ -334,7 +334,8 @@ TEST(RecordCli, ReplayModesSayWhatTheyNeed) {
     auto r = run_allocmeter("run --workloads trace:" + timed + " --replay timed" + out);
     EXPECT_EQ(r.exit_code, 0) << r.output;
     const auto doc = allocmeter::testing::latest_results(dir / "out");
-    ASSERT_EQ(doc["cells"].size(), 1u);
+    ASSERT_EQ(doc["cells"].size(), 2u);  // system's, then the harness row's
+    EXPECT_EQ(doc["cells"][1]["allocator"], "harness");
     EXPECT_EQ(doc["cells"][0]["status"], "ok") << doc["cells"][0].dump();
     EXPECT_EQ(doc["cells"][0]["trace"]["replay"], "timed");
 
@@ -386,7 +387,8 @@ TEST(TraceCli, ATraceWithNoOperationsIsNotOk) {
     const auto r = run_allocmeter("run --allocators system --workloads trace:" + path + " --reps 1 --out " + (dir / "out").string());
     EXPECT_EQ(r.exit_code, 3) << r.output;
     const auto doc = allocmeter::testing::latest_results(dir / "out");
-    ASSERT_EQ(doc["cells"].size(), 1u);
+    ASSERT_EQ(doc["cells"].size(), 2u);  // system's, then the harness row's
+    EXPECT_EQ(doc["cells"][1]["allocator"], "harness");
     EXPECT_EQ(doc["cells"][0]["status"], "failed") << doc["cells"][0].dump();
     EXPECT_NE(doc["cells"][0]["reason"].get<std::string>().find("made no operations"), std::string::npos);
     EXPECT_TRUE(doc["cells"][0]["metrics"].is_null()) << doc["cells"][0].dump();
