@@ -39,6 +39,15 @@ public:
     /// Nothing to do: the scratch is reused by the next block anyway.
     void deallocate(void*, std::size_t, std::size_t) noexcept {}
 
+    /// Whether `p` lies in the calling thread's current scratch. Only then may this thread read
+    /// the block (a trace replay's realloc copies it): another thread's scratch is written by
+    /// that thread at any time, since its next block starts there too.
+    static bool owned_by_this_thread(const void* p) noexcept {
+        const scratch& s = scratch_;
+        const auto* b = static_cast<const std::byte*>(p);
+        return s.base != nullptr && b >= s.base && b < s.base + s.bytes;
+    }
+
     /// Bytes of the calling thread's current scratch (0 before its first allocation): for tests.
     static std::size_t scratch_bytes() noexcept { return scratch_.bytes; }
 

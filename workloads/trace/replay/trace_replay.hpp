@@ -18,6 +18,7 @@
 #include <chrono>
 #include <climits>
 #include <cmath>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -358,7 +359,12 @@ void replay_thread(const replay_view& plan, unsigned thread, A& heap, void** tab
                 if (p == nullptr && size != 0) [[unlikely]] allocation_failed(size, align);
                 // Contents move only where the replay writes them: with touch none a replay
                 // never writes into a block, so a realloc copies nothing either.
-                const std::size_t keep = touch.writes() ? std::min(size, old_size) : 0;
+                std::size_t keep = touch.writes() ? std::min(size, old_size) : 0;
+                // An allocator whose blocks alias across threads (the harness row's do-nothing
+                // allocator) says which blocks this thread may read: copying from one that another
+                // thread hands out again, and writes, would be a data race. It copies nothing then.
+                if constexpr (requires(const void* q) { { A::owned_by_this_thread(q) } -> std::same_as<bool>; })
+                    if (old != nullptr && !A::owned_by_this_thread(old)) keep = 0;
                 [[maybe_unused]] std::uint64_t serial = 0;
                 if constexpr (is_verified<A>) {  // tagged first, so a new block over the old one shows in its check
                     detail::replay_tag(p, size, serial = block_serial(thread, i + 1));

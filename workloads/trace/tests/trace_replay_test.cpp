@@ -565,8 +565,9 @@ TEST(TraceReplay, RandomFourThreadsCompleteOnEveryAllocator) {
 }
 
 // The harness row's do-nothing allocator hands a thread's blocks out of one scratch, so a
-// realloc's new block starts where its old one does: the replay copies with memmove, and runs
-// to the end with the operations it runs on malloc, every touch policy (full copies contents).
+// realloc's new block starts where its old one does: the replay copies with memmove (and not
+// at all from another thread's scratch, which that thread writes: ThreadSanitizer's build runs
+// this), and runs to the end with the operations it runs on malloc, every touch policy.
 TEST(TraceReplay, OverlappingBlocksOfTheDoNothingAllocatorReplayTheSameOperations) {
     temp_trace f("do-nothing");
     write_random(f.path(), 4, 20000, 13);
