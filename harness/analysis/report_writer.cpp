@@ -315,14 +315,13 @@ report_outcome write_report(const loaded_results& results, const run_summary& ru
         workloads.insert(c.workload);
     }
     std::size_t comparisons = 0, flagged = 0, rows = 0;
-    bool net = false;  // some group has a harness row: the tables get net columns
     for (const summary_group& g : run.groups)
         for (const summary_row& r : g.rows) {
             comparisons += r.time.test.has_value() + r.rss.test.has_value();
             rows += r.ok();
             flagged += r.noisy || r.few_reps;
-            net = net || r.net_ns_per_op.has_value();
         }
+    const bool net = has_net_figures(run);  // the tables get net columns
 
     object page{
         {"run_name", doc.run_id},

@@ -419,4 +419,10 @@ const allocator_label& label_of(const run_summary& run, const std::string& alloc
     return none;
 }
 
+bool has_net_figures(const run_summary& run) {
+    return std::any_of(run.groups.begin(), run.groups.end(), [](const summary_group& g) {
+        return std::any_of(g.rows.begin(), g.rows.end(), [](const summary_row& r) { return r.net_ns_per_op.has_value(); });
+    });
+}
+
 }  // namespace allocmeter

@@ -54,6 +54,10 @@ std::string tight_intervals_text(const run_summary& run);
 /// it, or "-" when the row lacks it: what the terminal table and the report show.
 std::string per_op_text(const callgrind_row& row, const std::string& name, const char* format);
 
+/// Whether any row of the run has net figures (its group has a harness row): the terminal
+/// table and the report then have net columns.
+bool has_net_figures(const run_summary& run);
+
 /// What the terminal table and the report say on the harness row, in place of its comparisons.
 inline constexpr std::string_view harness_row_note = "do-nothing allocator: the harness's own cost";
 

@@ -48,14 +48,6 @@ void print_side_by_side(const run_summary& run, std::FILE* out) {
                "the replay's own few ns a call); waiting: the time they waited.\n");
 }
 
-/// Whether any row of the run has net figures (its group has a harness row): the table then
-/// has net columns.
-bool has_net_figures(const run_summary& run) {
-    return std::any_of(run.groups.begin(), run.groups.end(), [](const summary_group& g) {
-        return std::any_of(g.rows.begin(), g.rows.end(), [](const summary_row& r) { return r.net_ns_per_op.has_value(); });
-    });
-}
-
 }  // namespace
 
 void print_summary(const run_summary& run, std::FILE* out) {
