@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "allocators/adapter.hpp"
@@ -118,7 +117,7 @@ struct churn_workload {
                 ctx.meter.handed_off(victim.size, victim.align);
                 while (!next.try_push(victim)) {
                     drain(inbox, heap);
-                    std::this_thread::yield();
+                    ctx.pause();
                 }
             } else {
                 heap.free(victim);
@@ -130,7 +129,7 @@ struct churn_workload {
         shared.senders_done.fetch_add(1, std::memory_order_acq_rel);
         while (shared.senders_done.load(std::memory_order_acquire) < threads) {
             drain(inbox, heap);
-            std::this_thread::yield();
+            ctx.pause();
         }
         drain(inbox, heap);
         ctx.stop();

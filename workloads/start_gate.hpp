@@ -21,13 +21,14 @@ struct start_gate {
     start_gate() = default;
     /// `ordered`: for a run whose threads take turns on one CPU anyway (valgrind runs one
     /// thread at a time), where a kernel wake-up would otherwise decide by a race which thread
-    /// runs next. The workers pass the start line one at a time, in the order each names in
-    /// arrive_and_wait, waiting their turn by yielding the CPU (a sleeper's wake-up would be
-    /// such a race), and a worker that calls hold_until_closed() does not exit before the
-    /// runner has ended the timed region. The interleaving, and what falls inside the region,
-    /// is then the same on every run. (The runner still sleeps until the workers finish: a
-    /// runner that yielded in a loop would take a turn at every switch, and its turns would
-    /// race a worker back from a system call.)
+    /// runs next. Workers that wait in arrive_and_wait (a trace replay's) pass the start line
+    /// one at a time, in the order each names, waiting their turn by yielding the CPU (a
+    /// sleeper's wake-up would be such a race); workers that order themselves (a synthetic
+    /// workload's take turns: turn_rotation.hpp) call arrive() and started() instead. A worker
+    /// that calls hold_until_closed() does not exit before the runner has ended the timed
+    /// region, so its exit is never inside it. (The runner still sleeps until the workers
+    /// finish: a runner that yielded in a loop would take a turn at every switch, and its
+    /// turns would race a worker back from a system call.)
     explicit start_gate(bool ordered) noexcept : ordered_(ordered) {}
 
     std::atomic<unsigned> ready{0};
@@ -40,19 +41,28 @@ struct start_gate {
     /// `order`: this worker's place in the line of an ordered gate (0, 1, ... for the workers
     /// that arrive); an unordered gate ignores it.
     void arrive_and_wait(unsigned order) noexcept {
-        ready.fetch_add(1, std::memory_order_acq_rel);
-        ready.notify_all();
+        arrive();
         if (ordered_) {
             while (!go.load(std::memory_order_acquire) || turn_.load(std::memory_order_acquire) != order)
                 std::this_thread::yield();
         } else {
             go.wait(false, std::memory_order_acquire);
         }
+        started();
+        if (ordered_) turn_.fetch_add(1, std::memory_order_release);
+    }
+    /// Worker, for a run that orders its workers itself (turn_rotation) instead of waiting in
+    /// arrive_and_wait: set-up done ...
+    void arrive() noexcept {
+        ready.fetch_add(1, std::memory_order_acq_rel);
+        ready.notify_all();
+    }
+    /// ... and, once the run lets this worker go, notes when it started.
+    void started() noexcept {
         const std::int64_t t = now_ns();
         for (std::int64_t seen = first_start.load(std::memory_order_relaxed);
              t < seen && !first_start.compare_exchange_weak(seen, t, std::memory_order_relaxed);) {
         }
-        if (ordered_) turn_.fetch_add(1, std::memory_order_release);
     }
     /// Worker: timed work done (teardown after this is not timed).
     void finish() noexcept {

@@ -20,6 +20,7 @@
 #include "workloads/scale.hpp"
 #include "workloads/start_gate.hpp"
 #include "workloads/timed_region.hpp"
+#include "workloads/turn_rotation.hpp"
 
 namespace allocmeter {
 
@@ -40,8 +41,8 @@ struct workload_param {
 
 /// A worker thread's view of the run.
 struct thread_context {
-    thread_context(unsigned i, const workload_config& c, live_board* board, start_gate& g)
-        : index(i), config(c), random(c.seed, i), meter(board, c.latency_every, latency_phase(c.seed, i), i), gate(g) {}
+    thread_context(unsigned i, const workload_config& c, live_board* board, start_gate& g, turn_rotation* t = nullptr)
+        : index(i), config(c), random(c.seed, i), meter(board, c.latency_every, latency_phase(c.seed, i), i), gate(g), turns(t) {}
 
     unsigned index;                ///< 0 .. threads-1
     const workload_config& config;
@@ -50,8 +51,22 @@ struct thread_context {
     allocator_stats stats{};       ///< summed from the instances this thread used
     bool has_stats = false;
 
-    /// Set-up done: waits for every other worker, then the timed region begins.
-    void start() noexcept { gate.arrive_and_wait(index); }
+    /// Set-up done: waits for every other worker, then the timed region begins (in a
+    /// rotation: waits for this worker's first turn).
+    void start() noexcept {
+        if (turns == nullptr) return gate.arrive_and_wait(index);
+        gate.arrive();
+        turns->join(index);
+        gate.started();
+    }
+    /// For a worker that must wait for another's progress, before it looks again: lets the
+    /// others run (in a rotation, passes the turn).
+    void pause() noexcept {
+        if (turns != nullptr)
+            turn_rotation::pass();
+        else
+            std::this_thread::yield();
+    }
     /// Timed work done (teardown after this is not timed).
     void stop() noexcept {
         meter.flush();
@@ -72,6 +87,7 @@ struct thread_context {
 
 private:
     start_gate& gate;
+    turn_rotation* turns;  ///< the run's, where its workers take turns (under valgrind)
 };
 
 /// The shared state of a workload whose threads share nothing (each makes its own allocator
@@ -113,19 +129,29 @@ workload_result run_workload(const workload_config& config, timed_region* region
     const unsigned n = config.threads == 0 ? 1 : config.threads;
     shared_state_t<W, A> shared(config);
     live_board board;
-    start_gate gate(region != nullptr && region->threads_serialised());
+    const bool serialised = region != nullptr && region->threads_serialised();
+    start_gate gate(serialised);
+    // Under valgrind the workers take turns at the allocator (turn_rotation.hpp says why);
+    // the region ends once the last has left the rotation, its teardown done.
+    std::optional<turn_rotation> turns;
+    if (serialised) turns.emplace(n);
     std::vector<std::unique_ptr<thread_context>> contexts;
     for (unsigned i = 0; i < n; ++i)
-        contexts.push_back(std::make_unique<thread_context>(i, config, &board, gate));
+        contexts.push_back(std::make_unique<thread_context>(i, config, &board, gate, turns ? &*turns : nullptr));
 
     std::vector<std::thread> workers;
     for (unsigned i = 0; i < n; ++i)
         workers.emplace_back([&, i] {
             W::template run_thread<A>(*contexts[i], shared);
+            if (turns) turn_rotation::leave();
             gate.hold_until_closed();
         });
 
-    const double wall_s = run_gate(gate, n, region, board);
+    const double wall_s = run_gate(gate, n, n, region, board, [&] {
+        if (!turns) return;
+        turns->begin();
+        turns->wait_until_all_left();
+    });
     for (auto& w : workers) w.join();
     if constexpr (requires { shared.heap; }) contexts[0]->add_stats(shared.heap);
 

@@ -4,8 +4,9 @@
 // real call, and callgrind's inclusive cost of these functions is what the allocator ran
 // (harness/run/callgrind_profile.hpp sums it); for an external allocator, malloc_allocator's
 // few instructions and the library's malloc and free. The calls themselves (a few instructions
-// each) fall to the harness's side, and so does the tick each call gives the cell's virtual
-// clock (harness/cell/virtual_clock.hpp).
+// each) fall to the harness's side, and so do the tick each call gives the cell's virtual
+// clock (harness/cell/virtual_clock.hpp) and its count toward the thread's turn
+// (workloads/turn_rotation.hpp).
 #pragma once
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include <utility>
 
 #include "allocators/adapter.hpp"
+#include "workloads/turn_rotation.hpp"
 
 namespace allocmeter {
 
@@ -54,6 +56,7 @@ public:
 private:
     static void tick() noexcept {
         if (std::atomic<std::uint64_t>* t = virtual_clock_ticks) t->fetch_add(1, std::memory_order_relaxed);
+        turn_rotation::count_call();
     }
 
     // Each ends with an empty asm statement after the inner call, so the call cannot become a
