@@ -1,12 +1,14 @@
 # The two quick-start commands: `make run` and `make test`. Both install what is missing
 # (Debian packages), build in Release into build/, then run the default matrix (ending with
 # its report.html and charts) or every test; `make test` also runs the unit tests under ASan+UBSan and the threaded ones under TSan,
-# then fuzzes the trace reader for FUZZ_SECONDS (`make fuzz`).
+# then fuzzes the trace reader (`make fuzz`) for TEST_FUZZ_SECONDS on each of FUZZ_JOBS cores.
 BUILD ?= build
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc)
 RUN_ARGS ?=
 FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= $(JOBS)
+TEST_FUZZ_SECONDS ?= 30
 FUZZ_BUILD := build-fuzz
 MAKEFLAGS += --no-print-directory
 
@@ -33,7 +35,7 @@ run: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@$(MAKE) sanitize
-	@$(MAKE) fuzz
+	@$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
 # Unit tests under AddressSanitizer + UBSan, threaded tests under ThreadSanitizer (only they
 # are built there), each in a build folder of its own.
@@ -45,17 +47,19 @@ sanitize: deps
 	@cmake --build build-tsan -j $(JOBS) --target threaded_tests
 	cd build-tsan && ctest --output-on-failure -L threaded -j $(JOBS)
 
-# The trace reader's libFuzzer target (clang, ASan+UBSan) for FUZZ_SECONDS over a scratch
-# corpus in build-fuzz/corpus: the committed seeds plus what earlier runs found, so the seeds
-# in the tree never change. A finding (crash, sanitizer report, timeout, memory blow-up) fails
-# make; libFuzzer prints the path of the saved input, under build-fuzz/findings/.
+# The trace reader's libFuzzer target (clang, ASan+UBSan) for FUZZ_SECONDS, in FUZZ_JOBS
+# processes at once (libFuzzer's fork mode), over a scratch corpus in build-fuzz/corpus: the
+# committed seeds plus what earlier runs found, so the seeds in the tree never change. A finding
+# (crash, sanitizer report, timeout, memory blow-up: fork mode would skip the last two unless
+# told not to) fails make; libFuzzer prints the path of the saved input, under build-fuzz/findings/.
 fuzz: deps
 	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
 	  -DCMAKE_CXX_COMPILER=clang++ -DALLOCMETER_FUZZ=ON > /dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	@mkdir -p $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/findings
 	@cp workloads/trace/fuzz/fuzz_corpus/* $(FUZZ_BUILD)/corpus/
-	$(FUZZ_BUILD)/trace_reader_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	$(FUZZ_BUILD)/trace_reader_fuzz -fork=$(FUZZ_JOBS) -ignore_timeouts=0 -ignore_ooms=0 \
+	  -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
 	  -print_final_stats=1 -dict=workloads/trace/fuzz/trace_reader_fuzz.dict \
 	  -artifact_prefix=$(FUZZ_BUILD)/findings/ $(FUZZ_BUILD)/corpus
 

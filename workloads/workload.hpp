@@ -131,10 +131,11 @@ workload_result run_workload(const workload_config& config, timed_region* region
     live_board board;
     const bool serialised = region != nullptr && region->threads_serialised();
     start_gate gate(serialised);
-    // Under valgrind the workers take turns at the allocator (turn_rotation.hpp says why);
-    // the region ends once the last has left the rotation, its teardown done.
+    // Under valgrind the workers of a multithreaded run take turns at the allocator
+    // (turn_rotation.hpp says why); the region ends once the last has left the rotation, its
+    // teardown done. A lone worker has no one to take turns with.
     std::optional<turn_rotation> turns;
-    if (serialised) turns.emplace(n);
+    if (serialised && n > 1) turns.emplace(n);
     std::vector<std::unique_ptr<thread_context>> contexts;
     for (unsigned i = 0; i < n; ++i)
         contexts.push_back(std::make_unique<thread_context>(i, config, &board, gate, turns ? &*turns : nullptr));
