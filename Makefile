@@ -19,8 +19,10 @@ all: build
 deps:
 	@scripts/install-deps.sh
 
+# The unit tests are left out of this build (ALLOCMETER_UNIT_TESTS=OFF): make test runs them in
+# the sanitizer builds, and make run needs none.
 build: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release > /dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DALLOCMETER_UNIT_TESTS=OFF > /dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
 # Builds in Release, then installs into PREFIX: bin/allocmeter, lib/allocmeter/ (the recorder),
