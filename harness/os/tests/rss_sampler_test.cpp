@@ -19,22 +19,23 @@ constexpr std::size_t big = 64u << 20;
 
 }  // namespace
 
-// 64 MiB touched for 40 ms shows in the series, with the live count it was given; both go
-// back down once it is released.
+// 64 MiB touched for 200 ms shows in the series, with the live count it was given; both go
+// back down once it is released. (Each phase lasts 100 ms or more, where the sampler takes a
+// sample a millisecond: on a loaded machine its thread can wait tens of ms for a CPU.)
 TEST(RssSampler, SeesAKnownAllocation) {
     std::atomic<std::int64_t> live{0};
     rss_sampler sampler(1ms);
     ASSERT_TRUE(sampler.available());
     sampler.start(&live);
-    std::this_thread::sleep_for(20ms);
+    std::this_thread::sleep_for(100ms);
     auto* p = static_cast<char*>(::mmap(nullptr, big, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     ASSERT_NE(static_cast<void*>(p), MAP_FAILED);
     for (std::size_t off = 0; off < big; off += 4096) p[off] = 1;
     live.store(static_cast<std::int64_t>(big));
-    std::this_thread::sleep_for(40ms);
+    std::this_thread::sleep_for(200ms);
     ::munmap(p, big);
     live.store(0);
-    std::this_thread::sleep_for(20ms);
+    std::this_thread::sleep_for(100ms);
     sampler.stop();
 
     const auto s = sampler.samples();
