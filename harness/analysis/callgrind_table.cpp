@@ -10,12 +10,6 @@
 
 namespace allocmeter {
 
-namespace {
-
-std::string ratio(const std::optional<double>& v) { return v ? fmt::format("{:.2f}x", *v) : "-"; }
-
-}  // namespace
-
 void print_callgrind_summary(const run_summary& run, std::FILE* out) {
     const std::string vs = "vs " + run.baseline;
     bool any_serialised = false;
@@ -36,7 +30,7 @@ void print_callgrind_summary(const run_summary& run, std::FILE* out) {
             const auto f = [&c](const char* name, const char* format = "{:.1f}") { return per_op_text(c, name, format); };
             const std::string line = fmt::format(
                 "  {:<18} {:>9} {:>10} {:>8} {:>10} {:>10} {:>14} {:>14}  {:<{}}  {}", r.allocator, f("instructions_per_op"),
-                f("allocator_instructions_per_op"), f("harness_instructions_per_op"), ratio(c.ratio), ratio(c.allocator_ratio),
+                f("allocator_instructions_per_op"), f("harness_instructions_per_op"), ratio_text(c.ratio), ratio_text(c.allocator_ratio),
                 f("l1d_misses_per_op", "{:.2f}") + " (" + f("allocator_l1d_misses_per_op", "{:.2f}") + ")",
                 f("ll_misses_per_op", "{:.3f}") + " (" + f("allocator_ll_misses_per_op", "{:.3f}") + ")",
                 label_of(run, r.allocator).version, library_width, c.threads_serialised ? "threads serialised" : "");

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "harness/analysis/summary_table.hpp"
 #include "harness/results/results_writer.hpp"
 
 namespace allocmeter {
@@ -62,8 +63,6 @@ json replay_json(const fidelity_replay& r) {
 std::string figure_text(const fidelity_document& doc, double v) {
     return doc.higher_is_better() ? fmt::format("{:.4g}", v) : fmt::format("{:.3f} s", v);
 }
-
-std::string ratio_text(const std::optional<double>& r) { return r ? fmt::format("{:.2f}x", *r) : "-"; }
 
 /// "better, p 0.00058", "n.s., p 0.38", "baseline", or why there is no result.
 std::string test_text(const side_summary& s, bool is_baseline) {

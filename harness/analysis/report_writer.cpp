@@ -55,8 +55,6 @@ std::string read_file(const std::filesystem::path& p) {
 
 std::string group_name(const summary_group& g) { return fmt::format("{}, {} thread{}", g.workload, g.threads, g.threads == 1 ? "" : "s"); }
 
-std::string ratio_text(const std::optional<double>& r) { return r ? fmt::format("{:.2f}x", *r) : "-"; }
-
 std::string percent(double share) { return fmt::format("{:g}%", 100 * share); }
 
 /// The test of `row`'s `metric` (&summary_row::time or ::rss) against the baseline row `base`

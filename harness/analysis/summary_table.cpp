@@ -13,6 +13,8 @@ namespace allocmeter {
 
 std::string mib_text(double bytes) { return fmt::format("{:.1f} MiB", bytes / (1024.0 * 1024.0)); }
 
+std::string ratio_text(const std::optional<double>& ratio) { return ratio ? fmt::format("{:.2f}x", *ratio) : "-"; }
+
 namespace {
 
 /// `v` as `format` writes it, scaled by `scale`; "-" when there is none.
@@ -35,7 +37,7 @@ void print_side_by_side(const run_summary& run, std::FILE* out) {
                 continue;
             }
             fmt::print(out, "  {:<18} {:>13} {:>10} {:>12} {:>10} {:>16} {:>8}\n", r.allocator, figure(r.own_ns_per_op, "{:.2f}"),
-                       figure(r.own_ratio, "{:.2f}x"), figure(r.timed_wall_s, "{:.1f} ms", 1e3), figure(r.timed_ratio, "{:.2f}x"),
+                       ratio_text(r.own_ratio), figure(r.timed_wall_s, "{:.1f} ms", 1e3), ratio_text(r.timed_ratio),
                        figure(r.allocator_share, "{:.1f}%", 100), figure(r.wait_share, "{:.1f}%", 100));
         }
     }
@@ -90,11 +92,11 @@ void print_summary(const run_summary& run, std::FILE* out) {
             const std::string line = fmt::format(
                 "  {:<18} {:>11.2f}  {:<17} {:>5.1f}% {:>10} {:>10}  {:<14} {:>7}  {:<14}{}  {:<{}}  {}", r.allocator, t.median,
                 fmt::format("[{:.2f}, {:.2f}]", t.ci_low, t.ci_high), 100 * t.cv, r.rss.stats.n ? mib_text(r.rss.stats.median) : "-",
-                figure(r.time.ratio, "{:.2f}x"),
+                ratio_text(r.time.ratio),
                 is_base || !r.time.ratio ? "" : fmt::format("[{:.2f}, {:.2f}]", *r.time.ratio_low, *r.time.ratio_high),
                 paired ? fmt::format("{:.2f}x", paired->median) : "-",
                 is_base || !paired ? "" : fmt::format("[{:.2f}, {:.2f}]", paired->ci_low, paired->ci_high),
-                net_columns(figure(r.net_ns_per_op, "{:.2f}"), figure(r.net_ratio, "{:.2f}x")), label_of(run, r.allocator).version,
+                net_columns(figure(r.net_ns_per_op, "{:.2f}"), ratio_text(r.net_ratio)), label_of(run, r.allocator).version,
                 library_width, fmt::format("{}", fmt::join(checks, ", ")));
             fmt::print(out, "{}\n", line.substr(0, line.find_last_not_of(' ') + 1));
         }

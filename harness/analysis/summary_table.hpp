@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "harness/results/record.hpp"
@@ -15,6 +16,9 @@ namespace allocmeter {
 
 /// Bytes as the tables show them: "7.5 MiB".
 std::string mib_text(double bytes);
+
+/// A ratio as the tables and pages show it: "1.23x"; "-" when there is none.
+std::string ratio_text(const std::optional<double>& ratio);
 
 /// Prints the summary table (for a run --measure callgrind, print_callgrind_summary's).
 void print_summary(const run_summary& run, std::FILE* out);
