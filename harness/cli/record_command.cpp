@@ -237,7 +237,7 @@ bool convert_and_say(trace::spool_converter& converter, const std::string& spool
                          "address (cores' clocks disagreeing) %s put after it\n",
                          static_cast<unsigned long long>(conv.reordered), conv.reordered == 1 ? "" : "s",
                          conv.reordered == 1 ? "was" : "were");
-        const trace::trace_summary& s = conv.trace;  // validated as it was written, then read back
+        const trace::trace_summary& s = conv.trace;  // checked as it was written
         events = s.events;
         const auto bytes = std::filesystem::file_size(out);
         std::fprintf(stderr, "allocmeter record: %s: %llu events in %u thread%s, %llu bytes (%.2f bytes/event)\n",

@@ -1,7 +1,7 @@
 // trace_validation: validate() as two streamed passes (trace_order.hpp): the per-thread checks
-// in file order while the chunks are indexed, then the lifetimes in global order; or, for a trace
-// whose writer fed the global checks, one pass in file order (validate_written). It holds a
-// state per thread and an entry per live object, never the events.
+// in file order while the chunks are indexed, then the lifetimes in global order; or, for a
+// writer that appends in global order, both on each event as it is written. It holds a state
+// per thread and an entry per live object, never the events.
 #include "workloads/trace/format/trace_validation.hpp"
 
 #include <algorithm>
@@ -13,15 +13,10 @@ namespace allocmeter::trace {
 
 void trace_validator::fail(std::uint64_t at, const std::string& problem) const { throw trace_error(path_, at, problem); }
 
-namespace {
-
-// A 64-bit hash of every field of `e` but its byte (a writer's event has none yet): summed over
-// the events, it tells whether two readings hold the same events, in any order. Each field is
-// multiplied by a constant of its own and the products summed (independent multiplies, which
-// the CPU overlaps: a chain of mixes, one per field, cost the recorder's check about as much as
-// the rest of it), then mixed once, so that changes to two events (their ids swapped, say) do
-// not cancel in the sum.
-std::uint64_t event_digest(const event& e) {
+// Each field is multiplied by a constant of its own and the products summed (independent
+// multiplies, which the CPU overlaps), then mixed once, so that changes to two events (their ids
+// swapped, say) do not cancel in the sum.
+std::uint64_t trace_validator::event_digest(const event& e) {
     const std::uint64_t head = static_cast<std::uint64_t>(e.kind) | std::uint64_t{e.flags} << 8 | std::uint64_t{e.thread} << 32;
     std::uint64_t h = head * 0x9E3779B97F4A7C15ull + e.seq * 0xC2B2AE3D27D4EB4Full + e.id * 0x165667B19E3779F9ull +
                       e.old_id * 0xD6E8FEB86659FD93ull + e.size * 0x94D049BB133111EBull + e.count * 0xBF58476D1CE4E5B9ull +
@@ -31,9 +26,7 @@ std::uint64_t event_digest(const event& e) {
     return h ^ (h >> 32);
 }
 
-}  // namespace
-
-void trace_validator::in_file_order(const event& e) {
+void trace_validator::in_thread_order(const event& e) {
     bool first = false;
     if (current_ == nullptr || e.thread != current_thread_) {
         auto [it, fresh] = threads_.try_emplace(e.thread);
@@ -58,7 +51,6 @@ void trace_validator::in_file_order(const event& e) {
     t.exited = e.kind == op::thread_exit;
     summary_.threads = std::max(summary_.threads, e.thread + 1);
     ++summary_.events;
-    file_digest_ += event_digest(e);
 }
 
 void trace_validator::end_of_file() {
@@ -95,12 +87,11 @@ void trace_validator::release(const event& e, std::uint64_t id) {
     live_bytes_ -= bytes - 1;
 }
 
-void trace_validator::in_global_order(const event& e) {
+void trace_validator::lifetimes(const event& e) {
     if (global_events_++ > 0 && e.seq == last_seq_)
         fail(e.at, "sequence number " + std::to_string(e.seq) + " used twice (also at byte " + std::to_string(last_at_) + ")");
     last_seq_ = e.seq;
     last_at_ = e.at;
-    global_digest_ += event_digest(e);
     switch (e.kind) {
         case op::malloc:
         case op::aligned:
@@ -144,16 +135,6 @@ trace_summary validate(const std::string& path, const std::function<void(const e
     v.same_events(trace_error::no_offset);
     trace_summary s = v.summary();
     if (const recorded_rss* rss = events.rss()) s.rss = summarize(*rss);
-    return s;
-}
-
-trace_summary validate_written(const std::string& path, trace_validator& checked, std::function<bool()> growing) {
-    trace_reader r(path, std::move(growing));
-    for (event e; r.next(e);) checked.in_file_order(e);
-    checked.end_of_file();
-    checked.same_events(r.offset());
-    trace_summary s = checked.summary();
-    if (const recorded_rss* rss = r.rss()) s.rss = summarize(*rss);
     return s;
 }
 

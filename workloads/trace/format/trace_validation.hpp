@@ -15,20 +15,33 @@
 namespace allocmeter::trace {
 
 /// Feed it every event in file order (in_file_order), then end_of_file(), then every event in
-/// global order (in_global_order, as ordered_events gives them, or as a writer appends them: see
-/// validate_written), then same_events(); each throws trace_error, naming `path` and the event's
-/// byte, at the first problem.
+/// global order (in_global_order, as ordered_events gives them), then same_events(); each throws
+/// trace_error, naming `path` and the event's byte, at the first problem. A writer that appends
+/// in global order (the recorder's conversion) feeds each event to as_written instead, then
+/// end_of_file().
 class trace_validator {
 public:
     explicit trace_validator(std::string path) : path_(std::move(path)) {}
 
     /// A thread's program order: nothing after thread_exit, thread_start first, seq strictly
     /// increasing, time never going back.
-    void in_file_order(const event& e);
+    void in_file_order(const event& e) {
+        in_thread_order(e);
+        file_digest_ += event_digest(e);
+    }
     /// Thread ids dense: every id below the highest has events.
     void end_of_file();
     /// Global order: no seq used twice; every release names a live id, no allocation a live one.
-    void in_global_order(const event& e);
+    void in_global_order(const event& e) {
+        lifetimes(e);
+        global_digest_ += event_digest(e);
+    }
+    /// Both checks on an event appended in global order (which is also each thread's program
+    /// order), without the digests: there is no second reading to compare.
+    void as_written(const event& e) {
+        in_thread_order(e);
+        lifetimes(e);
+    }
     /// Both orders were fed the same events: as many, with the same digest (a sum of a hash of
     /// each event's fields but its byte, so the order does not matter). `at`: the byte to name.
     void same_events(std::uint64_t at) const;
@@ -43,7 +56,13 @@ private:
         std::uint64_t first_at = 0;  // the offset of its first event, for a gap in thread ids
     };
 
+    /// A 64-bit hash of every field of `e` but its byte (a writer's event has none yet): summed
+    /// over the events, it tells whether two readings hold the same events, in any order.
+    static std::uint64_t event_digest(const event& e);
+
     [[noreturn]] void fail(std::uint64_t at, const std::string& problem) const;
+    void in_thread_order(const event& e);
+    void lifetimes(const event& e);
     void create(const event& e, std::uint64_t id, std::uint64_t bytes);
     void check_live(const event& e, std::uint64_t id) const;
     void release(const event& e, std::uint64_t id);
@@ -62,17 +81,6 @@ private:
     // Both orders: the events' digests, for same_events().
     std::uint64_t file_digest_ = 0, global_digest_ = 0;
 };
-
-/// validate() for a trace whose events `checked` saw in global order as they were appended to its
-/// writer (the recorder's conversion writes in global order), each as the reader gives it back
-/// (the fields its opcode does not carry left 0, parent no_thread): reads the file once, for the
-/// decoder's checks and those in file order, and requires it to hold exactly the events checked,
-/// so a trace damaged or changed after its events were checked is refused as validate() refuses it.
-/// `growing`: as for trace_reader, for a file still being written: the checks in file order may
-/// then run on another thread than the writer's in_global_order calls (the two halves of a
-/// validator share no state), as long as the writer has closed the file, and made its last
-/// in_global_order call, before `growing` returns false.
-trace_summary validate_written(const std::string& path, trace_validator& checked, std::function<bool()> growing = {});
 
 /// validate() that also hands every event, in file order, to `each_event` once it has passed its
 /// thread's checks: what `trace info` counts, in the same passes.

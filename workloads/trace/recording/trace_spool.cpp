@@ -2,8 +2,7 @@
 // the mapped file: the first checks every block's framing and checksum, and what its header says
 // of its records against the thread's blocks before, and indexes each thread's blocks; the second
 // merges the threads by key, decoding and checking the records, turns addresses into dense ids,
-// and checks the events in global order as they are written (the trace is read back meanwhile,
-// on another thread).
+// and checks the events as they are written (validate()'s checks, in one pass).
 // Both passes can run while the program is still writing the spool (spool_converter::follow):
 // the merge then stops where a record still to come could precede what it would convert.
 // Memory: the block index, the live addresses and the writer's per-thread buffers; the mapped
@@ -16,18 +15,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
-#include <condition_variable>
 #include <cerrno>
 #include <cstdio>
-#include <exception>
 #include <functional>
 #include <limits>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <queue>
-#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -333,7 +327,6 @@ public:
         : path_(std::move(spool)), trace_path_(std::move(trace)), rss_samples_(rss_samples) {}
     impl(const impl&) = delete;
     impl& operator=(const impl&) = delete;
-    ~impl() { stop_checker(); }
 
     bool follow() {
         if (!following_) return false;
@@ -370,19 +363,14 @@ public:
         merge(true);
         if (opt_.rss != nullptr) writer_->set_rss(*opt_.rss);
         writer_->close();
-        if (!checker_.joinable()) {
-            sum_.trace = validate_written(trace_path_, *checked_);
-            return sum_;
-        }
-        writer_closed();  // after the last in_global_order
-        checker_.join();
-        if (checker_error_) std::rethrow_exception(checker_error_);
-        sum_.trace = checker_summary_;
+        checked_->end_of_file();
+        sum_.trace = checked_->summary();
+        if (opt_.rss != nullptr) sum_.trace.rss = summarize(*opt_.rss);
         return sum_;
     }
 
 private:
-    // The size of a whole spool from which its conversion runs on three threads (start_over()).
+    // The size of a whole spool from which its writer compresses on a thread of its own (start_over()).
     static constexpr std::uint64_t threads_from = std::uint64_t{4} << 20;
 
     // Maps the spool with room to grow: address space only, 1 TiB where the process may have it,
@@ -475,7 +463,6 @@ private:
     // Forgets every block before `at`, and the trace written from them: the conversion starts
     // again with the blocks from `at` on (the first, or the header of an image the process exec'd).
     void reset(std::uint64_t at) {
-        stop_checker();
         writer_.reset();
         checked_.reset();
         streams_.clear();
@@ -518,49 +505,10 @@ private:
         h.host = header_.host;
         h.rss_samples = rss_samples_;
         // Following, or a spool of some size: zstd on a thread of its own (the merge only
-        // encodes), and the trace read back on another, as it is written. For a small spool
-        // whole, starting them costs more than they save: the trace is read back after it.
+        // encodes). For a small spool whole, starting it costs more than it saves.
         const bool threads = !final_ || file_->size() >= threads_from;
         writer_ = std::make_unique<trace_writer>(trace_path_, h, trace_writer::default_chunk_bytes, threads ? 1 : 0);
         checked_ = std::make_unique<trace_validator>(trace_path_);
-        if (threads) start_checker();
-    }
-
-    // The trace is read back (validate_written: the decoder's checks, those in file order, and
-    // the same events as the merge checked in global order) on a thread of its own that follows
-    // the file as the writer writes it, so that reading back costs the merge nothing.
-    void start_checker() {
-        writer_open_ = true;
-        checker_error_ = nullptr;
-        checker_ = std::thread([this, checked = checked_.get()] {
-            try {
-                checker_summary_ = validate_written(trace_path_, *checked, [this] {
-                    std::unique_lock lock(checker_mutex_);  // the writer flushes a chunk every ~10,000 events
-                    writer_closing_.wait_for(lock, std::chrono::milliseconds(1), [this] { return !writer_open_; });
-                    return writer_open_;
-                });
-            } catch (...) {
-                checker_error_ = std::current_exception();
-            }
-        });
-    }
-
-    // The checker reads to the end of the file, then ends.
-    void writer_closed() {
-        {
-            std::lock_guard lock(checker_mutex_);
-            writer_open_ = false;
-        }
-        writer_closing_.notify_all();
-    }
-
-    // Stops the checker of a trace that will not be finished: it reads to where the writer got,
-    // fails there (ignored), and ends.
-    void stop_checker() {
-        if (!checker_.joinable()) return;
-        writer_closed();
-        checker_.join();
-        checker_error_ = nullptr;
     }
 
     // ---- pass 1 ------------------------------------------------------------------------------
@@ -723,7 +671,7 @@ private:
         e.time_ns = t.head.time_ns;
         writer_->append(e);
         try {
-            checked_->in_global_order(e);
+            checked_->as_written(e);
         } catch (const trace_error& bad) {  // the spool's record is what to look at
             fail(t.head_at, "its events do not make a valid trace: " + bad.problem);
         }
@@ -958,13 +906,7 @@ private:
     std::unordered_map<std::uint32_t, std::size_t> by_key_;  // thread key -> streams_ index
     spool_summary sum_;
     std::unique_ptr<trace_writer> writer_;
-    std::unique_ptr<trace_validator> checked_;  // the global checks, fed each event as it is written
-    std::thread checker_;                       // reads the trace back as it is written (start_checker)
-    std::mutex checker_mutex_;
-    std::condition_variable writer_closing_;
-    bool writer_open_ = false;                  // the checker waits at the end of the file while set
-    std::exception_ptr checker_error_;
-    trace_summary checker_summary_;
+    std::unique_ptr<trace_validator> checked_;  // validate()'s checks, fed each event as it is written
     key_heap heap_;                            // the merge's heap: the active streams' next keys
     bool merged_any_ = false;                  // counter keys: the last key merged, for a key used twice
     std::uint64_t last_key_ = 0, last_at_ = 0;

@@ -330,11 +330,10 @@ private:
 /// record streams by key (TSC keys: ties in any order, and a record keyed up to
 /// spool_reorder_window before another thread's record that it needs first moved after it), gives
 /// each address the smallest id not live (1, 2, ...; 0 is NULL), clamps sizes to max_size,
-/// renumbers seq densely and writes with trace_writer. The trace is validated as validate()
-/// would: its events in global order as they are written, then the file read back once
-/// (validate_written). Throws spool_error for a bad spool (one whose events fail the global
-/// checks too, naming the record) and trace_error when the trace cannot be written or does not
-/// read back valid.
+/// renumbers seq densely and writes with trace_writer. Each event is checked as validate() would
+/// check it, as it is written (trace_validator::as_written). Throws spool_error for a bad spool
+/// (one whose events fail those checks too, naming the record) and trace_error when the trace
+/// cannot be written.
 spool_summary convert_spool(const std::string& spool_path, const std::string& trace_path,
                             const spool_options& options = {});
 

@@ -1160,15 +1160,15 @@ TEST(SpoolBadInput, SequenceProblems) {
 }
 
 // Whole, well-formed blocks whose records do not make a valid trace (a thread_start after the
-// thread's first call): conversion validates what it writes, so it refuses them itself
-// (`record` used to learn it only from a second reading of the trace).
+// thread's first call): conversion checks each event as it writes it, and names the record.
 TEST(SpoolBadInput, RecordsThatMakeAnInvalidTraceAreRefused) {
     temp_files f;
     write_file(f.spool(), header_bytes() + block(0, {rec(op::malloc, 1, 0x10, 8), start(2), rec(op::free, 3, 0x10)}));
     try {
         convert_spool(f.spool(), f.trace());
         ADD_FAILURE() << "a thread_start after the thread's first event was converted";
-    } catch (const trace_error& e) {
+    } catch (const spool_error& e) {  // checked as it is written: the spool record is named
+        EXPECT_NE(std::string(e.what()).find(f.spool() + ": byte "), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("thread_start of thread 0 is not its first event"), std::string::npos)
             << e.what();
     }
@@ -1189,9 +1189,6 @@ TEST(SpoolBadInput, EveryPrefixAndByteFlipIsHandled) {
                 convert_spool(f.spool(), f.trace());
             } catch (const spool_error& e) {
                 EXPECT_EQ(std::string(e.what()).rfind(f.spool() + ": ", 0), 0u) << e.what();
-                return;
-            } catch (const trace_error& e) {  // records that make an invalid trace, refused as it is read back
-                EXPECT_EQ(std::string(e.what()).rfind(f.trace() + ": ", 0), 0u) << e.what();
                 return;
             }
             EXPECT_NO_THROW(validate(f.trace()));
