@@ -44,6 +44,15 @@ concept allocator = requires(A& a, std::size_t n, void* p) {
 template <class A>
 concept resettable = allocator<A> && requires(A& a) { a.reset(); };
 
+/// An allocator with a realloc of its own (malloc's, which may grow a block in place or move
+/// its pages): reallocate(p, old_size, new_size, align) returns the block, moved or not, with
+/// the first min(old_size, new_size) bytes kept, or nullptr (p still live). Workloads resize
+/// through it where present, else allocate, copy and free.
+template <class A>
+concept reallocating = allocator<A> && requires(A& a, void* p, std::size_t n) {
+    { a.reallocate(p, n, n, n) } -> std::same_as<void*>;
+};
+
 /// An allocator that reports stats().
 template <class A>
 concept reports_stats = requires(const A& a) {

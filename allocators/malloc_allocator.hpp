@@ -5,8 +5,10 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <string_view>
 
 #include "allocators/adapter.hpp"
@@ -25,6 +27,17 @@ public:
     void* allocate(std::size_t size, std::size_t align) noexcept {
         if (align <= alignof(std::max_align_t)) return std::malloc(size);
         return std::aligned_alloc(align, align_up(size, align));
+    }
+
+    /// realloc() for natural alignment; an over-aligned block moves (allocate, copy, free), as
+    /// C has no aligned realloc.
+    void* reallocate(void* p, std::size_t old_size, std::size_t new_size, std::size_t align) noexcept {
+        if (align <= alignof(std::max_align_t)) return std::realloc(p, new_size);
+        void* q = allocate(new_size, align);
+        if (q == nullptr) return nullptr;
+        std::memcpy(q, p, std::min(old_size, new_size));
+        deallocate(p, old_size, align);
+        return q;
     }
 
     /// The serving library's sized free where bound and the block has natural alignment

@@ -37,6 +37,13 @@ public:
         mix(2, size, align);
         live_.change(-static_cast<std::int64_t>(size));
     }
+    /// A live object was resized (realloc) from old_size to new_size bytes: one operation.
+    void resized(std::size_t old_size, std::size_t new_size, std::size_t align) noexcept {
+        ++ops_;
+        mix(4, new_size, align);
+        mix(5, old_size, align);
+        live_.change(static_cast<std::int64_t>(new_size) - static_cast<std::int64_t>(old_size));
+    }
     /// An object was handed to another thread to free: the operation is this thread's,
     /// the bytes stay live until the other thread calls released().
     void handed_off(std::size_t size, std::size_t align) noexcept {

@@ -32,6 +32,17 @@ inline void* timed_allocate(A& a, latency_recorder& latency, std::size_t size, s
     return p;
 }
 
+/// a.reallocate(), timed as an allocation when the latency sampler says so.
+template <reallocating A>
+inline void* timed_reallocate(A& a, latency_recorder& latency, void* p, std::size_t old_size, std::size_t new_size,
+                              std::size_t align) {
+    if (!latency.alloc_due()) [[likely]] return a.reallocate(p, old_size, new_size, align);
+    const std::uint64_t t0 = read_ticks();
+    void* q = a.reallocate(p, old_size, new_size, align);
+    latency.record_alloc(read_ticks() - t0);
+    return q;
+}
+
 /// a.deallocate(), timed when the latency sampler says so.
 template <allocator A>
 inline void timed_deallocate(A& a, latency_recorder& latency, void* p, std::size_t size, std::size_t align) noexcept {

@@ -4,8 +4,10 @@
 // On a verified<A> (run --verify) every block carries its tag instead, checked when it dies.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "allocators/adapter.hpp"
@@ -96,6 +98,34 @@ public:
         check(b, "freed");
         timed_deallocate(a_, meter_.latency, b.p, b.size, b.align);
         meter_.died(b.size, b.align);
+    }
+    /// Resizes a live block to new_size bytes, as realloc: through A's own reallocate where it
+    /// has one (malloc's may grow in place), else a new block, the kept bytes copied, the old
+    /// block freed. The bytes it gained are written (touch()), or, under verify, the block gets
+    /// a new tag. One operation; only for allocators with individual free.
+    void resize(block_type& b, std::size_t new_size) {
+        static_assert(A::caps.individual_free);
+        check(b, "resized");
+        void* p;
+        if constexpr (reallocating<A>) {
+            p = timed_reallocate(a_, meter_.latency, b.p, b.size, new_size, b.align);
+        } else {
+            p = timed_allocate(a_, meter_.latency, new_size, b.align);
+            if (p != nullptr) {
+                if constexpr (!verifying) std::memcpy(p, b.p, std::min<std::size_t>(b.size, new_size));
+                timed_deallocate(a_, meter_.latency, b.p, b.size, b.align);
+            }
+        }
+        if (p == nullptr) [[unlikely]] allocation_failed(new_size, b.align);
+        meter_.resized(b.size, new_size, b.align);
+        if constexpr (verifying) {
+            b.serial = block_serial(meter_.thread(), meter_.ops());
+            write_tag(p, new_size, b.serial);
+        } else if (new_size > b.size) {
+            touch(static_cast<unsigned char*>(p) + b.size, new_size - b.size, new_size);
+        }
+        b.p = p;
+        b.size = static_cast<std::uint32_t>(new_size);
     }
     /// Frees a block another thread handed over (that thread counted the operation; the bytes
     /// leave the live count here).
