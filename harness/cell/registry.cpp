@@ -1,6 +1,7 @@
 // Instantiates run_workload<W, A> for every workload W and allocator type A, once, again on
 // verified<A> for run --verify (block_tag.hpp), and (registry_boundary.cpp) on
-// callgrind_boundary<A> for run --measure callgrind; the same for trace replays. The harness
+// callgrind_boundary<A> for run --measure callgrind; the same for trace replays. The seed
+// workloads here, the classic ones in registry_classic.cpp and registry_boundary_classic.cpp. The harness
 // row's do-nothing allocator gets the plain runners alone.
 #include "harness/cell/registry.hpp"
 
@@ -20,8 +21,10 @@ const tables& all_tables() {
         add_kind<runner_kind::plain>(t);
         add_runners<runner_kind::plain, do_nothing_allocator>(t, harness_allocator_name);
         add_kind<runner_kind::verified>(t);
+        add_classic_runners(t);
 #if !ALLOCMETER_NO_BOUNDARY_RUNNERS
         add_boundary_runners(t);
+        add_classic_boundary_runners(t);
 #endif
         return t;
     }();
@@ -31,11 +34,15 @@ const tables& all_tables() {
 }  // namespace
 
 const std::vector<workload_info>& workloads() {
-    static const std::vector<workload_info> table = std::apply(
-        [](auto... w) {
-            return std::vector<workload_info>{{decltype(w)::name, decltype(w)::summary, decltype(w)::needs, &decltype(w)::describe}...};
-        },
-        workload_types{});
+    static const std::vector<workload_info> table = [] {
+        std::vector<workload_info> t;
+        const auto add = [&]<class... W>([[maybe_unused]] std::string_view group, std::tuple<W...>) {
+            (t.push_back({W::name, W::summary, W::needs, &W::describe, group}), ...);
+        };
+        add(seed_workload_group, seed_workload_types{});
+        add(classic_workload_group, classic_workload_types{});
+        return t;
+    }();
     return table;
 }
 

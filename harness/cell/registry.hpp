@@ -33,12 +33,18 @@ using trace_runner = trace_run (*)(const trace::replay_view&, trace::touch_polic
 /// The name of trace workloads in the registry; the CLI spells them "trace:FILE".
 inline constexpr std::string_view trace_workload_name = "trace";
 
+/// The workload groups, each also a name in run --workloads: the seed workloads (run's default)
+/// and the classic allocator benchmarks (workloads/classic/).
+inline constexpr std::string_view seed_workload_group = "seed";
+inline constexpr std::string_view classic_workload_group = "classic";
+
 /// A workload as the CLI and the matrix see it.
 struct workload_info {
     std::string_view name;
     std::string_view summary;
     workload_needs needs;
     std::vector<workload_param> (*describe)(scale);
+    std::string_view group;  ///< seed_workload_group or classic_workload_group
 };
 
 /// A reference allocator type as the CLI and the matrix see it.

@@ -20,7 +20,12 @@
 
 namespace allocmeter::registry_detail {
 
-using workload_types = std::tuple<frame_workload, request_workload, parser_workload, churn_workload>;
+/// The seed workloads: run's default set (group "seed").
+using seed_workload_types = std::tuple<frame_workload, request_workload, parser_workload, churn_workload>;
+/// The classic allocator benchmarks (workloads/classic/, group "classic"): their runners are
+/// instantiated in translation units of their own (registry_classic.cpp,
+/// registry_boundary_classic.cpp), compiled beside the seed ones.
+using classic_workload_types = std::tuple<>;
 
 struct runner_entry {
     std::string_view allocator;
@@ -68,33 +73,41 @@ trace_run run_trace(const trace::replay_view& plan, trace::touch_policy touch, t
 }
 
 /// A pair that cannot run even on one thread is not instantiated; the matrix skips it with
-/// skip_reason() before looking for a runner.
-template <runner_kind K, allocator A>
+/// skip_reason() before looking for a runner. Workloads: a tuple of workload types; the trace
+/// runner comes with the seed workloads' runners.
+template <runner_kind K, allocator A, class Workloads = seed_workload_types>
 void add_runners(tables& t, std::string_view allocator_name) {
     static_assert(capabilities_consistent<A>());
     using W_A = typename wrapped<K, A>::type;
     std::apply(
         [&](auto... w) {
-            const auto add = [&]<class W>(W) {
+            [[maybe_unused]] const auto add = [&]<class W>(W) {
                 if constexpr (first_missing(A::caps, W::needs, 1) == missing_capability::none)
                     t.runners.push_back({allocator_name, W::name, K, &run_workload<W, W_A>});
             };
             (add(w), ...);
         },
-        workload_types{});
-    if constexpr (first_missing(A::caps, trace_needs, 1) == missing_capability::none)
+        Workloads{});
+    if constexpr (std::is_same_v<Workloads, seed_workload_types> &&
+                  first_missing(A::caps, trace_needs, 1) == missing_capability::none)
         t.trace_runners.push_back({allocator_name, K, &run_trace<W_A>});
 }
 
-/// The runners of kind K for malloc and every reference allocator.
-template <runner_kind K>
+/// The runners of kind K of these workloads for malloc and every reference allocator.
+template <runner_kind K, class Workloads = seed_workload_types>
 void add_kind(tables& t) {
-    add_runners<K, malloc_allocator>(t, malloc_runner_name);
-    std::apply([&](const auto&... r) { (add_runners<K, typename std::decay_t<decltype(r)>::type>(t, r.name), ...); },
-               reference_types);
+    add_runners<K, malloc_allocator, Workloads>(t, malloc_runner_name);
+    std::apply(
+        [&](const auto&... r) { (add_runners<K, typename std::decay_t<decltype(r)>::type, Workloads>(t, r.name), ...); },
+        reference_types);
 }
 
-/// registry_boundary.cpp: add_kind<runner_kind::boundary>.
+/// registry_classic.cpp: the classic workloads' plain runners (the harness row's too) and
+/// verified ones.
+void add_classic_runners(tables& t);
+/// registry_boundary.cpp: add_kind<runner_kind::boundary> of the seed workloads.
 void add_boundary_runners(tables& t);
+/// registry_boundary_classic.cpp: the same for the classic workloads.
+void add_classic_boundary_runners(tables& t);
 
 }  // namespace allocmeter::registry_detail

@@ -66,13 +66,19 @@ void print_allocators(const allocator_catalog& catalog) {
 
 void print_workloads(scale size, const std::string& scale_name) {
     std::printf("\nworkloads (parameters per thread at scale %s):\n", scale_name.c_str());
+    std::string_view group;
     for (const auto& w : workloads()) {
-        std::printf("  %-10s %s\n", std::string(w.name).c_str(), std::string(w.summary).c_str());
+        if (w.group != group) {
+            group = w.group;
+            std::printf(group == seed_workload_group ? "seed (run's default; --workloads seed):\n"
+                                                     : "classic allocator benchmarks (--workloads classic; all: both groups):\n");
+        }
+        std::printf("  %-14s %s\n", std::string(w.name).c_str(), std::string(w.summary).c_str());
         for (const auto& p : w.describe(size))
-            std::printf("  %-10s   %-22s %10llu  %s\n", "", std::string(p.name).c_str(),
+            std::printf("  %-14s   %-22s %10llu  %s\n", "", std::string(p.name).c_str(),
                         static_cast<unsigned long long>(p.value), std::string(p.meaning).c_str());
     }
-    std::printf("  %-10s %s\n", "trace:FILE", "replays a trace recorded with 'allocmeter record' (see 'allocmeter run --help')");
+    std::printf("  %-14s %s\n", "trace:FILE", "replays a trace recorded with 'allocmeter record' (see 'allocmeter run --help')");
 }
 
 }  // namespace

@@ -45,6 +45,7 @@ examples:
   allocmeter run --reps auto --target-ci 0.02 --max-reps 50 --budget 20m
   allocmeter run --pin-cpus 1 --threads 1          every cell's process on CPU 1 only
   allocmeter run --allocators system,bump,arena --workloads frame --threads 1
+  allocmeter run --workloads classic --allocators system,jemalloc,mimalloc --scale quick
   allocmeter run --allocator mine=/opt/lib/libmine.so --allocators system,mine
   allocmeter run --out /tmp/results --timeout=60
   allocmeter run --scale quick --report            then the run's report.html, charts embedded
@@ -133,9 +134,11 @@ constexpr double min_timeout_s = 0.001, max_timeout_s = 7 * 24 * 3600.0;
 constexpr double max_sample_ms = 10000;
 constexpr std::uint64_t max_latency_every = std::uint64_t{1} << 30;
 
-std::vector<std::string> workload_names() {
+/// The registered workloads of a group ("seed", "classic"), or of all when `group` is empty.
+std::vector<std::string> workload_names(std::string_view group = {}) {
     std::vector<std::string> names;
-    for (const auto& w : workloads()) names.emplace_back(w.name);
+    for (const auto& w : workloads())
+        if (group.empty() || w.group == group) names.emplace_back(w.name);
     return names;
 }
 
@@ -143,7 +146,7 @@ std::vector<std::string> workload_names() {
 /// run_options' own, written out here so that --help shows them.
 struct run_arguments {
     std::optional<std::string> allocators;  ///< none: every built-in allocator
-    std::string workloads = fmt::format("{}", fmt::join(workload_names(), ","));  ///< every synthetic one
+    std::string workloads = std::string(seed_workload_group);  ///< the seed workloads
     std::vector<std::string> custom;
     std::string threads, reps, scale = "default", seed, out, timeout, touch = "page", replay = "threads", latency, sample_ms;
     std::string pmu_events;
@@ -171,7 +174,7 @@ bool parse_run(const std::vector<std::string>& args, run_arguments& a, std::vect
     g.options.add_options()(
         "allocators", po::value<std::string>()->notifier([&a](const std::string& v) { a.allocators = v; })->value_name("A,B,..."), "comma-separated allocators (default: all; see 'allocmeter list')")(
         "allocator", po::value(&a.custom)->composing()->value_name("NAME=PATH"), "add a user library and run it (repeatable)")(
-        "workloads", po::value(&a.workloads)->value_name("W,..."), "comma-separated workloads, or trace:FILE (default: every synthetic one)")(
+        "workloads", po::value(&a.workloads)->value_name("W,..."), "comma-separated workloads, groups (seed, classic, all) or trace:FILE (default: seed, the four seed workloads)")(
         "threads", po::value(&a.threads)->default_value(a.threads)->value_name("N,..."), "comma-separated thread counts, each 1 to 1024")(
         "reps", po::value(&a.reps)->value_name("N|auto"),
         "repetitions of each cell, interleaved across allocators (default: 5; 1 with --measure callgrind); auto: rounds "
@@ -231,13 +234,24 @@ std::vector<std::string> chosen_allocators(const run_arguments& a, const allocat
     return chosen;
 }
 
-/// --workloads: registered names or trace:FILE specs (read later, by plan_traces).
+/// --workloads: registered names, groups (seed, classic, all: their workloads in list order)
+/// or trace:FILE specs (read later, by plan_traces). A workload named twice runs once.
 std::vector<std::string> chosen_workloads(const std::string& text) {
-    const std::vector<std::string> chosen = list_option("run", "--workloads", text, ", e.g. --workloads frame,churn");
-    for (const auto& w : chosen)
-        if (w.rfind(trace_prefix, 0) != 0 && find_workload(w) == nullptr)
-            usage_fail("run", fmt::format("--workloads: unknown workload '{}'; valid: {}, or trace:FILE for a recorded trace", w,
-                                          fmt::join(workload_names(), ", ")));
+    std::vector<std::string> chosen;
+    const auto add = [&](const std::string& w) {
+        if (std::find(chosen.begin(), chosen.end(), w) == chosen.end()) chosen.push_back(w);
+    };
+    for (const auto& w : list_option("run", "--workloads", text, ", e.g. --workloads frame,churn")) {
+        if (w == seed_workload_group || w == classic_workload_group || w == "all") {
+            for (const auto& name : workload_names(w == "all" ? std::string_view{} : std::string_view{w})) add(name);
+        } else if (w.rfind(trace_prefix, 0) == 0 || find_workload(w) != nullptr) {
+            add(w);
+        } else {
+            usage_fail("run", fmt::format("--workloads: unknown workload '{}'; valid: {}, the groups seed, classic and all, "
+                                          "or trace:FILE for a recorded trace",
+                                          w, fmt::join(workload_names(), ", ")));
+        }
+    }
     return chosen;
 }
 

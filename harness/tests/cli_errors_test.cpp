@@ -23,6 +23,8 @@ TEST(CliErrors, UnknownAllocatorListsValidOnes) {
 // An unknown workload is named, with the list of valid ones.
 TEST(CliErrors, UnknownWorkloadListsValidOnes) {
     expect_usage_error("run --workloads frame,fram", "unknown workload 'fram'; valid: frame, request, parser, churn");
+    expect_usage_error("run --workloads classic,classics", "unknown workload 'classics'; valid: frame, request, parser, churn");
+    expect_usage_error("run --workloads al", "the groups seed, classic and all, or trace:FILE for a recorded trace");
 }
 
 // Thread counts, scale, reps and timeout are checked; a bad number names the option, the
