@@ -14,6 +14,10 @@
 #include "harness/cell/registry.hpp"
 #include "workloads/block_tag.hpp"
 #include "workloads/churn_workload.hpp"
+#include "workloads/classic/alloc_test_workload.hpp"
+#include "workloads/classic/glibc_simple_workload.hpp"
+#include "workloads/classic/glibc_thread_workload.hpp"
+#include "workloads/classic/rptest_workload.hpp"
 #include "workloads/frame_workload.hpp"
 #include "workloads/parser_workload.hpp"
 #include "workloads/request_workload.hpp"
@@ -25,7 +29,7 @@ using seed_workload_types = std::tuple<frame_workload, request_workload, parser_
 /// The classic allocator benchmarks (workloads/classic/, group "classic"): their runners are
 /// instantiated in translation units of their own (registry_classic.cpp,
 /// registry_boundary_classic.cpp), compiled beside the seed ones.
-using classic_workload_types = std::tuple<>;
+using classic_workload_types = std::tuple<glibc_simple_workload, glibc_thread_workload, alloc_test_workload, rptest_workload>;
 
 struct runner_entry {
     std::string_view allocator;
