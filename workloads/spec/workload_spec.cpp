@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -173,8 +174,19 @@ using ordered = nlohmann::ordered_json;
 
 ordered bins_json(const std::vector<bin>& bins) {
     ordered a = ordered::array();
-    for (const bin& b : bins) a.push_back({b.upper, b.weight});
+    for (const bin& b : bins) {
+        // Counts (a profile's weights) as whole numbers: 107, not 107.0.
+        if (b.weight == std::floor(b.weight) && b.weight < 0x1p53) a.push_back({b.upper, static_cast<std::uint64_t>(b.weight)});
+        else a.push_back({b.upper, b.weight});
+    }
     return a;
+}
+
+/// nlohmann's indented dump with each [upper, weight] pair on one line, so that a histogram
+/// reads as a table.
+std::string with_pairs_inline(const std::string& text) {
+    static const std::regex pair(R"(\[\n\s*([-0-9.eE+]+),\n\s*([-0-9.eE+]+)\n\s*\])");
+    return std::regex_replace(text, pair, "[$1, $2]");
 }
 
 ordered distribution_json(const distribution& d) {
@@ -264,7 +276,7 @@ std::string to_json_text(const workload_spec& s) {
     ordered j = {{"allocmeter_spec", format_version}, {"name", s.name}, {"threads", s.threads}};
     if (s.touch) j["touch"] = *s.touch;
     j["phases"] = phases;
-    return j.dump(2) + "\n";
+    return with_pairs_inline(j.dump(2)) + "\n";
 }
 
 double scale_factor(std::string_view scale_name) {
