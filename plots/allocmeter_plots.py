@@ -111,7 +111,11 @@ def load_summary(given):
 
 
 def workload_short_name(workload):
-    """What a workload is called on a chart: trace workloads by the trace file's stem."""
+    """What a workload is called on a chart: trace workloads by the trace file's stem, spec
+    workloads by the spec file's, after "spec:"."""
+    if workload.startswith("spec:"):
+        stem = os.path.basename(workload[len("spec:"):])
+        return "spec:" + (stem[:-len(".json")] if stem.endswith(".json") else stem)
     if workload.startswith("trace:"):
         stem = os.path.basename(workload[len("trace:"):])
         return stem[:-len(".trace")] if stem.endswith(".trace") else os.path.splitext(stem)[0] or stem
@@ -555,7 +559,7 @@ def _panel_grid(n):
 
 def scaling_chart(model):
     """Throughput against threads, one panel per synthetic workload that ran at several thread counts."""
-    workloads = [w for w in model.workloads if len(model.threads_of[w]) > 1 and not w.startswith("trace:")]
+    workloads = [w for w in model.workloads if len(model.threads_of[w]) > 1 and not w.startswith(("trace:", "spec:"))]
     if not workloads:
         return None
     rows, cols = _panel_grid(len(workloads))

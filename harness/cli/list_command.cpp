@@ -79,6 +79,7 @@ void print_workloads(scale size, const std::string& scale_name) {
                         static_cast<unsigned long long>(p.value), std::string(p.meaning).c_str());
     }
     std::printf("  %-14s %s\n", "trace:FILE", "replays a trace recorded with 'allocmeter record' (see 'allocmeter run --help')");
+    std::printf("  %-14s %s\n", "spec:FILE", "a workload described as data, replayed as the trace it generates (docs/workload-spec.md)");
 }
 
 }  // namespace

@@ -30,7 +30,7 @@ commands:
   run     run the benchmark matrix: allocators x workloads x threads x repetitions
   record  record a program's allocations into a trace (LD_PRELOAD)
   fidelity can I trust a replay of this program? its direct and replayed allocator rankings compared
-  trace   inspect a recorded allocation trace, or import one: info, validate, import
+  trace   inspect, import or profile an allocation trace: info, validate, import, profile (a spec file)
   compare is a difference real? two results files, or two allocators in one (paired by round)
   plot    charts of a results file (PNG and SVG): heat maps, relative time and RSS, scaling, latency
   report  one self-contained HTML page for a design review: tables, tests, charts, method
@@ -46,6 +46,7 @@ examples:
   allocmeter compare results/latest --allocators system,jemalloc
   allocmeter report results/latest
   allocmeter trace import --format mtrace app.mtrace
+  allocmeter trace profile app.trace && allocmeter run --workloads spec:app.spec.json
 
 Every option takes its value as '--name value' or '--name=value'.
 'allocmeter <command> --help' shows a command's options.

@@ -56,6 +56,10 @@ examples:
   allocmeter run --workloads trace:app.trace --replay threads,timed
                                                    the allocator's own time and its share in the
                                                    program, side by side
+  allocmeter run --workloads spec:examples/specs/server.json --scale quick
+                                                   a workload described as data (below)
+  allocmeter trace profile app.trace && allocmeter run --workloads trace:app.trace,spec:app.spec.json
+                                                   the program beside its profile
   allocmeter run --pmu-events cycles,instructions,perf::PERF_COUNT_HW_CACHE_DTLB:READ:MISS
   allocmeter run --verify --scale quick --reps 1   check every allocator hands out blocks apart
   allocmeter run --resume results/latest          finish a run that was stopped (^C, kill)
@@ -74,6 +78,13 @@ it drops every effect of threads). --threads and --scale do not apply to a trace
 --replay takes a list: each trace then replays once per order, as workloads of their own,
 trace:FILE in threads order (as with one order) and trace:FILE@timed, trace:FILE@serial in
 the others; with threads and timed, the summary adds a table per trace with both side by side.
+
+A spec workload (spec:FILE, docs/workload-spec.md; 'allocmeter trace profile' writes one from
+a trace) describes phases of allocations as data: size and lifetime distributions, the share
+of frees by another thread, reallocs, alignments, threads. Run generates its trace from --seed,
+with --scale multiplying its operations (quick 0.1x, default 1x, full 10x), and replays it as a
+trace: --replay threads or serial and --touch apply (unless the spec gives its own touch);
+--threads does not (the spec says how many). The cells' workload is named spec:FILE.
 
 --touch says what a trace replay writes into each block it allocates: none; page, one byte
 in every 4096 (the default); full, every byte; part:F, one byte in every 4096 of the first
@@ -174,7 +185,7 @@ bool parse_run(const std::vector<std::string>& args, run_arguments& a, std::vect
     g.options.add_options()(
         "allocators", po::value<std::string>()->notifier([&a](const std::string& v) { a.allocators = v; })->value_name("A,B,..."), "comma-separated allocators (default: all; see 'allocmeter list')")(
         "allocator", po::value(&a.custom)->composing()->value_name("NAME=PATH"), "add a user library and run it (repeatable)")(
-        "workloads", po::value(&a.workloads)->value_name("W,..."), "comma-separated workloads, groups (seed, classic, all) or trace:FILE (default: seed, the four seed workloads)")(
+        "workloads", po::value(&a.workloads)->value_name("W,..."), "comma-separated workloads, groups (seed, classic, all), trace:FILE or spec:FILE (default: seed, the four seed workloads)")(
         "threads", po::value(&a.threads)->default_value(a.threads)->value_name("N,..."), "comma-separated thread counts, each 1 to 1024")(
         "reps", po::value(&a.reps)->value_name("N|auto"),
         "repetitions of each cell, interleaved across allocators (default: 5; 1 with --measure callgrind); auto: rounds "
@@ -234,8 +245,8 @@ std::vector<std::string> chosen_allocators(const run_arguments& a, const allocat
     return chosen;
 }
 
-/// --workloads: registered names, groups (seed, classic, all: their workloads in list order)
-/// or trace:FILE specs (read later, by plan_traces). A workload named twice runs once.
+/// --workloads: registered names, groups (seed, classic, all: their workloads in list order),
+/// trace:FILE or spec:FILE (read later, by plan_traces). A workload named twice runs once.
 std::vector<std::string> chosen_workloads(const std::string& text) {
     std::vector<std::string> chosen;
     const auto add = [&](const std::string& w) {
@@ -244,11 +255,11 @@ std::vector<std::string> chosen_workloads(const std::string& text) {
     for (const auto& w : list_option("run", "--workloads", text, ", e.g. --workloads frame,churn")) {
         if (w == seed_workload_group || w == classic_workload_group || w == "all") {
             for (const auto& name : workload_names(w == "all" ? std::string_view{} : std::string_view{w})) add(name);
-        } else if (w.rfind(trace_prefix, 0) == 0 || find_workload(w) != nullptr) {
+        } else if (replays_a_trace(w) || find_workload(w) != nullptr) {
             add(w);
         } else {
             usage_fail("run", fmt::format("--workloads: unknown workload '{}'; valid: {}, the groups seed, classic and all, "
-                                          "or trace:FILE for a recorded trace",
+                                          "trace:FILE for a recorded trace, or spec:FILE for a spec file",
                                           w, fmt::join(workload_names(), ", ")));
         }
     }
@@ -487,7 +498,7 @@ void describe_trace(const trace_workload& t) {
                      t.spec.c_str(), t.recorded_threads);
 }
 
-/// Reads and plans each trace:FILE workload once per replay order, each plan saved in `plans`
+/// Reads and plans each trace:FILE workload (a spec:FILE generated into a trace first) once per replay order, each plan saved in `plans`
 /// for the cells; a missing or damaged trace, or an order it cannot replay in, is a usage
 /// error. Last, once every other option is known good. Timed plans are made first, so a trace
 /// without timestamps is refused after one pass over it rather than after another order's
@@ -495,7 +506,7 @@ void describe_trace(const trace_workload& t) {
 void plan_traces(run_options& o, std::optional<trace_plan_dir>& plans) {
     std::vector<std::pair<std::string, trace::replay_order>> planned;
     for (const auto& w : o.workloads)
-        if (w.rfind(trace_prefix, 0) == 0)
+        if (replays_a_trace(w))
             for (const trace::replay_order order : o.replays) planned.emplace_back(w, order);
     std::stable_partition(planned.begin(), planned.end(), [](const auto& p) { return p.second == trace::replay_order::timed; });
     for (const auto& [spec, order] : planned) {
@@ -503,7 +514,8 @@ void plan_traces(run_options& o, std::optional<trace_plan_dir>& plans) {
         try {
             if (!plans) plans.emplace();
             o.plan_dir = plans->path();
-            o.traces.push_back(load_trace_workload(spec, order, o.plan_dir));
+            o.traces.push_back(spec.starts_with(spec_prefix) ? load_spec_workload(spec, order, o.plan_dir, o.seed, o.size)
+                                                             : load_trace_workload(spec, order, o.plan_dir));
         } catch (const std::exception& e) {  // std::invalid_argument naming the trace, or a file system error
             usage_fail("run", e.what());
         }
@@ -652,7 +664,7 @@ void note_pinned_threads(const run_options& o) {
     if (o.pin_cpus.empty()) return;
     unsigned most = 0;
     for (const std::string& w : o.workloads)
-        if (w.rfind(trace_prefix, 0) != 0) most = std::max(most, *std::max_element(o.threads.begin(), o.threads.end()));
+        if (!replays_a_trace(w)) most = std::max(most, *std::max_element(o.threads.begin(), o.threads.end()));
     for (const trace_workload& t : o.traces) most = std::max(most, t.threads);
     if (most > o.pin_cpus.size())
         std::fprintf(stderr,

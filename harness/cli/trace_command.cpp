@@ -1,6 +1,6 @@
 // The `trace` command: a summary of a trace file (events per kind, threads, duration, peak
-// live bytes and objects, a size histogram), a validity check, and the import of a glibc
-// mtrace() log, all on the trace library.
+// live bytes and objects, a size histogram), a validity check, the import of a glibc mtrace()
+// log, and a trace's profile as a spec file (workloads/spec), all on the trace library.
 #include "harness/cli/trace_command.hpp"
 
 #include <algorithm>
@@ -9,8 +9,10 @@
 #include <cstdio>
 #include <fmt/format.h>
 #include <filesystem>
+#include <fstream>
 
 #include "harness/cli/command_line.hpp"
+#include "workloads/spec/trace_profile.hpp"
 #include "workloads/trace/format/trace_format.hpp"
 #include "workloads/trace/format/trace_validation.hpp"
 #include "workloads/trace/import/mtrace_import.hpp"
@@ -27,6 +29,8 @@ usage: allocmeter trace info FILE       events per kind, threads, duration, peak
        allocmeter trace validate FILE   check the whole file; exit 0 when valid, 1 when not
        allocmeter trace import --format mtrace [-o OUT] [--lenient] LOG
                                         turn a glibc mtrace() log into a trace; exit 1 on a bad log
+       allocmeter trace profile [-o OUT] FILE
+                                        write the spec (spec:OUT) whose workload behaves like the trace
 
 'allocmeter trace SUBCOMMAND --help' shows a subcommand's options.
 
@@ -34,6 +38,7 @@ examples:
   allocmeter trace info app.trace
   allocmeter trace validate app.trace && echo ok
   allocmeter trace import --format mtrace app.mtrace                # writes app.trace
+  allocmeter trace profile app.trace                                # writes app.spec.json
 )";
 
 const char* const info_about = R"(allocmeter trace info: what a trace holds
@@ -83,6 +88,29 @@ examples:
   LD_PRELOAD=libc_malloc_debug.so.0 MALLOC_TRACE=app.mtrace ./app   # an app that calls mtrace()
   allocmeter trace import --format mtrace app.mtrace                # writes app.trace
   allocmeter trace import --format=mtrace -o run1.trace --lenient threaded.mtrace
+)";
+
+const char* const profile_about = R"(allocmeter trace profile: a trace's allocation pattern as a spec file
+
+usage: allocmeter trace profile [-o OUT] FILE
+
+Measures the trace in global order and writes a one-phase spec (docs/workload-spec.md) with
+its size histogram (power-of-two bands in quarters), its lifetime histogram in operations (an
+object's free's place in the trace minus its allocation's, through reallocs; objects never
+freed become the phase-end share, kept live at the end), the share of frees by another thread
+than the allocating one, the realloc share, the alignment mix, the threads and the operations.
+'allocmeter run --workloads spec:OUT' then runs a workload that behaves like the program, at
+any --scale, and the spec can be shared where the trace cannot (it holds no addresses, no
+order of calls, no command line). What it leaves out: the order of the calls beyond those
+distributions, phases within the program, and the time between calls. Exit 1 when the trace
+is not valid.
+)";
+
+const char* const profile_examples = R"(
+examples:
+  allocmeter trace profile app.trace                       # writes app.spec.json
+  allocmeter trace profile -o server.json app.trace
+  allocmeter run --workloads trace:app.trace,spec:app.spec.json --allocators system,jemalloc
 )";
 
 /// True for an event that creates an object (a realloc counts when it returns one).
@@ -219,6 +247,57 @@ int import(const std::vector<std::string>& args) {
     }
 }
 
+struct profile_arguments {
+    std::string out, trace;
+};
+
+bool parse_profile(const std::vector<std::string>& args, profile_arguments& a) {
+    command_grammar g("trace profile", profile_about, profile_examples);
+    g.options.add_options()("out,o", po::value(&a.out)->value_name("OUT"),
+                            "the spec to write (default: FILE with its extension replaced by .spec.json)");
+    g.positionals.add_options()("trace", po::value(&a.trace));
+    g.order.add("trace", 1);
+    if (!parse_arguments(g, args)) return false;
+    if (a.trace.empty()) usage_fail(g.name, "give one trace file, e.g. 'allocmeter trace profile app.trace'");
+    if (a.out.empty()) a.out = std::filesystem::path(a.trace).replace_extension(".spec.json").string();
+    return true;
+}
+
+/// `trace profile`: measures the trace, writes its spec and says what it holds.
+int profile(const std::vector<std::string>& args) {
+    profile_arguments a;
+    if (!parse_profile(args, a)) return 0;
+    spec::trace_shape shape;
+    try {
+        shape = spec::measure_trace(a.trace);
+    } catch (const trace_error& e) {
+        std::fprintf(stderr, "allocmeter trace profile: %s\n", e.what());
+        return 1;
+    }
+    if (shape.operations == 0) {
+        std::fprintf(stderr, "allocmeter trace profile: %s holds no allocation calls: there is nothing to profile\n", a.trace.c_str());
+        return 1;
+    }
+    const std::string name = std::filesystem::path(a.trace).stem().string();
+    const spec::workload_spec s = spec::profile_of(shape, name);
+    std::ofstream out(a.out, std::ios::binary | std::ios::trunc);
+    out << spec::to_json_text(s);
+    out.close();
+    if (!out) {
+        std::fprintf(stderr, "allocmeter trace profile: cannot write %s; give a writable path with -o\n", a.out.c_str());
+        return 1;
+    }
+    const spec::phase& p = s.phases[0];
+    std::printf("%s: the profile of %s: %s on %s; lifetimes p50 %llu, p90 %llu operations, %.1f%% never freed; "
+                "%.1f%% of frees by another thread, %.1f%% of allocations reallocs\n",
+                a.out.c_str(), a.trace.c_str(), plural(p.operations, "operation", "operations").c_str(),
+                plural(s.threads, "thread", "threads").c_str(), static_cast<unsigned long long>(shape.lifetime_quantile(0.5)),
+                static_cast<unsigned long long>(shape.lifetime_quantile(0.9)), 100 * p.life.phase_end_share,
+                100 * p.remote_free_share, 100 * p.realloc_share);
+    std::printf("run it: allocmeter run --workloads spec:%s\n", a.out.c_str());
+    return 0;
+}
+
 /// The one trace file `trace info` and `trace validate` take; empty when --help was shown.
 std::string parse_trace_file(const std::string& sub, const char* about, const char* examples, const std::vector<std::string>& args) {
     command_grammar g("trace " + sub, about, examples);
@@ -248,8 +327,9 @@ int trace_command(const std::vector<std::string>& args) {
     const std::string& sub = args[0];
     const std::vector<std::string> rest(args.begin() + 1, args.end());
     if (sub == "import") return import(rest);
+    if (sub == "profile") return profile(rest);
     if (sub != "info" && sub != "validate")
-        usage_fail("trace", "unknown subcommand '" + sub + "'; use info, validate or import (see 'allocmeter trace --help')");
+        usage_fail("trace", "unknown subcommand '" + sub + "'; use info, validate, import or profile (see 'allocmeter trace --help')");
     const bool is_info = sub == "info";
     const std::string file = parse_trace_file(sub, is_info ? info_about : validate_about, is_info ? info_examples : validate_examples, rest);
     if (file.empty()) return 0;

@@ -1,5 +1,5 @@
-// `allocmeter trace info|validate FILE` and `trace import`: what a trace holds, whether it is
-// sound, and a trace made from a glibc mtrace() log.
+// `allocmeter trace info|validate FILE`, `trace import` and `trace profile`: what a trace holds,
+// whether it is sound, a trace made from a glibc mtrace() log, and a trace's profile as a spec.
 #pragma once
 
 #include <string>

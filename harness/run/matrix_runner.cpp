@@ -46,7 +46,7 @@ struct planned_cell {
 std::vector<planned_cell> plan_round(const run_options& o, const allocator_catalog& catalog, unsigned rep) {
     std::vector<planned_cell> cells;
     for (const auto& w : o.workloads) {
-        if (w.rfind(trace_prefix, 0) == 0) {
+        if (replays_a_trace(w)) {
             for (const trace_workload& t : o.traces)
                 if (t.spec == w)
                     for (const auto& a : o.allocators) cells.push_back({catalog.find(a), t.name, t.needs, &t, t.threads, rep});
@@ -323,7 +323,7 @@ run_env env_of(const run_options& o, const allocator_catalog& catalog) {
 /// workloads x 2 thread counts + 1 trace (each on its own threads)".
 std::string matrix_shape(const run_options& o) {
     const std::size_t traces = static_cast<std::size_t>(std::count_if(
-                          o.workloads.begin(), o.workloads.end(), [](const std::string& w) { return w.rfind(trace_prefix, 0) == 0; })),
+                          o.workloads.begin(), o.workloads.end(), [](const std::string& w) { return replays_a_trace(w); })),
                       synthetic = o.workloads.size() - traces;
     const bool harness_row = std::find(o.allocators.begin(), o.allocators.end(), harness_allocator_name) != o.allocators.end();
     std::string shape = fmt::format("{} allocators{} x ", o.allocators.size() - harness_row, harness_row ? " + the harness row" : "");

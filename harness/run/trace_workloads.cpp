@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include "workloads/spec/workload_spec.hpp"
 #include "workloads/trace/replay/replay_plan_file.hpp"
 
 namespace allocmeter {
@@ -29,6 +30,10 @@ unsigned plan_number() {
 
 trace::touch_policy touch_for(const trace_workload& t, trace::touch_policy asked, std::string& said) {
     said.clear();
+    if (t.spec_touch) {
+        said = fmt::format("{}: touch {}, as its spec says (--touch does not apply to it)", t.name, trace::to_string(*t.spec_touch));
+        return *t.spec_touch;
+    }
     if (asked.how != trace::touch_policy::mode::automatic) return asked;
     const auto mib = [](std::uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); };
     if (const std::optional<trace::touch_policy> chosen = trace::auto_touch(t.recorded_rss, t.peak_live_bytes)) {
@@ -55,36 +60,83 @@ std::string trace_skip_reason(const capabilities& caps, const trace_workload& t)
     return skip_reason(caps, t.needs, t.threads, "the trace");
 }
 
-trace_workload load_trace_workload(const std::string& spec, trace::replay_order order,
-                                   const std::filesystem::path& plan_dir) {
+namespace {
+
+/// Plans the trace at `path` for the workload `spec` in `order`, streaming the plan into
+/// `plan_dir`; trace errors come back as they are, for the caller to word.
+trace_workload plan_trace(const std::string& spec, trace::replay_order order, const std::string& path,
+                          const std::filesystem::path& plan_dir) {
     trace_workload t;
     t.spec = spec;
     t.name = replayed_workload_name(spec, order);
     t.order = order;
-    t.path = spec.substr(trace_prefix.size());
-    if (t.path.empty())
+    t.path = path;
+    // Streamed to the file: the parent never holds the trace or the plan.
+    t.plan_path = (plan_dir / ("plan-" + std::to_string(plan_number()) + ".bin")).string();
+    const trace::replay_plan_totals p = trace::plan_to_file(path, t.plan_path, order);
+    t.needs = p.needs();
+    t.threads = std::max<unsigned>(1, p.replay_threads);
+    t.recorded_threads = p.recorded_threads;
+    t.events = p.steps;
+    t.peak_live_bytes = p.peak_live_bytes;
+    t.recorded_rss = p.recorded_rss;
+    return t;
+}
+
+}  // namespace
+
+trace_workload load_trace_workload(const std::string& spec, trace::replay_order order,
+                                   const std::filesystem::path& plan_dir) {
+    const std::string path = spec.substr(trace_prefix.size());
+    if (path.empty())
         throw std::invalid_argument("--workloads " + spec + ": no file after 'trace:'; give a trace recorded with 'allocmeter record', e.g. trace:app.trace");
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(t.path, ec))
-        throw std::invalid_argument("--workloads " + spec + ": " + t.path +
-                          " is not a file; record one with 'allocmeter record -o " + t.path + " -- PROGRAM'");
+    if (!std::filesystem::is_regular_file(path, ec))
+        throw std::invalid_argument("--workloads " + spec + ": " + path +
+                          " is not a file; record one with 'allocmeter record -o " + path + " -- PROGRAM'");
     try {
-        // Streamed to the file: the parent never holds the trace or the plan.
-        t.plan_path = (plan_dir / ("plan-" + std::to_string(plan_number()) + ".bin")).string();
-        const trace::replay_plan_totals p = trace::plan_to_file(t.path, t.plan_path, order);
-        t.needs = p.needs();
-        t.threads = std::max<unsigned>(1, p.replay_threads);
-        t.recorded_threads = p.recorded_threads;
-        t.events = p.steps;
-        t.peak_live_bytes = p.peak_live_bytes;
-        t.recorded_rss = p.recorded_rss;
+        return plan_trace(spec, order, path, plan_dir);
     } catch (const trace::replay_order_error& e) {  // a sound trace, replayed in an order it cannot serve
         throw std::invalid_argument("--workloads " + spec + ": " + e.what());
     } catch (const trace::trace_error& e) {
-        if (e.file != t.path) throw std::invalid_argument("--workloads " + spec + ": " + e.what());
+        if (e.file != path) throw std::invalid_argument("--workloads " + spec + ": " + e.what());
         throw std::invalid_argument("--workloads " + spec + ": not a valid trace: " + e.what() +
-                          "; check it with 'allocmeter trace validate " + t.path + "'");
+                          "; check it with 'allocmeter trace validate " + path + "'");
     }
+}
+
+trace_workload load_spec_workload(const std::string& spec, trace::replay_order order, const std::filesystem::path& plan_dir,
+                                  std::uint64_t seed, scale size) {
+    const std::string file = spec.substr(spec_prefix.size());
+    if (file.empty())
+        throw std::invalid_argument("--workloads " + spec + ": no file after 'spec:'; give a spec file (docs/workload-spec.md), "
+                                    "e.g. spec:examples/specs/server.json");
+    spec::workload_spec s;
+    try {
+        s = spec::parse_spec(file);
+    } catch (const spec::spec_error& e) {
+        throw std::invalid_argument("--workloads " + spec + ": " + e.what());
+    }
+    // The trace is only read by the planner: it goes once the plan is made.
+    const std::filesystem::path generated = plan_dir / ("spec-" + std::to_string(plan_number()) + ".trace");
+    trace_workload t;
+    try {
+        spec::generate_trace(s, generated.string(), seed, spec::scale_factor(to_string(size)));
+        t = plan_trace(spec, order, generated.string(), plan_dir);
+    } catch (const trace::replay_order_error& e) {  // --replay timed: a spec has no time between calls
+        std::error_code ec;
+        std::filesystem::remove(generated, ec);
+        throw std::invalid_argument("--workloads " + spec + ": a spec's trace has no timestamps, so it replays in threads or "
+                                    "serial order, not timed (" + e.problem + ")");
+    } catch (const trace::trace_error& e) {  // a spec's trace is valid by construction: here, only I/O fails
+        std::error_code ec;
+        std::filesystem::remove(generated, ec);
+        throw std::invalid_argument("--workloads " + spec + ": cannot generate its trace: " + e.what());
+    }
+    std::error_code ec;
+    std::filesystem::remove(generated, ec);
+    t.path = file;
+    if (s.touch) t.spec_touch = trace::parse_touch(*s.touch);
     return t;
 }
 
