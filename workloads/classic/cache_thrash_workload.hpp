@@ -61,23 +61,28 @@ struct cache_thrash_workload {
         A heap;
     };
 
+    /// Writes an object whole `repetitions` times: volatile stores, so none is dropped or
+    /// merged, and each needs the object's cache line in this core's cache. Out of line and not
+    /// a template: every cell runs this one copy of the loop that is the workload's timed work,
+    /// so no allocator's cell gets a differently placed (faster or slower) loop.
+    [[gnu::noinline]] static void write_repeatedly(void* object, std::uint64_t repetitions) noexcept {
+        auto* words = static_cast<volatile std::uint64_t*>(object);
+        for (std::uint64_t w = 0; w < repetitions; ++w)
+            for (std::size_t k = 0; k < object_size / sizeof(std::uint64_t); ++k) words[k] = w + k;
+    }
+
     /// `iterations` objects in turn: each allocated, written whole p.repetitions times, then
-    /// freed (two operations). The writes are volatile stores, so none is dropped or merged and
-    /// each needs the object's cache line in this core's cache. Under verify the workload
-    /// writes into no block: each object's tag is checked once instead, where a million checks
-    /// would find nothing its free does not. cache-scratch runs the same loop after its hand-out.
+    /// freed (two operations). Under verify the workload writes into no block: each object's
+    /// tag is checked once instead, where a million checks would find nothing its free does
+    /// not. cache-scratch runs the same loop after its hand-out.
     template <allocator A>
     static void write_objects(tracked_heap<A>& heap, const params& p) {
-        constexpr std::size_t words = object_size / sizeof(std::uint64_t);
         for (std::uint64_t i = 0; i < p.iterations; ++i) {
             const block_of<A> b = heap.make(object_size);
-            if constexpr (tracked_heap<A>::verifying) {
+            if constexpr (tracked_heap<A>::verifying)
                 heap.write(b, i);
-            } else {
-                auto* object = static_cast<volatile std::uint64_t*>(b.p);
-                for (std::uint64_t w = 0; w < p.repetitions; ++w)
-                    for (std::size_t k = 0; k < words; ++k) object[k] = w + k;
-            }
+            else
+                write_repeatedly(b.p, p.repetitions);
             heap.free(b);
         }
     }
