@@ -51,8 +51,10 @@ struct mstress_workload {
         // The suite grows its array by 100,000 entries, more than a thread allocates in a round
         // at load 50 (5,000 to 40,000), so its one realloc is of a null pointer: a malloc. A
         // step of 1,000 keeps the pattern (a pointer array grown by realloc as the round goes)
-        // with growth that happens. Rounds: mimalloc-bench runs `mstress P 50 25`.
-        static params for_scale(scale s) { return {.rounds = pick(s, 3, 25, 250)}; }
+        // with growth that happens. mimalloc-bench runs `mstress P 50 25`: 25 rounds of P
+        // threads. A round of one thread takes about 0.6 ms on malloc, so the default scale runs
+        // 800 to last about half a second; quick, 6, to keep the tests' runs of it short.
+        static params for_scale(scale s) { return {.rounds = pick(s, 6, 800, 8000)}; }
     };
 
     static std::vector<workload_param> describe(scale s) {
