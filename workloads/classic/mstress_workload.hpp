@@ -52,8 +52,8 @@ struct mstress_workload {
         // at load 50 (5,000 to 40,000), so its one realloc is of a null pointer: a malloc. A
         // step of 1,000 keeps the pattern (a pointer array grown by realloc as the round goes)
         // with growth that happens. mimalloc-bench runs `mstress P 50 25`: 25 rounds of P
-        // threads. A round of one thread takes about 0.6 ms on malloc, so the default scale runs
-        // 800 to last about half a second; quick, 6, to keep the tests' runs of it short.
+        // threads. A one-thread round takes about 1 ms on malloc (0.73-0.93 s for 800 on a
+        // shared 2-core VM), so the default scale runs 800; quick, 6, keeps the tests short.
         static params for_scale(scale s) { return {.rounds = pick(s, 6, 800, 8000)}; }
     };
 
@@ -72,7 +72,7 @@ struct mstress_workload {
     template <allocator A>
     struct shared_state {
         explicit shared_state(const workload_config& c)
-            : slots(std::max<std::size_t>(params::for_scale(c.size).transfers, c.threads)) {}
+            : slots(std::max<std::size_t>({params::for_scale(c.size).transfers, c.threads, 1})) {}
         A heap;
         std::vector<block_of<A>> slots;       ///< p == nullptr: empty
         std::atomic<std::uint64_t> arrived{0};  ///< workers done with a round, all rounds so far
@@ -86,7 +86,8 @@ struct mstress_workload {
         return words * word;
     }
 
-    /// The objects a round keeps, allocates freely, and the arrays that point at them.
+    /// The records of a round's objects: those it allocates (and may free or swap) and those
+    /// it keeps to its end. Sized before the timed region.
     template <allocator A>
     struct round_tables {
         explicit round_tables(std::uint64_t most) : data(most), kept(most / 2) {}
@@ -146,7 +147,7 @@ struct mstress_workload {
     template <allocator A>
     static void run_thread(thread_context& ctx, shared_state<A>& shared) {
         const params p = params::for_scale(ctx.config.size);
-        const unsigned threads = ctx.config.threads;
+        const unsigned threads = std::max(1u, ctx.config.threads);
         const std::uint64_t allocs = 100 * p.load * (ctx.index % 8 + 1);
         tracked_heap<A> heap(shared.heap, ctx.meter);
         round_tables<A> tables(allocs);
