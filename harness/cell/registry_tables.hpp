@@ -15,10 +15,13 @@
 #include "workloads/block_tag.hpp"
 #include "workloads/churn_workload.hpp"
 #include "workloads/classic/alloc_test_workload.hpp"
+#include "workloads/classic/cache_scratch_workload.hpp"
+#include "workloads/classic/cache_thrash_workload.hpp"
 #include "workloads/classic/glibc_simple_workload.hpp"
 #include "workloads/classic/glibc_thread_workload.hpp"
 #include "workloads/classic/larson_workload.hpp"
 #include "workloads/classic/malloc_large_workload.hpp"
+#include "workloads/classic/mstress_workload.hpp"
 #include "workloads/classic/realloc_growth_workload.hpp"
 #include "workloads/classic/rptest_workload.hpp"
 #include "workloads/classic/sh6bench_workload.hpp"
@@ -36,8 +39,9 @@ using seed_workload_types = std::tuple<frame_workload, request_workload, parser_
 /// instantiated in translation units of their own (registry_classic.cpp,
 /// registry_boundary_classic.cpp), compiled beside the seed ones.
 using classic_workload_types =
-    std::tuple<larson_workload, xmalloc_workload, glibc_simple_workload, glibc_thread_workload, sh6bench_workload,
-               sh8bench_workload, alloc_test_workload, rptest_workload, malloc_large_workload, realloc_growth_workload>;
+    std::tuple<larson_workload, xmalloc_workload, cache_scratch_workload, cache_thrash_workload, mstress_workload,
+               glibc_simple_workload, glibc_thread_workload, sh6bench_workload, sh8bench_workload, alloc_test_workload,
+               rptest_workload, malloc_large_workload, realloc_growth_workload>;
 
 struct runner_entry {
     std::string_view allocator;
