@@ -21,7 +21,9 @@ const tables& all_tables() {
         add_kind<runner_kind::plain>(t);
         add_runners<runner_kind::plain, do_nothing_allocator>(t, harness_allocator_name);
         add_kind<runner_kind::verified>(t);
+#if !ALLOCMETER_NO_CLASSIC_RUNNERS
         add_classic_runners(t);
+#endif
 #if !ALLOCMETER_NO_BOUNDARY_RUNNERS
         add_boundary_runners(t);
         add_classic_boundary_runners(t);
@@ -40,7 +42,9 @@ const std::vector<workload_info>& workloads() {
             (t.push_back({W::name, W::summary, W::needs, &W::describe, group}), ...);
         };
         add(seed_workload_group, seed_workload_types{});
+#if !ALLOCMETER_NO_CLASSIC_RUNNERS  // a sanitizer build (harness/CMakeLists.txt)
         add(classic_workload_group, classic_workload_types{});
+#endif
         return t;
     }();
     return table;
