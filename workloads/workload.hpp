@@ -122,12 +122,19 @@ struct workload_result {
     latency_histogram alloc_ticks, free_ticks;  ///< sampled latencies, all threads (config.latency_every)
 };
 
-/// Runs workload W on allocator A: one worker per thread, released together; times the span
-/// from the first worker's start to the last one's stop().
-template <class W, allocator A>
-workload_result run_workload(const workload_config& config, timed_region* region = nullptr) {
+namespace detail {
+
+/// What run_workers calls: each worker's body (W::run_thread<A> on the shared state), and after
+/// the workers end, the shared instance's stats where W shares one.
+using worker_body = void (*)(thread_context&, void* shared);
+using shared_stats = void (*)(thread_context&, void* shared);
+
+/// run_workload's threads, gates and tallies, which do not depend on W or A: compiled once per
+/// translation unit rather than for every workload and allocator pair (the registry's hundreds
+/// of runners), at the cost of one indirect call per worker.
+[[gnu::noinline]] inline workload_result run_workers(const workload_config& config, timed_region* region, void* shared,
+                                                     worker_body body, shared_stats add_shared_stats) {
     const unsigned n = config.threads == 0 ? 1 : config.threads;
-    shared_state_t<W, A> shared(config);
     live_board board;
     const bool serialised = region != nullptr && region->threads_serialised();
     start_gate gate(serialised);
@@ -143,7 +150,7 @@ workload_result run_workload(const workload_config& config, timed_region* region
     std::vector<std::thread> workers;
     for (unsigned i = 0; i < n; ++i)
         workers.emplace_back([&, i] {
-            W::template run_thread<A>(*contexts[i], shared);
+            body(*contexts[i], shared);
             if (turns) turn_rotation::leave();
             gate.hold_until_closed();
         });
@@ -154,7 +161,7 @@ workload_result run_workload(const workload_config& config, timed_region* region
         turns->wait_until_all_left();
     });
     for (auto& w : workers) w.join();
-    if constexpr (requires { shared.heap; }) contexts[0]->add_stats(shared.heap);
+    if (add_shared_stats != nullptr) add_shared_stats(*contexts[0], shared);
 
     workload_result r;
     r.wall_s = wall_s;
@@ -176,6 +183,22 @@ workload_result run_workload(const workload_config& config, timed_region* region
     r.peak_live_bytes = n > 1 ? board.peak.load() : contexts[0]->meter.peak_live();
     if (any_stats) r.stats = total;
     return r;
+}
+
+}  // namespace detail
+
+/// Runs workload W on allocator A: one worker per thread, released together; times the span
+/// from the first worker's start to the last one's stop().
+template <class W, allocator A>
+workload_result run_workload(const workload_config& config, timed_region* region = nullptr) {
+    using shared_t = shared_state_t<W, A>;
+    shared_t shared(config);
+    detail::shared_stats add_shared_stats = nullptr;
+    if constexpr (requires { shared.heap; })
+        add_shared_stats = [](thread_context& c, void* s) { c.add_stats(static_cast<shared_t*>(s)->heap); };
+    return detail::run_workers(
+        config, region, &shared,
+        [](thread_context& c, void* s) { W::template run_thread<A>(c, *static_cast<shared_t*>(s)); }, add_shared_stats);
 }
 
 }  // namespace allocmeter

@@ -24,7 +24,7 @@ TEST(CliErrors, UnknownAllocatorListsValidOnes) {
 TEST(CliErrors, UnknownWorkloadListsValidOnes) {
     expect_usage_error("run --workloads frame,fram", "unknown workload 'fram'; valid: frame, request, parser, churn");
     expect_usage_error("run --workloads classic,classics", "unknown workload 'classics'; valid: frame, request, parser, churn");
-    expect_usage_error("run --workloads al", "the groups seed, classic and all, or trace:FILE for a recorded trace");
+    expect_usage_error("run --workloads al", "the groups seed, classic and all, trace:FILE for a recorded trace");
 }
 
 // Thread counts, scale, reps and timeout are checked; a bad number names the option, the
