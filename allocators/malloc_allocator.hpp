@@ -30,9 +30,13 @@ public:
     }
 
     /// realloc() for natural alignment; an over-aligned block moves (allocate, copy, free), as
-    /// C has no aligned realloc.
+    /// C has no aligned realloc. So does a shrink where the sized free is gperftools': its
+    /// realloc keeps a block shrunk by up to half where it is, in its old size class, but
+    /// tc_free_sized takes the size for the class, so the later free of the smaller size would
+    /// put the block on another class's list (it crashed realloc-growth).
     void* reallocate(void* p, std::size_t old_size, std::size_t new_size, std::size_t align) noexcept {
-        if (align <= alignof(std::max_align_t)) return std::realloc(p, new_size);
+        const bool moves = align > alignof(std::max_align_t) || (kind_ == free_kind::tc_free_sized && new_size < old_size);
+        if (!moves) return std::realloc(p, new_size);
         void* q = allocate(new_size, align);
         if (q == nullptr) return nullptr;
         std::memcpy(q, p, std::min(old_size, new_size));

@@ -43,3 +43,25 @@ TEST(ClassicCli, EveryClassicWorkloadRunsOrSkipsWithItsReason) {
     }
     EXPECT_EQ(system.size(), classic.size());
 }
+
+// realloc-growth on gperftools' tcmalloc: a realloc that shrinks a block in place keeps its size
+// class, which the later sized free must not contradict (this cell, default scale and seed,
+// was killed by SIGSEGV before the malloc adapter moved such shrinks).
+TEST(ClassicCli, ReallocGrowthOnTcmalloc) {
+    const auto listed = run_allocmeter("list");
+    if (listed.output.find("libtcmalloc") == std::string::npos) {
+        GTEST_SKIP() << "tcmalloc is not installed (make deps installs it)";
+    }
+    const auto dir = fresh_dir("classic-tcmalloc");
+    const auto r = run_allocmeter("run --workloads realloc-growth --allocators tcmalloc --reps 1 --threads 1 --latency off "
+                                  "--sample-ms 0 --out " + (dir / "out").string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    bool seen = false;
+    const auto doc = latest_results(dir / "out");
+    for (const auto& c : doc["cells"]) {
+        if (c["allocator"] != "tcmalloc") continue;
+        seen = true;
+        EXPECT_EQ(c["status"], "ok") << c.dump(2);
+    }
+    EXPECT_TRUE(seen);
+}
