@@ -387,7 +387,8 @@ TEST(AllocatorStats, EachLibraryReportsThroughItsOwnCall) {
         {"tbbmalloc", "scalable_allocation_command(TBBMALLOC_CLEAN_ALL_BUFFERS)"},
         {"segregated", "the instance was destroyed"},
     };
-    for (const auto& c : latest_results(out)["cells"]) {
+    const auto doc = latest_results(out);  // held: a loop over a temporary's member would dangle
+    for (const auto& c : doc["cells"]) {
         const std::string a = c["allocator"];
         if (c["status"] == "skipped") continue;  // a library this host lacks
         ASSERT_EQ(c["status"], "ok") << c.dump();
