@@ -12,6 +12,7 @@
 
 #include "allocators/adapter.hpp"
 #include "workloads/fixed_vector.hpp"
+#include "workloads/handoff_ring.hpp"
 #include "workloads/op_meter.hpp"
 #include "workloads/rng.hpp"
 #include "workloads/scale.hpp"
@@ -20,37 +21,6 @@
 #include "workloads/workload_needs.hpp"
 
 namespace allocmeter {
-
-/// A single-producer, single-consumer ring of blocks (records B) handed from one thread to the next.
-template <class B>
-class handoff_ring {
-public:
-    explicit handoff_ring(std::size_t capacity_pow2)
-        : slots_(new B[capacity_pow2]), mask_(capacity_pow2 - 1) {}
-
-    /// Producer side; false when full.
-    bool try_push(const B& b) noexcept {
-        const std::size_t tail = tail_.load(std::memory_order_relaxed);
-        if (tail - head_.load(std::memory_order_acquire) > mask_) return false;
-        slots_[tail & mask_] = b;
-        tail_.store(tail + 1, std::memory_order_release);
-        return true;
-    }
-    /// Consumer side; false when empty.
-    bool try_pop(B& out) noexcept {
-        const std::size_t head = head_.load(std::memory_order_relaxed);
-        if (head == tail_.load(std::memory_order_acquire)) return false;
-        out = slots_[head & mask_];
-        head_.store(head + 1, std::memory_order_release);
-        return true;
-    }
-
-private:
-    std::unique_ptr<B[]> slots_;
-    std::size_t mask_;
-    alignas(64) std::atomic<std::size_t> head_{0};
-    alignas(64) std::atomic<std::size_t> tail_{0};
-};
 
 struct churn_workload {
     static constexpr std::string_view name = "churn";

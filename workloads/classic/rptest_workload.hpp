@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "allocators/adapter.hpp"
-#include "workloads/churn_workload.hpp"
+#include "workloads/handoff_ring.hpp"
 #include "workloads/classic/size_distributions.hpp"
 #include "workloads/scale.hpp"
 #include "workloads/tracked_heap.hpp"
@@ -59,28 +59,17 @@ struct rptest_workload {
     /// One allocator instance shared by every thread, and a ring from each thread to each other.
     template <allocator A>
     struct shared_state {
-        explicit shared_state(const workload_config& c) : threads(c.threads == 0 ? 1 : c.threads) {
-            inboxes.resize(std::size_t{threads} * threads);
-            for (unsigned to = 0; to < threads; ++to)
-                for (unsigned from = 0; from < threads; ++from)
-                    if (to != from)
-                        inboxes[to * threads + from] =
-                            std::make_unique<handoff_ring<block_of<A>>>(params::for_scale(c.size).ring_capacity);
-        }
-        handoff_ring<block_of<A>>& ring(unsigned to, unsigned from) { return *inboxes[to * threads + from]; }
+        explicit shared_state(const workload_config& c) : rings(c.threads, params::for_scale(c.size).ring_capacity) {}
 
         A heap;
-        unsigned threads;
-        std::vector<std::unique_ptr<handoff_ring<block_of<A>>>> inboxes;  // [to * threads + from]
+        handoff_mesh<block_of<A>> rings;
         std::atomic<unsigned> senders_done{0};
     };
 
     /// Frees every block the other threads have handed to thread `self`.
     template <allocator A>
     static void drain(shared_state<A>& shared, unsigned self, tracked_heap<A>& heap) noexcept {
-        for (unsigned from = 0; from < shared.threads; ++from)
-            if (from != self)
-                for (block_of<A> b; shared.ring(self, from).try_pop(b);) heap.free_handed_over(b);
+        shared.rings.drain(self, [&](const block_of<A>& b) { heap.free_handed_over(b); });
     }
 
     /// Operations: one per allocation and one per free, counted by the deciding thread (a
@@ -89,7 +78,7 @@ struct rptest_workload {
     template <allocator A>
     static void run_thread(thread_context& ctx, shared_state<A>& shared) {
         const params p = params::for_scale(ctx.config.size);
-        const unsigned self = ctx.index, threads = shared.threads;
+        const unsigned self = ctx.index, threads = shared.rings.threads();
         tracked_heap<A> heap(shared.heap, ctx.meter);
         std::vector<block_of<A>> slots(p.slots);  // value-initialised: p == nullptr, empty
         rng& r = ctx.random;
@@ -117,7 +106,7 @@ struct rptest_workload {
             }
             if (threads > 1 && loop % p.cross_rate == 0) {
                 target = (target + 1) % threads == self ? (target + 2) % threads : (target + 1) % threads;
-                handoff_ring<block_of<A>>& out = shared.ring(target, self);
+                handoff_ring<block_of<A>>& out = shared.rings.ring(self, target);
                 for (std::uint64_t i = 0; i < allocs; ++i) {
                     const block_of<A> b = fresh();
                     ctx.meter.handed_off(b.size, b.align);

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "allocators/adapter.hpp"
-#include "workloads/churn_workload.hpp"
+#include "workloads/handoff_ring.hpp"
 #include "workloads/classic/shbench_ring.hpp"
 #include "workloads/scale.hpp"
 #include "workloads/tracked_heap.hpp"
@@ -63,15 +63,10 @@ struct sh8bench_workload {
     template <allocator A>
     struct shared_state {
         explicit shared_state(const workload_config& c) : shared_state(c, params::for_scale(c.size)) {}
-        shared_state(const workload_config& c, const params& p) : threads(c.threads) {
-            for (unsigned i = 0; i < threads * threads; ++i)
-                rings.push_back(std::make_unique<handoff_ring<block_of<A>>>(p.ring_capacity));
-        }
-        handoff_ring<block_of<A>>& ring(unsigned from, unsigned to) noexcept { return *rings[from * threads + to]; }
+        shared_state(const workload_config& c, const params& p) : rings(c.threads, p.ring_capacity) {}
 
-        unsigned threads;
         A heap;
-        std::vector<std::unique_ptr<handoff_ring<block_of<A>>>> rings;  // [from][to]; from == to unused
+        handoff_mesh<block_of<A>> rings;
         std::atomic<unsigned> senders_done{0};
     };
 
@@ -89,12 +84,7 @@ struct sh8bench_workload {
         const unsigned self = ctx.index;
         tracked_heap<A> heap(shared.heap, ctx.meter);
         shbench_ring<A> ring(heap, p.slots);
-        const auto drain = [&] {
-            for (unsigned from = 0; from < threads; ++from) {
-                if (from == self) continue;
-                for (block_of<A> b; shared.ring(from, self).try_pop(b);) heap.free_handed_over(b);
-            }
-        };
+        const auto drain = [&] { shared.rings.drain(self, [&](const block_of<A>& b) { heap.free_handed_over(b); }); };
         unsigned peer = 0;  // the next foreign block goes to the peer'th other thread
 
         ctx.start();
@@ -102,7 +92,7 @@ struct sh8bench_workload {
             for (std::uint64_t i = 0; threads > 1 && i < p.foreign_per_iteration; ++i) {
                 const block_of<A> b = heap.make(foreign_size);
                 ctx.meter.handed_off(b.size, b.align);
-                handoff_ring<block_of<A>>& out = shared.ring(self, (self + 1 + peer) % threads);
+                handoff_ring<block_of<A>>& out = shared.rings.ring(self, (self + 1 + peer) % threads);
                 peer = (peer + 1) % (threads - 1);
                 while (!out.try_push(b)) {
                     drain();
